@@ -1,0 +1,67 @@
+# Flowboard Support FTE. Two commands on a fresh machine: `make run` and `make test`.
+# Everything installed lands in ignored folders (.venv, node_modules, .cache).
+
+SHELL := /bin/bash
+PY_SYS ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+BUF := node_modules/.bin/buf
+GRPCURL := .cache/bin/grpcurl
+KAFKA_LIBS := .cache/kafka/libs
+export PYTHONPATH := $(CURDIR):$(CURDIR)/gen/python
+export PATH := $(CURDIR)/.cache/bin:$(PATH)
+
+PROTOS := $(shell find proto -name '*.proto' | sort)
+
+.PHONY: deps run up down test lint gen bench eval clean
+
+## deps: install everything the project needs (idempotent, cached)
+deps: $(VENV)/.installed node_modules/.installed $(KAFKA_LIBS)/.installed $(GRPCURL)
+
+$(VENV)/.installed: requirements.txt
+	@test -x $(PY) || $(PY_SYS) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm install --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(KAFKA_LIBS)/.installed: devstack/kafka/pom.xml
+	mvn -q -B -f devstack/kafka/pom.xml package
+	@touch $@
+
+$(GRPCURL):
+	GOBIN=$(CURDIR)/.cache/bin GOFLAGS=-mod=mod go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3
+
+## gen: generate Python messages, gRPC stubs and .pyi from proto/ (never edit gen/ by hand)
+gen: $(VENV)/.installed
+	rm -rf gen/python && mkdir -p gen/python
+	$(PY) -m grpc_tools.protoc -Iproto --python_out=gen/python --pyi_out=gen/python \
+		--grpc_python_out=gen/python $(PROTOS)
+
+## lint: buf lint, buf format (no diff allowed), buf breaking against main
+lint: node_modules/.installed
+	$(BUF) lint
+	$(BUF) format -d --exit-code
+	@if git rev-parse --verify -q main >/dev/null; then \
+		echo "buf breaking --against .git#branch=main"; $(BUF) breaking --against '.git#branch=main'; \
+	else echo "no main branch yet: buf breaking skipped"; fi
+
+## test: install, lint, then every test
+test: deps lint
+	$(PY) -m pytest -ra
+
+## run: install, start PostgreSQL, Kafka, migrations and every service; Ctrl-C stops all
+run: deps
+	$(PY) -m devstack run
+
+## up / down: only the embedded PostgreSQL and Kafka (for running tests against them by hand)
+up: deps
+	$(PY) -m devstack up
+down:
+	$(PY) -m devstack down
+
+clean:
+	rm -rf .data artifacts

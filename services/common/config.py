@@ -1,0 +1,35 @@
+"""Configuration from the environment (pydantic-settings). Secrets come only from here."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Settings every process reads. Services subclass it to add their own."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    service_name: str = Field(default="fte", alias="OTEL_SERVICE_NAME")
+    log_level: str = "INFO"
+
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = 0
+    # Seconds in-flight RPCs get to finish after SIGTERM before they are cancelled.
+    grace_period_s: float = 10.0
+    # Deadline applied to every outgoing RPC that does not set its own.
+    rpc_timeout_s: float = 10.0
+
+    database_url: str = ""
+    db_pool_min: int = 1
+    db_pool_max: int = 10
+
+    kafka_bootstrap_servers: str = "127.0.0.1:59092"
+
+    otel_exporter_otlp_endpoint: str = ""
+
+    identity_addr: str = "127.0.0.1:50051"
+    conversation_addr: str = "127.0.0.1:50052"
+    agent_addr: str = "127.0.0.1:50053"
+    knowledge_addr: str = "127.0.0.1:50053"

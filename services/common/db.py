@@ -1,0 +1,21 @@
+"""The asyncpg pool a service uses for its own schema (traced by the asyncpg instrumentation)."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from services.common.errors import Unavailable
+
+
+async def open_pool(dsn: str, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    """Connects with the service's own role; every query runs with a statement timeout so a
+    stuck query cannot outlive the RPC deadline by much."""
+    if not dsn:
+        raise Unavailable("DATABASE_URL is not set")
+    return await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        command_timeout=15,
+        server_settings={"statement_timeout": "15000", "application_name": "fte"},
+    )

@@ -1,0 +1,73 @@
+"""SIGTERM drains: an RPC already running finishes with OK, health turns NOT_SERVING, and the
+process exits 0 instead of being killed mid-request."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import grpc
+from fte.identity.v1 import identity_service_pb2 as pb
+from fte.identity.v1 import identity_service_pb2_grpc as pb_grpc
+
+from services.common.grpc_client import open_channel
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def _wait_serving(address: str) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    for _ in range(100):
+        try:
+            async with open_channel(address, timeout_s=1) as ch:
+                r = await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest())
+                if r.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+        except grpc.aio.AioRpcError:
+            pass
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"{address} never became SERVING")
+
+
+async def test_sigterm_lets_in_flight_rpc_finish_then_exits_cleanly():
+    port = _free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "tests/bootstrap/fixture_servicer.py"),
+        str(port),
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT}/gen/python"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    address = f"127.0.0.1:{port}"
+    try:
+        await _wait_serving(address)
+        async with open_channel(address, timeout_s=10) as ch:
+            stub = pb_grpc.IdentityServiceStub(ch)
+            in_flight = asyncio.ensure_future(
+                stub.GetCustomer(pb.GetCustomerRequest(customer_id="sleep:2"))
+            )
+            await asyncio.sleep(0.5)  # the RPC is now sleeping inside the handler
+            proc.send_signal(signal.SIGTERM)
+            reply = await in_flight
+            assert reply.customer.customer_id == "sleep:2"
+        exit_code = await asyncio.wait_for(proc.wait(), timeout=15)
+        output = (await proc.stdout.read()).decode()
+        assert exit_code == 0, output
+        assert "draining" in output and "stopped" in output
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
