@@ -291,12 +291,14 @@ class RecordOutboundRequest(_message.Message):
     def __init__(self, ticket_id: _Optional[str] = ..., content: _Optional[str] = ..., channel: _Optional[_Union[_channel_pb2.Channel, str]] = ..., reply_id: _Optional[str] = ..., role: _Optional[_Union[MessageRole, str]] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., latency_ms: _Optional[int] = ..., tool_calls: _Optional[_Iterable[_Union[ToolCall, _Mapping]]] = ..., delivery_status: _Optional[_Union[DeliveryStatus, str]] = ...) -> None: ...
 
 class RecordOutboundResponse(_message.Message):
-    __slots__ = ("message_id", "duplicate")
+    __slots__ = ("message_id", "duplicate", "delivery_status")
     MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_STATUS_FIELD_NUMBER: _ClassVar[int]
     message_id: str
     duplicate: bool
-    def __init__(self, message_id: _Optional[str] = ..., duplicate: _Optional[bool] = ...) -> None: ...
+    delivery_status: DeliveryStatus
+    def __init__(self, message_id: _Optional[str] = ..., duplicate: _Optional[bool] = ..., delivery_status: _Optional[_Union[DeliveryStatus, str]] = ...) -> None: ...
 
 class UpdateDeliveryStatusRequest(_message.Message):
     __slots__ = ("reply_id", "delivery_status", "external_id", "error")

@@ -1,0 +1,10 @@
+"""Embedded local stack: PostgreSQL 16 + pgvector, a single-node Kafka broker, schema
+migrations and the service processes, so `python -m devstack run` needs no configuration.
+
+`DATABASE_URL` / `KAFKA_BOOTSTRAP_SERVERS` switch the stack to external servers instead.
+"""
+
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_ROOT = REPO_ROOT / ".data"

@@ -1,0 +1,49 @@
+"""The application processes `python -m devstack run` starts, in start order.
+
+Edit PROCESSES to add a process. For experiments or tests, `FTE_DEVSTACK_PROCESSES=module:NAME`
+points `run` at another sequence of AppProcess instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class AppProcess:
+    name: str
+    args: tuple[str, ...]  # arguments to the virtualenv's python
+    # TCP port the process listens on, passed in `port_env`; `run` waits until it accepts.
+    port: int | None = None
+    port_env: str = "GRPC_PORT"
+    # Database schema whose role the process connects as (its DATABASE_URL); None: no database.
+    schema: str | None = None
+    # Env vars through which every process learns this one's 127.0.0.1:<port> address.
+    advertise_as: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+PROCESSES: tuple[AppProcess, ...] = (
+    AppProcess("identity", ("-m", "services.identity"), port=50051, schema="identity",
+               advertise_as=("IDENTITY_ADDR",)),
+    AppProcess("conversation", ("-m", "services.conversation"), port=50052, schema="conversation",
+               advertise_as=("CONVERSATION_ADDR",)),
+    # One server hosts both the agent and the knowledge API, over the knowledge schema.
+    AppProcess("agent", ("-m", "services.agent"), port=50053, schema="knowledge",
+               advertise_as=("AGENT_ADDR", "KNOWLEDGE_ADDR")),
+    # Kafka consumers: no port of their own.
+    AppProcess("worker", ("-m", "services.agent.worker")),
+    AppProcess("dispatcher", ("-m", "services.channels")),
+    AppProcess("edge", ("-m", "services.edge"), port=8080, port_env="HTTP_PORT"),
+)
+
+
+def load_processes() -> Sequence[AppProcess]:
+    spec = os.environ.get("FTE_DEVSTACK_PROCESSES")
+    if not spec:
+        return PROCESSES
+    module, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module), attr or "PROCESSES")

@@ -1,0 +1,159 @@
+"""The outbound dispatcher: sends replies from fte.channels.<ch>.outbound and records delivery.
+
+One consumer (and consumer group) per channel, so a slow or failing channel never stalls the
+others. Sending is idempotent on the reply id: the reply is recorded through
+ConversationService first (a duplicate tells us its stored delivery status), and a reply
+already sent is never sent again. Channels without a configured sender are not consumed: their
+replies wait in Kafka rather than being dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import Protocol
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from fte.common.v1 import channel_pb2
+from fte.conversation.v1 import conversation_service_pb2 as conv_pb
+from fte.conversation.v1 import conversation_service_pb2_grpc as conv_grpc
+from fte.events.v1 import events_pb2
+from google.protobuf.message import DecodeError
+from tenacity import AsyncRetrying, retry_if_exception, wait_exponential_jitter
+
+from services.common import topics
+from services.common.config import Settings
+from services.common.grpc_client import open_channel
+from services.common.kafka import processing
+from services.common.logs import setup_logging
+from services.common.retry import is_transient
+from services.common.telemetry import setup_tracing, shutdown_tracing
+
+log = logging.getLogger(__name__)
+
+_ALREADY_SENT = (conv_pb.DELIVERY_STATUS_SENT, conv_pb.DELIVERY_STATUS_DELIVERED)
+
+
+class DispatcherSettings(Settings):
+    consumer_group_prefix: str = "fte-dispatcher"
+
+
+class ChannelSender(Protocol):
+    """Sends one reply on a channel; returns the channel's id for it (or "")."""
+
+    channel: int
+    # The status to record after a successful send: web replies are delivered by being stored.
+    delivered_status: int
+
+    async def send(self, message: events_pb2.OutboundMessage) -> str: ...
+
+
+class WebSender:
+    """The web form's channel is the ticket page: storing the reply is delivering it."""
+
+    channel = channel_pb2.CHANNEL_WEB_FORM
+    delivered_status = conv_pb.DELIVERY_STATUS_DELIVERED
+
+    async def send(self, message: events_pb2.OutboundMessage) -> str:
+        return ""
+
+
+class OutboundDispatcher:
+    def __init__(self, conversation: conv_grpc.ConversationServiceStub, senders: list[ChannelSender]):
+        self.conversation = conversation
+        self.senders = {s.channel: s for s in senders}
+
+    async def handle(self, record: ConsumerRecord) -> str:
+        """Handles one outbound record. Returns sent | skipped_duplicate | dropped_malformed."""
+        with processing(record) as span:
+            try:
+                message = events_pb2.OutboundMessage.FromString(record.value or b"")
+                sender = self.senders[message.channel]
+                if not message.reply_id or not message.ticket_id:
+                    raise ValueError("reply_id and ticket_id are required")
+            except (DecodeError, KeyError, ValueError) as exc:
+                # Not a reply we can ever send; the worker's DLQ path covers real replies.
+                log.error("malformed outbound record %s@%s: %r", record.topic, record.offset, exc)
+                span.set_attribute("fte.outcome", "dropped_malformed")
+                return "dropped_malformed"
+            recorded = await self.conversation.RecordOutbound(
+                conv_pb.RecordOutboundRequest(
+                    ticket_id=message.ticket_id,
+                    content="\n\n".join(message.parts),
+                    channel=message.channel,
+                    reply_id=message.reply_id,
+                    role=conv_pb.MESSAGE_ROLE_SYSTEM if message.escalated and not message.parts else conv_pb.MESSAGE_ROLE_AGENT,
+                    latency_ms=message.latency_ms,
+                    delivery_status=conv_pb.DELIVERY_STATUS_PENDING,
+                )
+            )
+            if recorded.duplicate and recorded.delivery_status in _ALREADY_SENT:
+                span.set_attribute("fte.outcome", "skipped_duplicate")
+                return "skipped_duplicate"
+            external_id = await sender.send(message)
+            await self.conversation.UpdateDeliveryStatus(
+                conv_pb.UpdateDeliveryStatusRequest(
+                    reply_id=message.reply_id,
+                    delivery_status=sender.delivered_status,
+                    external_id=external_id,
+                )
+            )
+            span.set_attribute("fte.outcome", "sent")
+            return "sent"
+
+
+async def run_channel(
+    dispatcher: OutboundDispatcher, sender: ChannelSender, settings: DispatcherSettings, stop: asyncio.Event
+) -> None:
+    """One channel's consumer loop: in order, commit after each reply is handled."""
+    slug = topics.channel_slug(sender.channel)
+    consumer = AIOKafkaConsumer(
+        topics.outbound_topic(sender.channel),
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=f"{settings.consumer_group_prefix}-{slug}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        while not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=500, max_records=50)
+            for tp, records in batches.items():
+                for record in records:
+                    # A channel or service that is down holds this channel's queue (in order,
+                    # nothing dropped) while the other channels keep flowing.
+                    async for attempt in AsyncRetrying(
+                        retry=retry_if_exception(is_transient),
+                        wait=wait_exponential_jitter(0.2, 30),
+                        reraise=True,
+                    ):
+                        with attempt:
+                            await dispatcher.handle(record)
+                    await consumer.commit({tp: record.offset + 1})
+    finally:
+        await consumer.stop()
+
+
+async def main() -> None:
+    settings = DispatcherSettings()
+    setup_logging("dispatcher", settings.log_level)
+    setup_tracing("dispatcher", settings.otel_exporter_otlp_endpoint)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    channel = open_channel(settings.conversation_addr, settings.rpc_timeout_s)
+    senders: list[ChannelSender] = [WebSender()]
+    dispatcher = OutboundDispatcher(conv_grpc.ConversationServiceStub(channel), senders)
+    try:
+        await asyncio.gather(*(run_channel(dispatcher, s, settings, stop) for s in senders))
+    finally:
+        with contextlib.suppress(Exception):
+            await channel.close()
+        shutdown_tracing()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,23 @@
+"""python -m services.edge: config → telemetry → FastAPI under uvicorn (graceful on SIGTERM)."""
+
+import uvicorn
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+from services.common.logs import setup_logging
+from services.common.telemetry import setup_tracing
+from services.edge.app import create_app
+from services.edge.settings import EdgeSettings
+
+if __name__ == "__main__":
+    settings = EdgeSettings()
+    setup_logging("edge", settings.log_level)
+    setup_tracing("edge", settings.otel_exporter_otlp_endpoint)
+    app = create_app(settings)
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="health,ready,metrics")
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        timeout_graceful_shutdown=int(settings.grace_period_s),
+    )

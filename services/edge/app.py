@@ -1,0 +1,292 @@
+"""The HTTP edge: validates what customers send, publishes it to Kafka, answers 202 only after
+the broker's ack. Reads (ticket status, conversations, customers, metrics) go to the services
+over gRPC. Nothing here touches the database."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+
+import grpc
+from aiokafka.errors import KafkaError
+from fastapi import FastAPI, Header, HTTPException, Query, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, Response
+from fte.common.v1 import channel_pb2
+from fte.conversation.v1 import conversation_service_pb2 as conv_pb
+from fte.conversation.v1 import conversation_service_pb2_grpc as conv_grpc
+from fte.events.v1 import events_pb2
+from fte.identity.v1 import identity_service_pb2 as id_pb
+from fte.identity.v1 import identity_service_pb2_grpc as id_grpc
+from google.protobuf.json_format import MessageToDict
+from limits import parse as parse_limit
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+
+from services.common.grpc_client import open_channel
+from services.common import topics
+from services.common.kafka import new_producer, publish
+from services.edge.forms import SubmissionAccepted, SupportSubmission, TicketMessage, TicketView
+from services.edge.settings import EdgeSettings
+
+log = logging.getLogger(__name__)
+
+INCOMING_TOPIC = topics.INCOMING
+# Ticket ids derived from a client's Idempotency-Key, so a retried POST names the same ticket.
+_TICKET_NS = uuid.UUID("5d1e6c8a-3f0b-4c55-9d43-2a7f0c7e9b11")
+
+SUBMISSIONS = Counter("fte_edge_submissions_total", "Support form submissions", ["outcome"])
+
+_STATUS_NAMES = {
+    conv_pb.TICKET_STATUS_OPEN: "open",
+    conv_pb.TICKET_STATUS_PROCESSING: "processing",
+    conv_pb.TICKET_STATUS_RESOLVED: "resolved",
+    conv_pb.TICKET_STATUS_ESCALATED: "escalated",
+}
+_ROLE_NAMES = {
+    conv_pb.MESSAGE_ROLE_CUSTOMER: "customer",
+    conv_pb.MESSAGE_ROLE_AGENT: "agent",
+    conv_pb.MESSAGE_ROLE_HUMAN: "human",
+    conv_pb.MESSAGE_ROLE_SYSTEM: "system",
+}
+_CHANNEL_NAMES = {
+    channel_pb2.CHANNEL_EMAIL: "email",
+    channel_pb2.CHANNEL_WHATSAPP: "whatsapp",
+    channel_pb2.CHANNEL_WEB_FORM: "web_form",
+}
+
+
+def _iso(ts) -> str | None:
+    return ts.ToDatetime(tzinfo=timezone.utc).isoformat() if ts.seconds else None
+
+
+def _grpc_to_http(err: grpc.aio.AioRpcError) -> HTTPException:
+    status = {
+        grpc.StatusCode.NOT_FOUND: 404,
+        grpc.StatusCode.INVALID_ARGUMENT: 400,
+        grpc.StatusCode.FAILED_PRECONDITION: 409,
+    }.get(err.code(), 503)
+    detail = err.details() if status != 503 else "a service is unavailable, try again shortly"
+    return HTTPException(status_code=status, detail=detail)
+
+
+class _Clients:
+    """gRPC stubs over channels the edge owns for its lifetime."""
+
+    def __init__(self, settings: EdgeSettings) -> None:
+        self.conversation_channel = open_channel(settings.conversation_addr, settings.rpc_timeout_s)
+        self.identity_channel = open_channel(settings.identity_addr, settings.rpc_timeout_s)
+        self.conversation = conv_grpc.ConversationServiceStub(self.conversation_channel)
+        self.identity = id_grpc.IdentityServiceStub(self.identity_channel)
+
+    async def close(self) -> None:
+        await self.conversation_channel.close()
+        await self.identity_channel.close()
+
+
+def create_app(settings: EdgeSettings | None = None) -> FastAPI:
+    settings = settings or EdgeSettings()
+    limiter = MovingWindowRateLimiter(MemoryStorage())
+    per_ip = parse_limit(settings.rate_limit_per_ip)
+    per_sender = parse_limit(settings.rate_limit_per_sender)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.producer = new_producer(settings.kafka_bootstrap_servers, "edge")
+        await app.state.producer.start()
+        app.state.clients = _Clients(settings)
+        try:
+            yield
+        finally:
+            await app.state.clients.close()
+            await app.state.producer.stop()
+
+    app = FastAPI(
+        title="Flowboard Support FTE edge",
+        description="Webhooks and the web support form in; ticket status out.",
+        version="1.0.0",
+        lifespan=lifespan,
+    )
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST"],
+        allow_headers=["Content-Type", "Idempotency-Key"],
+    )
+
+    @app.middleware("http")
+    async def limit_body_and_rate(request: Request, call_next):
+        if request.method == "POST":
+            declared = request.headers.get("content-length")
+            if declared is None or not declared.isdigit():
+                body = await request.body()  # chunked: read and count
+                size = len(body)
+            else:
+                size = int(declared)
+            if size > settings.max_body_bytes:
+                return JSONResponse(
+                    {"detail": f"request body over {settings.max_body_bytes} bytes"}, status_code=413
+                )
+            client_ip = request.client.host if request.client else "unknown"
+            if not await limiter.hit(per_ip, "ip", client_ip):
+                return JSONResponse(
+                    {"detail": "too many requests from this address"},
+                    status_code=429,
+                    headers={"Retry-After": "60"},
+                )
+        return await call_next(request)
+
+    @app.post("/support/submit", status_code=202, response_model=SubmissionAccepted)
+    async def submit(
+        form: SupportSubmission,
+        request: Request,
+        idempotency_key: str | None = Header(default=None, max_length=200),
+    ) -> SubmissionAccepted:
+        sender = str(form.email).strip().lower()
+        if not await limiter.hit(per_sender, "sender", sender):
+            SUBMISSIONS.labels("rate_limited").inc()
+            raise HTTPException(429, "too many submissions from this sender", {"Retry-After": "60"})
+        if idempotency_key:
+            key = f"web:{idempotency_key}"
+            ticket_id = str(uuid.uuid5(_TICKET_NS, idempotency_key))
+        else:
+            ticket_id = str(uuid.uuid4())
+            key = f"web:{ticket_id}"
+        event = events_pb2.InboundMessage(
+            idempotency_key=key,
+            channel=channel_pb2.CHANNEL_WEB_FORM,
+            sender=events_pb2.Sender(email=sender, phone=form.phone or "", display_name=form.name),
+            content=form.message,
+            subject=form.subject,
+            category=form.category,
+            ticket_id=ticket_id,
+        )
+        now = datetime.now(timezone.utc)
+        event.receive_time.FromDatetime(now)
+        event.publish_time.FromDatetime(now)
+        try:
+            await asyncio.wait_for(
+                publish(request.app.state.producer, INCOMING_TOPIC, sender, event),
+                timeout=settings.publish_timeout_s,
+            )
+        except (KafkaError, asyncio.TimeoutError) as exc:
+            # Never accept what we could not hand to Kafka: the client retries later.
+            SUBMISSIONS.labels("unavailable").inc()
+            log.warning("publish to %s failed: %s", INCOMING_TOPIC, type(exc).__name__)
+            raise HTTPException(
+                503, "we could not take your request right now, please retry", {"Retry-After": "5"}
+            ) from exc
+        SUBMISSIONS.labels("accepted").inc()
+        return SubmissionAccepted(
+            ticket_id=ticket_id,
+            message=f"Thank you, {form.name}. We received your request.",
+            expected_response_time=settings.expected_response_time,
+        )
+
+    @app.get("/support/ticket/{ticket_id}", response_model=TicketView)
+    async def get_ticket(ticket_id: uuid.UUID, request: Request) -> TicketView:
+        try:
+            reply = await request.app.state.clients.conversation.GetTicket(
+                conv_pb.GetTicketRequest(ticket_id=str(ticket_id))
+            )
+        except grpc.aio.AioRpcError as err:
+            if err.code() == grpc.StatusCode.NOT_FOUND:
+                # Accepted by the edge but not stored yet: the pipeline is on it.
+                return TicketView(ticket_id=str(ticket_id), status="received")
+            raise _grpc_to_http(err) from err
+        t = reply.ticket
+        messages = [
+            TicketMessage(
+                role=_ROLE_NAMES.get(m.role, "system"),
+                channel=_CHANNEL_NAMES.get(m.channel, "unknown"),
+                content=m.content,
+                time=_iso(m.create_time) or "",
+            )
+            for m in reply.messages
+        ]
+        status = _STATUS_NAMES.get(t.status, "open")
+        if status in ("open", "processing") and any(m.role != "customer" for m in messages):
+            status = "answered"
+        return TicketView(
+            ticket_id=t.ticket_id,
+            status=status,
+            subject=t.subject,
+            messages=messages,
+            created_at=_iso(t.create_time),
+            updated_at=_iso(t.update_time),
+        )
+
+    @app.get("/conversations/{conversation_id}")
+    async def get_conversation(conversation_id: uuid.UUID, request: Request) -> dict:
+        try:
+            reply = await request.app.state.clients.conversation.GetConversation(
+                conv_pb.GetConversationRequest(conversation_id=str(conversation_id))
+            )
+        except grpc.aio.AioRpcError as err:
+            raise _grpc_to_http(err) from err
+        return MessageToDict(reply, preserving_proto_field_name=True)
+
+    @app.get("/customers/lookup")
+    async def lookup_customer(
+        request: Request,
+        email: str | None = Query(default=None, max_length=254),
+        phone: str | None = Query(default=None, max_length=32),
+    ) -> dict:
+        if not email and not phone:
+            raise HTTPException(400, "give email or phone")
+        try:
+            reply = await request.app.state.clients.identity.LookupCustomer(
+                id_pb.LookupCustomerRequest(email=email or "", phone=phone or "")
+            )
+        except grpc.aio.AioRpcError as err:
+            raise _grpc_to_http(err) from err
+        return MessageToDict(reply.customer, preserving_proto_field_name=True)
+
+    @app.get("/metrics/channels")
+    async def channel_metrics(request: Request) -> dict:
+        try:
+            reply = await request.app.state.clients.conversation.GetChannelMetrics(
+                conv_pb.GetChannelMetricsRequest()
+            )
+        except grpc.aio.AioRpcError as err:
+            raise _grpc_to_http(err) from err
+        return MessageToDict(reply, preserving_proto_field_name=True)
+
+    @app.get("/health")
+    async def health() -> dict:
+        return {"status": "ok", "channels": {"web_form": "ok"}}
+
+    @app.get("/ready")
+    async def ready(request: Request) -> JSONResponse:
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        checks: dict[str, str] = {}
+        try:
+            await request.app.state.producer.client.fetch_all_metadata()
+            checks["kafka"] = "ok"
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+            checks["kafka"] = f"unreachable: {type(exc).__name__}"
+        for name, channel in (
+            ("identity", request.app.state.clients.identity_channel),
+            ("conversation", request.app.state.clients.conversation_channel),
+        ):
+            try:
+                r = await health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=2
+                )
+                checks[name] = "ok" if r.status == health_pb2.HealthCheckResponse.SERVING else "not serving"
+            except grpc.aio.AioRpcError as err:
+                checks[name] = f"unreachable: {err.code().name}"
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,20 @@
+"""Edge configuration (environment)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from services.common.config import Settings
+
+
+class EdgeSettings(Settings):
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    # Origins allowed to call the API from a browser (the embedding host pages).
+    cors_origins: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8080", "http://localhost:8080"])
+    max_body_bytes: int = 64 * 1024
+    # Seconds the edge waits for Kafka's ack before answering 503.
+    publish_timeout_s: float = 5.0
+    rate_limit_per_ip: str = "60/minute"
+    rate_limit_per_sender: str = "10/minute"
+    expected_response_time: str = "within 5 minutes"

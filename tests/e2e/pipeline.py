@@ -1,0 +1,112 @@
+"""The whole pipeline as real processes — identity, conversation, agent, worker, dispatcher,
+edge — on free ports against the test PostgreSQL and Kafka, each with its own service name
+and (optionally) OTLP export. Processes can be killed and restarted one by one."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from devstack import REPO_ROOT
+from devstack.processes import AppProcess
+from devstack.runner import child_env
+from devstack.stack import Endpoints
+
+LOG_DIR = REPO_ROOT / "artifacts" / "e2e-logs"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pipeline_processes() -> list[AppProcess]:
+    return [
+        AppProcess("identity", ("-m", "services.identity"), port=free_port(), schema="identity",
+                   advertise_as=("IDENTITY_ADDR",)),
+        AppProcess("conversation", ("-m", "services.conversation"), port=free_port(),
+                   schema="conversation", advertise_as=("CONVERSATION_ADDR",)),
+        AppProcess("agent", ("-m", "services.agent"), port=free_port(), schema="knowledge",
+                   advertise_as=("AGENT_ADDR", "KNOWLEDGE_ADDR")),
+        AppProcess("worker", ("-m", "services.agent.worker")),
+        AppProcess("dispatcher", ("-m", "services.channels")),
+        AppProcess("edge", ("-m", "services.edge"), port=free_port(), port_env="HTTP_PORT"),
+    ]
+
+
+@dataclass
+class Pipeline:
+    endpoints: Endpoints
+    processes: list[AppProcess]
+    extra_env: dict[str, str] = field(default_factory=dict)
+    procs: dict[str, asyncio.subprocess.Process] = field(default_factory=dict)
+
+    @property
+    def edge_url(self) -> str:
+        edge = next(p for p in self.processes if p.name == "edge")
+        return f"http://127.0.0.1:{edge.port}"
+
+    def address(self, name: str) -> str:
+        spec = next(p for p in self.processes if p.name == name)
+        return f"127.0.0.1:{spec.port}"
+
+    async def start(self, name: str) -> None:
+        spec = next(p for p in self.processes if p.name == name)
+        spec = replace(spec, env={"OTEL_SERVICE_NAME": name, **self.extra_env, **spec.env})
+        env = child_env(spec, self.processes, self.endpoints, base=os.environ)
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        log = open(LOG_DIR / f"{name}.log", "ab")
+        self.procs[name] = await asyncio.create_subprocess_exec(
+            str(REPO_ROOT / ".venv/bin/python"), *spec.args, env=env, cwd=REPO_ROOT,
+            stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        if spec.port is not None:
+            await self._wait_port(name, spec.port)
+
+    async def _wait_port(self, name: str, port: int, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.procs[name].returncode is not None:
+                raise RuntimeError(f"{name} exited: {self.log_tail(name)}")
+            with contextlib.suppress(OSError):
+                _, w = await asyncio.open_connection("127.0.0.1", port)
+                w.close()
+                return
+            await asyncio.sleep(0.1)
+        raise TimeoutError(f"{name} did not listen on {port}: {self.log_tail(name)}")
+
+    def log_tail(self, name: str, lines: int = 40) -> str:
+        path = LOG_DIR / f"{name}.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    async def start_all(self) -> None:
+        for spec in self.processes:
+            await self.start(spec.name)
+
+    async def kill(self, name: str, sig: int = signal.SIGKILL, timeout: float = 30) -> int:
+        """Signals the process group; SIGKILL if it has not exited after `timeout`."""
+        proc = self.procs[name]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            code = await asyncio.wait_for(proc.wait(), timeout)
+        except asyncio.TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            code = await proc.wait()
+        del self.procs[name]
+        return code
+
+    async def stop_all(self) -> None:
+        for name in reversed([p.name for p in self.processes]):
+            if name in self.procs:
+                await self.kill(name, signal.SIGTERM)
