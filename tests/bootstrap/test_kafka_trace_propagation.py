@@ -1,0 +1,62 @@
+"""A record published through the shared Kafka helpers carries its trace context in the
+headers; the consumer's "<topic> process" span continues that trace on the other side."""
+
+from __future__ import annotations
+
+import uuid
+
+from aiokafka import AIOKafkaConsumer
+from fte.events.v1 import events_pb2
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from services.common.kafka import new_producer, processing, publish
+from services.common.telemetry import setup_tracing
+
+TOPIC = "fte.metrics"
+
+
+async def test_consumed_record_continues_the_producers_trace(stack):
+    provider = setup_tracing("kafka-test")
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    key = f"customer-{uuid.uuid4()}"
+    event = events_pb2.InboundMessage(idempotency_key=key, content="hello")
+
+    producer = new_producer(stack.bootstrap_servers, "trace-test")
+    await producer.start()
+    try:
+        with trace.get_tracer("test").start_as_current_span("edge request") as root:
+            partition, offset = await publish(producer, TOPIC, key, event)
+    finally:
+        await producer.stop()
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=stack.bootstrap_servers, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        from aiokafka import TopicPartition
+
+        tp = TopicPartition(TOPIC, partition)
+        consumer.assign([tp])
+        consumer.seek(tp, offset)
+        record = await consumer.getone()
+    finally:
+        await consumer.stop()
+
+    assert record.key.decode() == key
+    assert events_pb2.InboundMessage.FromString(record.value).idempotency_key == key
+    assert any(k == "traceparent" for k, _ in record.headers)
+    with processing(record, "test-group") as consumer_span:
+        consumer_ctx = consumer_span.get_span_context()
+
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    publish_span = spans[f"{TOPIC} publish"]
+    process_span = spans[f"{TOPIC} process"]
+    assert publish_span.kind == SpanKind.PRODUCER and process_span.kind == SpanKind.CONSUMER
+    assert publish_span.parent.span_id == root.get_span_context().span_id
+    # Same trace, and the consumer's span is the producer's child.
+    assert consumer_ctx.trace_id == root.get_span_context().trace_id
+    assert process_span.parent.span_id == publish_span.context.span_id
+    assert process_span.attributes["messaging.kafka.offset"] == offset
