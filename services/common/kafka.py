@@ -20,15 +20,20 @@ _tracer = trace.get_tracer("fte.kafka")
 Headers = list[tuple[str, bytes]]
 
 
-def new_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
-    """A producer that only reports success once every in-sync replica has the record."""
+def new_producer(
+    bootstrap_servers: str, client_id: str, request_timeout_ms: int = 15000
+) -> AIOKafkaProducer:
+    """A producer that only reports success once every in-sync replica has the record.
+
+    `request_timeout_ms` also bounds how long a record may wait for a broker: past it the
+    record fails instead of being delivered late, after its caller was told it failed."""
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
         client_id=client_id,
         acks="all",
         enable_idempotence=True,
         linger_ms=2,
-        request_timeout_ms=15000,
+        request_timeout_ms=request_timeout_ms,
     )
 
 

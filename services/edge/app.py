@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 
 import grpc
-from aiokafka.errors import KafkaError
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError, KafkaError
 from fastapi import FastAPI, Header, HTTPException, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
@@ -75,6 +76,45 @@ def _grpc_to_http(err: grpc.aio.AioRpcError) -> HTTPException:
     return HTTPException(status_code=status, detail=detail)
 
 
+class _Producer:
+    """The edge's Kafka producer. The edge starts even when Kafka is down (it answers 503 and
+    /ready says why) and connects as soon as Kafka is back."""
+
+    def __init__(self, settings: EdgeSettings) -> None:
+        self._settings = settings
+        self.producer: AIOKafkaProducer | None = None
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        if not await self._try_start():
+            self._task = asyncio.create_task(self._keep_trying())
+
+    async def _try_start(self) -> bool:
+        producer = new_producer(
+            self._settings.kafka_bootstrap_servers,
+            "edge",
+            request_timeout_ms=int(self._settings.publish_timeout_s * 1000),
+        )
+        try:
+            await producer.start()
+        except KafkaError as exc:
+            log.warning("kafka not reachable yet: %s", type(exc).__name__)
+            await producer.stop()
+            return False
+        self.producer = producer
+        return True
+
+    async def _keep_trying(self) -> None:
+        while not await self._try_start():
+            await asyncio.sleep(2)
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+        if self.producer:
+            await self.producer.stop()
+
+
 class _Clients:
     """gRPC stubs over channels the edge owns for its lifetime."""
 
@@ -97,14 +137,14 @@ def create_app(settings: EdgeSettings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.producer = new_producer(settings.kafka_bootstrap_servers, "edge")
-        await app.state.producer.start()
+        app.state.kafka = _Producer(settings)
+        await app.state.kafka.start()
         app.state.clients = _Clients(settings)
         try:
             yield
         finally:
             await app.state.clients.close()
-            await app.state.producer.stop()
+            await app.state.kafka.stop()
 
     app = FastAPI(
         title="Flowboard Support FTE edge",
@@ -169,10 +209,15 @@ def create_app(settings: EdgeSettings | None = None) -> FastAPI:
         now = datetime.now(timezone.utc)
         event.receive_time.FromDatetime(now)
         event.publish_time.FromDatetime(now)
+        producer = request.app.state.kafka.producer
         try:
+            if producer is None:
+                raise KafkaConnectionError("not connected")
+            # The producer's own request timeout fails the record (so it is never delivered
+            # after we said no); the outer bound is only a safety net.
             await asyncio.wait_for(
-                publish(request.app.state.producer, INCOMING_TOPIC, sender, event),
-                timeout=settings.publish_timeout_s,
+                publish(producer, INCOMING_TOPIC, sender, event),
+                timeout=settings.publish_timeout_s + 2,
             )
         except (KafkaError, asyncio.TimeoutError) as exc:
             # Never accept what we could not hand to Kafka: the client retries later.
@@ -267,7 +312,10 @@ def create_app(settings: EdgeSettings | None = None) -> FastAPI:
 
         checks: dict[str, str] = {}
         try:
-            await request.app.state.producer.client.fetch_all_metadata()
+            producer = request.app.state.kafka.producer
+            if producer is None:
+                raise KafkaConnectionError("not connected")
+            await asyncio.wait_for(producer.client.fetch_all_metadata(), 3)
             checks["kafka"] = "ok"
         except Exception as exc:  # noqa: BLE001 - any failure means not ready
             checks["kafka"] = f"unreachable: {type(exc).__name__}"
