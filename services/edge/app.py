@@ -224,7 +224,9 @@ def create_app(settings: EdgeSettings | None = None) -> FastAPI:
             SUBMISSIONS.labels("unavailable").inc()
             log.warning("publish to %s failed: %s", INCOMING_TOPIC, type(exc).__name__)
             raise HTTPException(
-                503, "we could not take your request right now, please retry", {"Retry-After": "5"}
+                503,
+                "we could not take your request right now; retry with the same Idempotency-Key",
+                {"Retry-After": "5"},
             ) from exc
         SUBMISSIONS.labels("accepted").inc()
         return SubmissionAccepted(
