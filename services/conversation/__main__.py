@@ -1,9 +1,11 @@
 """python -m services.conversation: config → bootstrap → serve."""
 
 import asyncio
+import functools
 
 from services.common.grpc_server import serve
 from services.conversation.server import ConversationSettings, build
 
 if __name__ == "__main__":
-    asyncio.run(serve("conversation", ConversationSettings(), build))
+    settings = ConversationSettings()
+    asyncio.run(serve("conversation", settings, functools.partial(build, settings=settings)))

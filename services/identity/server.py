@@ -1,28 +1,202 @@
-"""gRPC servicer for fte.identity.v1.IdentityService."""
+"""gRPC servicer for fte.identity.v1.IdentityService: protobuf in, domain call, protobuf out.
+Rules live in `resolver`, SQL in `store`; conversations come from ConversationService."""
 
 from __future__ import annotations
 
 import contextlib
+import uuid
 
+from fte.common.v1 import channel_pb2
+from fte.conversation.v1 import conversation_service_pb2 as conv_pb
+from fte.identity.v1 import identity_service_pb2 as pb
 from fte.identity.v1 import identity_service_pb2_grpc as pb_grpc
 
 from services.common.config import Settings
+from services.common.db import open_pool
+from services.common.errors import InvalidArgument
+from services.common.grpc_client import open_channel
 from services.common.grpc_server import Servicer
+from services.identity import resolver
+from services.identity.conversations import ConversationsClient
+from services.identity.resolver import Customer, StoredIdentifier
+from services.identity.store import IdentityStore
 
 
 class IdentitySettings(Settings):
     grpc_port: int = 50051
+    # Region for numbers written without a country code, when the request names none.
+    default_phone_region: str = "US"
+
+
+_CHANNELS = {
+    channel_pb2.CHANNEL_EMAIL: "email",
+    channel_pb2.CHANNEL_WHATSAPP: "whatsapp",
+    channel_pb2.CHANNEL_WEB_FORM: "web_form",
+}
+_CHANNEL_ENUMS = {name: number for number, name in _CHANNELS.items()}
+_KINDS = {pb.IDENTIFIER_TYPE_EMAIL: resolver.EMAIL, pb.IDENTIFIER_TYPE_PHONE: resolver.PHONE}
+_KIND_ENUMS = {name: number for number, name in _KINDS.items()}
 
 
 class IdentityServicer(pb_grpc.IdentityServiceServicer):
-    """RPCs not implemented yet answer UNIMPLEMENTED (the generated base class)."""
+    def __init__(
+        self, store: IdentityStore, conversations: ConversationsClient, default_region: str
+    ) -> None:
+        self._store = store
+        self._conversations = conversations
+        self._default_region = default_region
+
+    async def ResolveCustomer(self, request, context):
+        channel = _channel(request.channel, "channel", required=True)
+        region = resolver.check_region(request.default_region, self._default_region)
+        identifiers = resolver.identifiers_on_message(
+            request.email, request.phone, request.whatsapp, region
+        )
+        customer, created, linked = await self._store.resolve(
+            identifiers, channel, resolver.clean_name(request.display_name)
+        )
+        return pb.ResolveCustomerResponse(
+            customer=_customer(customer),
+            created=created,
+            linked_identifiers=[_identifier(i) for i in linked],
+        )
+
+    async def LinkIdentifier(self, request, context):
+        customer_id = _uuid(request.customer_id, "customer_id")
+        if request.type not in _KINDS:
+            raise InvalidArgument(_enum_error("type", request.type))
+        channel = _channel(request.channel, "channel", required=False)
+        region = resolver.check_region(request.default_region, self._default_region)
+        if not request.value.strip():
+            raise InvalidArgument("value: required")
+        identifier = resolver.normalise(_KINDS[request.type], request.value, region)
+        customer, already = await self._store.link(customer_id, identifier, channel)
+        return pb.LinkIdentifierResponse(customer=_customer(customer), already_linked=already)
+
+    async def MergeCustomers(self, request, context):
+        source_id = _uuid(request.source_customer_id, "source_customer_id")
+        target_id = _uuid(request.target_customer_id, "target_customer_id")
+        if source_id == target_id:
+            raise InvalidArgument("target_customer_id: must differ from source_customer_id")
+        if not request.requested_by.strip():
+            raise InvalidArgument("requested_by: required (who asked for the merge is recorded)")
+        merge, _retried = await self._store.merge(
+            source_id, target_id, request.requested_by.strip(), request.reason.strip()
+        )
+        # Identity is committed first: from now on every address resolves to the target. A
+        # failure here leaves conversations on the source until MergeCustomers is retried,
+        # which finds the recorded merge and only moves what is still left.
+        moved, messages = await self._conversations.reassign(source_id, target_id)
+        if moved or messages:
+            merge = await self._store.add_moved_conversations(merge.merge_id, moved, messages)
+        target = await self._with_conversations(await self._store.get(target_id))
+        return pb.MergeCustomersResponse(
+            customer=target,
+            merge_id=str(merge.merge_id),
+            identifiers_moved=merge.identifiers_moved,
+            conversations_moved=merge.conversations_moved,
+        )
+
+    async def GetCustomer(self, request, context):
+        customer_id = _uuid(request.customer_id, "customer_id")
+        customer = resolver.check_exists(await self._store.get(customer_id), customer_id)
+        return pb.GetCustomerResponse(customer=await self._with_conversations(customer))
+
+    async def LookupCustomer(self, request, context):
+        region = resolver.check_region(request.default_region, self._default_region)
+        by_email = by_phone = None
+        if request.email.strip():
+            by_email = await self._store.find(
+                resolver.Identifier(resolver.EMAIL, resolver.normalise_email(request.email))
+            )
+        if request.phone.strip():
+            by_phone = await self._store.find(
+                resolver.Identifier(resolver.PHONE, resolver.normalise_phone(request.phone, region))
+            )
+        customer = resolver.pick_lookup(
+            by_email, by_phone, bool(request.email.strip()), bool(request.phone.strip())
+        )
+        return pb.LookupCustomerResponse(customer=await self._with_conversations(customer))
+
+    async def _with_conversations(self, customer: Customer) -> pb.Customer:
+        message = _customer(customer)
+        for c in await self._conversations.list(customer.customer_id):
+            message.conversations.append(
+                pb.CustomerConversation(
+                    conversation_id=c.conversation_id,
+                    status=conv_pb.ConversationStatus.Name(c.status).removeprefix(
+                        "CONVERSATION_STATUS_"
+                    ),
+                    initial_channel=c.initial_channel,
+                    start_time=c.start_time,
+                    last_message_time=c.last_message_time,
+                )
+            )
+        return message
 
 
-async def build(resources: contextlib.AsyncExitStack) -> list[Servicer]:
+def _uuid(value: str, field: str) -> uuid.UUID:
+    if not value.strip():
+        raise InvalidArgument(f"{field}: required")
+    try:
+        return uuid.UUID(value.strip())
+    except ValueError:
+        raise InvalidArgument(f"{field}: {value!r} is not a UUID") from None
+
+
+def _enum_error(field: str, value: int) -> str:
+    return f"{field}: required" if value == 0 else f"{field}: unknown value {value}"
+
+
+def _channel(value: int, field: str, *, required: bool) -> str | None:
+    if value in _CHANNELS:
+        return _CHANNELS[value]
+    if value == 0 and not required:
+        return None
+    raise InvalidArgument(_enum_error(field, value))
+
+
+def _identifier(i: StoredIdentifier) -> pb.Identifier:
+    return pb.Identifier(
+        type=_KIND_ENUMS[i.kind],
+        value=i.value,
+        first_seen_channel=_CHANNEL_ENUMS.get(i.first_seen_channel, 0),
+        create_time=i.create_time,
+    )
+
+
+def _customer(c: Customer) -> pb.Customer:
+    return pb.Customer(
+        customer_id=str(c.customer_id),
+        display_name=c.display_name,
+        identifiers=[_identifier(i) for i in c.identifiers],
+        names=[
+            pb.CustomerName(channel=_CHANNEL_ENUMS[n.channel], name=n.name, last_seen_time=n.last_seen_time)
+            for n in c.names
+        ],
+        merged_into_customer_id=str(c.merged_into) if c.merged_into else "",
+        create_time=c.create_time,
+        update_time=c.update_time,
+    )
+
+
+async def build(
+    resources: contextlib.AsyncExitStack, settings: IdentitySettings | None = None
+) -> list[Servicer]:
+    settings = settings or IdentitySettings()
+    pool = await open_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
+    resources.push_async_callback(pool.close)
+    channel = open_channel(settings.conversation_addr, settings.rpc_timeout_s)
+    resources.push_async_callback(channel.close)
+    servicer = IdentityServicer(
+        IdentityStore(pool),
+        ConversationsClient(channel),
+        resolver.check_region(settings.default_phone_region, "US"),
+    )
     return [
         Servicer(
             pb_grpc.add_IdentityServiceServicer_to_server,
-            IdentityServicer(),
+            servicer,
             "fte.identity.v1.IdentityService",
         )
     ]

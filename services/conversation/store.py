@@ -1,0 +1,491 @@
+"""SQL for schema `conversation`, nothing else. Decisions come from `tickets`; this module
+reads, locks and writes. Inbound messages of one customer are serialised by a transaction-
+scoped advisory lock on the customer id: the window and channel-switch decisions read the
+open conversation and must not interleave. Unique constraints back every idempotency key."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+
+import asyncpg
+
+from services.common.errors import FailedPrecondition, NotFound, Unavailable
+from services.conversation import tickets
+from services.conversation.tickets import (
+    ChannelSwitch,
+    Conversation,
+    Escalation,
+    Inbound,
+    InboundResult,
+    Message,
+    Outbound,
+    Ticket,
+)
+
+# Namespaces this service's advisory locks (two-int form) away from anyone else's.
+_LOCK_CLASS = 7_301
+_ATTEMPTS = 4
+
+_MESSAGE_COLUMNS = (
+    "message_id, conversation_id, ticket_id, customer_id, channel, direction, role, content,"
+    " subject, create_time, delivery_status, reply_id, idempotency_key, sentiment, thread_ref,"
+    " sender_name"
+)
+_TICKET_COLUMNS = (
+    "ticket_id, customer_id, conversation_id, source_channel, category, priority, status,"
+    " subject, create_time, update_time, resolve_time"
+)
+_CONVERSATION_COLUMNS = (
+    "conversation_id, customer_id, status, initial_channel, current_channel, start_time,"
+    " last_message_time, message_count"
+)
+
+
+class ConversationStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    # --- RecordInbound ------------------------------------------------------------------
+
+    async def record_inbound(self, m: Inbound, now: datetime) -> InboundResult:
+        at = tickets.message_time(m.receive_time, now)
+        for _ in range(_ATTEMPTS):
+            try:
+                async with self._pool.acquire() as conn, conn.transaction():
+                    return await _record_inbound(conn, m, at, now)
+            except asyncpg.UniqueViolationError:
+                # The same key (or ticket id) arrived for another customer at the same time;
+                # the next attempt reads what the winner stored.
+                continue
+        raise Unavailable("conversation is busy with the same message; retry")
+
+    # --- RecordOutbound / UpdateDeliveryStatus --------------------------------------------
+
+    async def record_outbound(self, o: Outbound, now: datetime) -> tuple[uuid.UUID, bool, str]:
+        """Returns (message id, duplicate, stored delivery status)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            ticket = await _ticket(conn, o.ticket_id)
+            if ticket is None:
+                raise NotFound(f"ticket_id: ticket {o.ticket_id} does not exist")
+            row = await conn.fetchrow(
+                "INSERT INTO conversation.messages (message_id, conversation_id, ticket_id,"
+                "  customer_id, channel, direction, role, content, create_time, reply_id,"
+                "  delivery_status, input_tokens, output_tokens, latency_ms, tool_calls)"
+                " VALUES ($1, $2, $3, $4, $5, 'outbound', $6, $7, $8, $9, $10, $11, $12, $13,"
+                "  $14::jsonb)"
+                " ON CONFLICT (reply_id) DO NOTHING RETURNING message_id, delivery_status",
+                uuid.uuid4(), ticket.conversation_id, ticket.ticket_id, ticket.customer_id,
+                o.channel or ticket.source_channel, o.role, o.content, now, o.reply_id,
+                o.delivery_status, o.input_tokens, o.output_tokens, o.latency_ms,
+                json.dumps(o.tool_calls),
+            )
+            if row is None:
+                first = await conn.fetchrow(
+                    "SELECT message_id, ticket_id, delivery_status FROM conversation.messages"
+                    " WHERE reply_id = $1", o.reply_id,
+                )
+                if first["ticket_id"] != o.ticket_id:
+                    raise FailedPrecondition(
+                        f"reply_id: already used for ticket {first['ticket_id']}"
+                    )
+                return first["message_id"], True, first["delivery_status"]
+            await conn.execute(
+                "UPDATE conversation.conversations SET message_count = message_count + 1,"
+                " last_message_time = GREATEST(last_message_time, $2) WHERE conversation_id = $1",
+                ticket.conversation_id, now,
+            )
+            return row["message_id"], False, row["delivery_status"]
+
+    async def update_delivery(
+        self, reply_id: str, reported: str, external_id: str, error: str, now: datetime
+    ) -> tuple[uuid.UUID, str]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "SELECT message_id, delivery_status FROM conversation.messages"
+                " WHERE reply_id = $1 FOR UPDATE", reply_id,
+            )
+            if row is None:
+                raise NotFound(f"reply_id: no reply was recorded as {reply_id!r}")
+            status = tickets.next_delivery_status(row["delivery_status"], reported)
+            await conn.execute(
+                "UPDATE conversation.messages SET delivery_status = $2, delivery_update_time = $3,"
+                " delivery_external_id = CASE WHEN $4 = '' THEN delivery_external_id ELSE $4 END,"
+                " delivery_error = CASE WHEN $5 = '' THEN delivery_error ELSE $5 END"
+                " WHERE message_id = $1",
+                row["message_id"], status, now, external_id, error,
+            )
+            return row["message_id"], status
+
+    # --- reads ----------------------------------------------------------------------------
+
+    async def history(self, customer_id: uuid.UUID, limit: int) -> list[Message]:
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"SELECT * FROM (SELECT {_MESSAGE_COLUMNS}, seq FROM conversation.messages"
+                "  WHERE customer_id = $1 ORDER BY create_time DESC, seq DESC LIMIT $2) last"
+                " ORDER BY create_time, seq", customer_id, limit,
+            )
+        return [_message(r) for r in rows]
+
+    async def ticket(
+        self, ticket_id: uuid.UUID
+    ) -> tuple[Ticket, list[Message], list[Escalation]] | None:
+        async with self._pool.acquire() as conn:
+            ticket = await _ticket(conn, ticket_id)
+            if ticket is None:
+                return None
+            messages = await _messages(conn, "ticket_id = $1", ticket_id)
+            escalations = await conn.fetch(
+                "SELECT escalation_id, ticket_id, reason, note, context::text AS context_json,"
+                " create_time FROM conversation.escalations WHERE ticket_id = $1"
+                " ORDER BY create_time, reason", ticket_id,
+            )
+        return ticket, messages, [Escalation(**dict(r)) for r in escalations]
+
+    async def conversation(
+        self, conversation_id: uuid.UUID
+    ) -> tuple[Conversation, list[Message], list[Ticket]] | None:
+        async with self._pool.acquire() as conn:
+            found = await _conversations(conn, "conversation_id = $1", conversation_id)
+            if not found:
+                return None
+            messages = await _messages(conn, "conversation_id = $1", conversation_id)
+            rows = await conn.fetch(
+                f"SELECT {_TICKET_COLUMNS} FROM conversation.tickets WHERE conversation_id = $1"
+                " ORDER BY create_time, ticket_id", conversation_id,
+            )
+        return found[0], messages, [Ticket(**dict(r)) for r in rows]
+
+    async def list_conversations(self, customer_id: uuid.UUID) -> list[Conversation]:
+        async with self._pool.acquire() as conn:
+            return await _conversations(conn, "customer_id = $1", customer_id)
+
+    # --- UpdateTicketStatus / Escalate ------------------------------------------------------
+
+    async def update_ticket_status(
+        self, ticket_id: uuid.UUID, status: str, note: str, now: datetime
+    ) -> Ticket:
+        async with self._pool.acquire() as conn, conn.transaction():
+            ticket = await _ticket(conn, ticket_id, lock=True)
+            if ticket is None:
+                raise NotFound(f"ticket_id: ticket {ticket_id} does not exist")
+            if not tickets.check_transition(ticket.status, status):
+                return ticket
+            ticket = await _set_ticket_status(conn, ticket, status, note, now)
+            return ticket
+
+    async def escalate(
+        self, ticket_id: uuid.UUID, reason: str, note: str, now: datetime
+    ) -> tuple[Escalation, bool]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            ticket = await _ticket(conn, ticket_id, lock=True)
+            if ticket is None:
+                raise NotFound(f"ticket_id: ticket {ticket_id} does not exist")
+            existing = await conn.fetchrow(
+                "SELECT escalation_id, ticket_id, reason, note, context::text AS context_json,"
+                " create_time FROM conversation.escalations WHERE ticket_id = $1 AND reason = $2",
+                ticket_id, reason,
+            )
+            if existing is not None:
+                return Escalation(**dict(existing)), True
+            tickets.check_escalatable(ticket.status)
+            conversation = (await _conversations(conn, "conversation_id = $1", ticket.conversation_id))[0]
+            messages = await _messages(conn, "conversation_id = $1", ticket.conversation_id)
+            context = tickets.escalation_context(ticket, conversation, messages)
+            row = await conn.fetchrow(
+                "INSERT INTO conversation.escalations (escalation_id, ticket_id, reason, note,"
+                " context, create_time) VALUES ($1, $2, $3, $4, $5::jsonb, $6)"
+                " RETURNING escalation_id, ticket_id, reason, note, context::text AS context_json,"
+                " create_time",
+                uuid.uuid4(), ticket_id, reason, note, json.dumps(context), now,
+            )
+            if ticket.status != tickets.ESCALATED:
+                await _set_ticket_status(
+                    conn, ticket, tickets.ESCALATED, f"escalated: {reason}. {note}".strip(), now
+                )
+            return Escalation(**dict(row)), False
+
+    # --- ReassignCustomer -----------------------------------------------------------------
+
+    async def reassign(
+        self, source: uuid.UUID, target: uuid.UUID, now: datetime
+    ) -> tuple[int, int]:
+        """Moves conversations, tickets and messages. A customer keeps one open conversation:
+        when both have one, the more recently active stays open and the other is closed."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            for customer_id in sorted((source, target)):
+                await _lock_customer(conn, customer_id)
+            open_ones = await conn.fetch(
+                "SELECT conversation_id FROM conversation.conversations"
+                " WHERE customer_id = ANY($1::uuid[]) AND status <> 'closed'"
+                " ORDER BY last_message_time DESC", [source, target],
+            )
+            for row in open_ones[1:]:
+                await conn.execute(
+                    "UPDATE conversation.conversations SET status = 'closed', close_time = $2"
+                    " WHERE conversation_id = $1", row["conversation_id"], now,
+                )
+            moved = await conn.execute(
+                "UPDATE conversation.conversations SET customer_id = $2 WHERE customer_id = $1",
+                source, target,
+            )
+            await conn.execute(
+                "UPDATE conversation.tickets SET customer_id = $2 WHERE customer_id = $1",
+                source, target,
+            )
+            messages = await conn.execute(
+                "UPDATE conversation.messages SET customer_id = $2 WHERE customer_id = $1",
+                source, target,
+            )
+        return _count(moved), _count(messages)
+
+    # --- GetChannelMetrics ------------------------------------------------------------------
+
+    async def channel_metrics(self, since: datetime | None) -> list[dict]:
+        """Per channel, from the tables: a conversation counts on every channel it had a
+        message on; escalations count tickets escalated at least once (so the rate is a
+        share of tickets); latency is RecordOutbound.latency_ms; sentiment is over inbound."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                """
+                WITH channels(channel) AS (VALUES ('email'), ('whatsapp'), ('web_form')),
+                m AS (
+                    SELECT channel,
+                           count(*) AS messages,
+                           count(DISTINCT conversation_id) AS conversations,
+                           avg(latency_ms) FILTER (WHERE direction = 'outbound')::float8
+                               AS avg_latency,
+                           percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms)
+                               FILTER (WHERE direction = 'outbound') AS p95_latency,
+                           avg(sentiment) FILTER (WHERE direction = 'inbound') AS avg_sentiment
+                      FROM conversation.messages
+                     WHERE create_time >= coalesce($1::timestamptz, '-infinity')
+                     GROUP BY channel),
+                t AS (
+                    SELECT t.source_channel AS channel,
+                           count(*) AS tickets,
+                           count(*) FILTER (WHERE EXISTS (
+                               SELECT 1 FROM conversation.escalations e
+                                WHERE e.ticket_id = t.ticket_id)) AS escalations
+                      FROM conversation.tickets t
+                     WHERE t.create_time >= coalesce($1::timestamptz, '-infinity')
+                     GROUP BY t.source_channel)
+                SELECT c.channel,
+                       coalesce(m.conversations, 0) AS conversations,
+                       coalesce(m.messages, 0) AS messages,
+                       coalesce(t.tickets, 0) AS tickets,
+                       coalesce(t.escalations, 0) AS escalations,
+                       coalesce(m.avg_latency, 0) AS avg_latency,
+                       coalesce(m.p95_latency, 0) AS p95_latency,
+                       coalesce(m.avg_sentiment, 0) AS avg_sentiment
+                  FROM channels c
+                  LEFT JOIN m USING (channel)
+                  LEFT JOIN t USING (channel)
+                 ORDER BY array_position(ARRAY['email', 'whatsapp', 'web_form'], c.channel)
+                """,
+                since,
+            )
+        return [dict(r) for r in rows]
+
+
+async def _lock_customer(conn: asyncpg.Connection, customer_id: uuid.UUID) -> None:
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext($2))", _LOCK_CLASS, str(customer_id)
+    )
+
+
+async def _record_inbound(
+    conn: asyncpg.Connection, m: Inbound, at: datetime, now: datetime
+) -> InboundResult:
+    await _lock_customer(conn, m.customer_id)
+    first = await _inbound_result(
+        conn, "m.channel = $1 AND m.idempotency_key = $2", m.channel, m.idempotency_key
+    )
+    if first is not None:
+        return first
+    if m.requested_ticket_id is not None:
+        owner = await conn.fetchval(
+            "SELECT customer_id FROM conversation.tickets WHERE ticket_id = $1",
+            m.requested_ticket_id,
+        )
+        if owner is not None and owner != m.customer_id:
+            raise FailedPrecondition(
+                f"requested_ticket_id: ticket {m.requested_ticket_id} belongs to another customer"
+            )
+        if owner is not None:
+            return await _inbound_result(conn, "m.ticket_id = $1", m.requested_ticket_id)
+
+    open_rows = await _conversations(
+        conn, "customer_id = $1 AND status <> 'closed'", m.customer_id, lock=True
+    )
+    current = open_rows[0] if open_rows else None
+    plan = tickets.attach(current, m.channel, at)
+    if plan.close_open_one:
+        await conn.execute(
+            "UPDATE conversation.conversations SET status = 'closed', close_time = $2"
+            " WHERE conversation_id = $1", current.conversation_id, at,
+        )
+    if plan.new_conversation:
+        conversation_id = uuid.uuid4()
+        await conn.execute(
+            "INSERT INTO conversation.conversations (conversation_id, customer_id, status,"
+            " initial_channel, current_channel, start_time, last_message_time)"
+            " VALUES ($1, $2, 'active', $3, $3, $4, $4)",
+            conversation_id, m.customer_id, m.channel, at,
+        )
+    else:
+        conversation_id = current.conversation_id
+
+    ticket_id = m.requested_ticket_id or uuid.uuid4()
+    await conn.execute(
+        "INSERT INTO conversation.tickets (ticket_id, customer_id, conversation_id,"
+        " source_channel, category, priority, status, subject, create_time, update_time)"
+        " VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $8)",
+        ticket_id, m.customer_id, conversation_id, m.channel, m.category, m.priority,
+        tickets.ticket_subject(m.subject, m.content), now,
+    )
+    await conn.execute(
+        "INSERT INTO conversation.ticket_events (ticket_id, from_status, to_status, event_time)"
+        " VALUES ($1, NULL, 'open', $2)", ticket_id, now,
+    )
+    message_id = uuid.uuid4()
+    await conn.execute(
+        "INSERT INTO conversation.messages (message_id, conversation_id, ticket_id, customer_id,"
+        " channel, direction, role, content, subject, create_time, idempotency_key, thread_ref,"
+        " sender_name, sentiment)"
+        " VALUES ($1, $2, $3, $4, $5, 'inbound', 'customer', $6, $7, $8, $9, $10, $11, $12)",
+        message_id, conversation_id, ticket_id, m.customer_id, m.channel, m.content, m.subject,
+        at, m.idempotency_key, m.thread_ref, m.sender_name, tickets.sentiment(m.content),
+    )
+    switch = None
+    if plan.switch_from is not None:
+        switch = ChannelSwitch(plan.switch_from, m.channel, at, message_id)
+        await conn.execute(
+            "INSERT INTO conversation.channel_switches (message_id, conversation_id,"
+            " from_channel, to_channel, switch_time) VALUES ($1, $2, $3, $4, $5)",
+            message_id, conversation_id, switch.from_channel, switch.to_channel, at,
+        )
+    await conn.execute(
+        "UPDATE conversation.conversations SET current_channel = $2, message_count ="
+        " message_count + 1, last_message_time = GREATEST(last_message_time, $3)"
+        " WHERE conversation_id = $1", conversation_id, m.channel, at,
+    )
+    return InboundResult(
+        customer_id=m.customer_id,
+        conversation_id=conversation_id,
+        ticket_id=ticket_id,
+        message_id=message_id,
+        duplicate=False,
+        new_conversation=plan.new_conversation,
+        channel_switch=switch,
+    )
+
+
+async def _inbound_result(conn: asyncpg.Connection, where: str, *args) -> InboundResult | None:
+    """What RecordInbound answered the first time for the message matching `where`."""
+    row = await conn.fetchrow(
+        "SELECT m.customer_id, m.conversation_id, m.ticket_id, m.message_id,"
+        "  m.seq = (SELECT min(f.seq) FROM conversation.messages f"
+        "           WHERE f.conversation_id = m.conversation_id) AS new_conversation,"
+        "  s.from_channel, s.to_channel, s.switch_time"
+        " FROM conversation.messages m"
+        " LEFT JOIN conversation.channel_switches s ON s.message_id = m.message_id"
+        f" WHERE m.direction = 'inbound' AND {where} ORDER BY m.seq LIMIT 1",
+        *args,
+    )
+    if row is None:
+        return None
+    switch = None
+    if row["from_channel"] is not None:
+        switch = ChannelSwitch(row["from_channel"], row["to_channel"], row["switch_time"], row["message_id"])
+    return InboundResult(
+        customer_id=row["customer_id"],
+        conversation_id=row["conversation_id"],
+        ticket_id=row["ticket_id"],
+        message_id=row["message_id"],
+        duplicate=True,
+        new_conversation=row["new_conversation"],
+        channel_switch=switch,
+    )
+
+
+async def _set_ticket_status(
+    conn: asyncpg.Connection, ticket: Ticket, status: str, note: str, now: datetime
+) -> Ticket:
+    row = await conn.fetchrow(
+        "UPDATE conversation.tickets SET status = $2, update_time = $3,"
+        " resolve_time = CASE WHEN $2 = 'resolved' THEN $3 ELSE resolve_time END"
+        f" WHERE ticket_id = $1 RETURNING {_TICKET_COLUMNS}",
+        ticket.ticket_id, status, now,
+    )
+    await conn.execute(
+        "INSERT INTO conversation.ticket_events (ticket_id, from_status, to_status, note,"
+        " event_time) VALUES ($1, $2, $3, $4, $5)",
+        ticket.ticket_id, ticket.status, status, note, now,
+    )
+    # The conversation shows escalated while any of its tickets is with people.
+    if status == tickets.ESCALATED:
+        await conn.execute(
+            "UPDATE conversation.conversations SET status = 'escalated'"
+            " WHERE conversation_id = $1 AND status = 'active'", ticket.conversation_id,
+        )
+    elif ticket.status == tickets.ESCALATED:
+        await conn.execute(
+            "UPDATE conversation.conversations c SET status = 'active'"
+            " WHERE c.conversation_id = $1 AND c.status = 'escalated' AND NOT EXISTS ("
+            "   SELECT 1 FROM conversation.tickets t"
+            "    WHERE t.conversation_id = c.conversation_id AND t.status = 'escalated')",
+            ticket.conversation_id,
+        )
+    return Ticket(**dict(row))
+
+
+async def _ticket(conn: asyncpg.Connection, ticket_id: uuid.UUID, lock: bool = False) -> Ticket | None:
+    row = await conn.fetchrow(
+        f"SELECT {_TICKET_COLUMNS} FROM conversation.tickets WHERE ticket_id = $1"
+        + (" FOR UPDATE" if lock else ""), ticket_id,
+    )
+    return None if row is None else Ticket(**dict(row))
+
+
+async def _messages(conn: asyncpg.Connection, where: str, *args) -> list[Message]:
+    rows = await conn.fetch(
+        f"SELECT {_MESSAGE_COLUMNS} FROM conversation.messages WHERE {where}"
+        " ORDER BY create_time, seq", *args,
+    )
+    return [_message(r) for r in rows]
+
+
+async def _conversations(
+    conn: asyncpg.Connection, where: str, *args, lock: bool = False
+) -> list[Conversation]:
+    rows = await conn.fetch(
+        f"SELECT {_CONVERSATION_COLUMNS} FROM conversation.conversations WHERE {where}"
+        " ORDER BY start_time DESC, conversation_id" + (" FOR UPDATE" if lock else ""), *args,
+    )
+    if not rows:
+        return []
+    switches = await conn.fetch(
+        "SELECT conversation_id, from_channel, to_channel, switch_time, message_id"
+        " FROM conversation.channel_switches WHERE conversation_id = ANY($1::uuid[])"
+        " ORDER BY switch_time, message_id", [r["conversation_id"] for r in rows],
+    )
+    by_conversation: dict[uuid.UUID, list[ChannelSwitch]] = {}
+    for s in switches:
+        by_conversation.setdefault(s["conversation_id"], []).append(
+            ChannelSwitch(s["from_channel"], s["to_channel"], s["switch_time"], s["message_id"])
+        )
+    return [
+        Conversation(**dict(r), channel_switches=by_conversation.get(r["conversation_id"], []))
+        for r in rows
+    ]
+
+
+def _message(row: asyncpg.Record) -> Message:
+    return Message(**{k: row[k] for k in Message.__dataclass_fields__})
+
+
+def _count(status: str) -> int:
+    return int(status.rsplit(" ", 1)[-1])

@@ -1,0 +1,307 @@
+"""The rules of conversations and tickets, with no gRPC and no SQL: the 24 h window, channel
+switches, the ticket state machine, delivery-status progress, escalation context and a small
+sentiment estimate. `store.py` asks these functions what to write."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from services.common.errors import FailedPrecondition, InvalidArgument
+
+# A conversation ends after this much silence; the next message, on any channel, starts another.
+WINDOW = timedelta(hours=24)
+# The web form's categories; other channels send none.
+CATEGORIES = ("", "general", "technical", "billing", "feedback", "bug_report")
+
+OPEN, PROCESSING, RESOLVED, ESCALATED = "open", "processing", "resolved", "escalated"
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    OPEN: (PROCESSING,),
+    PROCESSING: (RESOLVED, ESCALATED),
+    ESCALATED: (RESOLVED,),
+    RESOLVED: (),
+}
+# Escalate may hand over a ticket that was never picked up (e.g. processing failed at once),
+# and a second reason may be added to an escalated one; a resolved ticket is done.
+ESCALATABLE = (OPEN, PROCESSING, ESCALATED)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ChannelSwitch:
+    from_channel: str
+    to_channel: str
+    switch_time: datetime
+    message_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class Conversation:
+    conversation_id: uuid.UUID
+    customer_id: uuid.UUID
+    status: str
+    initial_channel: str
+    current_channel: str
+    start_time: datetime
+    last_message_time: datetime
+    message_count: int
+    channel_switches: list[ChannelSwitch] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Ticket:
+    ticket_id: uuid.UUID
+    customer_id: uuid.UUID
+    conversation_id: uuid.UUID
+    source_channel: str
+    category: str
+    priority: str
+    status: str
+    subject: str
+    create_time: datetime
+    update_time: datetime
+    resolve_time: datetime | None
+
+
+@dataclass(frozen=True)
+class Message:
+    message_id: uuid.UUID
+    conversation_id: uuid.UUID
+    ticket_id: uuid.UUID
+    customer_id: uuid.UUID
+    channel: str
+    direction: str
+    role: str
+    content: str
+    subject: str
+    create_time: datetime
+    delivery_status: str | None
+    reply_id: str | None
+    idempotency_key: str | None
+    sentiment: float | None
+    thread_ref: str
+    sender_name: str
+
+
+@dataclass(frozen=True)
+class Escalation:
+    escalation_id: uuid.UUID
+    ticket_id: uuid.UUID
+    reason: str
+    note: str
+    context_json: str
+    create_time: datetime
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A validated RecordInbound request."""
+
+    customer_id: uuid.UUID
+    channel: str
+    idempotency_key: str
+    content: str
+    subject: str
+    thread_ref: str
+    sender_name: str
+    category: str
+    priority: str
+    requested_ticket_id: uuid.UUID | None
+    receive_time: datetime | None
+
+
+@dataclass(frozen=True)
+class InboundResult:
+    customer_id: uuid.UUID
+    conversation_id: uuid.UUID
+    ticket_id: uuid.UUID
+    message_id: uuid.UUID
+    duplicate: bool
+    new_conversation: bool
+    channel_switch: ChannelSwitch | None
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """A validated RecordOutbound request (channel None: the ticket's own channel)."""
+
+    ticket_id: uuid.UUID
+    content: str
+    channel: str | None
+    reply_id: str
+    role: str
+    input_tokens: int
+    output_tokens: int
+    latency_ms: int | None
+    tool_calls: list[dict[str, Any]]
+    delivery_status: str
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """Where an inbound message goes: a new conversation or the open one, and whether it
+    switches channel inside that conversation."""
+
+    new_conversation: bool
+    close_open_one: bool
+    switch_from: str | None
+
+
+def message_time(receive_time: datetime | None, now: datetime) -> datetime:
+    """When the channel received it, never in the future of our own clock (a skewed sender
+    must not keep a conversation open or push history order)."""
+    return now if receive_time is None else min(receive_time, now)
+
+
+def attach(open_conversation: Conversation | None, channel: str, at: datetime) -> Attachment:
+    """One open conversation per customer, any channel; 24 h of silence ends it."""
+    if open_conversation is None:
+        return Attachment(True, False, None)
+    if at - open_conversation.last_message_time >= WINDOW:
+        return Attachment(True, True, None)
+    switched = open_conversation.current_channel != channel
+    return Attachment(False, False, open_conversation.current_channel if switched else None)
+
+
+def visible_status(stored: str, last_message_time: datetime, now: datetime) -> str:
+    """An active conversation silent for 24 h is over even before the next message closes it.
+    An escalated one stays escalated: people are on it."""
+    if stored == "active" and now - last_message_time >= WINDOW:
+        return "closed"
+    return stored
+
+
+def ticket_subject(subject: str, content: str) -> str:
+    """The subject the customer gave, else the start of what they wrote (WhatsApp has none)."""
+    text = " ".join((subject or content).split())
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+def check_transition(current: str, requested: str) -> bool:
+    """Returns False when the ticket is already in `requested` (a retried update changes
+    nothing); refuses anything the state machine does not allow, naming what it does."""
+    if requested == current:
+        return False
+    allowed = TRANSITIONS[current]
+    if requested not in allowed:
+        options = ", ".join(f"{current}→{s}" for s in allowed) or "none (resolved is final)"
+        raise FailedPrecondition(
+            f"ticket is {current}: cannot move to {requested}; allowed from {current}: {options}"
+            f" (the full machine: open→processing→resolved|escalated, escalated→resolved)"
+        )
+    return True
+
+
+def check_escalatable(status: str) -> None:
+    if status not in ESCALATABLE:
+        raise FailedPrecondition(
+            f"ticket is {status}: only open, processing or escalated tickets can be escalated"
+        )
+
+
+_DELIVERY_RANK = {"pending": 0, "sent": 1, "delivered": 2, "failed": 2}
+
+
+def next_delivery_status(current: str, reported: str) -> str:
+    """Channel callbacks arrive late and out of order (Twilio may say `sent` after
+    `delivered`): a status only moves forward, and the first final one (delivered or
+    failed) stays."""
+    return reported if _DELIVERY_RANK[reported] > _DELIVERY_RANK[current] else current
+
+
+# --- sentiment ------------------------------------------------------------------------------
+# A deliberately tiny lexicon, deterministic and explainable: (positive - negative) / words
+# that carry a polarity, in -1..1, where a negator right before a word flips it ("not good",
+# "never works"). It feeds GetChannelMetrics' average, not any decision about one customer.
+_POSITIVE = frozenset(
+    "thanks thank great love awesome perfect helpful happy excellent appreciate good nice "
+    "amazing wonderful resolved works working fantastic glad pleased".split()
+)
+_NEGATIVE = frozenset(
+    "angry terrible awful worst hate useless broken ridiculous unacceptable frustrated "
+    "frustrating disappointed annoyed horrible bad scam fail failed failing slow wrong "
+    "furious waste lawyer lawsuit cancel".split()
+)
+_NEGATORS = frozenset("not no don't doesn't didn't isn't wasn't can't cannot never".split())
+_WORD = re.compile(r"[a-z']+")
+
+
+def sentiment(text: str) -> float:
+    words = _WORD.findall(text.lower().replace("\u2019", "'"))
+    score = hits = 0
+    for i, word in enumerate(words):
+        polarity = (word in _POSITIVE) - (word in _NEGATIVE)
+        if polarity and i and words[i - 1] in _NEGATORS:
+            polarity = -polarity
+        score += polarity
+        hits += bool(polarity)
+    return round(score / hits, 3) if hits else 0.0
+
+
+# --- escalation context --------------------------------------------------------------------
+
+
+def escalation_context(
+    ticket: Ticket, conversation: Conversation, messages: list[Message]
+) -> dict[str, Any]:
+    """Everything a person needs without opening another tool. Identifiers (email, phone)
+    belong to IdentityService and are not known here: the customer id leads to them."""
+    return {
+        "ticket": {
+            "ticket_id": str(ticket.ticket_id),
+            "status": ticket.status,
+            "source_channel": ticket.source_channel,
+            "category": ticket.category,
+            "priority": ticket.priority,
+            "subject": ticket.subject,
+            "create_time": ticket.create_time.isoformat(),
+        },
+        "customer_id": str(ticket.customer_id),
+        "conversation": {
+            "conversation_id": str(conversation.conversation_id),
+            "status": conversation.status,
+            "initial_channel": conversation.initial_channel,
+            "current_channel": conversation.current_channel,
+            "start_time": conversation.start_time.isoformat(),
+        },
+        "channels": sorted({m.channel for m in messages} | {ticket.source_channel}),
+        "channel_switches": [
+            {
+                "from": s.from_channel,
+                "to": s.to_channel,
+                "at": s.switch_time.isoformat(),
+                "message_id": str(s.message_id),
+            }
+            for s in conversation.channel_switches
+        ],
+        "thread_refs": sorted({m.thread_ref for m in messages if m.thread_ref}),
+        "sender_names": sorted({m.sender_name for m in messages if m.sender_name}),
+        "messages": [
+            {
+                "message_id": str(m.message_id),
+                "ticket_id": str(m.ticket_id),
+                "channel": m.channel,
+                "direction": m.direction,
+                "role": m.role,
+                "subject": m.subject,
+                "content": m.content,
+                "time": m.create_time.isoformat(),
+            }
+            for m in messages
+        ],
+    }
+
+
+def check_category(category: str) -> str:
+    category = category.strip().lower()
+    if category not in CATEGORIES:
+        raise InvalidArgument(
+            f"category: {category!r} is not one of {', '.join(c for c in CATEGORIES if c)} (or empty)"
+        )
+    return category

@@ -1,0 +1,21 @@
+"""The grpcurl examples in services/conversation/README.md work as pasted."""
+
+from __future__ import annotations
+
+from devstack import REPO_ROOT
+from tests.identity.test_readme_examples import _documents
+from tests.running_services import run_readme_examples
+
+
+async def test_conversation_readme_examples_record_and_read_back(identity_address, conversation_address):
+    output = await run_readme_examples(
+        REPO_ROOT / "services/conversation/README.md", identity_address, conversation_address)
+    duplicate, switched, reply, ticket, history, metrics = _documents(output)
+    assert duplicate["duplicate"] is True
+    assert switched["channel_switch"]["from_channel"] == "CHANNEL_EMAIL"
+    assert switched["channel_switch"]["to_channel"] == "CHANNEL_WHATSAPP"
+    assert reply["message_id"]
+    assert ticket["ticket"]["status"] == "TICKET_STATUS_OPEN"
+    assert [m["content"] for m in ticket["messages"]] == ["How do I export a board to CSV?", "Board → Export → CSV."]
+    assert [m["channel"] for m in history["messages"]] == ["CHANNEL_EMAIL", "CHANNEL_WHATSAPP", "CHANNEL_EMAIL"]
+    assert {c["channel"] for c in metrics["channels"]} == {"CHANNEL_EMAIL", "CHANNEL_WHATSAPP", "CHANNEL_WEB_FORM"}
