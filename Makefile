@@ -13,10 +13,19 @@ export PATH := $(CURDIR)/.cache/bin:$(PATH)
 
 PROTOS := $(shell find proto -name '*.proto' | sort)
 
-.PHONY: deps run up down test lint gen bench eval clean
+.PHONY: deps run up down test lint gen webform bench eval clean
 
 ## deps: install everything the project needs (idempotent, cached)
-deps: $(VENV)/.installed node_modules/.installed $(KAFKA_LIBS)/.installed $(GRPCURL)
+deps: $(VENV)/.installed node_modules/.installed webform/node_modules/.installed \
+	$(KAFKA_LIBS)/.installed $(GRPCURL) .cache/system.installed
+
+# Debian packages the tests drive: jq (README examples), chromium (browser tests).
+SYSTEM_PACKAGES := jq chromium
+.cache/system.installed:
+	@mkdir -p .cache; missing=""; for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
+	@touch $@
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || $(PY_SYS) -m venv $(VENV)
@@ -26,6 +35,11 @@ $(VENV)/.installed: requirements.txt
 
 node_modules/.installed: package.json package-lock.json
 	npm install --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# `npm install`, not `npm ci`: the lockfiles list only this platform's optional binaries.
+webform/node_modules/.installed: webform/package.json webform/package-lock.json
+	cd webform && npm install --no-audit --no-fund --loglevel=error
 	@touch $@
 
 $(KAFKA_LIBS)/.installed: devstack/kafka/pom.xml
@@ -49,12 +63,17 @@ lint: node_modules/.installed
 		echo "buf breaking --against .git#branch=main"; $(BUF) breaking --against '.git#branch=main'; \
 	else echo "no main branch yet: buf breaking skipped"; fi
 
-## test: install, lint, then every test
-test: deps lint
+## webform: type-check and build the web form into webform/dist (served by the edge)
+webform: webform/node_modules/.installed
+	cd webform && npm run --silent build
+
+## test: install, lint, then every test (web form unit tests, then pytest incl. the browser tests)
+test: deps lint webform
+	cd webform && npm run --silent test:unit
 	$(PY) -m pytest -ra
 
 ## run: install, start PostgreSQL, Kafka, migrations and every service; Ctrl-C stops all
-run: deps
+run: deps webform
 	$(PY) -m devstack run
 
 ## up / down: only the embedded PostgreSQL and Kafka (for running tests against them by hand)

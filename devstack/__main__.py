@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from devstack import kafka, migrate, postgres, runner, stack
-from devstack.processes import load_processes
+from devstack.processes import load_processes, load_setup
 
 # Failures with a message that says it all; anything else keeps its traceback.
 _EXPECTED = (postgres.PostgresError, kafka.KafkaStartError, migrate.MigrationError,
@@ -59,6 +59,9 @@ async def _run(cfg: stack.StackConfig) -> int:
         # Not cancelled by a signal: a half-finished start could leave a server we cannot see
         # yet. It is bounded by the start timeouts; the stop request is honoured right after.
         endpoints = await stack.up(cfg)
+        if stop.is_set():
+            return 0
+        await runner.run_setup(load_setup(), processes, endpoints)
         if stop.is_set():
             return 0
         return await runner.supervise(processes, endpoints, stop)

@@ -24,6 +24,8 @@ class AppProcess:
     # Env vars through which every process learns this one's 127.0.0.1:<port> address.
     advertise_as: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
+    # HTTP paths worth printing once the process is up (the API docs, the web form).
+    urls: tuple[str, ...] = ()
 
 
 PROCESSES: tuple[AppProcess, ...] = (
@@ -37,7 +39,15 @@ PROCESSES: tuple[AppProcess, ...] = (
     # Kafka consumers: no port of their own.
     AppProcess("worker", ("-m", "services.agent.worker")),
     AppProcess("dispatcher", ("-m", "services.channels")),
-    AppProcess("edge", ("-m", "services.edge"), port=8080, port_env="HTTP_PORT"),
+    AppProcess("edge", ("-m", "services.edge"), port=8080, port_env="HTTP_PORT",
+               urls=("/webform/", "/webform/demo.html", "/docs", "/health")),
+)
+
+
+# One-shot commands `run` executes (in order, each to completion) before starting PROCESSES.
+SETUP: tuple[AppProcess, ...] = (
+    # Loads the knowledge base; unchanged articles are skipped, so restarts are quick.
+    AppProcess("seed-knowledge", ("-m", "services.agent.seed"), schema="knowledge"),
 )
 
 
@@ -47,3 +57,11 @@ def load_processes() -> Sequence[AppProcess]:
         return PROCESSES
     module, _, attr = spec.partition(":")
     return getattr(importlib.import_module(module), attr or "PROCESSES")
+
+
+def load_setup() -> Sequence[AppProcess]:
+    """SETUP of the module the processes come from (none for a module that has no SETUP)."""
+    spec = os.environ.get("FTE_DEVSTACK_PROCESSES")
+    if not spec:
+        return SETUP
+    return getattr(importlib.import_module(spec.partition(":")[0]), "SETUP", ())

@@ -145,6 +145,19 @@ async def _stop(child: _Child, out) -> None:
         await asyncio.wait_for(child.output, 2)  # the last lines it printed
 
 
+async def run_setup(steps: Sequence[AppProcess], processes: Sequence[AppProcess],
+                    endpoints: Endpoints, out=None) -> None:
+    """Runs each one-shot step to completion, its output prefixed; a failure stops `run`."""
+    out = out or sys.stdout
+    width = max([len(p.name) for p in (*steps, *processes)] + [len("devstack")])
+    for step in steps:
+        child = await _spawn(step, child_env(step, processes, endpoints), width, out)
+        code = await child.proc.wait()
+        await child.output
+        if code != 0:
+            raise StartupError(f"{step.name} failed with exit code {code}")
+
+
 async def supervise(processes: Sequence[AppProcess], endpoints: Endpoints, stop: asyncio.Event,
                     out=None) -> int:
     """Start `processes`, print their addresses once all listen, and run until `stop` is set
@@ -180,6 +193,9 @@ async def supervise(processes: Sequence[AppProcess], endpoints: Endpoints, stop:
                        ("kafka", endpoints.bootstrap_servers, "")],
                     out,
                 )
+                for c in children:
+                    for path in c.spec.urls:
+                        out.write(f"  http://{HOST}:{c.spec.port}{path}\n")
                 out.write("all processes up; Ctrl-C stops them\n")
                 out.flush()
     finally:

@@ -152,7 +152,7 @@ async def run_readme_examples(readme: Path, identity_address: str, conversation_
     path = f"{REPO_ROOT / '.cache' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
     for tool in ("grpcurl", "jq"):
         if shutil.which(tool, path=path) is None:
-            pytest.skip(f"{tool} is not installed (make deps installs grpcurl)")
+            pytest.fail(f"{tool} is not installed: run `make deps` (it installs grpcurl and jq)")
     proc = await asyncio.create_subprocess_exec(
         "bash", "-euo", "pipefail", "-c", script, env={**os.environ, "PATH": path},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,

@@ -17,6 +17,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 from fastapi import FastAPI, Header, HTTPException, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from fte.common.v1 import channel_pb2
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 from fte.conversation.v1 import conversation_service_pb2_grpc as conv_grpc
@@ -339,4 +340,17 @@ def create_app(settings: EdgeSettings | None = None) -> FastAPI:
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    if settings.webform_dist_dir.is_dir():
+        app.mount("/webform", _NoCacheStaticFiles(directory=settings.webform_dist_dir, html=True), name="webform")
+    else:
+        log.warning("web form not built (%s missing): /webform/ is not served", settings.webform_dist_dir)
     return app
+
+
+class _NoCacheStaticFiles(StaticFiles):
+    """embed.js keeps one name across releases, so browsers must revalidate it."""
+
+    def file_response(self, *args, **kwargs) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = "no-cache"
+        return response

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 
 from services.common.config import Settings
@@ -18,3 +20,5 @@ class EdgeSettings(Settings):
     rate_limit_per_ip: str = "60/minute"
     rate_limit_per_sender: str = "10/minute"
     expected_response_time: str = "within 5 minutes"
+    # The built web form (`npm run build` in webform/), served at /webform/.
+    webform_dist_dir: Path = Path(__file__).resolve().parents[2] / "webform" / "dist"

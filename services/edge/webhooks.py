@@ -92,7 +92,9 @@ def create_webhook_router(
         form = await request.form()
         signature = request.headers.get(whatsapp.SIGNATURE_HEADER)
         if not whatsapp.signature_valid(settings, path, request.url.query, form, signature):
-            raise refuse(webhook, request, "missing X-Twilio-Signature" if not signature else "bad X-Twilio-Signature")
+            raise refuse(
+                webhook, request, "missing X-Twilio-Signature" if not signature else "bad X-Twilio-Signature"
+            )
         return form
 
     @router.post(whatsapp.INBOUND_PATH, response_class=Response, summary="Twilio WhatsApp inbound message")
@@ -108,7 +110,9 @@ def create_webhook_router(
         WEBHOOKS.labels("whatsapp", "accepted").inc()
         return Response(EMPTY_TWIML, media_type="text/xml")
 
-    @router.post(whatsapp.STATUS_PATH, status_code=204, response_class=Response, summary="Twilio delivery status")
+    @router.post(
+        whatsapp.STATUS_PATH, status_code=204, response_class=Response, summary="Twilio delivery status"
+    )
     async def whatsapp_status(request: Request) -> Response:
         form = await twilio_form("whatsapp_status", request, whatsapp.STATUS_PATH)
         update = whatsapp.parse_status_callback(form, request.query_params)
@@ -118,14 +122,20 @@ def create_webhook_router(
         if not update.reply_id:
             # Sent without our callback URL (e.g. by a person from the Twilio console).
             WEBHOOKS.labels("whatsapp_status", "unmatched").inc()
-            log.info("whatsapp status %s for %s without reply_id: ignored", update.channel_status, update.external_id)
+            log.info(
+                "whatsapp status %s for %s without reply_id: ignored",
+                update.channel_status,
+                update.external_id,
+            )
             return Response(status_code=204)
         if on_delivery_status is not None:
             try:
                 await asyncio.wait_for(on_delivery_status(update), timeout=sink_timeout_s)
             except (grpc.aio.AioRpcError, asyncio.TimeoutError, ConnectionError) as exc:
                 WEBHOOKS.labels("whatsapp_status", "unavailable").inc()
-                log.warning("delivery status for reply %s not recorded: %s", update.reply_id, type(exc).__name__)
+                log.warning(
+                    "delivery status for reply %s not recorded: %s", update.reply_id, type(exc).__name__
+                )
                 raise HTTPException(503, "temporarily unavailable, retry", {"Retry-After": "5"}) from exc
         WEBHOOKS.labels("whatsapp_status", "recorded").inc()
         return Response(status_code=204)

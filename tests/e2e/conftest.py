@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import AsyncIterator
 
@@ -12,9 +13,13 @@ import pytest
 from devstack import REPO_ROOT
 from devstack.migrate import service_dsn
 from tests.e2e.otlp_receiver import otlp_receiver
-from tests.e2e.pipeline import Pipeline, pipeline_processes
+from tests.e2e.pipeline import Pipeline, free_port, pipeline_processes
+
+# The browser test's host page (another origin, embedding the form) must pass CORS.
+HOST_PAGE_PORT = free_port()
 
 E2E_ENV = {
+    "CORS_ORIGINS": json.dumps([f"http://127.0.0.1:{HOST_PAGE_PORT}"]),
     # Load tests below send from one address: the limits are tested on their own elsewhere.
     "RATE_LIMIT_PER_IP": "100000/minute",
     "RATE_LIMIT_PER_SENDER": "1000/minute",

@@ -1,0 +1,181 @@
+// The standalone form and ticket view, in Debian's Chromium, against the real running stack
+// (EDGE_URL). Run: npm run test:browser (needs the edge to serve webform/dist at /webform/).
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import {
+  EDGE_URL,
+  REPLY_TIMEOUT_MS,
+  deepActiveElement,
+  launchBrowser,
+  requireEdge,
+  screenshot,
+  uniqueEmail,
+} from "./lib.mjs";
+
+const FORM_URL = `${EDGE_URL}/webform/index.html`;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+describe("standalone support form", () => {
+  let browser;
+
+  before(async () => {
+    await requireEdge();
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+  });
+
+  test("fill and submit, then the agent's reply appears on the ticket page", async () => {
+    const page = await browser.newPage({ width: 1280, height: 900 });
+    await page.goto(FORM_URL);
+    await page.getByRole("heading", { name: "Contact support" }).waitFor();
+    await screenshot(page, "form-desktop.png");
+
+    const subject = "How do I reset my password?";
+    const message = "Hello, I forgot my Flowboard password and cannot log in. How can I reset it?";
+    await page.getByLabel("Your name").fill("Browser Test");
+    await page.getByLabel("Email").fill(uniqueEmail("reply"));
+    await page.getByLabel("Category").selectOption("technical");
+    await page.getByLabel("Subject").fill(subject);
+    await page.getByLabel("How can we help?").fill(message);
+    await page.getByRole("button", { name: "Send request" }).click();
+
+    await page.getByRole("heading", { name: "Request received" }).waitFor();
+    const ticketId = (await page.getByTestId("ticket-id").textContent())?.trim();
+    assert.match(ticketId ?? "", UUID, "the success panel shows the ticket id");
+    await screenshot(page, "submitted-desktop.png");
+
+    const statusLink = page.getByRole("link", { name: "View ticket status" });
+    assert.equal(await statusLink.getAttribute("href"), `#/ticket/${ticketId}`);
+    await statusLink.click();
+    await page.waitForURL(`**/webform/index.html#/ticket/${ticketId}`);
+
+    // Fresh tickets read "received" (never an error) until the pipeline stores them.
+    const badge = page.getByTestId("ticket-status");
+    const firstStatus = await badge.getAttribute("data-status");
+    assert.ok(
+      ["received", "open", "processing", "answered", "escalated", "resolved"].includes(firstStatus),
+      `unexpected first status ${firstStatus}`,
+    );
+    assert.equal(await page.getByRole("heading", { name: "Ticket not found" }).count(), 0);
+
+    const reply = page.locator('li[data-role="agent"]').first();
+    await reply.waitFor({ timeout: REPLY_TIMEOUT_MS });
+    assert.ok(((await reply.textContent()) ?? "").length > 30, "the agent's reply has content");
+    const customer = page.locator('li[data-role="customer"]').first();
+    assert.match((await customer.textContent()) ?? "", /forgot my Flowboard password/);
+    const finalStatus = await badge.getAttribute("data-status");
+    assert.ok(["answered", "escalated", "resolved"].includes(finalStatus), `status after the reply: ${finalStatus}`);
+    await page.getByRole("heading", { name: subject }).waitFor();
+    await screenshot(page, "ticket-answered-desktop.png");
+
+    await page.setViewportSize({ width: 320, height: 800 });
+    assert.ok(await fitsWidth(page, 320), "the ticket view fits 320 px without horizontal scrolling");
+    await screenshot(page, "ticket-answered-320.png");
+    assert.deepEqual(browser.problems, []);
+  });
+
+  test("an invalid email gets a field error, keyboard only, at 320 px, without layout shift", async () => {
+    const page = await browser.newPage({ width: 320, height: 720 });
+    await page.goto(FORM_URL);
+    await page.getByRole("heading", { name: "Contact support" }).waitFor();
+    assert.ok(await fitsWidth(page, 320), "the form fits 320 px without horizontal scrolling");
+    await screenshot(page, "form-320.png");
+
+    // Tab from the top of the page: brand link, then the fields in order.
+    await page.keyboard.press("Tab");
+    await page.keyboard.press("Tab");
+    assert.equal((await deepActiveElement(page))?.name, "name");
+    await page.keyboard.type("Keyboard User");
+    await page.keyboard.press("Tab");
+    assert.equal((await deepActiveElement(page))?.name, "email");
+    await page.keyboard.type("not-an-email");
+    await page.keyboard.press("Tab");
+    assert.equal((await deepActiveElement(page))?.name, "category");
+    await page.keyboard.press("ArrowDown");
+    await page.keyboard.press("Tab");
+    assert.equal((await deepActiveElement(page))?.name, "phone");
+    await page.keyboard.press("Tab");
+    await page.keyboard.type("Keyboard only submission");
+    await page.keyboard.press("Tab");
+    assert.equal((await deepActiveElement(page))?.name, "message");
+    await page.keyboard.type("Everything here was typed without a mouse.");
+    await page.keyboard.press("Tab");
+    assert.equal((await deepActiveElement(page))?.text, "Send request");
+
+    const email = page.getByLabel("Email");
+    const button = page.getByRole("button", { name: "Send request" });
+    const messageBox = page.getByLabel("How can we help?");
+    const before = { button: await pageBox(button), message: await pageBox(messageBox) };
+    // The button has a visible focus ring.
+    const outline = await button.evaluate((el) => getComputedStyle(el).outlineStyle);
+    assert.equal(outline, "solid", "focused button shows an outline");
+
+    await page.keyboard.press("Enter");
+
+    const error = page.getByText("Enter a valid email address");
+    await error.waitFor();
+    assert.equal(await email.getAttribute("aria-invalid"), "true");
+    assert.equal(await error.evaluate((el) => el.closest("[aria-live]")?.getAttribute("aria-live")), "polite");
+    const describedBy = (await email.getAttribute("aria-describedby")) ?? "";
+    assert.ok(describedBy.split(" ").includes(await error.evaluate((el) => el.closest("p").id)), "error is the field's description");
+    assert.equal((await deepActiveElement(page))?.name, "email", "focus moves to the field with the error");
+    assert.equal(await page.getByRole("alert").filter({ hasText: "Please check" }).count(), 1);
+
+    const afterBoxes = { button: await pageBox(button), message: await pageBox(messageBox) };
+    assert.deepEqual(afterBoxes, before, "showing the error moved nothing");
+    assert.ok(await fitsWidth(page, 320));
+    await screenshot(page, "error-320.png");
+
+    // Fixed in place, the error goes away as the customer types.
+    await email.fill("keyboard.user@example.com");
+    await page.waitForFunction(() => true);
+    assert.equal(await email.getAttribute("aria-invalid"), null);
+    assert.deepEqual(browser.problems, []);
+  });
+
+  test("a value only the server rejects (phone) comes back as a 422 next to that field", async () => {
+    const page = await browser.newPage({ width: 1280, height: 900 });
+    await page.goto(FORM_URL);
+    await page.getByLabel("Your name").fill("Server Check");
+    await page.getByLabel("Email").fill(uniqueEmail("server422"));
+    await page.getByLabel("Category").selectOption("billing");
+    // Nine digits look like a phone number, but the edge parses them as a US number: invalid.
+    await page.getByLabel("Phone (optional)").fill("912 345 678");
+    await page.getByLabel("Subject").fill("Phone number check");
+    await page.getByLabel("How can we help?").fill("The server decides whether this phone number exists.");
+    await page.getByRole("button", { name: "Send request" }).click();
+
+    const phone = page.getByLabel("Phone (optional)");
+    await page.waitForFunction(
+      () => {
+        const host = document.querySelector("flowboard-support");
+        return host?.shadowRoot?.querySelector('[name="phone"][aria-invalid="true"]') != null;
+      },
+      null,
+      { timeout: 15_000 },
+    );
+    const describedBy = ((await phone.getAttribute("aria-describedby")) ?? "").split(" ");
+    const errorId = describedBy.find((id) => id.endsWith("-error"));
+    const errorText = await page.locator(`#${errorId}`).textContent();
+    assert.match(errorText ?? "", /phone number/i);
+    assert.equal(await page.getByLabel("Email").getAttribute("aria-invalid"), null);
+    assert.equal(await page.getByRole("heading", { name: "Request received" }).count(), 0);
+    await screenshot(page, "error-server-422-desktop.png");
+    assert.deepEqual(browser.problems.filter((p) => !/422/.test(p)), []);
+  });
+});
+
+/** Position in the document (focus moves may scroll the viewport; that is not layout shift). */
+async function pageBox(locator) {
+  return locator.evaluate((el) => {
+    const r = el.getBoundingClientRect();
+    return { x: r.left + window.scrollX, y: r.top + window.scrollY, width: r.width, height: r.height };
+  });
+}
+
+async function fitsWidth(page, width) {
+  return page.evaluate((w) => document.documentElement.scrollWidth <= w, width);
+}
