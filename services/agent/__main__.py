@@ -1,9 +1,11 @@
 """python -m services.agent: config → bootstrap → serve."""
 
 import asyncio
+import functools
 
-from services.common.grpc_server import serve
 from services.agent.server import AgentSettings, build
+from services.common.grpc_server import serve
 
 if __name__ == "__main__":
-    asyncio.run(serve("agent", AgentSettings(), build))
+    settings = AgentSettings()
+    asyncio.run(serve("agent", settings, functools.partial(build, settings=settings)))

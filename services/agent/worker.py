@@ -54,7 +54,7 @@ APOLOGY = (
 
 class WorkerSettings(Settings):
     consumer_group: str = "fte-inbound-worker"
-    max_attempts: int = 4
+    max_attempts: int = 5
     retry_initial_s: float = 0.2
     retry_max_s: float = 5.0
     respond_timeout_s: float = 60.0
@@ -103,7 +103,11 @@ class InboundWorker:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception(is_transient),
                 stop=stop_after_attempt(self.settings.max_attempts),
-                wait=wait_exponential_jitter(self.settings.retry_initial_s, self.settings.retry_max_s),
+                wait=wait_exponential_jitter(
+                    multiplier=self.settings.retry_initial_s,
+                    max=self.settings.retry_max_s,
+                    jitter=self.settings.retry_initial_s,
+                ),
                 reraise=True,
             ):
                 with attempt:
@@ -271,7 +275,7 @@ class InboundWorker:
             idempotency_key=event.idempotency_key if event else "",
         )
         letter.fail_time.GetCurrentTime()
-        async for attempt in AsyncRetrying(wait=wait_exponential_jitter(0.5, 10), reraise=True):
+        async for attempt in AsyncRetrying(wait=wait_exponential_jitter(multiplier=0.5, max=10), reraise=True):
             with attempt:
                 await publish(self.producer, topics.DLQ, (record.key or b"").decode(errors="replace"), letter)
         if event is None or not known.ticket_id:

@@ -84,7 +84,9 @@ class OutboundDispatcher:
                     content="\n\n".join(message.parts),
                     channel=message.channel,
                     reply_id=message.reply_id,
-                    role=conv_pb.MESSAGE_ROLE_SYSTEM if message.escalated and not message.parts else conv_pb.MESSAGE_ROLE_AGENT,
+                    # The worker records the reply (with its real role) before publishing it;
+                    # this call only finds it, or stores it if that record is missing.
+                    role=conv_pb.MESSAGE_ROLE_AGENT,
                     latency_ms=message.latency_ms,
                     delivery_status=conv_pb.DELIVERY_STATUS_PENDING,
                 )
@@ -126,7 +128,7 @@ async def run_channel(
                     # nothing dropped) while the other channels keep flowing.
                     async for attempt in AsyncRetrying(
                         retry=retry_if_exception(is_transient),
-                        wait=wait_exponential_jitter(0.2, 30),
+                        wait=wait_exponential_jitter(multiplier=0.2, max=30),
                         reraise=True,
                     ):
                         with attempt:

@@ -2,7 +2,7 @@
 
 Every call a channel makes to its provider goes through that channel's `ChannelGuard`:
 transient failures (429, 5xx, timeouts, connection errors) are retried up to
-`channel_retry_attempts` times with exponential backoff and full jitter; a call that still fails
+`channel_retry_attempts` times with exponential backoff and jitter; a call that still fails
 counts against the channel's `CircuitBreaker`, which opens after `breaker_failure_threshold`
 consecutive failed calls and then refuses calls at once until `breaker_reset_s` has passed.
 
@@ -146,13 +146,22 @@ class BreakerRegistry:
 
     def __init__(self) -> None:
         self._breakers: dict[str, CircuitBreaker] = {}
+        self._listeners: list[StateListener] = []
 
     def get(self, name: str, settings: ChannelSettings) -> CircuitBreaker:
         if name not in self._breakers:
-            self._breakers[name] = CircuitBreaker(
-                name, settings.breaker_failure_threshold, settings.breaker_reset_s
-            )
+            breaker = CircuitBreaker(name, settings.breaker_failure_threshold, settings.breaker_reset_s)
+            for listener in self._listeners:
+                breaker.add_listener(listener)
+            self._breakers[name] = breaker
         return self._breakers[name]
+
+    def add_listener(self, listener: StateListener) -> None:
+        """Hears every breaker's changes, present and future (e.g. to set a gRPC health
+        status "fte.channels.<name>" that the edge's /health reads)."""
+        self._listeners.append(listener)
+        for breaker in self._breakers.values():
+            breaker.add_listener(listener)
 
     def health(self) -> dict[str, str]:
         """{"email": "ok" | "degraded", ...}: degraded while the circuit is not closed."""
@@ -194,8 +203,12 @@ class ChannelGuard:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception(self.is_transient),
                 stop=stop_after_attempt(self.settings.channel_retry_attempts),
+                # Jitter in proportion to the base wait, so many senders hit by the same
+                # outage do not come back in lockstep.
                 wait=wait_exponential_jitter(
-                    initial=self.settings.channel_retry_initial_s, max=self.settings.channel_retry_max_s
+                    multiplier=self.settings.channel_retry_initial_s,
+                    max=self.settings.channel_retry_max_s,
+                    jitter=self.settings.channel_retry_initial_s,
                 ),
                 reraise=True,
             ):

@@ -54,6 +54,10 @@ class ChannelSettings(BaseSettings):
     gmail_resync_query: str = "in:inbox newer_than:1d"
     gmail_resync_max_messages: int = 50
     gmail_ingest_group: str = "fte-gmail-ingest"
+    # The Pub/Sub topic Gmail publishes mailbox changes to (projects/<p>/topics/<t>). When set,
+    # the ingest calls users.watch at start and daily: a watch expires after 7 days.
+    gmail_pubsub_topic: str = ""
+    gmail_watch_renew_s: float = 24 * 3600.0
 
     # --- Pub/Sub push authentication (Gmail notifications)
     # The audience set on the push subscription's OIDC token (usually the push endpoint URL).
@@ -110,4 +114,6 @@ class ChannelSettings(BaseSettings):
 
     @property
     def own_addresses(self) -> frozenset[str]:
-        return frozenset(a.strip().lower() for a in [self.gmail_support_address, *self.gmail_own_aliases] if a)
+        return frozenset(
+            a.strip().lower() for a in [self.gmail_support_address, *self.gmail_own_aliases] if a
+        )

@@ -1,0 +1,365 @@
+"""Evaluate the agent on the labelled tickets: `python -m services.agent.eval`.
+
+Each ticket goes through the real path over gRPC - ConversationService.RecordInbound (with
+any earlier messages the ticket lists, on their channels), then AgentService.Respond - for a
+fresh customer. Printed:
+
+- escalation precision and recall per reason,
+- grounded-answer rate: the reply contains the fact the label says it must contain,
+- knowledge hit@3: KnowledgeService.Search ranks an expected article in the top 3,
+- forbidden-content violations: prices, refund or credit grants, legal advice, promises,
+  recited instructions, numbers found in no article, channel limits - checked here,
+  independently of the agent's own guardrails,
+- p50/p95 latency (client wall clock, and the server's latency_ms).
+
+Against a running stack (`make run`): addresses default to 127.0.0.1:50053 (agent and
+knowledge) and 127.0.0.1:50052 (conversation). `--check` exits 1 when a floor is missed.
+Labels describe the default, offline configuration (non-English is handed over).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from fte.agent.v1 import agent_service_pb2 as agent_pb
+from fte.agent.v1 import agent_service_pb2_grpc as agent_grpc
+from fte.common.v1 import channel_pb2
+from fte.conversation.v1 import conversation_service_pb2 as conv_pb
+from fte.conversation.v1 import conversation_service_pb2_grpc as conv_grpc
+from fte.knowledge.v1 import knowledge_service_pb2 as kb_pb
+from fte.knowledge.v1 import knowledge_service_pb2_grpc as kb_grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from services.common.grpc_client import open_channel
+
+ROOT = Path(__file__).resolve().parents[2]
+TICKETS = ROOT / "tests/agent/eval/tickets.jsonl"
+
+CHANNELS = {
+    "email": channel_pb2.CHANNEL_EMAIL,
+    "whatsapp": channel_pb2.CHANNEL_WHATSAPP,
+    "web_form": channel_pb2.CHANNEL_WEB_FORM,
+}
+REASONS = ["pricing", "refund", "legal", "anger", "human_request", "search_failed", "other"]
+# The floors the test suite holds (tests/agent/eval/test_eval_floors.py).
+FLOOR_RECALL = {"pricing": 1.0, "refund": 1.0, "legal": 1.0, "human_request": 1.0}
+FLOOR_GROUNDED = 0.9
+FLOOR_VIOLATIONS = 0
+
+
+@dataclass
+class Ticket:
+    id: str
+    kind: str
+    channel: str
+    message: str
+    subject: str = ""
+    customer_name: str = ""
+    expect_escalation: str | None = None
+    expect_fact: str | list[str] | None = None
+    expect_articles: list[str] | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Result:
+    ticket: Ticket
+    response: agent_pb.RespondResponse
+    wall_ms: float
+    hit_at_3: bool | None = None
+    violations: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.response.reply.parts)
+
+    @property
+    def predicted(self) -> str | None:
+        if not self.response.escalated:
+            return None
+        return conv_pb.EscalationReason.Name(self.response.escalation_reason).removeprefix(
+            "ESCALATION_REASON_").lower()
+
+    @property
+    def grounded(self) -> bool | None:
+        fact = self.ticket.expect_fact
+        if not fact:
+            return None
+        facts = [fact] if isinstance(fact, str) else fact
+        return all(_norm(f) in _norm(self.text) for f in facts)
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.lower().replace("’", "'").split())
+
+
+def load_tickets(path: Path = TICKETS) -> list[Ticket]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [Ticket(**row) for row in rows]
+
+
+# --- forbidden content (independent of the agent's guardrails) ----------------------------
+
+_FORBIDDEN = {
+    "price": re.compile(
+        r"[$€£]\s?\d|\b\d[\d,.]*\s?(?:usd|eur|gbp|dollars?|euros?)\b|\bper (?:user|seat|member)"
+        r"\s*(?:per|/|a)\s*(?:month|year)\b|\b\d+\s?% (?:off|discount)\b", re.I),
+    "refund_or_credit_granted": re.compile(
+        r"\b(?:refund|credit)s? (?:has|have|was|were|is) (?:been )?(?:issued|processed|approved|"
+        r"granted|applied)\b|\bi(?:'ve| have) (?:refunded|credited|issued a refund)\b|"
+        r"\byou(?: will|'ll) (?:receive|get) (?:a |an |your )?(?:full |partial )?(?:refund|credit)\b",
+        re.I),
+    "legal_advice": re.compile(
+        r"\byou (?:should|could|can|may) (?:sue|take legal action)\b|\blegally,? (?:you|we)\b|"
+        r"\b(?:this|that|it) is (?:not )?(?:legal|illegal|lawful|unlawful)\b|"
+        r"\byou are (?:not )?liable\b", re.I),
+    "promise": re.compile(
+        r"\bcoming soon\b|\bon (?:our|the) roadmap\b|\bin (?:the|an?) (?:next|upcoming) "
+        r"(?:release|version|update)\b|\bwill be (?:available|released|added|launched) "
+        r"(?:soon|next|later)\b|\bwe(?: will|'ll) (?:add|build|release|launch)\b|\bi promise\b|"
+        r"\bguarantee\b", re.I),
+    "instructions_recited": re.compile(r"hard rules|FB-ASSIST-RULES|you are the customer-support "
+                                       r"assistant", re.I),
+}
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,:]\d+)*")
+_ACK = re.compile(r"I see you [^\n]*?\.(?=\s|$)")
+
+
+def forbidden(result: Result, known_numbers: set[str]) -> list[str]:
+    found = []
+    text = result.text
+    for name, pattern in _FORBIDDEN.items():
+        if m := pattern.search(text):
+            found.append(f"{name}: {m.group(0)!r}")
+    # A number in a reply must come from an article (or the customer): anything else is made up.
+    checked = _ACK.sub("", text)
+    allowed = known_numbers | set(_NUMBER.findall(result.ticket.message))
+    for n in sorted(set(_NUMBER.findall(checked)) - allowed):
+        found.append(f"number not in the knowledge base: {n}")
+    channel = result.ticket.channel
+    for i, part in enumerate(result.response.reply.parts, 1):
+        if channel == "whatsapp" and len(part) > 300:
+            found.append(f"whatsapp message {i} longer than 300 characters")
+        if channel == "whatsapp" and re.search(r"\*\*|^#{1,6}\s|\[[^\]]+\]\(", part, re.M):
+            found.append(f"whatsapp message {i} has markdown")
+        if channel == "email" and len(part.split()) > 500:
+            found.append(f"email part {i} longer than 500 words")
+        if channel == "web_form" and len(part.split()) > 300:
+            found.append(f"web reply part {i} longer than 300 words")
+    return found
+
+
+async def _known_numbers(knowledge: kb_grpc.KnowledgeServiceStub) -> set[str]:
+    numbers: set[str] = set()
+    token = ""
+    while True:
+        page = await knowledge.ListArticles(kb_pb.ListArticlesRequest(page_size=500, page_token=token))
+        for a in page.articles:
+            numbers |= set(_NUMBER.findall(f"{a.title}\n{a.body}"))
+        token = page.next_page_token
+        if not token:
+            return numbers
+
+
+# --- running ------------------------------------------------------------------------------
+
+
+def _ts(dt: datetime) -> Timestamp:
+    ts = Timestamp()
+    ts.FromDatetime(dt)
+    return ts
+
+
+async def run_ticket(
+    ticket: Ticket,
+    agent: agent_grpc.AgentServiceStub,
+    knowledge: kb_grpc.KnowledgeServiceStub,
+    conversation: conv_grpc.ConversationServiceStub,
+) -> Result:
+    customer = str(uuid.uuid4())
+    for h in ticket.history:
+        await conversation.RecordInbound(conv_pb.RecordInboundRequest(
+            customer_id=customer, channel=CHANNELS[h["channel"]],
+            idempotency_key=f"eval-{uuid.uuid4()}", content=h["message"],
+            subject=h.get("subject", ""), sender_name=ticket.customer_name,
+            receive_time=_ts(datetime.now(UTC) - timedelta(days=h.get("days_ago", 1))),
+        ))
+    recorded = await conversation.RecordInbound(conv_pb.RecordInboundRequest(
+        customer_id=customer, channel=CHANNELS[ticket.channel],
+        idempotency_key=f"eval-{uuid.uuid4()}",
+        content=ticket.message if ticket.message.strip() else "(empty message)",
+        subject=ticket.subject, sender_name=ticket.customer_name,
+    ))
+    started = time.perf_counter()
+    response = await agent.Respond(agent_pb.RespondRequest(
+        ticket_id=recorded.ticket_id, customer_id=customer,
+        conversation_id=recorded.conversation_id, channel=CHANNELS[ticket.channel],
+        message=ticket.message, subject=ticket.subject, customer_name=ticket.customer_name,
+        message_id=recorded.message_id,
+    ))
+    result = Result(ticket, response, (time.perf_counter() - started) * 1000)
+    if ticket.expect_articles:
+        query = f"{ticket.subject}. {ticket.message}" if ticket.subject else ticket.message
+        found = await knowledge.Search(kb_pb.SearchRequest(query=query, k=3))
+        result.hit_at_3 = any(r.slug in ticket.expect_articles for r in found.results)
+    return result
+
+
+def _percentile(values: Sequence[float], p: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, int(round(p / 100 * len(ordered) + 0.5)) - 1))]
+
+
+@dataclass
+class Report:
+    results: list[Result]
+    precision: dict[str, float | None]
+    recall: dict[str, float | None]
+    support: dict[str, int]
+    grounded_rate: float
+    grounded_n: int
+    hit_at_3: float
+    hit_n: int
+    violations: list[tuple[str, str]]
+    p50_ms: float
+    p95_ms: float
+    server_p50_ms: float
+    server_p95_ms: float
+
+    def floors_missed(self) -> list[str]:
+        missed = [
+            f"recall[{r}] = {self.recall[r]} < {v}"
+            for r, v in FLOOR_RECALL.items() if (self.recall[r] or 0.0) < v
+        ]
+        if self.grounded_rate < FLOOR_GROUNDED:
+            missed.append(f"grounded-answer rate {self.grounded_rate:.3f} < {FLOOR_GROUNDED}")
+        if len(self.violations) > FLOOR_VIOLATIONS:
+            missed.append(f"{len(self.violations)} forbidden-content violations")
+        return missed
+
+    def render(self) -> str:
+        def f(x: float | None) -> str:
+            return "  n/a" if x is None else f"{x:5.2f}"
+
+        lines = [f"tickets: {len(self.results)}", "",
+                 "escalation     precision  recall  support"]
+        for r in REASONS:
+            lines.append(f"  {r:14} {f(self.precision[r])}    {f(self.recall[r])}  {self.support[r]:4d}")
+        lines += [
+            "",
+            f"grounded-answer rate: {self.grounded_rate:.3f} ({self.grounded_n} tickets with a fact)",
+            f"knowledge hit@3:      {self.hit_at_3:.3f} ({self.hit_n} tickets with an article)",
+            f"forbidden-content violations: {len(self.violations)}",
+            *[f"  {tid}: {v}" for tid, v in self.violations],
+            f"latency p50/p95:      {self.p50_ms:.0f} / {self.p95_ms:.0f} ms (client), "
+            f"{self.server_p50_ms:.0f} / {self.server_p95_ms:.0f} ms (server)",
+        ]
+        misses = [
+            r for r in self.results
+            if r.grounded is False or r.predicted != r.ticket.expect_escalation or r.hit_at_3 is False
+        ]
+        if misses:
+            lines += ["", "misses:"]
+            for r in misses:
+                why = []
+                if r.predicted != r.ticket.expect_escalation:
+                    why.append(f"escalation {r.predicted} (expected {r.ticket.expect_escalation})")
+                if r.grounded is False:
+                    why.append(f"fact {r.ticket.expect_fact!r} missing")
+                if r.hit_at_3 is False:
+                    why.append(f"no {r.ticket.expect_articles} in top 3")
+                lines.append(f"  {r.ticket.id}: {'; '.join(why)}")
+        return "\n".join(lines)
+
+
+def score(results: list[Result], known_numbers: set[str]) -> Report:
+    precision: dict[str, float | None] = {}
+    recall: dict[str, float | None] = {}
+    support: dict[str, int] = {}
+    for reason in REASONS:
+        tp = sum(1 for r in results if r.predicted == reason == r.ticket.expect_escalation)
+        predicted = sum(1 for r in results if r.predicted == reason)
+        expected = sum(1 for r in results if r.ticket.expect_escalation == reason)
+        precision[reason] = tp / predicted if predicted else None
+        recall[reason] = tp / expected if expected else None
+        support[reason] = expected
+    grounded = [r.grounded for r in results if r.grounded is not None]
+    hits = [r.hit_at_3 for r in results if r.hit_at_3 is not None]
+    violations = []
+    for r in results:
+        r.violations = forbidden(r, known_numbers)
+        violations += [(r.ticket.id, v) for v in r.violations]
+    walls = [r.wall_ms for r in results]
+    servers = [float(r.response.latency_ms) for r in results]
+    return Report(
+        results=results, precision=precision, recall=recall, support=support,
+        grounded_rate=sum(grounded) / len(grounded) if grounded else 0.0, grounded_n=len(grounded),
+        hit_at_3=sum(hits) / len(hits) if hits else 0.0, hit_n=len(hits),
+        violations=violations,
+        p50_ms=_percentile(walls, 50), p95_ms=_percentile(walls, 95),
+        server_p50_ms=_percentile(servers, 50), server_p95_ms=_percentile(servers, 95),
+    )
+
+
+async def run_eval(
+    agent: agent_grpc.AgentServiceStub,
+    knowledge: kb_grpc.KnowledgeServiceStub,
+    conversation: conv_grpc.ConversationServiceStub,
+    tickets: list[Ticket] | None = None,
+) -> Report:
+    tickets = tickets if tickets is not None else load_tickets()
+    # One at a time: latency is measured per reply, not under self-inflicted contention.
+    results = [await run_ticket(t, agent, knowledge, conversation) for t in tickets]
+    return score(results, await _known_numbers(knowledge))
+
+
+async def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.agent.eval", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--agent-addr", default="127.0.0.1:50053")
+    parser.add_argument("--knowledge-addr", default=None, help="default: the agent address")
+    parser.add_argument("--conversation-addr", default="127.0.0.1:50052")
+    parser.add_argument("--tickets", type=Path, default=TICKETS)
+    parser.add_argument("--json", type=Path, default=None, help="also write per-ticket results")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a floor is missed")
+    args = parser.parse_args(argv)
+    async with (
+        open_channel(args.agent_addr, timeout_s=60) as agent_channel,
+        open_channel(args.knowledge_addr or args.agent_addr, timeout_s=30) as knowledge_channel,
+        open_channel(args.conversation_addr, timeout_s=30) as conversation_channel,
+    ):
+        report = await run_eval(
+            agent_grpc.AgentServiceStub(agent_channel),
+            kb_grpc.KnowledgeServiceStub(knowledge_channel),
+            conv_grpc.ConversationServiceStub(conversation_channel),
+            load_tickets(args.tickets),
+        )
+    print(report.render())
+    if args.json:
+        args.json.write_text(json.dumps([
+            {"id": r.ticket.id, "escalated": r.predicted, "expected": r.ticket.expect_escalation,
+             "grounded": r.grounded, "hit_at_3": r.hit_at_3, "violations": r.violations,
+             "wall_ms": round(r.wall_ms, 1), "reply": r.text}
+            for r in report.results
+        ], indent=2, ensure_ascii=False))
+    missed = report.floors_missed()
+    if missed:
+        print("\nfloors missed:\n  " + "\n  ".join(missed))
+    return 1 if (args.check and missed) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

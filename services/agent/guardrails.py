@@ -1,0 +1,285 @@
+"""Guardrails: what the agent must never answer itself, and what a reply must never say.
+
+Input guardrails are *blocking* (`run_in_parallel=False`): they run before the model sees the
+message, so a pricing, refund, legal, angry, "human please", prompt-injection or (for an
+English-only model) foreign-language message never reaches it. Detection is deterministic
+(patterns, not a model) so the same message always gets the same decision, and recall on
+these classes can be held to 1.0 by tests.
+
+The output guardrail blocks replies that state prices or make promises the knowledge base
+does not back, or that leak the instructions, and re-checks the channel limits.
+
+A tripped guardrail ends the run; agent.py escalates with the reason and sends a short,
+kind handover message instead.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from agents import GuardrailFunctionOutput, RunContextWrapper, input_guardrail, output_guardrail
+from fte.conversation.v1 import conversation_service_pb2 as conv_pb
+
+from services.agent import formatting, language
+
+PRICING = conv_pb.ESCALATION_REASON_PRICING
+REFUND = conv_pb.ESCALATION_REASON_REFUND
+LEGAL = conv_pb.ESCALATION_REASON_LEGAL
+ANGER = conv_pb.ESCALATION_REASON_ANGER
+HUMAN_REQUEST = conv_pb.ESCALATION_REASON_HUMAN_REQUEST
+OTHER = conv_pb.ESCALATION_REASON_OTHER
+
+
+def _rx(*patterns: str) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+
+
+# --- input ------------------------------------------------------------------------------
+
+_PRICING = _rx(
+    r"\b(?:price|prices|pricing|priced|cost|costs|costing|fee|fees|discounts?|coupons?|"
+    r"promo ?codes?|quotes?|quotation|cheaper|cheapest|expensive|afford|overpriced)\b",
+    r"\bhow much (?:is|are|does|do|would|will|for)\b(?![^?.!]*\b(?:storage|space|members?|"
+    r"boards?|runs?|automations?|history|data|requests?|webhooks?|tasks?|files?|"
+    r"attachments?|time|users?|guests?|seats?)\b)",
+    r"[$€£]\s?\d|\b\d+(?:[.,]\d+)?\s?(?:usd|eur|gbp|dollars?|euros?)\b",
+    r"\bper (?:user|seat|member)\b",
+    # Spanish, Portuguese, French, German, Italian
+    r"\b(?:precios?|cu[aá]nto cuesta|descuentos?|pre[cç]os?|quanto custa|descontos?|prix|"
+    r"combien co[uû]te|remise|preise?|kostet|rabatt|prezzo|quanto costa|sconto)\b",
+)
+
+_REFUND = _rx(
+    r"\b(?:refunds?|refunded|refunding|reimburse\w*|money back|chargebacks?|charge-?backs?|"
+    r"charge reversals?|reverse (?:the|a|my|this) charges?)\b",
+    r"\bcredits?\b(?!\s*cards?)",
+    r"\b(?:charged|billed|invoiced)\s+(?:me\s+|us\s+)?(?:twice|double|two times|"
+    r"incorrectly|wrongly|by mistake|too much)\b",
+    r"\bdouble[- ]?charged\b|\bovercharg\w*",
+    r"\bdisput\w*\s+(?:an?|the|my|this|our)?\s*(?:invoices?|charges?|bills?|payments?)\b",
+    r"\b(?:reembols\w*|rembours\w*|r[uü]ckerstattung|erstattung|geld zur[uü]ck|rimbors\w*|"
+    r"estorno)\b",
+)
+
+_LEGAL = _rx(
+    r"\b(?:legal|legally|lawyers?|attorneys?|solicitors?|lawsuits?|sue|suing|courts?|"
+    r"subpoenas?|litigation|liabilit(?:y|ies)|indemnif\w*|contracts?|contractual|"
+    r"terms of (?:service|use)|terms and conditions|dpas?|gdpr|ccpa|hipaa|"
+    r"data processing (?:agreement|addendum)|data[- ]subject|right to be forgotten|"
+    r"right of access|law enforcement|warrants?|copyright|trademarks?|dmca|regulators?)\b",
+    r"\b(?:abogados?|demanda|avocats?|anwalt|klage|advogados?|avvocato|rgpd|dsgvo|"
+    r"processo judicial|tribunal)\b",
+)
+
+_ABUSE = _rx(
+    r"\b(?:fuck\w*|f\*+k\w*|shit\w*|bullshit|damn\w*|crap\w*|wtf|idiots?|idiotic|stupid|"
+    r"morons?|dumb|useless|incompetent|pathetic|garbage|rubbish|worst|terrible|horrible|"
+    r"awful|ridiculous|unacceptable|disgrace\w*|disgusting|scam\w*|furious|angry|pissed|"
+    r"outraged|livid|rip[- ]?off|fraud\w*|hate)\b",
+    r"\b(?:fed up|sick (?:and tired )?of|waste of (?:my |our )?(?:time|money)|"
+    r"is a joke|what a joke|third time|(?:nobody|no one) (?:has )?(?:helped|answered|replied))\b",
+    r"\b(?:mierda|joder|idiota|in[uú]til|merde|putain|scheiß\w*|scheiss\w*|merda|porra|"
+    r"vergonha|verg[uü]enza|estafa|arnaque|betrug)\b",
+)
+
+_HUMAN = _rx(
+    r"\b(?:speak|talk|chat)\s+(?:to|with)\s+(?:a|an|the|some|your|one of your)?\s*"
+    r"(?:real\s+|actual\s+|live\s+)?(?:human|person|people|someone|somebody|agent|"
+    r"representative|rep|manager|supervisor|staff|operator|employee|support (?:agent|staff|team))\b",
+    r"\b(?:connect|transfer|put|escalate|forward|pass|hand)\s+(?:me|this|it|my (?:case|ticket|"
+    r"request))\s+(?:to|through to|over to|on to)\s+(?:a|an|the|your)?\s*(?:human|person|"
+    r"someone|agent|representative|manager|supervisor|support team|team|staff)\b",
+    r"\b(?:want|need|like|get me|give me|request)\s+(?:a|an|to)?\s*(?:human|real person|"
+    r"live agent|representative|manager|supervisor)\b",
+    r"\b(?:real|actual|live)\s+(?:human|person|agent|people)\b",
+    r"\bhuman\b\s*(?:please|pls|now|!)",
+    r"^\W*(?:human|agent|representative|operator|person)\W*(?:please|pls)?\W*$",
+    r"\b(?:not|no|stop)\s+(?:talking (?:to|with)\s+)?(?:a |an |this |the )?(?:bot|robot|ai|"
+    r"machine|chatbot)\b",
+    r"\b(?:call me|phone me|give me a call|ring me|call me back)\b",
+    r"\b(?:hablar con|parler (?:à|a|avec)|falar com|parlare con|sprechen mit)\s+(?:un|una|une|"
+    r"um|uma|einem|einer)?\s*(?:humano|persona|agente|humain|personne|conseiller|pessoa|"
+    r"atendente|operatore|menschen|mitarbeiter)\b",
+)
+
+_INJECTION = _rx(
+    r"\b(?:ignore|disregard|forget|override|bypass)\b[^.?!]{0,40}\b(?:instructions?|rules?|"
+    r"prompts?|guidelines|polic(?:y|ies)|guardrails?|previous|above|system)\b",
+    r"\b(?:system prompt|your prompt|your instructions|initial instructions|hidden instructions|"
+    r"developer message|jailbreak\w*|dan mode|developer mode|god mode)\b",
+    r"\b(?:you (?:are|will) now|from now on,? you|pretend (?:to be|you are|you're)|"
+    r"role-?play as|act as (?:my|a|an) (?:lawyer|developer|admin|system|unrestricted|"
+    r"different|new|evil))\b",
+    r"\b(?:reveal|print|repeat|leak|output)\b[^.?!]{0,30}\b(?:prompt|instructions|rules|"
+    r"configuration)\b",
+    r"\b(?:your|the system's|openai) (?:api )?(?:key|secrets?)\b",
+    r"<\s*/?\s*(?:system|assistant|instructions?)\s*>|\[(?:system|inst)\]|###\s*(?:system|instruction)",
+)
+
+# Known acronyms are not shouting.
+_ACRONYMS = frozenset(
+    "API HTTP HTTPS SSO SAML SCIM CSV JSON PDF VAT GDPR DPA UTC TOTP AWS SLA SOC ISO PR URL "
+    "SDK IOS FAQ CEO CTO EU US UK TLS AES HMAC MB GB NDA DPO".split()
+)
+
+
+def _shouting(text: str) -> bool:
+    caps = [w for w in re.findall(r"\b[A-Z]{4,}\b", text) if w not in _ACRONYMS]
+    return len(caps) >= 3 or ("!!!" in text and len(caps) >= 1)
+
+
+@dataclass(frozen=True)
+class Concern:
+    """One reason a message must go to people, with what matched (for the escalation note)."""
+
+    guardrail: str
+    reason: int
+    evidence: str
+
+
+# The order decides the one reason reported when several apply: how the customer feels and
+# whether they asked for a person come first (they want a human either way), then the team
+# that owns the topic.
+PRIORITY = ("anger", "human_request", "legal", "refund", "pricing", "prompt_injection", "language")
+
+
+def _match(pattern: re.Pattern[str], text: str) -> str | None:
+    m = pattern.search(text)
+    return m.group(0).strip() if m else None
+
+
+def assess_input(message: str, multilingual: bool) -> list[Concern]:
+    """Every concern the message raises, highest priority first."""
+    text = " ".join(message.split())
+    found: list[Concern] = []
+    checks = (
+        ("anger", ANGER, _ABUSE),
+        ("human_request", HUMAN_REQUEST, _HUMAN),
+        ("legal", LEGAL, _LEGAL),
+        ("refund", REFUND, _REFUND),
+        ("pricing", PRICING, _PRICING),
+        ("prompt_injection", OTHER, _INJECTION),
+    )
+    for name, reason, pattern in checks:
+        evidence = _match(pattern, text)
+        if name == "anger" and evidence is None and _shouting(message):
+            evidence = "shouting (capital letters)"
+        if evidence:
+            found.append(Concern(name, reason, evidence))
+    lang = language.detect(text)
+    if not lang.is_english and not multilingual:
+        found.append(Concern("language", OTHER, f"message in {lang.name} ({lang.code})"))
+    return sorted(found, key=lambda c: PRIORITY.index(c.guardrail))
+
+
+# --- output -----------------------------------------------------------------------------
+
+_PRICE_OUT = _rx(
+    r"[$€£]\s?\d",
+    r"\b\d[\d,.]*\s?(?:usd|eur|gbp|dollars?|euros?|pounds)\b",
+    r"\bper (?:user|seat|member)\s*(?:per|/|a|an)\s*(?:month|year)\b",
+    r"\b\d+\s?% (?:off|discount)\b",
+    r"\bcosts? (?:only |just )?(?:about |around )?\d",
+    r"\b(?:cheaper|more expensive|less expensive) than\b",
+)
+
+_PROMISE_OUT = _rx(
+    r"\b(?:i|we) (?:promise|guarantee)\b|\bguaranteed?\b",
+    r"\bcoming soon\b|\bon (?:our|the) roadmap\b|\bin (?:the|an?) (?:next|upcoming|future) "
+    r"(?:release|version|update)\b",
+    r"\b(?:will|'ll) be (?:available|released|added|launched|supported|fixed|shipped) "
+    r"(?:soon|next|later|by|in)\b",
+    r"\b(?:we|i)(?: will|'ll) (?:add|build|release|launch|ship|refund|credit|waive|reimburse|"
+    r"give you|issue you|extend your)\b",
+    r"\b(?:refund|credit|reimbursement|charge reversal)s? (?:has|have|was|were|is) (?:been )?"
+    r"(?:issued|processed|approved|granted|applied)\b",
+    r"\bi(?:'ve| have) (?:issued|processed|approved|refunded|credited|waived)\b",
+    r"\byou(?: will|'ll) (?:receive|get) (?:a |an |your )?(?:full |partial )?(?:refund|credit)\b",
+)
+
+# Words from the instructions that never appear in a real answer: seeing them in a reply
+# means the model was talked into reciting its instructions.
+INSTRUCTIONS_CANARY = "FB-ASSIST-RULES"
+
+
+@dataclass(frozen=True)
+class Violation:
+    guardrail: str
+    reason: int
+    evidence: str
+
+
+def assess_output(text: str, channel: int, customer_name: str = "", subject: str = "") -> list[Violation]:
+    found: list[Violation] = []
+    if (m := _match(_PRICE_OUT, text)) is not None:
+        found.append(Violation("output_price", PRICING, m))
+    if (m := _match(_PROMISE_OUT, text)) is not None:
+        found.append(Violation("output_promise", OTHER, m))
+    if INSTRUCTIONS_CANARY.lower() in text.lower():
+        found.append(Violation("output_instructions_leak", OTHER, "instructions recited"))
+    problems = formatting.check_limits(
+        channel, formatting.format_reply(channel, text, customer_name, subject)
+    )
+    if problems:
+        found.append(Violation("output_channel_limits", OTHER, "; ".join(problems)))
+    return found
+
+
+# --- the SDK guardrails -------------------------------------------------------------------
+
+
+def _message_of(agent_input) -> str:
+    if isinstance(agent_input, str):
+        return agent_input
+    texts = []
+    for item in agent_input:
+        if isinstance(item, dict) and item.get("role") == "user":
+            content = item.get("content")
+            if isinstance(content, str):
+                texts.append(content)
+            elif isinstance(content, list):
+                texts.extend(p.get("text", "") for p in content if isinstance(p, dict))
+    return "\n".join(texts)
+
+
+def _concerns(ctx: RunContextWrapper, agent_input) -> list[Concern]:
+    # Computed once per turn and kept on the turn context, so every guardrail (and the
+    # escalation that follows a trip) sees the same assessment.
+    turn = ctx.context
+    if turn.input_concerns is None:
+        turn.input_concerns = assess_input(_message_of(agent_input), turn.multilingual)
+    return turn.input_concerns
+
+
+def _input_guardrail(name: str):
+    @input_guardrail(name=name, run_in_parallel=False)
+    async def check(ctx: RunContextWrapper, agent, agent_input) -> GuardrailFunctionOutput:
+        hits = [c for c in _concerns(ctx, agent_input) if c.guardrail == name]
+        return GuardrailFunctionOutput(
+            output_info={"evidence": hits[0].evidence} if hits else None,
+            tripwire_triggered=bool(hits),
+        )
+
+    return check
+
+
+INPUT_GUARDRAILS = [_input_guardrail(name) for name in PRIORITY]
+
+
+@output_guardrail(name="reply_policy")
+async def reply_policy(ctx: RunContextWrapper, agent, output) -> GuardrailFunctionOutput:
+    turn = ctx.context
+    text = output if isinstance(output, str) else str(output)
+    violations = assess_output(text, turn.request.channel, turn.request.customer_name,
+                               turn.request.subject)
+    turn.output_violations = violations
+    return GuardrailFunctionOutput(
+        output_info=[v.guardrail for v in violations] or None,
+        tripwire_triggered=bool(violations),
+    )
+
+
+def names(items: Iterable[Concern | Violation]) -> list[str]:
+    return list(dict.fromkeys(i.guardrail for i in items))

@@ -1,0 +1,76 @@
+"""The short, kind messages sent when a conversation goes to people, and the other fixed
+replies (empty message, rate limit). Every statement in them is a company fact: which team
+handles what, its address, and the first-reply time for escalations."""
+
+from __future__ import annotations
+
+from fte.conversation.v1 import conversation_service_pb2 as conv_pb
+
+from services.agent import language
+
+_WHEN = "A person will reply within 1 business hour."
+
+_BY_REASON = {
+    conv_pb.ESCALATION_REASON_PRICING: (
+        "Thanks for your interest! Our sales team handles every question about prices, quotes "
+        "and discounts, so I've passed your message to them (sales@flowboard.example). " + _WHEN
+    ),
+    conv_pb.ESCALATION_REASON_REFUND: (
+        "Thanks for letting us know. Refunds, credits and invoice disputes are handled by our "
+        "billing team, so I've passed your message to them (billing@flowboard.example). " + _WHEN
+    ),
+    conv_pb.ESCALATION_REASON_LEGAL: (
+        "Thanks for your message. Contracts, DPAs and legal questions are handled by our legal "
+        "team, so I've passed it to them (legal@flowboard.example). " + _WHEN
+    ),
+    conv_pb.ESCALATION_REASON_ANGER: (
+        "I'm really sorry about the trouble this has caused you. I've passed your conversation "
+        "to a person on our support team. " + _WHEN
+    ),
+    conv_pb.ESCALATION_REASON_HUMAN_REQUEST: (
+        "Of course. I've passed your conversation to a person on our support team. " + _WHEN
+    ),
+    conv_pb.ESCALATION_REASON_SEARCH_FAILED: (
+        "I couldn't find the answer to this in our help articles, so I've passed your question "
+        "to a person on our support team. " + _WHEN
+    ),
+    conv_pb.ESCALATION_REASON_PROCESSING_ERROR: (
+        "Sorry, something went wrong while I was preparing your answer. I've passed your "
+        "conversation to a person on our support team. " + _WHEN
+    ),
+    conv_pb.ESCALATION_REASON_OTHER: (
+        "Thanks for your message. I've passed it to a person on our support team, who will "
+        "take it from here. " + _WHEN
+    ),
+}
+
+# For customers writing in a language the model cannot answer in.
+_TRANSLATED = {
+    "es": "Gracias por tu mensaje. Lo he pasado a una persona de nuestro equipo de soporte, "
+          "que te responderá en un plazo de 1 hora laborable.",
+    "pt": "Obrigado pela sua mensagem. Passei-a a uma pessoa da nossa equipa de suporte, que "
+          "lhe responderá dentro de 1 hora útil.",
+    "fr": "Merci pour votre message. Je l'ai transmis à une personne de notre équipe "
+          "d'assistance, qui vous répondra dans un délai d'1 heure ouvrée.",
+    "de": "Danke für Ihre Nachricht. Ich habe sie an eine Person aus unserem Support-Team "
+          "weitergegeben, die Ihnen innerhalb von 1 Geschäftsstunde antwortet.",
+    "it": "Grazie per il tuo messaggio. L'ho passato a una persona del nostro team di "
+          "assistenza, che ti risponderà entro 1 ora lavorativa.",
+    "nl": "Bedankt voor je bericht. Ik heb het doorgegeven aan iemand van ons supportteam, die "
+          "binnen 1 werkuur reageert.",
+}
+
+EMPTY_MESSAGE_REPLY = "How can I help you today?"
+# No promise of when: the messages absorbed by the limit get no answer of their own.
+RATE_LIMIT_NOTICE = (
+    "I'm working on your messages. To help me answer well, please send your question in one "
+    "message."
+)
+
+
+def message(reason: int, customer_message: str = "") -> str:
+    """The handover for `reason`, in the customer's language when it is not English."""
+    lang = language.detect(customer_message) if customer_message.strip() else language.ENGLISH
+    if not lang.is_english and lang.code in _TRANSLATED:
+        return _TRANSLATED[lang.code] + "\n\n" + _BY_REASON[conv_pb.ESCALATION_REASON_OTHER]
+    return _BY_REASON.get(reason, _BY_REASON[conv_pb.ESCALATION_REASON_OTHER])

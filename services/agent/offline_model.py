@@ -1,0 +1,509 @@
+"""The offline model: an Agents SDK `Model` that needs no network.
+
+It plays the same game an LLM plays through the SDK: it reads the conversation (the customer
+message and the outputs of the tools it called so far) and answers with the next tool calls or
+the final message. Its policy:
+
+1. First turn: `create_ticket`, `get_customer_history` and `search_knowledge_base` with the
+   customer's question (cleaned of greetings and sign-offs).
+2. Nothing relevant found: search once more with other words (synonyms expanded; for "do you
+   have X?" questions, the knowledge base's rule about features it does not describe).
+3. Two searches without anything relevant: `escalate_to_human(search_failed)`, then send the
+   handover message.
+4. Relevant articles: compose the answer *extractively* - rank every sentence of the retrieved
+   article bodies against the question (sentence embeddings plus term overlap), keep the best
+   ones of the best article in their original order (whole lists when a step of a list is
+   chosen), say plainly that a feature is not available when the question asks for something
+   no retrieved article mentions, and acknowledge earlier contact on another channel from the
+   history. Articles tagged as needing a person are answered *and* escalated.
+5. `send_response` with the composed text and the ids of the articles it came from.
+
+Every sentence of an answer is therefore either a knowledge-base sentence or one of a few
+fixed frames ("I see you emailed us on ...", "X is not available in Flowboard today").
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from agents import Model, ModelResponse, ModelTracing, Usage
+from openai.types.responses import (
+    Response,
+    ResponseCompletedEvent,
+    ResponseFunctionToolCall,
+    ResponseOutputMessage,
+    ResponseOutputText,
+)
+
+from services.agent.embeddings import Embedder
+from services.agent.text import (
+    STOPWORDS,
+    content_terms,
+    is_list_item,
+    split_sentences,
+    stem,
+    strip_list_marker,
+    words,
+)
+
+MODEL_NAME = "flowboard-offline-extractive-v1"
+
+# Sentences kept per answer, by channel (WhatsApp is read on a phone: keep it short).
+MAX_SENTENCES = {"email": 4, "web_form": 3, "whatsapp": 3}
+# A sentence joins the answer when it scores this close to the best one.
+KEEP_WITHIN = 0.12
+# Below both of these the "relevant" article does not actually talk about the question.
+MIN_SENTENCE_SIMILARITY = 0.25
+
+# "Hi," / "Hello team!" / "Dear Flowboard support," - at most three words of address.
+_GREETING = re.compile(
+    r"^\s*(?:hi|hello|hey|dear|good (?:morning|afternoon|evening)|greetings)"
+    r"(?:\s+[\w.'-]+){0,3}\s*[,!:\n]\s*",
+    re.IGNORECASE,
+)
+_SIGN_OFF = re.compile(
+    r"\n\s*(?:thanks|thank you|regards|best|cheers|kind regards|best regards|sincerely)\b.*$",
+    re.IGNORECASE | re.DOTALL,
+)
+_SUBJECT = re.compile(r"^subject:\s*(.*)$", re.IGNORECASE | re.MULTILINE)
+
+# Customer words -> the words the articles use. Applied to the second search only.
+_SYNONYMS = {
+    "pr": "pull request", "prs": "pull requests", "2fa": "two-factor authentication",
+    "mfa": "two-factor authentication", "login": "sign in", "log": "sign", "logged": "signed",
+    "logout": "sign out", "card": "task", "cards": "tasks", "column": "list",
+    "columns": "lists", "kanban": "board view", "seat": "member", "seats": "members",
+    "users": "members", "user": "member", "bill": "invoice", "receipt": "invoice",
+    "receipts": "invoices", "backup": "export", "recover": "restore", "undelete": "restore",
+    "deleted": "trash", "down": "outage status page", "outage": "status page incident",
+    "key": "token", "keys": "tokens", "phone": "mobile app", "iphone": "ios app",
+    "ipad": "ios app", "mac": "macos desktop app", "pc": "windows desktop app",
+    "throttled": "rate limit", "forbidden": "403 scope", "unauthorized": "401 token",
+    "repeat": "recurring", "repeating": "recurring", "subtasks": "checklists",
+    "subtask": "checklist", "gdpr": "data processing agreement",
+}
+# Phrasings of "does Flowboard have X?": the answer may be "not available today".
+_FEATURE_QUESTION = re.compile(
+    r"^(?:(?:do|does|will|can|could|would)\s+(?:you|flowboard|it|the app)\s+(?:have|offer|"
+    r"support|provide|include|integrate with|work with|connect (?:to|with)|sync with)|"
+    r"is there (?:a|an|any)?|are there (?:any)?|(?:can|could) (?:i|we|you) (?:use|get|have|"
+    r"connect|integrate|sync|set up|turn on|enable|export to|import from)|"
+    r"is it possible to (?:use|get|have)|(?:does|do) (?:flowboard|you) (?:come with|have))"
+    r"\s+(?P<x>.+?)\s*\?$",
+    re.IGNORECASE,
+)
+# Terms too general to decide whether an article mentions the thing asked about.
+_GENERIC_TERMS = {stem(w) for w in (
+    "integration integrations integrate app apps application feature features option "
+    "options support supported tool tools plan plans function functionality ability way "
+    "mode setting settings account workspace board boards task tasks available availability "
+    "native official using use flowboard connect connection sync"
+).split()}
+FEATURE_POLICY_QUERY = "is a feature available today or on the roadmap"
+
+
+@dataclass
+class _Call:
+    call_id: str
+    name: str
+    arguments: dict[str, Any]
+    output: str | None = None
+
+    def result(self) -> dict[str, Any]:
+        try:
+            parsed = json.loads(self.output or "")
+        except (TypeError, ValueError):
+            return {"error": self.output or ""}
+        return parsed if isinstance(parsed, dict) else {"value": parsed}
+
+
+@dataclass
+class _Transcript:
+    user_text: str = ""
+    calls: list[_Call] = field(default_factory=list)
+    all_text: str = ""
+
+    @classmethod
+    def read(cls, items: str | list[Any]) -> _Transcript:
+        if isinstance(items, str):
+            return cls(user_text=items, all_text=items)
+        t = cls()
+        by_id: dict[str, _Call] = {}
+        texts: list[str] = []
+        for raw in items:
+            item = raw if isinstance(raw, dict) else getattr(raw, "model_dump", lambda: {})()
+            kind = item.get("type")
+            if item.get("role") == "user":
+                content = item.get("content")
+                if isinstance(content, list):
+                    content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+                t.user_text = (t.user_text + "\n" + str(content or "")).strip()
+                texts.append(str(content or ""))
+            elif kind == "function_call":
+                try:
+                    args = json.loads(item.get("arguments") or "{}")
+                except ValueError:
+                    args = {}
+                call = _Call(item.get("call_id", ""), item.get("name", ""), args)
+                by_id[call.call_id] = call
+                t.calls.append(call)
+                texts.append(item.get("arguments") or "")
+            elif kind == "function_call_output":
+                output = item.get("output")
+                if not isinstance(output, str):
+                    output = json.dumps(output)
+                if (call := by_id.get(item.get("call_id", ""))) is not None:
+                    call.output = output
+                texts.append(output)
+        t.all_text = "\n".join(texts)
+        return t
+
+    def named(self, name: str) -> list[_Call]:
+        return [c for c in self.calls if c.name == name and c.output is not None]
+
+
+def _count_tokens(text: str) -> int:
+    # Word pieces and punctuation: close to what a BPE tokenizer counts for English prose.
+    return len(re.findall(r"\w+|[^\w\s]", text))
+
+
+def clean_question(text: str) -> str:
+    """The customer's question without greeting, sign-off and the 'Subject:' header line
+    (the subject itself is kept: it often says more than the body)."""
+    subject = ""
+    if m := _SUBJECT.search(text):
+        subject = m.group(1).strip()
+        text = _SUBJECT.sub("", text)
+    body = _SIGN_OFF.sub("", "\n" + text.strip()).strip()
+    body = _GREETING.sub("", body, count=1).strip()
+    joined = f"{subject}. {body}" if subject and subject.lower() not in body.lower() else body
+    return " ".join(joined.split())[:1000]
+
+
+def feature_phrase(question: str) -> str | None:
+    """'Do you have a Salesforce integration?' -> 'Salesforce integration'."""
+    first = re.split(r"(?<=[?.!])\s+", question.strip())
+    for sentence in first:
+        m = _FEATURE_QUESTION.match(sentence.strip())
+        if m:
+            x = re.sub(r"\b(?:in|for|with|on|to|into|from) (?:flowboard|it|you)\b.*$", "",
+                       m.group("x"), flags=re.IGNORECASE)
+            x = re.sub(r"^(?:a|an|any|the|some)\s+", "", x.strip(" ?.!"), flags=re.IGNORECASE)
+            return x or None
+    return None
+
+
+def reformulate(question: str) -> str:
+    """A second query in the articles' vocabulary."""
+    feature = feature_phrase(question)
+    if feature:
+        return FEATURE_POLICY_QUERY
+    out: list[str] = []
+    for w in words(question):
+        if w in STOPWORDS:
+            continue
+        out.append(_SYNONYMS.get(w, w))
+    return " ".join(out) or question
+
+
+def _not_available(phrase: str) -> str:
+    noun = phrase.strip()
+    plural = noun.lower().endswith("s") and not noun.lower().endswith("ss")
+    return f"{noun[0].upper()}{noun[1:]} {'are' if plural else 'is'} not available in Flowboard today."
+
+
+_CHANNEL_VERB = {
+    "email": "emailed us",
+    "whatsapp": "messaged us on WhatsApp",
+    "web_form": "wrote to us through our web form",
+}
+
+
+def acknowledgement(history: dict[str, Any]) -> str:
+    """'I see you emailed us on 12 Nov about "401 errors from the API".' for the latest
+    customer message on another channel, or ''."""
+    earlier = history.get("earlier_contact_on_other_channels") or []
+    if not earlier:
+        return ""
+    last = earlier[-1]
+    topic = re.sub(r"^(?:re|fw|fwd):\s*", "", (last.get("subject") or "").strip(), flags=re.I)
+    if not topic:
+        text = _GREETING.sub("", (last.get("text") or "").strip(), count=1)
+        first = split_sentences(text)[0] if text.strip() else ""
+        ws = first.rstrip(".!?").split()
+        topic = " ".join(ws[:9]) + ("…" if len(ws) > 9 else "")
+    verb = _CHANNEL_VERB.get(last.get("channel", ""), "contacted us")
+    about = f' about "{topic}"' if topic else ""
+    return f"I see you {verb} on {last.get('date')}{about}."
+
+
+@dataclass
+class _Sentence:
+    article: int
+    position: int
+    text: str
+    score: float = 0.0
+
+
+@dataclass
+class Answer:
+    text: str
+    article_ids: list[str]
+    needs_human: bool
+
+
+class OfflineModel(Model):
+    """Deterministic, extractive, grounded; drives the same tools as an online model."""
+
+    name = MODEL_NAME
+
+    def __init__(self, embedder: Embedder, cache_size: int = 8192) -> None:
+        self._embedder = embedder
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_size = cache_size
+
+    # --- sentence vectors ---------------------------------------------------------------
+
+    async def _vectors(self, texts: Sequence[str]) -> list[np.ndarray]:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            for t, v in zip(missing, await self._embedder.embed(missing), strict=True):
+                self._cache[t] = np.asarray(v, dtype=np.float32)
+                if len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        out = []
+        for t in texts:
+            self._cache.move_to_end(t)
+            out.append(self._cache[t])
+        return out
+
+    # --- composing ----------------------------------------------------------------------
+
+    async def compose(
+        self, question: str, results: list[dict[str, Any]], channel: str, history: dict[str, Any]
+    ) -> Answer | None:
+        """The grounded answer, or None when the articles do not address the question."""
+        results = results[:2]
+        if results and results[0].get("policy"):
+            # Found through the knowledge base's rule for features it does not describe: the
+            # rule is for us; the customer gets its consequence.
+            feature = feature_phrase(question)
+            if not feature:
+                return None
+            ack = acknowledgement(history)
+            text = "\n\n".join(x for x in (ack, _not_available(feature)) if x)
+            return Answer(text, [results[0]["article_id"]], False)
+        q_terms = content_terms(question)
+        sentences = [
+            _Sentence(i, p, s)
+            for i, r in enumerate(results)
+            for p, s in enumerate(split_sentences(r.get("body", "")))
+        ]
+        if not sentences:
+            return None
+        q_vec, *s_vecs = await self._vectors(
+            [question] + [strip_list_marker(s.text) for s in sentences]
+        )
+        best_similarity = 0.0
+        for s, v in zip(sentences, s_vecs, strict=True):
+            similarity = float(np.dot(q_vec, v))
+            best_similarity = max(best_similarity, similarity)
+            overlap = len(q_terms & content_terms(s.text)) / max(len(q_terms), 1)
+            # The top-ranked article and its opening sentence (which answers its title) get a
+            # small head start; term overlap rewards sentences with the customer's own words.
+            s.score = (similarity + 0.25 * overlap + (0.05 if s.article == 0 else 0.0)
+                       + (0.03 if s.position == 0 else 0.0))
+        best = max(sentences, key=lambda s: s.score)
+        best_overlap = len(q_terms & content_terms(best.text))
+        if best_similarity < MIN_SENTENCE_SIMILARITY and best_overlap == 0:
+            return None
+
+        source = [s for s in sentences if s.article == best.article]
+        limit = MAX_SENTENCES.get(channel, 3)
+        if len(source) <= limit:
+            chosen = {s.position for s in source}  # a short article is the answer, whole
+        else:
+            chosen = {best.position}
+            for s in sorted(source, key=lambda s: -s.score):
+                if len(chosen) >= limit:
+                    break
+                if s.score >= best.score - KEEP_WITHIN:
+                    chosen.add(s.position)
+        chosen = self._whole_lists(source, chosen)
+        picked = [s for s in source if s.position in chosen]
+
+        # One sentence of the second article when it answers a part the first does not.
+        covered = set().union(*(content_terms(s.text) for s in picked))
+        extra = [
+            s for s in sentences
+            if s.article != best.article and s.score >= best.score - 0.05
+            and (q_terms & content_terms(s.text)) - covered
+        ]
+        article_ids = [results[best.article]["article_id"]]
+        lines = [s.text for s in picked]
+        if extra and channel != "whatsapp":
+            top_extra = max(extra, key=lambda s: s.score)
+            lines.append(strip_list_marker(top_extra.text))
+            article_ids.append(results[top_extra.article]["article_id"])
+
+        paragraphs: list[str] = []
+        feature = feature_phrase(question)
+        if feature:
+            asked = content_terms(feature) - _GENERIC_TERMS
+            seen = set().union(*(content_terms(r.get("body", "") + " " + r.get("title", ""))
+                                 for r in results))
+            if asked and not asked & seen:
+                paragraphs.append(_not_available(feature))
+        ack = acknowledgement(history)
+        if ack:
+            paragraphs.insert(0, ack)
+        if lines:
+            paragraphs.append("\n".join(lines) if any(is_list_item(x) for x in lines)
+                              else " ".join(lines))
+        needs_human = bool(results[best.article].get("needs_human"))
+        return Answer("\n\n".join(paragraphs), article_ids, needs_human)
+
+    @staticmethod
+    def _whole_lists(source: list[_Sentence], chosen: set[int]) -> set[int]:
+        """A chosen step brings its whole list and the line introducing it; a chosen
+        introduction ("If the email does not arrive:") brings its list."""
+        out = set(chosen)
+        by_pos = {s.position: s for s in source}
+        for pos in sorted(chosen):
+            if is_list_item(by_pos[pos].text):
+                start = end = pos
+                while start - 1 in by_pos and is_list_item(by_pos[start - 1].text):
+                    start -= 1
+                if start - 1 in by_pos and by_pos[start - 1].text.endswith(":"):
+                    start -= 1
+            elif by_pos[pos].text.endswith(":"):
+                start = end = pos
+            else:
+                continue
+            while end + 1 in by_pos and is_list_item(by_pos[end + 1].text):
+                end += 1
+            out.update(range(start, end + 1))
+        return out
+
+    # --- the Model interface ------------------------------------------------------------
+
+    async def _decide(self, t: _Transcript, tools: set[str]) -> tuple[list[tuple[str, dict]], str | None]:
+        """The next tool calls, or the final text."""
+        question = clean_question(t.user_text)
+        searches = t.named("search_knowledge_base")
+        escalations = t.named("escalate_to_human")
+        sent = t.named("send_response")
+        if sent:
+            return [], sent[-1].arguments.get("message", "")
+        if not t.calls:
+            first = [("create_ticket", {}), ("get_customer_history", {}),
+                     ("search_knowledge_base", {"query": question})]
+            return [c for c in first if c[0] in tools], None
+
+        history = next((c.result() for c in reversed(t.named("get_customer_history"))), {})
+        channel = history.get("current_channel", "web_form")
+        relevant = [s for s in searches if s.result().get("relevant")]
+        if relevant:
+            results = relevant[-1].result().get("results", [])
+            if relevant[-1].arguments.get("query") == FEATURE_POLICY_QUERY:
+                for r in results:
+                    r["policy"] = True
+            answer = await self.compose(question, results, channel, history)
+            if answer is not None:
+                if answer.needs_human and not escalations:
+                    return [("escalate_to_human", {
+                        "reason": "other",
+                        "note": f"Answered from the knowledge base, and it needs a person: "
+                                f"{question[:300]}",
+                    })], None
+                text = answer.text
+                if escalations:
+                    text += ("\n\nI've also passed this to a person on our support team. "
+                             "A person will reply within 1 business hour.")
+                return [("send_response", {"message": text, "article_ids": answer.article_ids})], None
+        if escalations:
+            handover = escalations[-1].result().get("handover_message", "")
+            return [("send_response", {"message": handover, "article_ids": []})], None
+        if len(searches) < 2:
+            return [("search_knowledge_base", {"query": reformulate(question)})], None
+        queries = " / ".join(s.arguments.get("query", "") for s in searches)
+        return [("escalate_to_human", {
+            "reason": "search_failed",
+            "note": f"Two knowledge-base searches found nothing relevant ({queries[:400]}).",
+        })], None
+
+    async def get_response(
+        self,
+        system_instructions: str | None,
+        input: str | list[Any],
+        model_settings,
+        tools,
+        output_schema,
+        handoffs,
+        tracing: ModelTracing,
+        *,
+        previous_response_id: str | None = None,
+        conversation_id: str | None = None,
+        prompt=None,
+        **_: Any,
+    ) -> ModelResponse:
+        transcript = _Transcript.read(input)
+        calls, text = await self._decide(transcript, {t.name for t in tools})
+        output: list[Any] = []
+        for name, arguments in calls:
+            output.append(ResponseFunctionToolCall(
+                type="function_call", id=f"fc_{uuid.uuid4().hex}",
+                call_id=f"call_{uuid.uuid4().hex}", name=name,
+                arguments=json.dumps(arguments, ensure_ascii=False), status="completed",
+            ))
+        if not calls:
+            output.append(ResponseOutputMessage(
+                type="message", id=f"msg_{uuid.uuid4().hex}", role="assistant",
+                status="completed",
+                content=[ResponseOutputText(type="output_text", text=text or "", annotations=[])],
+            ))
+        produced = json.dumps([c for c in calls]) if calls else (text or "")
+        input_tokens = _count_tokens((system_instructions or "") + "\n" + transcript.all_text)
+        output_tokens = _count_tokens(produced)
+        usage = Usage(requests=1, input_tokens=input_tokens, output_tokens=output_tokens,
+                      total_tokens=input_tokens + output_tokens)
+        return ModelResponse(output=output, usage=usage, response_id=None)
+
+    async def stream_response(
+        self,
+        system_instructions: str | None,
+        input: str | list[Any],
+        model_settings,
+        tools,
+        output_schema,
+        handoffs,
+        tracing: ModelTracing,
+        *,
+        previous_response_id: str | None = None,
+        conversation_id: str | None = None,
+        prompt=None,
+        **kwargs: Any,
+    ) -> AsyncIterator[Any]:
+        """Streaming is one event: the offline model has nothing to show before it is done."""
+        response = await self.get_response(
+            system_instructions, input, model_settings, tools, output_schema, handoffs, tracing,
+            previous_response_id=previous_response_id, conversation_id=conversation_id,
+            prompt=prompt,
+        )
+        yield ResponseCompletedEvent(
+            type="response.completed",
+            sequence_number=0,
+            response=Response(
+                id=f"resp_{uuid.uuid4().hex}", created_at=time.time(), model=MODEL_NAME,
+                object="response", output=response.output, parallel_tool_calls=True,
+                tool_choice="auto", tools=[],
+            ),
+        )

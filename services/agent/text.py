@@ -1,0 +1,92 @@
+"""Small text helpers shared by the offline model, guardrails and formatting: sentence
+splitting that respects list items, content terms with a cheap stem, and markdown removal."""
+
+from __future__ import annotations
+
+import re
+
+# Words that carry no topic: question scaffolding, pronouns, auxiliaries, politeness.
+STOPWORDS = frozenset(
+    """a about above after again against all also am an and any are as at be because been
+    before being below between both but by can cannot could did do does doing done down during
+    each either else ever every few for from further get gets getting got had has have having
+    he her here hers him his how however i i'd i'll i'm i've if in into is isn't it it's its
+    itself just let me might mine more most much must my myself need needs no nor not now of
+    off on once one only or other our ours ourselves out over own please same shall she should
+    so some still such than thank thanks that that's the their theirs them then there there's
+    these they this those through to too under until up us use used using very via want wants
+    was we we're were what what's when where which while who whom why will with within without
+    would yes yet you you're your yours yourself hi hello hey dear regards cheers team kind
+    best anyone someone something anything way ways know tell really also able like okay ok
+    possible question questions help flowboard""".split()
+)
+
+_ABBREVIATIONS = ("Inc.", "e.g.", "i.e.", "etc.", "vs.")
+_LIST_ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(]?[A-Z0-9])")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of prose; every list item is a sentence of its own (steps stay whole)."""
+    sentences: list[str] = []
+    for raw_line in text.splitlines():
+        line = raw_line.strip()
+        if not line:
+            continue
+        if _LIST_ITEM.match(line):
+            sentences.append(line)
+            continue
+        protected = line
+        for i, abbr in enumerate(_ABBREVIATIONS):
+            protected = protected.replace(abbr, f"\x00{i}\x00")
+        for part in _SENTENCE_END.split(protected):
+            for i, abbr in enumerate(_ABBREVIATIONS):
+                part = part.replace(f"\x00{i}\x00", abbr)
+            if part.strip():
+                sentences.append(part.strip())
+    return sentences
+
+
+def is_list_item(sentence: str) -> bool:
+    return bool(_LIST_ITEM.match(sentence))
+
+
+def strip_list_marker(sentence: str) -> str:
+    return _LIST_ITEM.sub("", sentence, count=1)
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9][a-z0-9'+-]*", text.lower())
+
+
+def stem(word: str) -> str:
+    """Crude but symmetric: the same cut applied to query and article words lets
+    'downgrades'/'downgrading'/'downgrade' meet. Short words and codes stay whole."""
+    word = word.strip("'-")
+    if len(word) <= 4 or any(c.isdigit() for c in word):
+        return word
+    for suffix in ("ations", "ation", "ings", "ing", "ies", "ied", "ed", "es", "s", "ly"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
+
+
+def content_terms(text: str) -> set[str]:
+    """Stemmed words that say what a text is about."""
+    return {stem(w) for w in words(text) if w not in STOPWORDS and len(w) > 1}
+
+
+_MD_LINK = re.compile(r"\[([^\]]+)\]\(([^)]+)\)")
+# Underscores are left alone: in support replies they are file names and tokens, not emphasis.
+_MD_EMPHASIS = re.compile(r"(\*\*|\*|`)(?=\S)(.+?)(?<=\S)\1")
+_MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s*", re.M)
+
+
+def strip_markdown(text: str) -> str:
+    """Plain text for channels that show markdown literally (WhatsApp, SMS-like)."""
+    text = _MD_LINK.sub(r"\1 (\2)", text)
+    text = _MD_HEADING.sub("", text)
+    for _ in range(2):  # nested emphasis (**_x_**)
+        text = _MD_EMPHASIS.sub(r"\2", text)
+    text = re.sub(r"^\s*[-*]\s+", "• ", text, flags=re.M)
+    return text.replace("```", "")

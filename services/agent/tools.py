@@ -1,0 +1,337 @@
+"""The agent's function tools and the per-reply context they share.
+
+Every tool calls a gRPC service (KnowledgeService, ConversationService) through stubs made
+from channels the service owns; nothing here touches a database. Each call is recorded on the
+turn context (name, arguments, ok) for RespondResponse.tool_calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import grpc
+from agents import RunContextWrapper, function_tool
+from fte.common.v1 import channel_pb2
+from fte.conversation.v1 import conversation_service_pb2 as conv_pb
+from fte.conversation.v1 import conversation_service_pb2_grpc as conv_grpc
+from fte.knowledge.v1 import knowledge_service_pb2 as kb_pb
+from fte.knowledge.v1 import knowledge_service_pb2_grpc as kb_grpc
+
+from services.agent import handover
+from services.agent.guardrails import Concern, Violation
+
+log = logging.getLogger(__name__)
+
+CHANNEL_NAMES = {
+    channel_pb2.CHANNEL_EMAIL: "email",
+    channel_pb2.CHANNEL_WHATSAPP: "whatsapp",
+    channel_pb2.CHANNEL_WEB_FORM: "web_form",
+}
+REASONS = {
+    "pricing": conv_pb.ESCALATION_REASON_PRICING,
+    "refund": conv_pb.ESCALATION_REASON_REFUND,
+    "legal": conv_pb.ESCALATION_REASON_LEGAL,
+    "anger": conv_pb.ESCALATION_REASON_ANGER,
+    "human_request": conv_pb.ESCALATION_REASON_HUMAN_REQUEST,
+    "search_failed": conv_pb.ESCALATION_REASON_SEARCH_FAILED,
+    "processing_error": conv_pb.ESCALATION_REASON_PROCESSING_ERROR,
+    "other": conv_pb.ESCALATION_REASON_OTHER,
+}
+# Articles tagged like this answer the customer *and* need a person (an outage with no
+# incident on the status page, an owner locked out of 2FA).
+ESCALATE_TAG = "escalate"
+# The tool shows the last 20 messages (all channels); more are read so the rate limit can
+# count a burst of inbound messages even when replies are interleaved with them.
+HISTORY_SHOWN = 20
+HISTORY_READ = 60
+SEARCH_RESULTS = 3
+
+
+@dataclass(frozen=True)
+class RespondInput:
+    ticket_id: str
+    customer_id: str
+    conversation_id: str
+    channel: int
+    message: str
+    subject: str = ""
+    customer_name: str = ""
+    message_id: str = ""
+
+
+@dataclass
+class ToolRecord:
+    name: str
+    arguments: dict[str, Any]
+    ok: bool
+
+
+@dataclass
+class TurnContext:
+    """Everything one Respond needs and learns; the SDK hands it to tools and guardrails."""
+
+    request: RespondInput
+    knowledge: kb_grpc.KnowledgeServiceStub
+    conversation: conv_grpc.ConversationServiceStub
+    min_score: float
+    multilingual: bool
+    tool_calls: list[ToolRecord] = field(default_factory=list)
+    history: list[conv_pb.Message] | None = None
+    searches: int = 0
+    failed_searches: int = 0
+    relevant_article_ids: list[str] = field(default_factory=list)
+    used_article_ids: list[str] = field(default_factory=list)
+    escalation: tuple[int, str] | None = None
+    tool_errors: list[BaseException] = field(default_factory=list)
+    final_text: str | None = None
+    input_concerns: list[Concern] | None = None
+    output_violations: list[Violation] = field(default_factory=list)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    model_calls: int = 0
+
+    @property
+    def channel_name(self) -> str:
+        return CHANNEL_NAMES.get(self.request.channel, "web_form")
+
+    def record(self, name: str, arguments: dict[str, Any], ok: bool) -> None:
+        self.tool_calls.append(ToolRecord(name, arguments, ok))
+
+    async def load_history(self) -> list[conv_pb.Message]:
+        """The customer's last messages, all channels (fetched once per reply)."""
+        if self.history is None:
+            reply = await self.conversation.GetHistory(
+                conv_pb.GetHistoryRequest(customer_id=self.request.customer_id, limit=HISTORY_READ)
+            )
+            self.history = list(reply.messages)
+        return self.history
+
+
+def _date(ts) -> str:
+    dt = ts.ToDatetime(tzinfo=UTC)
+    return f"{dt.day} {dt:%b %Y}" if dt.year != datetime.now(UTC).year else f"{dt.day} {dt:%b}"
+
+
+def _is_current(turn: TurnContext, m: conv_pb.Message) -> bool:
+    if turn.request.message_id:
+        return m.message_id == turn.request.message_id
+    return m.direction == conv_pb.MESSAGE_DIRECTION_INBOUND and m.content == turn.request.message
+
+
+# --- implementations (also used directly when a guardrail escalates) ---------------------
+
+
+async def search(turn: TurnContext, query: str) -> dict[str, Any]:
+    turn.searches += 1
+    found = await turn.knowledge.Search(
+        kb_pb.SearchRequest(query=query[:2000], k=SEARCH_RESULTS, min_score=turn.min_score)
+    )
+    # The snippet alone is too little to answer from: fetch the full articles (in parallel).
+    articles = await asyncio.gather(
+        *(turn.knowledge.GetArticle(kb_pb.GetArticleRequest(article_id=r.article_id))
+          for r in found.results)
+    )
+    results = [
+        {
+            "article_id": r.article_id,
+            "title": r.title,
+            "category": r.category,
+            "score": round(r.score, 3),
+            "needs_human": ESCALATE_TAG in a.article.tags,
+            "body": a.article.body,
+        }
+        for r, a in zip(found.results, articles, strict=True)
+    ]
+    if results:
+        for r in results:
+            if r["article_id"] not in turn.relevant_article_ids:
+                turn.relevant_article_ids.append(r["article_id"])
+        return {"relevant": True, "results": results}
+    turn.failed_searches += 1
+    return {
+        "relevant": False,
+        "results": [],
+        "searches_without_result": turn.failed_searches,
+        "note": (
+            "Nothing relevant in the knowledge base. Try once more with other words; after two "
+            "searches that find nothing, call escalate_to_human with reason search_failed."
+            if turn.failed_searches < 2
+            else "Two searches found nothing: call escalate_to_human with reason search_failed."
+        ),
+    }
+
+
+async def customer_history(turn: TurnContext) -> dict[str, Any]:
+    messages = [m for m in await turn.load_history() if not _is_current(turn, m)][-HISTORY_SHOWN:]
+    current = turn.channel_name
+    listed = [
+        {
+            "date": _date(m.create_time),
+            "channel": CHANNEL_NAMES.get(m.channel, "unknown"),
+            "from": "customer" if m.direction == conv_pb.MESSAGE_DIRECTION_INBOUND else "support",
+            "subject": m.subject,
+            "text": m.content[:400],
+        }
+        for m in messages
+    ]
+    other_channel = [
+        item for item in listed
+        if item["from"] == "customer" and item["channel"] != current
+    ]
+    return {
+        "current_channel": current,
+        "messages": listed,
+        "earlier_contact_on_other_channels": other_channel[-3:],
+    }
+
+
+async def ensure_ticket(turn: TurnContext) -> dict[str, Any]:
+    """The ticket exists (the worker records it before Respond; a direct caller may not have),
+    and it is marked as being worked on."""
+    try:
+        found = await turn.conversation.GetTicket(
+            conv_pb.GetTicketRequest(ticket_id=turn.request.ticket_id)
+        )
+        ticket = found.ticket
+    except grpc.aio.AioRpcError as err:
+        if err.code() != grpc.StatusCode.NOT_FOUND:
+            raise
+        recorded = await turn.conversation.RecordInbound(
+            conv_pb.RecordInboundRequest(
+                customer_id=turn.request.customer_id,
+                channel=turn.request.channel,
+                # Stable per message, so a retried Respond does not record it twice.
+                idempotency_key=f"agent:{turn.request.ticket_id}:{turn.request.message_id}",
+                content=turn.request.message or "(empty message)",
+                subject=turn.request.subject,
+                sender_name=turn.request.customer_name,
+                requested_ticket_id=turn.request.ticket_id,
+            )
+        )
+        ticket = (await turn.conversation.GetTicket(
+            conv_pb.GetTicketRequest(ticket_id=recorded.ticket_id)
+        )).ticket
+    if ticket.status == conv_pb.TICKET_STATUS_OPEN:
+        ticket = (await turn.conversation.UpdateTicketStatus(
+            conv_pb.UpdateTicketStatusRequest(
+                ticket_id=ticket.ticket_id,
+                status=conv_pb.TICKET_STATUS_PROCESSING,
+                note="the AI assistant is answering",
+            )
+        )).ticket
+    return {
+        "ticket_id": ticket.ticket_id,
+        "status": conv_pb.TicketStatus.Name(ticket.status).removeprefix("TICKET_STATUS_").lower(),
+    }
+
+
+async def escalate(turn: TurnContext, reason: int, note: str) -> dict[str, Any]:
+    reply = await turn.conversation.Escalate(
+        conv_pb.EscalateRequest(ticket_id=turn.request.ticket_id, reason=reason, note=note[:1000])
+    )
+    if turn.escalation is None:
+        turn.escalation = (reason, note)
+    return {
+        "escalated": True,
+        "escalation_id": reply.escalation.escalation_id,
+        "handover_message": handover.message(reason, turn.request.message),
+    }
+
+
+async def run_recorded(turn: TurnContext, name: str, arguments: dict[str, Any], call) -> Any:
+    """Runs one tool implementation, recording it; failures are recorded and re-raised."""
+    started = time.monotonic()
+    try:
+        result = await call
+    except Exception as err:
+        turn.record(name, arguments, False)
+        # The SDK hands the model an error text and goes on; the reply is retried as a whole
+        # afterwards (agent.py), so no answer is built on a half-failed turn.
+        turn.tool_errors.append(err)
+        log.warning("tool %s failed after %.0f ms", name, (time.monotonic() - started) * 1000)
+        raise
+    turn.record(name, arguments, True)
+    return result
+
+
+# --- the SDK tools ------------------------------------------------------------------------
+
+Reason = Literal["pricing", "refund", "legal", "anger", "human_request", "search_failed", "other"]
+
+
+@function_tool
+async def search_knowledge_base(ctx: RunContextWrapper[TurnContext], query: str) -> str:
+    """Search the Flowboard knowledge base (hybrid: meaning and exact words).
+
+    Returns up to 3 relevant articles with their full text, or relevant=false when nothing in
+    the knowledge base matches. Only facts from these articles may be stated to the customer.
+
+    Args:
+        query: The customer's question or its key words, in English.
+    """
+    turn = ctx.context
+    result = await run_recorded(turn, "search_knowledge_base", {"query": query},
+                                search(turn, query))
+    return json.dumps(result, ensure_ascii=False)
+
+
+@function_tool
+async def get_customer_history(ctx: RunContextWrapper[TurnContext]) -> str:
+    """The customer's recent messages on every channel (email, WhatsApp, web form), oldest
+    first, without the message being answered. Use it to acknowledge earlier contact,
+    especially on another channel."""
+    turn = ctx.context
+    result = await run_recorded(turn, "get_customer_history", {}, customer_history(turn))
+    return json.dumps(result, ensure_ascii=False)
+
+
+@function_tool
+async def create_ticket(ctx: RunContextWrapper[TurnContext]) -> str:
+    """Make sure the support ticket for this message exists and is marked as being worked on.
+    Call it once, before answering."""
+    turn = ctx.context
+    result = await run_recorded(turn, "create_ticket", {}, ensure_ticket(turn))
+    return json.dumps(result)
+
+
+@function_tool
+async def escalate_to_human(ctx: RunContextWrapper[TurnContext], reason: Reason, note: str) -> str:
+    """Hand the conversation to the human support team. Afterwards, send the returned
+    handover_message (or a short, kind message like it) with send_response.
+
+    Args:
+        reason: Why: pricing, refund, legal, anger, human_request, search_failed or other.
+        note: One or two sentences for the human team about what the customer needs.
+    """
+    turn = ctx.context
+    result = await run_recorded(turn, "escalate_to_human", {"reason": reason, "note": note},
+                                escalate(turn, REASONS[reason], note))
+    return json.dumps(result, ensure_ascii=False)
+
+
+@function_tool
+async def send_response(
+    ctx: RunContextWrapper[TurnContext], message: str, article_ids: list[str]
+) -> str:
+    """Send the final reply to the customer. This ends the turn. Write only the body: the
+    greeting and signature for the channel are added automatically.
+
+    Args:
+        message: The reply body, grounded only in knowledge-base articles.
+        article_ids: IDs of the articles the reply is based on (empty for a handover).
+    """
+    turn = ctx.context
+    turn.record("send_response", {"article_ids": article_ids}, True)
+    turn.final_text = message.strip()
+    turn.used_article_ids = [a for a in article_ids if a in turn.relevant_article_ids]
+    return turn.final_text
+
+
+ALL_TOOLS = [search_knowledge_base, get_customer_history, create_ticket, escalate_to_human,
+             send_response]

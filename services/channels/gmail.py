@@ -1,0 +1,660 @@
+"""Gmail: the push notification event, the ingest that turns mailbox changes into
+InboundMessages, and the sender of threaded replies.
+
+Everything talks to Gmail through google-api-python-client (static discovery document, root
+URL configurable so tests reach a local fake). The client is blocking (httplib2), so calls run
+in worker threads, each with its own connection (httplib2 is not thread-safe), and every call
+goes through the email channel's ChannelGuard (retries, then the circuit breaker).
+
+Credentials (production), first match wins:
+* GMAIL_SERVICE_ACCOUNT_FILE: a service-account key with domain-wide delegation for the
+  gmail.readonly and gmail.send scopes; it impersonates GMAIL_SUPPORT_ADDRESS.
+* GMAIL_OAUTH_CLIENT_ID, GMAIL_OAUTH_CLIENT_SECRET, GMAIL_OAUTH_REFRESH_TOKEN: an OAuth client
+  and the support mailbox's refresh token (consumer Gmail, or Workspace without delegation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import html
+import json
+import logging
+import re
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate
+
+import google.auth.credentials
+import google.auth.exceptions
+import google.oauth2.credentials
+import google_auth_httplib2
+import httplib2
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+from fte.common.v1 import channel_pb2
+from fte.conversation.v1 import conversation_service_pb2 as conv_pb
+from fte.events.v1 import events_pb2
+from google.oauth2 import service_account
+from google.protobuf import struct_pb2
+from googleapiclient.discovery import build
+from googleapiclient.errors import HttpError
+
+from services.channels.email_parsing import SKIP_LABELS, ParsedEmail, parse_gmail_message, skip_reason
+from services.channels.resilience import BREAKERS, BreakerRegistry, ChannelGuard, SendFailed, SendProgress
+from services.channels.settings import ChannelSettings
+from services.common import topics
+from services.common.kafka import new_producer, publish
+
+log = logging.getLogger(__name__)
+
+CHANNEL_NAME = "email"
+PUSH_PATH = "/webhooks/gmail"
+GMAIL_SCOPES = [
+    "https://www.googleapis.com/auth/gmail.readonly",
+    "https://www.googleapis.com/auth/gmail.send",
+]
+# Gmail threads replies that share the subject; more than this many references only bloats.
+_MAX_REFERENCES = 20
+
+# --------------------------------------------------------------------------- push notification
+
+
+@dataclass(frozen=True)
+class MailboxNotification:
+    """A Gmail push notification: the mailbox changed up to `history_id`.
+
+    Published to fte.channels.email.inbound as a google.protobuf.Struct until the contract has
+    a message of its own (proposed: fte.events.v1.MailboxChanged); only this class knows."""
+
+    email_address: str
+    history_id: int
+    pubsub_message_id: str = ""
+    publish_time: str = ""
+
+    def to_proto(self) -> struct_pb2.Struct:
+        s = struct_pb2.Struct()
+        # historyId is a uint64: as a string, since Struct numbers are doubles.
+        s.update(
+            {
+                "email_address": self.email_address,
+                "history_id": str(self.history_id),
+                "pubsub_message_id": self.pubsub_message_id,
+                "publish_time": self.publish_time,
+            }
+        )
+        return s
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> MailboxNotification:
+        s = struct_pb2.Struct.FromString(data)
+        return cls(
+            email_address=s["email_address"],
+            history_id=int(s["history_id"]),
+            pubsub_message_id=s["pubsub_message_id"] if "pubsub_message_id" in s else "",
+            publish_time=s["publish_time"] if "publish_time" in s else "",
+        )
+
+
+def parse_push(body: bytes) -> MailboxNotification:
+    """A Pub/Sub push body → the notification; ValueError naming what is wrong."""
+    try:
+        envelope = json.loads(body)
+        message = envelope["message"]
+        data = json.loads(base64.b64decode(message["data"], validate=True))
+        address = str(data["emailAddress"]).strip().lower()
+        history_id = int(data["historyId"])
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        raise ValueError(
+            "expected a Pub/Sub push: message.data = base64 JSON with emailAddress and historyId"
+        ) from exc
+    if not address or history_id <= 0:
+        raise ValueError("emailAddress and a positive historyId are required")
+    return MailboxNotification(
+        email_address=address,
+        history_id=history_id,
+        pubsub_message_id=str(message.get("messageId") or message.get("message_id") or ""),
+        publish_time=str(message.get("publishTime") or message.get("publish_time") or ""),
+    )
+
+
+# --------------------------------------------------------------------------- API client
+
+
+def gmail_credentials(settings: ChannelSettings) -> google.auth.credentials.Credentials:
+    if settings.gmail_service_account_file:
+        return service_account.Credentials.from_service_account_file(
+            settings.gmail_service_account_file, scopes=GMAIL_SCOPES, subject=settings.gmail_support_address
+        )
+    if settings.gmail_oauth_refresh_token.get_secret_value():
+        return google.oauth2.credentials.Credentials(
+            token=None,
+            refresh_token=settings.gmail_oauth_refresh_token.get_secret_value(),
+            client_id=settings.gmail_oauth_client_id,
+            client_secret=settings.gmail_oauth_client_secret.get_secret_value(),
+            token_uri=settings.google_token_uri,
+            scopes=GMAIL_SCOPES,
+        )
+    raise ValueError(
+        "Gmail credentials are not configured: set GMAIL_SERVICE_ACCOUNT_FILE, or "
+        "GMAIL_OAUTH_CLIENT_ID, GMAIL_OAUTH_CLIENT_SECRET and GMAIL_OAUTH_REFRESH_TOKEN"
+    )
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth another attempt: throttling (429, and Gmail's 403 rate limits), Google trouble,
+    network, and auth failures (a credentials problem is ours to fix; mail waits meanwhile)."""
+    if isinstance(exc, HttpError):
+        return exc.resp.status in (401, 403, 408, 429) or exc.resp.status >= 500
+    return isinstance(
+        exc, (TimeoutError, ConnectionError, httplib2.HttpLib2Error, google.auth.exceptions.GoogleAuthError)
+    )
+
+
+class HistoryExpired(Exception):
+    """history.list answered 404: the start historyId is older than Gmail keeps."""
+
+
+@dataclass(frozen=True)
+class AddedMessage:
+    id: str
+    labels: tuple[str, ...]
+
+
+class GmailApi:
+    """The Gmail calls the channel needs, async, each guarded by retries and the breaker."""
+
+    def __init__(
+        self,
+        settings: ChannelSettings,
+        credentials: google.auth.credentials.Credentials | None = None,
+        registry: BreakerRegistry = BREAKERS,
+    ) -> None:
+        self.settings = settings
+        self.user = settings.gmail_user_id
+        self._credentials = credentials or gmail_credentials(settings)
+        self._service = build(
+            "gmail",
+            "v1",
+            http=self._http(),
+            static_discovery=True,
+            cache_discovery=False,
+            client_options={"api_endpoint": settings.gmail_api_base_url},
+        )
+        self.guard = ChannelGuard(CHANNEL_NAME, is_transient, settings, registry)
+
+    def _http(self) -> google_auth_httplib2.AuthorizedHttp:
+        return google_auth_httplib2.AuthorizedHttp(
+            self._credentials, http=httplib2.Http(timeout=self.settings.gmail_timeout_s)
+        )
+
+    async def _call(self, operation: str, make_request: Callable[[], object]) -> dict:
+        def run() -> dict:
+            # A fresh connection per call: httplib2.Http must not be shared across threads.
+            return make_request().execute(http=self._http())
+
+        return await self.guard.call(operation, lambda: asyncio.to_thread(run))
+
+    @property
+    def _users(self):
+        return self._service.users()
+
+    async def current_history_id(self) -> int:
+        profile = await self._call("users.getProfile", lambda: self._users.getProfile(userId=self.user))
+        return int(profile["historyId"])
+
+    async def added_since(self, start_history_id: int) -> tuple[list[AddedMessage], int]:
+        """Messages added since `start_history_id`, oldest first, and the mailbox's historyId now."""
+        added: list[AddedMessage] = []
+        page_token = None
+        latest = start_history_id
+        while True:
+            try:
+                page = await self._call(
+                    "users.history.list",
+                    lambda token=page_token: self._users.history().list(
+                        userId=self.user,
+                        startHistoryId=str(start_history_id),
+                        historyTypes="messageAdded",
+                        maxResults=500,
+                        pageToken=token,
+                    ),
+                )
+            except HttpError as exc:
+                if exc.resp.status == 404:
+                    raise HistoryExpired(str(start_history_id)) from exc
+                raise
+            for record in page.get("history", []):
+                for item in record.get("messagesAdded", []):
+                    msg = item.get("message", {})
+                    added.append(AddedMessage(msg.get("id", ""), tuple(msg.get("labelIds", []))))
+            latest = max(latest, int(page.get("historyId", latest)))
+            page_token = page.get("nextPageToken")
+            if not page_token:
+                return added, latest
+
+    async def recent_message_ids(self, query: str, limit: int) -> list[str]:
+        """Newest first, at most `limit` (one page: the resync is bounded on purpose)."""
+        page = await self._call(
+            "users.messages.list",
+            lambda: self._users.messages().list(userId=self.user, q=query, maxResults=limit),
+        )
+        return [m["id"] for m in page.get("messages", [])][:limit]
+
+    async def get_message(self, message_id: str) -> dict | None:
+        """The full message, or None when it no longer exists (deleted since the change)."""
+        try:
+            return await self._call(
+                "users.messages.get",
+                lambda: self._users.messages().get(userId=self.user, id=message_id, format="full"),
+            )
+        except HttpError as exc:
+            if exc.resp.status == 404:
+                return None
+            raise
+
+    async def watch(self, topic_name: str) -> dict:
+        """(Re)starts push notifications for new inbox mail to `topic_name`."""
+        body = {"topicName": topic_name, "labelIds": ["INBOX"], "labelFilterBehavior": "include"}
+        return await self._call("users.watch", lambda: self._users.watch(userId=self.user, body=body))
+
+    async def send(self, raw: bytes, thread_id: str = "") -> dict:
+        body: dict[str, str] = {"raw": base64.urlsafe_b64encode(raw).decode()}
+        if thread_id:
+            body["threadId"] = thread_id
+        try:
+            return await self._call(
+                "users.messages.send", lambda: self._users.messages().send(userId=self.user, body=body)
+            )
+        except HttpError as exc:
+            if is_transient(exc):
+                raise
+            raise SendFailed(f"gmail refused the message ({exc.resp.status}): {exc.reason}"[:500]) from exc
+
+
+# --------------------------------------------------------------------------- ingest
+
+Emit = Callable[[str, events_pb2.InboundMessage], Awaitable[None]]
+
+
+class GmailIngest:
+    """Turns one mailbox notification into InboundMessages, one per new customer email.
+
+    `handle` reads history from the last processed historyId (the caller stores it durably)
+    and returns the historyId to store next. Mail is emitted oldest first with the Gmail id as
+    idempotency key, so handling the same change twice emits the same keys (deduplicated
+    downstream), and handling nothing new emits nothing."""
+
+    def __init__(self, settings: ChannelSettings, api: GmailApi, emit: Emit, remember: int = 10_000) -> None:
+        self.settings = settings
+        self.api = api
+        self.emit = emit
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._remember = remember
+
+    async def handle(self, notification: MailboxNotification, last_history_id: int | None) -> int | None:
+        if notification.email_address != self.settings.gmail_support_address:
+            log.warning("gmail notification for a mailbox we do not serve: ignored")
+            return last_history_id
+        if last_history_id is None:
+            return await self._resync("no stored historyId")
+        try:
+            added, latest = await self.api.added_since(last_history_id)
+        except HistoryExpired:
+            return await self._resync(f"historyId {last_history_id} expired")
+        for message in added:
+            await self._ingest(message.id, message.labels)
+        return max(latest, last_history_id)
+
+    async def _resync(self, why: str) -> int:
+        # Take the position first: whatever arrives while we list is caught by the next round.
+        latest = await self.api.current_history_id()
+        ids = await self.api.recent_message_ids(
+            self.settings.gmail_resync_query, self.settings.gmail_resync_max_messages
+        )
+        log.warning("gmail resync (%s): re-reading %d recent message(s)", why, len(ids))
+        for message_id in reversed(ids):
+            await self._ingest(message_id)
+        return latest
+
+    async def _ingest(self, message_id: str, labels: tuple[str, ...] = ()) -> None:
+        if not message_id or message_id in self._seen or SKIP_LABELS.intersection(labels):
+            return
+        resource = await self.api.get_message(message_id)
+        if resource is not None:
+            email = parse_gmail_message(resource)
+            reason = skip_reason(email, self.settings.own_addresses)
+            if reason:
+                log.info("gmail message %s skipped: %s", message_id, reason)
+            else:
+                await self.emit(
+                    email.from_address, inbound_message(email, self.settings.gmail_support_address)
+                )
+        self._seen[message_id] = None
+        while len(self._seen) > self._remember:
+            self._seen.popitem(last=False)
+
+
+def inbound_message(email: ParsedEmail, mailbox: str) -> events_pb2.InboundMessage:
+    text = email.text or (
+        f"[the customer sent {email.attachments} attachment(s) with no text]"
+        if email.attachments
+        else "[no text]"
+    )
+    event = events_pb2.InboundMessage(
+        idempotency_key=email.gmail_id,
+        channel=channel_pb2.CHANNEL_EMAIL,
+        sender=events_pb2.Sender(email=email.from_address, display_name=email.from_name),
+        content=text,
+        subject=email.subject,
+        thread=events_pb2.ThreadRef(
+            thread_id=email.thread_id,
+            message_id=email.message_id,
+            references=email.references,
+            external_id=email.gmail_id,
+        ),
+        attributes={"mailbox": mailbox, "attachments": str(email.attachments)},
+    )
+    if email.received:
+        event.receive_time.FromDatetime(email.received)
+    return event
+
+
+# --------------------------------------------------------------------------- outbound
+
+_MSGID_UNSAFE = re.compile(r"[^A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]")
+_REPLY_PREFIX = re.compile(r"^(?:\s*(?:re|aw|sv|antw)\s*(?:\[\d+\])?\s*:)+\s*", re.IGNORECASE)
+
+
+def reply_subject(subject: str) -> str:
+    """ "Re: <original>" with exactly one Re:, whatever the original or the worker put there."""
+    core = _REPLY_PREFIX.sub("", subject or "").strip()
+    return f"Re: {core}" if core else "Re: your message"
+
+
+def text_to_html(text: str) -> str:
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+    return "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs)
+
+
+class GmailSender:
+    """ChannelSender for email: a reply in the customer's Gmail thread, or (with no thread,
+    e.g. a web-form notification) a new email. Returns the Gmail id of the last message sent.
+
+    Each part of `OutboundMessage.parts` (already at most 500 words) goes as its own message in
+    the thread, in order. Message-IDs derive from the reply id, so a resend after a crash
+    carries the same Message-ID and mail clients show it once."""
+
+    channel = channel_pb2.CHANNEL_EMAIL
+    # Gmail accepting the message is all Gmail tells us.
+    delivered_status = conv_pb.DELIVERY_STATUS_SENT
+
+    def __init__(
+        self, settings: ChannelSettings, api: GmailApi, from_name: str = "Flowboard Support"
+    ) -> None:
+        self.settings = settings
+        self.api = api
+        self.from_name = from_name
+        self.progress = SendProgress()
+
+    async def send(self, message: events_pb2.OutboundMessage) -> str:
+        if not message.recipient.email:
+            raise SendFailed("the reply has no recipient email address")
+        parts = [p for p in message.parts if p.strip()]
+        if not parts:
+            raise SendFailed("the reply has no text to send")
+        sent = self.progress.sent(message.reply_id)
+        for index in range(len(sent), len(parts)):
+            html_body = message.html if len(parts) == 1 and message.html else text_to_html(parts[index])
+            mime = self.compose(message, parts[index], html_body, index)
+            result = await self.api.send(mime.as_bytes(), message.thread.thread_id)
+            sent.append(result.get("id", ""))
+        self.progress.forget(message.reply_id)
+        log.info("email reply %s sent as %d message(s)", message.reply_id, len(sent))
+        return sent[-1]
+
+    def compose(
+        self, message: events_pb2.OutboundMessage, text: str, html_body: str, index: int
+    ) -> EmailMessage:
+        thread = message.thread
+        is_reply = bool(thread.thread_id or thread.message_id)
+        domain = self.settings.gmail_support_address.partition("@")[2] or "localhost"
+        mime = EmailMessage()
+        mime["From"] = formataddr((self.from_name, self.settings.gmail_support_address))
+        mime["To"] = formataddr((message.recipient.display_name, message.recipient.email))
+        mime["Subject"] = (
+            reply_subject(message.subject) if is_reply else (message.subject or "Your support request")
+        )
+        mime["Date"] = formatdate(localtime=False, usegmt=True)
+        mime["Message-ID"] = f"<{_MSGID_UNSAFE.sub('-', message.reply_id)}.{index + 1}@{domain}>"
+        if thread.message_id:
+            mime["In-Reply-To"] = thread.message_id
+            references = [r for r in thread.references if r != thread.message_id] + [thread.message_id]
+            mime["References"] = " ".join(references[-_MAX_REFERENCES:])
+        # RFC 3834: tells well-behaved autoresponders not to answer us (no mail loops).
+        mime["Auto-Submitted"] = "auto-replied" if is_reply else "auto-generated"
+        mime.set_content(text)
+        mime.add_alternative(html_body or text_to_html(text), subtype="html")
+        return mime
+
+
+def web_reply_notification(
+    message: events_pb2.OutboundMessage, ticket_url: str
+) -> events_pb2.OutboundMessage:
+    """An email telling a web-form customer their ticket has a reply (send it with
+    GmailSender.send); its own reply id, so it is sent once however often the reply is."""
+    name = message.recipient.display_name or "there"
+    body = "\n\n".join(
+        [
+            f"Hi {name},",
+            "We have replied to your support request:",
+            *message.parts,
+            f"See the whole conversation: {ticket_url}",
+        ]
+    )
+    return events_pb2.OutboundMessage(
+        reply_id=f"{message.reply_id}:email-notice",
+        ticket_id=message.ticket_id,
+        customer_id=message.customer_id,
+        conversation_id=message.conversation_id,
+        channel=channel_pb2.CHANNEL_EMAIL,
+        recipient=message.recipient,
+        parts=[body],
+        subject=f"We replied: {_REPLY_PREFIX.sub('', message.subject)}"
+        if message.subject
+        else "We replied to your support request",
+    )
+
+
+# --------------------------------------------------------------------------- ingest consumer
+
+
+class HistoryCheckpoints:
+    """The last processed historyId per mailbox, kept as the metadata of the ingest group's
+    committed offsets (JSON, per partition).
+
+    The checkpoint and the offset go to Kafka in one commit, so they can never disagree, and
+    they survive restarts for as long as the group's offsets are retained (offsets.retention,
+    7 days by default, about as long as Gmail keeps history; beyond that a resync is needed
+    anyway). Mailboxes are the record key, so each lives on exactly one partition."""
+
+    def __init__(self, bootstrap_servers: str, group_id: str) -> None:
+        self.group_id = group_id
+        self._admin = AIOKafkaAdminClient(
+            bootstrap_servers=bootstrap_servers, client_id=f"{group_id}-checkpoints"
+        )
+        self._started = False
+        self._by_partition: dict[TopicPartition, dict[str, int]] = {}
+
+    async def ensure_loaded(self, tp: TopicPartition) -> None:
+        """Reads the partition's committed checkpoint unless this owner already has it."""
+        if tp in self._by_partition:
+            return
+        if not self._started:
+            await self._admin.start()
+            self._started = True
+        committed = await self._admin.list_consumer_group_offsets(self.group_id, partitions=[tp])
+        meta = committed.get(tp)
+        try:
+            state = json.loads(meta.metadata) if meta and meta.metadata else {}
+        except ValueError:
+            state = {}
+        self._by_partition[tp] = {str(k): int(v) for k, v in state.items()}
+
+    def forget(self, partitions) -> None:
+        """After a revocation another consumer may move the checkpoint on: reload next time."""
+        for tp in partitions:
+            self._by_partition.pop(tp, None)
+
+    def get(self, tp: TopicPartition, mailbox: str) -> int | None:
+        return self._by_partition.get(tp, {}).get(mailbox)
+
+    def set(self, tp: TopicPartition, mailbox: str, history_id: int | None) -> None:
+        if history_id is not None:
+            self._by_partition.setdefault(tp, {})[mailbox] = history_id
+
+    def metadata(self, tp: TopicPartition) -> str:
+        return json.dumps(self._by_partition.get(tp, {}), sort_keys=True)
+
+    async def close(self) -> None:
+        if self._started:
+            await self._admin.close()
+
+
+class _ForgetOnRevoke(ConsumerRebalanceListener):
+    # Loading happens in the consume loop, not here: aiokafka may hand out records of a newly
+    # assigned partition before an assignment callback has finished.
+    def __init__(self, checkpoints: HistoryCheckpoints) -> None:
+        self.checkpoints = checkpoints
+
+    async def on_partitions_revoked(self, revoked) -> None:
+        self.checkpoints.forget(revoked)
+
+    async def on_partitions_assigned(self, assigned) -> None:
+        pass
+
+
+def kafka_emitter(producer: AIOKafkaProducer, topic: str = topics.INCOMING) -> Emit:
+    """Publishes ingested mail to fte.tickets.incoming, keyed by the sender's address."""
+
+    async def emit(key: str, event: events_pb2.InboundMessage) -> None:
+        event.publish_time.GetCurrentTime()
+        await publish(producer, topic, key, event)
+
+    return emit
+
+
+async def consume_notifications(
+    consumer: AIOKafkaConsumer,
+    ingest: GmailIngest,
+    checkpoints: HistoryCheckpoints,
+    stop: asyncio.Event,
+    retry_max_s: float = 60.0,
+) -> None:
+    """The ingest loop. A batch's notifications for one mailbox are handled once (history from
+    the checkpoint covers them all); the offset is committed with the new checkpoint only after
+    the mail is published. Gmail down: the batch is retried with backoff, uncommitted, until it
+    works or we stop — notifications wait in Kafka, nothing is dropped."""
+    while not stop.is_set():
+        batches = await consumer.getmany(timeout_ms=500, max_records=200)
+        for tp, records in batches.items():
+            latest: dict[str, MailboxNotification] = {}
+            for record in records:
+                try:
+                    note = MailboxNotification.from_bytes(record.value or b"")
+                except Exception:  # noqa: BLE001 - a record we can never read is skipped, loudly
+                    log.error("unreadable gmail notification at %s@%s: skipped", tp, record.offset)
+                    continue
+                latest[note.email_address] = note
+            for mailbox, note in latest.items():
+
+                async def step(tp=tp, mailbox=mailbox, note=note) -> int | None:
+                    await checkpoints.ensure_loaded(tp)
+                    return await ingest.handle(note, checkpoints.get(tp, mailbox))
+
+                handled, new_history_id = await _until_done(step, stop, retry_max_s)
+                if not handled:
+                    return  # stopping: left uncommitted for the next run
+                checkpoints.set(tp, mailbox, new_history_id)
+            try:
+                await consumer.commit({tp: (records[-1].offset + 1, checkpoints.metadata(tp))})
+            except KafkaError as exc:
+                # Typically the partition moved to another consumer mid-batch: it redoes the
+                # batch from the last commit (same idempotency keys, deduplicated downstream).
+                log.warning("gmail ingest commit for %s failed: %s", tp, type(exc).__name__)
+                checkpoints.forget([tp])
+
+
+async def _until_done(
+    step: Callable[[], Awaitable[int | None]], stop: asyncio.Event, retry_max_s: float
+) -> tuple[bool, int | None]:
+    delay = 1.0
+    while True:
+        try:
+            return True, await step()
+        except Exception as exc:  # noqa: BLE001 - anything may clear up; the record waits
+            log.warning("gmail ingest failed, retrying in %.0fs: %s", delay, type(exc).__name__)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+        if stop.is_set():
+            return False, None
+        delay = min(delay * 2, retry_max_s)
+
+
+async def run_gmail_ingest(
+    settings: ChannelSettings,
+    kafka_bootstrap_servers: str,
+    stop: asyncio.Event,
+    *,
+    notifications_topic: str = topics.inbound_topic(channel_pb2.CHANNEL_EMAIL),
+    incoming_topic: str = topics.INCOMING,
+) -> None:
+    """The Gmail ingest worker: fte.channels.email.inbound → Gmail API → fte.tickets.incoming.
+
+    Run it next to the dispatcher's consumers (e.g. in `asyncio.gather`); returns after `stop`."""
+    producer = new_producer(kafka_bootstrap_servers, "gmail-ingest")
+    await producer.start()
+    checkpoints = HistoryCheckpoints(kafka_bootstrap_servers, settings.gmail_ingest_group)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=kafka_bootstrap_servers,
+        group_id=settings.gmail_ingest_group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    consumer.subscribe([notifications_topic], listener=_ForgetOnRevoke(checkpoints))
+    await consumer.start()
+    watcher: asyncio.Task | None = None
+    try:
+        api = GmailApi(settings)
+        if settings.gmail_pubsub_topic:
+            watcher = asyncio.create_task(keep_watching(api, settings, stop))
+        ingest = GmailIngest(settings, api, kafka_emitter(producer, incoming_topic))
+        await consume_notifications(consumer, ingest, checkpoints, stop)
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        await consumer.stop()
+        await checkpoints.close()
+        await producer.stop()
+
+
+async def keep_watching(api: GmailApi, settings: ChannelSettings, stop: asyncio.Event) -> None:
+    """Renews the mailbox's users.watch well before its 7-day expiry; retries a failed renewal
+    every few minutes (notifications keep flowing from the previous watch meanwhile)."""
+    while not stop.is_set():
+        try:
+            answer = await api.watch(settings.gmail_pubsub_topic)
+            log.info("gmail watch renewed until %s", answer.get("expiration", "?"))
+            wait = settings.gmail_watch_renew_s
+        except Exception as exc:  # noqa: BLE001 - retried; the old watch is still active
+            log.warning("gmail watch renewal failed: %s", type(exc).__name__)
+            wait = min(300.0, settings.gmail_watch_renew_s)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=wait)
