@@ -38,7 +38,8 @@ PROCESSES: tuple[AppProcess, ...] = (
                advertise_as=("AGENT_ADDR", "KNOWLEDGE_ADDR")),
     # Kafka consumers: no port of their own.
     AppProcess("worker", ("-m", "services.agent.worker")),
-    AppProcess("dispatcher", ("-m", "services.channels")),
+    AppProcess("dispatcher", ("-m", "services.channels"), port=50054,
+               advertise_as=("DISPATCHER_ADDR",)),
     AppProcess("edge", ("-m", "services.edge"), port=8080, port_env="HTTP_PORT",
                urls=("/webform/", "/webform/demo.html", "/docs", "/health")),
 )

@@ -60,6 +60,8 @@ MODEL_NAME = "flowboard-offline-extractive-v1"
 MAX_SENTENCES = {"email": 4, "web_form": 3, "whatsapp": 3}
 # A sentence joins the answer when it scores this close to the best one.
 KEEP_WITHIN = 0.12
+# A second article competes for sentences when its search score is this close to the first.
+SECOND_ARTICLE_WITHIN = 0.05
 # Below both of these the "relevant" article does not actually talk about the question.
 MIN_SENTENCE_SIMILARITY = 0.25
 
@@ -79,7 +81,7 @@ _SUBJECT = re.compile(r"^subject:\s*(.*)$", re.IGNORECASE | re.MULTILINE)
 _SYNONYMS = {
     "pr": "pull request", "prs": "pull requests", "2fa": "two-factor authentication",
     "mfa": "two-factor authentication", "login": "sign in", "log": "sign", "logged": "signed",
-    "logout": "sign out", "card": "task", "cards": "tasks", "column": "list",
+    "logout": "sign out", "column": "list",
     "columns": "lists", "kanban": "board view", "seat": "member", "seats": "members",
     "users": "members", "user": "member", "bill": "invoice", "receipt": "invoice",
     "receipts": "invoices", "backup": "export", "recover": "restore", "undelete": "restore",
@@ -291,7 +293,10 @@ class OfflineModel(Model):
         self, question: str, results: list[dict[str, Any]], channel: str, history: dict[str, Any]
     ) -> Answer | None:
         """The grounded answer, or None when the articles do not address the question."""
-        results = results[:2]
+        # Search already chose the article; a second one competes for sentences only when it
+        # scored about as well (sentence vectors alone are too noisy to overrule the search).
+        results = [r for r in results[:2]
+                   if r is results[0] or r.get("score", 0) >= results[0].get("score", 0) - SECOND_ARTICLE_WITHIN]
         if results and results[0].get("policy"):
             # Found through the knowledge base's rule for features it does not describe: the
             # rule is for us; the customer gets its consequence.
@@ -312,15 +317,22 @@ class OfflineModel(Model):
         q_vec, *s_vecs = await self._vectors(
             [question] + [strip_list_marker(s.text) for s in sentences]
         )
+        # Term overlap rewards sentences with the customer's own words, each word weighted by
+        # how rare it is among the candidate sentences: "owner" decides between "I lost my
+        # 2FA device" for members and for owners, "2FA" (in every candidate) does not.
+        terms = [content_terms(s.text) & q_terms for s in sentences]
+        df: dict[str, int] = {}
+        for ts in terms:
+            for t in ts:
+                df[t] = df.get(t, 0) + 1
+        coverable = sum(1 / n for n in df.values()) or 1.0
         best_similarity = 0.0
-        for s, v in zip(sentences, s_vecs, strict=True):
+        for s, v, ts in zip(sentences, s_vecs, terms, strict=True):
             similarity = float(np.dot(q_vec, v))
             best_similarity = max(best_similarity, similarity)
-            overlap = len(q_terms & content_terms(s.text)) / max(len(q_terms), 1)
-            # The top-ranked article and its opening sentence (which answers its title) get a
-            # small head start; term overlap rewards sentences with the customer's own words.
-            s.score = (similarity + 0.25 * overlap + (0.05 if s.article == 0 else 0.0)
-                       + (0.03 if s.position == 0 else 0.0))
+            overlap = sum(1 / df[t] for t in ts) / coverable
+            # An article's opening sentence answers its title: a small head start too.
+            s.score = similarity + 0.25 * overlap + (0.03 if s.position == 0 else 0.0)
         best = max(sentences, key=lambda s: s.score)
         best_overlap = len(q_terms & content_terms(best.text))
         if best_similarity < MIN_SENTENCE_SIMILARITY and best_overlap == 0:

@@ -126,16 +126,34 @@ def _is_current(turn: TurnContext, m: conv_pb.Message) -> bool:
 
 # --- implementations (also used directly when a guardrail escalates) ---------------------
 
+# Short questions ("which cards do you accept?") score lower across the board, so a clear
+# single winner a little under the threshold still counts: within this band of it, and this
+# far ahead of the third result. A question the base cannot answer has no clear winner: its
+# best articles score low *and* close together.
+CONFIDENT_BAND = 0.1
+CONFIDENT_MARGIN = 0.15
+
+
+def relevant_hits(results: list[kb_pb.SearchResult], min_score: float) -> list[kb_pb.SearchResult]:
+    hits = [r for r in results if r.score >= min_score]
+    if hits or not results:
+        return hits
+    top = results[0]
+    third = results[2].score if len(results) > 2 else 0.0
+    if top.score >= min_score - CONFIDENT_BAND and top.score - third >= CONFIDENT_MARGIN:
+        return [top]
+    return []
+
+
 
 async def search(turn: TurnContext, query: str) -> dict[str, Any]:
     turn.searches += 1
-    found = await turn.knowledge.Search(
-        kb_pb.SearchRequest(query=query[:2000], k=SEARCH_RESULTS, min_score=turn.min_score)
-    )
+    found = await turn.knowledge.Search(kb_pb.SearchRequest(query=query[:2000], k=SEARCH_RESULTS))
+    hits = relevant_hits(list(found.results), turn.min_score)
     # The snippet alone is too little to answer from: fetch the full articles (in parallel).
     articles = await asyncio.gather(
         *(turn.knowledge.GetArticle(kb_pb.GetArticleRequest(article_id=r.article_id))
-          for r in found.results)
+          for r in hits)
     )
     results = [
         {
@@ -146,7 +164,7 @@ async def search(turn: TurnContext, query: str) -> dict[str, Any]:
             "needs_human": ESCALATE_TAG in a.article.tags,
             "body": a.article.body,
         }
-        for r, a in zip(found.results, articles, strict=True)
+        for r, a in zip(hits, articles, strict=True)
     ]
     if results:
         for r in results:

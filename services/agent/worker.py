@@ -243,6 +243,8 @@ class InboundWorker:
             in_reply_to_key=event.idempotency_key,
         )
         message.create_time.GetCurrentTime()
+        if event.HasField("receive_time"):
+            message.customer_last_inbound_time.CopyFrom(event.receive_time)
         await publish(self.producer, topics.outbound_topic(event.channel), known.customer_id, message)
 
     async def _publish_escalation(self, event, known, reason, note):

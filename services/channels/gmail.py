@@ -41,7 +41,6 @@ from fte.common.v1 import channel_pb2
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 from fte.events.v1 import events_pb2
 from google.oauth2 import service_account
-from google.protobuf import struct_pb2
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
@@ -69,35 +68,31 @@ _MAX_REFERENCES = 20
 class MailboxNotification:
     """A Gmail push notification: the mailbox changed up to `history_id`.
 
-    Published to fte.channels.email.inbound as a google.protobuf.Struct until the contract has
-    a message of its own (proposed: fte.events.v1.MailboxChanged); only this class knows."""
+    Published to fte.channels.email.inbound as fte.events.v1.MailboxChanged."""
 
     email_address: str
     history_id: int
     pubsub_message_id: str = ""
     publish_time: str = ""
 
-    def to_proto(self) -> struct_pb2.Struct:
-        s = struct_pb2.Struct()
-        # historyId is a uint64: as a string, since Struct numbers are doubles.
-        s.update(
-            {
-                "email_address": self.email_address,
-                "history_id": str(self.history_id),
-                "pubsub_message_id": self.pubsub_message_id,
-                "publish_time": self.publish_time,
-            }
+    def to_proto(self) -> events_pb2.MailboxChanged:
+        message = events_pb2.MailboxChanged(
+            email_address=self.email_address,
+            history_id=self.history_id,
+            pubsub_message_id=self.pubsub_message_id,
         )
-        return s
+        if self.publish_time:
+            message.publish_time.FromJsonString(self.publish_time)
+        return message
 
     @classmethod
     def from_bytes(cls, data: bytes) -> MailboxNotification:
-        s = struct_pb2.Struct.FromString(data)
+        m = events_pb2.MailboxChanged.FromString(data)
         return cls(
-            email_address=s["email_address"],
-            history_id=int(s["history_id"]),
-            pubsub_message_id=s["pubsub_message_id"] if "pubsub_message_id" in s else "",
-            publish_time=s["publish_time"] if "publish_time" in s else "",
+            email_address=m.email_address,
+            history_id=m.history_id,
+            pubsub_message_id=m.pubsub_message_id,
+            publish_time=m.publish_time.ToJsonString() if m.HasField("publish_time") else "",
         )
 
 

@@ -23,9 +23,14 @@ from fte.events.v1 import events_pb2
 from google.protobuf.message import DecodeError
 from tenacity import AsyncRetrying, retry_if_exception, wait_exponential_jitter
 
+from services.channels.gmail import GmailApi, GmailSender, run_gmail_ingest, web_reply_notification
+from services.channels.resilience import BREAKERS, BreakerState, ChannelUnavailable, SendFailed
+from services.channels.settings import ChannelSettings
+from services.channels.whatsapp import WhatsAppSender
 from services.common import topics
 from services.common.config import Settings
 from services.common.grpc_client import open_channel
+from services.common.grpc_server import GrpcService
 from services.common.kafka import processing
 from services.common.logs import setup_logging
 from services.common.retry import is_transient
@@ -33,11 +38,19 @@ from services.common.telemetry import setup_tracing, shutdown_tracing
 
 log = logging.getLogger(__name__)
 
-_ALREADY_SENT = (conv_pb.DELIVERY_STATUS_SENT, conv_pb.DELIVERY_STATUS_DELIVERED)
+# A reply with one of these statuses was handled before: a redelivered record is not resent.
+_ALREADY_HANDLED = (
+    conv_pb.DELIVERY_STATUS_SENT,
+    conv_pb.DELIVERY_STATUS_DELIVERED,
+    conv_pb.DELIVERY_STATUS_FAILED,
+)
 
 
 class DispatcherSettings(Settings):
     consumer_group_prefix: str = "fte-dispatcher"
+    # The dispatcher's own gRPC port: health only, one service per channel
+    # ("fte.channels.email" ...) that follows that channel's circuit breaker.
+    grpc_port: int = 50054
 
 
 class ChannelSender(Protocol):
@@ -51,12 +64,25 @@ class ChannelSender(Protocol):
 
 
 class WebSender:
-    """The web form's channel is the ticket page: storing the reply is delivering it."""
+    """The web form's channel is the ticket page: storing the reply is delivering it. With
+    email configured, the customer also gets an email saying a reply is waiting."""
 
     channel = channel_pb2.CHANNEL_WEB_FORM
     delivered_status = conv_pb.DELIVERY_STATUS_DELIVERED
 
+    def __init__(self, email: GmailSender | None = None, ticket_url: str = "") -> None:
+        self._email = email
+        self._ticket_url = ticket_url
+
     async def send(self, message: events_pb2.OutboundMessage) -> str:
+        if self._email is not None and message.recipient.email:
+            notice = web_reply_notification(message, self._ticket_url.format(ticket_id=message.ticket_id))
+            try:
+                await self._email.send(notice)
+            except (ChannelUnavailable, SendFailed) as exc:
+                # The reply itself is on the ticket page already; a notice that cannot go out
+                # now must not hold up the web channel (Gmail trouble stays Gmail's).
+                log.warning("email notice for reply %s not sent: %s", message.reply_id, exc)
         return ""
 
 
@@ -91,10 +117,17 @@ class OutboundDispatcher:
                     delivery_status=conv_pb.DELIVERY_STATUS_PENDING,
                 )
             )
-            if recorded.duplicate and recorded.delivery_status in _ALREADY_SENT:
+            if recorded.duplicate and recorded.delivery_status in _ALREADY_HANDLED:
                 span.set_attribute("fte.outcome", "skipped_duplicate")
                 return "skipped_duplicate"
-            external_id = await sender.send(message)
+            try:
+                external_id = await sender.send(message)
+            except SendFailed as exc:
+                # The provider refused it for good (e.g. outside WhatsApp's 24 h window):
+                # recorded as failed with the reason, and a person takes over.
+                await self._record_failure(message, exc)
+                span.set_attribute("fte.outcome", "failed")
+                return "failed"
             await self.conversation.UpdateDeliveryStatus(
                 conv_pb.UpdateDeliveryStatusRequest(
                     reply_id=message.reply_id,
@@ -104,6 +137,22 @@ class OutboundDispatcher:
             )
             span.set_attribute("fte.outcome", "sent")
             return "sent"
+
+    async def _record_failure(self, message: events_pb2.OutboundMessage, exc: SendFailed) -> None:
+        log.warning("reply %s failed for good: %s", message.reply_id, exc.reason)
+        await self.conversation.UpdateDeliveryStatus(
+            conv_pb.UpdateDeliveryStatusRequest(
+                reply_id=message.reply_id, delivery_status=conv_pb.DELIVERY_STATUS_FAILED, error=exc.reason
+            )
+        )
+        if exc.escalate:
+            await self.conversation.Escalate(
+                conv_pb.EscalateRequest(
+                    ticket_id=message.ticket_id,
+                    reason=conv_pb.ESCALATION_REASON_OTHER,
+                    note=f"reply could not be delivered: {exc.reason}",
+                )
+            )
 
 
 async def run_channel(
@@ -138,22 +187,58 @@ async def run_channel(
         await consumer.stop()
 
 
+def build_senders(channels: ChannelSettings) -> tuple[list[ChannelSender], GmailApi | None]:
+    """One sender per enabled channel (web always); the Gmail API client is shared."""
+    senders: list[ChannelSender] = []
+    gmail = GmailApi(channels) if channels.gmail_enabled else None
+    email = GmailSender(channels, gmail) if gmail else None
+    ticket_url = f"{channels.public_base_url.rstrip('/')}/webform/#/ticket/{{ticket_id}}"
+    senders.append(WebSender(email, ticket_url))
+    if email:
+        senders.append(email)
+    if channels.whatsapp_enabled:
+        senders.append(WhatsAppSender(channels))
+    return senders, gmail
+
+
 async def main() -> None:
     settings = DispatcherSettings()
+    channels = ChannelSettings()
     setup_logging("dispatcher", settings.log_level)
     setup_tracing("dispatcher", settings.otel_exporter_otlp_endpoint)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+
+    async def no_servicers(resources: contextlib.AsyncExitStack) -> list:
+        return []
+
+    health = GrpcService("dispatcher", settings)
+    await health.start(no_servicers)
+    for name, enabled in (("email", channels.gmail_enabled), ("whatsapp", channels.whatsapp_enabled)):
+        if enabled:
+            await health.set_health(f"fte.channels.{name}", True)
+    BREAKERS.add_listener(
+        lambda name, state: loop.create_task(
+            health.set_health(f"fte.channels.{name}", state is BreakerState.CLOSED)
+        )
+    )
+
     channel = open_channel(settings.conversation_addr, settings.rpc_timeout_s)
-    senders: list[ChannelSender] = [WebSender()]
+    senders, _ = build_senders(channels)
     dispatcher = OutboundDispatcher(conv_grpc.ConversationServiceStub(channel), senders)
+    loops = [run_channel(dispatcher, s, settings, stop) for s in senders]
+    if channels.gmail_enabled:
+        loops.append(run_gmail_ingest(channels, settings.kafka_bootstrap_servers, stop))
     try:
-        await asyncio.gather(*(run_channel(dispatcher, s, settings, stop) for s in senders))
+        await asyncio.gather(*loops)
     finally:
-        with contextlib.suppress(Exception):
-            await channel.close()
+        for sender in senders:
+            if hasattr(sender, "aclose"):
+                await sender.aclose()
+        await channel.close()
+        await health.stop(grace=1.0)
         shutdown_tracing()
 
 

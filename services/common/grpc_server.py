@@ -77,6 +77,11 @@ class GrpcService:
         log.info("%s serving on %s:%s", self.name, self.settings.grpc_host, self.port)
         return self.port
 
+    async def set_health(self, service_name: str, serving: bool) -> None:
+        """Reports a part of this process (e.g. one channel) to health checkers."""
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        await self._health.set(service_name, status)
+
     async def stop(self, grace: float | None = None) -> None:
         """NOT_SERVING first (so balancers stop sending), then let in-flight RPCs finish."""
         if self.server is None:

@@ -31,8 +31,10 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
 from services.common.grpc_client import open_channel
+from services.channels.settings import ChannelSettings
 from services.common import topics
 from services.common.kafka import new_producer, publish
+from services.edge.webhooks import create_webhook_router
 from services.edge.forms import SubmissionAccepted, SupportSubmission, TicketMessage, TicketView
 from services.edge.settings import EdgeSettings
 
@@ -122,16 +124,19 @@ class _Clients:
     def __init__(self, settings: EdgeSettings) -> None:
         self.conversation_channel = open_channel(settings.conversation_addr, settings.rpc_timeout_s)
         self.identity_channel = open_channel(settings.identity_addr, settings.rpc_timeout_s)
+        self.dispatcher_channel = open_channel(settings.dispatcher_addr, settings.rpc_timeout_s)
         self.conversation = conv_grpc.ConversationServiceStub(self.conversation_channel)
         self.identity = id_grpc.IdentityServiceStub(self.identity_channel)
 
     async def close(self) -> None:
         await self.conversation_channel.close()
         await self.identity_channel.close()
+        await self.dispatcher_channel.close()
 
 
-def create_app(settings: EdgeSettings | None = None) -> FastAPI:
+def create_app(settings: EdgeSettings | None = None, channels: ChannelSettings | None = None) -> FastAPI:
     settings = settings or EdgeSettings()
+    channels = channels or ChannelSettings()
     limiter = MovingWindowRateLimiter(MemoryStorage())
     per_ip = parse_limit(settings.rate_limit_per_ip)
     per_sender = parse_limit(settings.rate_limit_per_sender)
@@ -174,7 +179,9 @@ def create_app(settings: EdgeSettings | None = None) -> FastAPI:
                     {"detail": f"request body over {settings.max_body_bytes} bytes"}, status_code=413
                 )
             client_ip = request.client.host if request.client else "unknown"
-            if not await limiter.hit(per_ip, "ip", client_ip):
+            # Webhooks are authenticated and come from a few provider addresses: not limited.
+            is_webhook = request.url.path.startswith("/webhooks/")
+            if not is_webhook and not await limiter.hit(per_ip, "ip", client_ip):
                 return JSONResponse(
                     {"detail": "too many requests from this address"},
                     status_code=429,
@@ -305,9 +312,43 @@ def create_app(settings: EdgeSettings | None = None) -> FastAPI:
             raise _grpc_to_http(err) from err
         return MessageToDict(reply, preserving_proto_field_name=True)
 
+    def current_producer() -> AIOKafkaProducer:
+        producer = app.state.kafka.producer
+        if producer is None:
+            raise KafkaConnectionError("not connected")
+        return producer
+
+    app.include_router(
+        create_webhook_router(
+            channels,
+            current_producer,
+            on_delivery_status=lambda update: app.state.clients.conversation.UpdateDeliveryStatus(
+                update.to_request()
+            ),
+            publish_timeout_s=settings.publish_timeout_s,
+        )
+    )
+
     @app.get("/health")
-    async def health() -> dict:
-        return {"status": "ok", "channels": {"web_form": "ok"}}
+    async def health(request: Request) -> dict:
+        """Per-channel status: web_form is served here; email and WhatsApp are `disabled`, or
+        `ok` / `degraded` as the dispatcher's circuit breakers report them."""
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        states = {"web_form": "ok"}
+        stub = health_pb2_grpc.HealthStub(request.app.state.clients.dispatcher_channel)
+        for name, enabled in (("email", channels.gmail_enabled), ("whatsapp", channels.whatsapp_enabled)):
+            if not enabled:
+                states[name] = "disabled"
+                continue
+            try:
+                reply = await stub.Check(health_pb2.HealthCheckRequest(service=f"fte.channels.{name}"), timeout=2)
+                serving = reply.status == health_pb2.HealthCheckResponse.SERVING
+                states[name] = "ok" if serving else "degraded"
+            except grpc.aio.AioRpcError:
+                states[name] = "unknown"
+        overall = "ok" if all(v in ("ok", "disabled") for v in states.values()) else "degraded"
+        return {"status": overall, "channels": states}
 
     @app.get("/ready")
     async def ready(request: Request) -> JSONResponse:

@@ -20,5 +20,7 @@ class EdgeSettings(Settings):
     rate_limit_per_ip: str = "60/minute"
     rate_limit_per_sender: str = "10/minute"
     expected_response_time: str = "within 5 minutes"
+    # The dispatcher's gRPC health endpoint: per-channel health (breakers) for GET /health.
+    dispatcher_addr: str = "127.0.0.1:50054"
     # The built web form (`npm run build` in webform/), served at /webform/.
     webform_dist_dir: Path = Path(__file__).resolve().parents[2] / "webform" / "dist"

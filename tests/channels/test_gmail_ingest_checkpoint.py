@@ -2,16 +2,12 @@
 (it is committed with the offset), so the next run reads history from there — no resync, no
 mail emitted twice, nothing missed — and every run renews the mailbox's users.watch.
 
-Uses KAFKA_BOOTSTRAP_SERVERS when set, else starts a private embedded broker (devstack) on
-free ports; skipped when neither Java nor the Kafka jars are available."""
+Runs on the session's real Kafka (the `stack` fixture)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
-import socket
 import uuid
 
 import pytest
@@ -26,28 +22,10 @@ from tests.channels import mail_samples as mail
 from tests.channels.conftest import SUPPORT, gmail_settings
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-async def kafka(tmp_path_factory):
-    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if external:
-        yield external
-        return
-    if not shutil.which("java") or not any(devkafka.LIBS_DIR.glob("kafka_2.13-*.jar")):
-        pytest.skip("no Kafka: set KAFKA_BOOTSTRAP_SERVERS or run `make deps`")
-    cfg = devkafka.KafkaConfig(
-        data_dir=tmp_path_factory.mktemp("kafka"), port=_free_port(), controller_port=_free_port()
-    )
-    await devkafka.start(cfg)
-    try:
-        yield cfg.bootstrap_servers
-    finally:
-        await asyncio.to_thread(devkafka.stop, cfg)
+async def kafka(stack):
+    """The session's real Kafka (embedded, or KAFKA_BOOTSTRAP_SERVERS)."""
+    return stack.bootstrap_servers
 
 
 async def _run_until(

@@ -11,7 +11,6 @@ import signal
 import socket
 import time
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 from devstack import REPO_ROOT
 from devstack.processes import AppProcess
@@ -36,7 +35,8 @@ def pipeline_processes() -> list[AppProcess]:
         AppProcess("agent", ("-m", "services.agent"), port=free_port(), schema="knowledge",
                    advertise_as=("AGENT_ADDR", "KNOWLEDGE_ADDR")),
         AppProcess("worker", ("-m", "services.agent.worker")),
-        AppProcess("dispatcher", ("-m", "services.channels")),
+        AppProcess("dispatcher", ("-m", "services.channels"), port=free_port(),
+                   advertise_as=("DISPATCHER_ADDR",)),
         AppProcess("edge", ("-m", "services.edge"), port=free_port(), port_env="HTTP_PORT"),
     ]
 

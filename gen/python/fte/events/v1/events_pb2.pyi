@@ -81,7 +81,7 @@ class Recipient(_message.Message):
     def __init__(self, email: _Optional[str] = ..., phone: _Optional[str] = ..., display_name: _Optional[str] = ...) -> None: ...
 
 class OutboundMessage(_message.Message):
-    __slots__ = ("reply_id", "ticket_id", "customer_id", "conversation_id", "channel", "recipient", "parts", "html", "subject", "thread", "escalated", "in_reply_to_key", "create_time", "latency_ms")
+    __slots__ = ("reply_id", "ticket_id", "customer_id", "conversation_id", "channel", "recipient", "parts", "html", "subject", "thread", "escalated", "in_reply_to_key", "create_time", "latency_ms", "customer_last_inbound_time")
     REPLY_ID_FIELD_NUMBER: _ClassVar[int]
     TICKET_ID_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -96,6 +96,7 @@ class OutboundMessage(_message.Message):
     IN_REPLY_TO_KEY_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_LAST_INBOUND_TIME_FIELD_NUMBER: _ClassVar[int]
     reply_id: str
     ticket_id: str
     customer_id: str
@@ -110,7 +111,8 @@ class OutboundMessage(_message.Message):
     in_reply_to_key: str
     create_time: _timestamp_pb2.Timestamp
     latency_ms: int
-    def __init__(self, reply_id: _Optional[str] = ..., ticket_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., channel: _Optional[_Union[_channel_pb2.Channel, str]] = ..., recipient: _Optional[_Union[Recipient, _Mapping]] = ..., parts: _Optional[_Iterable[str]] = ..., html: _Optional[str] = ..., subject: _Optional[str] = ..., thread: _Optional[_Union[ThreadRef, _Mapping]] = ..., escalated: _Optional[bool] = ..., in_reply_to_key: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., latency_ms: _Optional[int] = ...) -> None: ...
+    customer_last_inbound_time: _timestamp_pb2.Timestamp
+    def __init__(self, reply_id: _Optional[str] = ..., ticket_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., channel: _Optional[_Union[_channel_pb2.Channel, str]] = ..., recipient: _Optional[_Union[Recipient, _Mapping]] = ..., parts: _Optional[_Iterable[str]] = ..., html: _Optional[str] = ..., subject: _Optional[str] = ..., thread: _Optional[_Union[ThreadRef, _Mapping]] = ..., escalated: _Optional[bool] = ..., in_reply_to_key: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., latency_ms: _Optional[int] = ..., customer_last_inbound_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Escalation(_message.Message):
     __slots__ = ("escalation_id", "ticket_id", "customer_id", "conversation_id", "channel", "reason", "note", "create_time")
@@ -155,3 +157,15 @@ class DeadLetter(_message.Message):
     idempotency_key: str
     fail_time: _timestamp_pb2.Timestamp
     def __init__(self, original_topic: _Optional[str] = ..., partition: _Optional[int] = ..., offset: _Optional[int] = ..., key: _Optional[bytes] = ..., payload: _Optional[bytes] = ..., error: _Optional[str] = ..., attempts: _Optional[int] = ..., stage: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., fail_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class MailboxChanged(_message.Message):
+    __slots__ = ("email_address", "history_id", "pubsub_message_id", "publish_time")
+    EMAIL_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_ID_FIELD_NUMBER: _ClassVar[int]
+    PUBSUB_MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    PUBLISH_TIME_FIELD_NUMBER: _ClassVar[int]
+    email_address: str
+    history_id: int
+    pubsub_message_id: str
+    publish_time: _timestamp_pb2.Timestamp
+    def __init__(self, email_address: _Optional[str] = ..., history_id: _Optional[int] = ..., pubsub_message_id: _Optional[str] = ..., publish_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

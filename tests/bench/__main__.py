@@ -1,0 +1,200 @@
+"""`python -m tests.bench` (`make bench`): performance figures of the whole pipeline, printed
+side by side. Nothing is asserted; see tests/bench/README.md for what each figure means.
+
+Own stack under .data/bench-stack on free ports (wiped at start, stopped at the end), the
+pipeline as real processes, the offline model. Run order is chosen so phases do not disturb
+each other; the table is printed in figure order:
+
+  1. knowledge search on the real base            (pipeline idle)
+  2. end to end at 1, 10, 50 closed-loop senders  (the whole pipeline)
+  3. optional Locust run                          (the whole pipeline)
+  4. edge vs no-op app                            (worker and dispatcher stopped first, so the
+                                                   thousands of submissions are not answered)
+  5. knowledge base grown to 10,000, search again
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import re
+import signal
+import sys
+import time
+
+from devstack import REPO_ROOT
+from devstack import kafka as devkafka
+from tests.bench import edge as edge_bench
+from tests.bench import end_to_end, knowledge
+from tests.bench.stack import BENCH_DATA_ROOT, BENCH_LOG_DIR, bench_lock, bench_pipeline, bench_stack
+from tests.bench.stats import fmt, ms, percentile, progress, table
+
+
+def _levels(text: str) -> list[tuple[int, float]]:
+    """"1:30,10:45,50:60" → [(1, 30.0), (10, 45.0), (50, 60.0)] (senders:seconds)."""
+    out = []
+    for part in text.split(","):
+        senders, _, seconds = part.partition(":")
+        out.append((int(senders), float(seconds)))
+    return out
+
+
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", default="edge,e2e,search",
+                   help="comma-separated phases to run: edge, e2e, search (default: all)")
+    p.add_argument("--edge-requests", type=int, default=2000)
+    p.add_argument("--edge-concurrency", type=int, default=32)
+    p.add_argument("--edge-warmup", type=int, default=200)
+    p.add_argument("--edge-rounds", type=int, default=2,
+                   help="alternating no-op/edge rounds; the table shows each one's best")
+    p.add_argument("--e2e-levels", type=_levels, default=_levels("1:30,10:45,50:60"),
+                   help="senders:seconds,... (default 1:30,10:45,50:60)")
+    p.add_argument("--e2e-reply-timeout", type=float, default=120.0)
+    p.add_argument("--kb-sizes", default="10000",
+                   help="knowledge-base sizes to grow to after the real base (default 10000)")
+    p.add_argument("--search-calls", type=int, default=200)
+    p.add_argument("--no-embedding-cache", action="store_true",
+                   help="embed the synthetic articles even if their vectors are cached")
+    p.add_argument("--locust", default="", metavar="DURATION",
+                   help="also run tests/load/locustfile.py headless for DURATION (e.g. 60s) "
+                        "against the bench pipeline, 20 users spawned 5/s")
+    return p.parse_args(argv)
+
+
+async def _stop_consumers(pipe) -> None:
+    """The edge phase publishes thousands of submissions nobody should answer: the worker
+    (and dispatcher) stop first, so their CPU stays out of the edge's figures too."""
+    for name in ("worker", "dispatcher"):
+        if name in pipe.procs:
+            await pipe.kill(name, signal.SIGTERM)
+
+
+async def _locust(edge_url: str, duration: str) -> str:
+    locust = REPO_ROOT / ".venv" / "bin" / "locust"
+    if not locust.exists():
+        return "locust not installed (.venv/bin/pip install locust)"
+    progress("locust", f"locust -u 20 -r 5 -t {duration} against {edge_url}")
+    proc = await asyncio.create_subprocess_exec(
+        str(locust), "-f", str(REPO_ROOT / "tests" / "load" / "locustfile.py"), "--headless",
+        "-u", "20", "-r", "5", "-t", duration, "--host", edge_url, "--only-summary",
+        "--stop-timeout", "10", cwd=REPO_ROOT, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await proc.communicate()
+    text = out.decode(errors="replace")
+    (BENCH_LOG_DIR / "locust.txt").write_text(text)
+    summary = [line for line in text.splitlines()
+               if re.search(r"Aggregated|POST|GET|Type\s+Name|^-{10,}|^\s*$", line)]
+    return "\n".join(summary[-12:]) or text[-2000:]
+
+
+def _print_results(args, kb_real, kb_big, grown, e2e, edge, locust_summary) -> None:
+    print()
+    print("=" * 100)
+    print("Flowboard Support FTE — bench results (2 shared cores; figures, not assertions)")
+    print("=" * 100)
+    if edge:
+        noop, real = edge.best("no-op"), edge.best("edge")
+        print(f"\n1. Edge: POST /support/submit, {edge.requests} requests at concurrency "
+              f"{edge.concurrency} (best of {args.edge_rounds} alternating rounds; separate "
+              f"load-generator process)")
+        rows = [("server", "req/s", "p50", "p99", "server CPU/req", "Kafka broker CPU/req",
+                 "non-2xx")]
+        for name, r in (("no-op FastAPI", noop), ("edge", real)):
+            bad = sum(v for k, v in r.statuses.items() if not k.startswith("2")) + sum(r.errors.values())
+            rows.append((name, fmt(r.rps, "", 0), ms(r.p50_s), ms(r.p99_s),
+                         fmt(r.server_cpu_ms_per_req, " ms", 2),
+                         fmt(r.broker_cpu_ms_per_req, " ms", 2) if name == "edge" else "",
+                         str(bad)))
+        rows.append(("edge / no-op", f"{real.rps / noop.rps:.2f}x",
+                     f"{real.p50_s / noop.p50_s:.1f}x", f"{real.p99_s / noop.p99_s:.1f}x",
+                     f"{real.server_cpu_ms_per_req / noop.server_cpu_ms_per_req:.1f}x", "", ""))
+        table(rows)
+    if e2e:
+        print("\n2. End to end (offline model): submit → reply recorded, closed-loop senders")
+        rows = [("senders", "window", "replies", "p50", "p95", "replies/s", "agent Respond p50",
+                 "delivered p95", "timeouts", "submit errors")]
+        for level, started in e2e.levels:
+            lat = level.latencies
+            rows.append((str(level.senders), f"{level.duration_s:.0f}s", str(len(lat)),
+                         fmt(percentile(lat, 50), " s", 2), fmt(percentile(lat, 95), " s", 2),
+                         fmt(level.throughput(started), "", 2),
+                         fmt(percentile(level.agent_ms, 50) / 1000, " s", 2),
+                         fmt(percentile(level.delivered_s, 95), " s", 2),
+                         str(level.timeouts), str(level.submit_errors)))
+        table(rows)
+    if kb_real:
+        print("\n3. Knowledge search: KnowledgeService.Search over gRPC (k=3, min_score=0.42, "
+              "sequential, queries = eval tickets)")
+        rows = [("articles", "searches", "p50", "p95", "SQL alone p50", "SQL alone p95",
+                 "no hit ≥ 0.42")]
+        for r in [kb_real, *kb_big]:
+            rows.append((f"{r.articles:,}", str(r.calls), ms(r.p50), ms(r.p95),
+                         ms(percentile(r.sql_s, 50)), ms(percentile(r.sql_s, 95)), str(r.empty)))
+        table(rows)
+        if grown:
+            how = (f"{grown.embedded} embedded at {grown.embedded / grown.embed_seconds:.0f} texts/s"
+                   if grown.embedded else "vectors from .cache/bench (real embeddings, cached)")
+            print(f"  growing the base: {grown.added} synthetic articles, {how}, "
+                  f"written in {grown.write_seconds:.0f}s")
+    if locust_summary:
+        print("\n4. Locust (tests/load/locustfile.py, 20 users) against the bench pipeline")
+        print(locust_summary)
+    print()
+
+
+async def main(argv: list[str] | None = None) -> int:
+    args = _args(argv)
+    phases = {p.strip() for p in args.only.split(",") if p.strip()}
+    unknown = phases - {"edge", "e2e", "search"}
+    if unknown:
+        raise SystemExit(f"unknown phase(s): {', '.join(sorted(unknown))}")
+    sizes = [int(s) for s in args.kb_sizes.split(",") if s.strip()]
+    started = time.monotonic()
+    kb_real = edge = e2e = grown = None
+    kb_big: list = []
+    locust_summary = ""
+    with bench_lock():
+        progress("stack", "starting the bench stack (.data/bench-stack, free ports)")
+        async with bench_stack() as endpoints:
+            progress("stack", f"PostgreSQL + Kafka up; seeding the knowledge base, starting "
+                              f"the pipeline (logs: {BENCH_LOG_DIR.relative_to(REPO_ROOT)})")
+            async with bench_pipeline(endpoints) as pipe:
+                progress("stack", f"pipeline up, edge at {pipe.edge_url}")
+                if "search" in phases:
+                    (kb_real,), _ = await knowledge.run(
+                        endpoints.admin_dsn, pipe.address("agent"), sizes=[0],
+                        calls=args.search_calls, use_cache=not args.no_embedding_cache)
+                if "e2e" in phases:
+                    e2e = await end_to_end.run(pipe.edge_url, endpoints.admin_dsn,
+                                               args.e2e_levels, args.e2e_reply_timeout)
+                if args.locust:
+                    locust_summary = await _locust(pipe.edge_url, args.locust)
+                if "edge" in phases:
+                    await _stop_consumers(pipe)
+                    broker_pid = _broker_pid()
+                    edge = await edge_bench.run(
+                        pipe.edge_url, pipe.procs["edge"].pid, broker_pid,
+                        requests=args.edge_requests, concurrency=args.edge_concurrency,
+                        warmup=args.edge_warmup, rounds=args.edge_rounds)
+                if "search" in phases and sizes:
+                    kb_big, grown = await knowledge.run(
+                        endpoints.admin_dsn, pipe.address("agent"), sizes=sizes,
+                        calls=args.search_calls, use_cache=not args.no_embedding_cache)
+            progress("stack", "pipeline stopped; stopping the bench stack")
+    _print_results(args, kb_real, kb_big, grown, e2e, edge, locust_summary)
+    progress("done", f"bench took {(time.monotonic() - started) / 60:.1f} min")
+    return 0
+
+
+def _broker_pid() -> int | None:
+    return devkafka.running_pid(devkafka.KafkaConfig(data_dir=BENCH_DATA_ROOT / "kafka"))
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(asyncio.run(main()))
+    sys.exit(130)

@@ -1,0 +1,231 @@
+"""Figure 2: seconds from POST /support/submit to the agent's reply being recorded, and
+sustained replies/s, with N closed-loop senders (each submits, waits for its reply, submits
+again) for a fixed duration per level, on the offline model.
+
+"Recorded" is the outbound message's `create_time` in `conversation.messages` — the moment
+the reply shows on the customer's ticket page. The submit time is taken on the same host
+clock just before the POST. Replies are found by one poller querying the database every
+100 ms for all senders, instead of every sender polling GET /support/ticket (which would load
+the edge and the conversation service with the measurement itself).
+
+Messages are the labelled tickets of the agent eval (tests/agent/eval/tickets.jsonl: answerable
+questions, escalations, unknown features, injections, other languages) in a fixed order, each
+from a new customer address: the edge's and the agent's per-sender rate limits stay out of the
+way, and every message pays the first-contact path (new customer, conversation, ticket).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import asyncpg
+import httpx
+
+from devstack import REPO_ROOT
+from tests.bench.stats import percentile, progress
+
+TICKETS = REPO_ROOT / "tests" / "agent" / "eval" / "tickets.jsonl"
+POLL_INTERVAL_S = 0.1
+
+
+def messages() -> list[dict]:
+    """Form submissions made from the eval tickets (those the form would accept)."""
+    forms = []
+    for line in TICKETS.read_text().splitlines():
+        t = json.loads(line)
+        text = t["message"].strip()
+        if len(text) < 10:
+            continue
+        subject = t["subject"].strip()
+        forms.append({
+            "name": t.get("customer_name") or "Bench Customer",
+            "subject": subject if len(subject) >= 5 else "Question about Flowboard",
+            "category": "general",
+            "message": text[:5000],
+        })
+    return forms
+
+
+@dataclass
+class Sample:
+    submitted: datetime
+    replied: datetime | None = None
+
+    @property
+    def latency_s(self) -> float:
+        return (self.replied - self.submitted).total_seconds()
+
+
+@dataclass
+class LevelResult:
+    senders: int
+    duration_s: float
+    samples: list[Sample] = field(default_factory=list)
+    submit_errors: int = 0
+    timeouts: int = 0
+    agent_ms: list[float] = field(default_factory=list)  # AgentService.Respond, as recorded
+    delivered_s: list[float] = field(default_factory=list)  # submit → dispatcher delivered
+
+    @property
+    def latencies(self) -> list[float]:
+        return [s.latency_s for s in self.samples if s.replied]
+
+    def throughput(self, started: datetime) -> float:
+        """Replies recorded inside the submission window, per second of it."""
+        in_window = [s for s in self.samples
+                     if s.replied and (s.replied - started).total_seconds() <= self.duration_s]
+        return len(in_window) / self.duration_s
+
+
+class ReplyWatcher:
+    """One database poller for every waiting sender."""
+
+    def __init__(self, admin_dsn: str) -> None:
+        self._dsn = admin_dsn
+        self._waiting: dict[uuid.UUID, asyncio.Future[datetime]] = {}
+        self._task: asyncio.Task | None = None
+        self._conn: asyncpg.Connection | None = None
+
+    async def __aenter__(self) -> ReplyWatcher:
+        self._conn = await asyncpg.connect(self._dsn)
+        self._task = asyncio.create_task(self._poll())
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        await self._conn.close()
+
+    def wait(self, ticket_id: str) -> asyncio.Future[datetime]:
+        fut = asyncio.get_running_loop().create_future()
+        self._waiting[uuid.UUID(ticket_id)] = fut
+        return fut
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(POLL_INTERVAL_S)
+            for tid in [t for t, f in self._waiting.items() if f.done()]:
+                del self._waiting[tid]
+            if not self._waiting:
+                continue
+            rows = await self._conn.fetch(
+                """SELECT ticket_id, min(create_time) AS replied FROM conversation.messages
+                    WHERE direction = 'outbound' AND ticket_id = ANY($1::uuid[])
+                    GROUP BY ticket_id""",
+                list(self._waiting),
+            )
+            for r in rows:
+                fut = self._waiting.pop(r["ticket_id"], None)
+                if fut is not None and not fut.done():
+                    fut.set_result(r["replied"])
+
+    async def details(self, ticket_ids: list[str]) -> list[asyncpg.Record]:
+        return await self._conn.fetch(
+            """SELECT ticket_id, min(latency_ms) AS agent_ms,
+                      min(delivery_update_time) FILTER (WHERE delivery_status IN ('sent', 'delivered'))
+                          AS delivered
+                 FROM conversation.messages
+                WHERE direction = 'outbound' AND ticket_id = ANY($1::uuid[])
+                GROUP BY ticket_id""",
+            [uuid.UUID(t) for t in ticket_ids],
+        )
+
+
+async def _sender(http: httpx.AsyncClient, watcher: ReplyWatcher, forms, result: LevelResult,
+                  tickets: list[tuple[str, Sample]], stop_at: float, reply_timeout: float,
+                  budget: list[int] | None) -> None:
+    loop = asyncio.get_running_loop()
+    while loop.time() < stop_at:
+        if budget is not None:
+            if budget[0] <= 0:
+                return
+            budget[0] -= 1
+        form = {**next(forms), "email": f"e2e-{uuid.uuid4().hex[:12]}@example.com"}
+        sample = Sample(datetime.now(timezone.utc))
+        try:
+            r = await http.post("/support/submit", json=form)
+        except httpx.HTTPError:
+            r = None
+        if r is None or r.status_code != 202:
+            result.submit_errors += 1
+            await asyncio.sleep(0.5)
+            continue
+        ticket_id = r.json()["ticket_id"]
+        try:
+            sample.replied = await asyncio.wait_for(watcher.wait(ticket_id), reply_timeout)
+        except asyncio.TimeoutError:
+            result.timeouts += 1
+        result.samples.append(sample)
+        tickets.append((ticket_id, sample))
+
+
+async def run_level(edge_url: str, watcher: ReplyWatcher, forms, senders: int,
+                    duration_s: float, reply_timeout: float,
+                    count: int | None = None) -> tuple[LevelResult, datetime]:
+    """`senders` closed loops for `duration_s` (or until `count` messages were sent)."""
+    budget = None if count is None else [count]
+    result = LevelResult(senders, duration_s)
+    tickets: list[tuple[str, Sample]] = []
+    loop = asyncio.get_running_loop()
+    started = datetime.now(timezone.utc)
+    stop_at = loop.time() + duration_s
+    limits = httpx.Limits(max_connections=senders, max_keepalive_connections=senders)
+    async with httpx.AsyncClient(base_url=edge_url, timeout=30, limits=limits,
+                                 headers={"baggage": "synthetic_request=true"}) as http:
+        tasks = [asyncio.create_task(
+            _sender(http, watcher, forms, result, tickets, stop_at, reply_timeout, budget))
+            for _ in range(senders)]
+        label = f"c={senders}"
+        while not all(t.done() for t in tasks):
+            await asyncio.wait(tasks, timeout=5)
+            lat = result.latencies
+            phase = "sending" if loop.time() < stop_at else "draining"
+            progress("e2e", (
+                f"{label:<5} {phase:<8} {(datetime.now(timezone.utc) - started).total_seconds():5.1f}s  "
+                f"replies {len(lat):4d}  p50 {percentile(lat, 50):5.2f}s  "
+                f"p95 {percentile(lat, 95):5.2f}s  errors {result.submit_errors}  "
+                f"timeouts {result.timeouts}"
+            ))
+        for t in tasks:
+            t.result()  # surface a crashed sender
+    if tickets:
+        by_id = {tid: s for tid, s in tickets}
+        for row in await watcher.details(list(by_id)):
+            sample = by_id[str(row["ticket_id"])]
+            if row["agent_ms"] is not None:
+                result.agent_ms.append(float(row["agent_ms"]))
+            if row["delivered"] is not None:
+                result.delivered_s.append((row["delivered"] - sample.submitted).total_seconds())
+    return result, started
+
+
+@dataclass
+class EndToEndResult:
+    levels: list[tuple[LevelResult, datetime]]
+
+
+async def warm_up(edge_url: str, watcher: ReplyWatcher, count: int, reply_timeout: float) -> None:
+    """First messages pay lazy start-up costs (connections, model warm-up): not measured."""
+    forms = itertools.cycle(messages()[::-1])
+    level, _ = await run_level(edge_url, watcher, forms, 1, 10 * reply_timeout, reply_timeout,
+                               count=count)
+    progress("e2e", f"warm-up: {len(level.latencies)} replies, "
+                    f"{', '.join(f'{x:.2f}s' for x in level.latencies)}")
+
+
+async def run(edge_url: str, admin_dsn: str, levels: list[tuple[int, float]],
+              reply_timeout: float = 120, warmup: int = 3) -> EndToEndResult:
+    out = EndToEndResult([])
+    forms = itertools.cycle(messages())
+    async with ReplyWatcher(admin_dsn) as watcher:
+        await warm_up(edge_url, watcher, warmup, reply_timeout)
+        for senders, duration in levels:
+            progress("e2e", f"{senders} concurrent sender(s) for {duration:.0f}s")
+            out.levels.append(await run_level(edge_url, watcher, forms, senders, duration,
+                                              reply_timeout))
+    return out

@@ -1,0 +1,308 @@
+"""Figure 3: KnowledgeService.Search latency over gRPC (the agent process, as the agent's own
+tool calls it: k=3, min_score=0.42) with the real knowledge base, then with it grown to
+10,000 articles.
+
+The extra articles are synthetic but built from the real ones (same categories, vocabulary
+and about the same length: some of a real article's sentences, sometimes one sentence of
+another article of its category, one sentence placing it in a product context), deterministic, and written through
+`KnowledgeBase.upsert_many` (the seed command's path) with real all-MiniLM-L6-v2 vectors.
+
+Embedding ~9,900 texts on 2 shared cores takes minutes, so vectors are cached by
+sha256(model, text) in `.cache/bench/` (git-ignored): the first run embeds and fills the
+cache; later runs read exactly the vectors the embedder produced for exactly these texts and
+only pay the database writes. `--no-embedding-cache` recomputes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from fte.knowledge.v1 import knowledge_service_pb2 as kb_pb
+from fte.knowledge.v1 import knowledge_service_pb2_grpc as kb_grpc
+
+from devstack import REPO_ROOT
+from devstack.migrate import service_dsn
+from services.agent import search as search_mod
+from services.agent.articles import ArticleInput, load_directory, validated
+from services.agent.embeddings import LOCAL_DIMENSIONS, LOCAL_MODEL, LocalEmbedder
+from services.agent.knowledge import KnowledgeBase
+from services.agent.knowledge_store import KnowledgeStore
+from services.agent.settings import KNOWLEDGE_BASE_DIR
+from services.agent.tools import SEARCH_RESULTS
+from services.common.db import open_pool
+from services.common.grpc_client import open_channel
+from tests.bench.end_to_end import TICKETS
+from tests.bench.stats import percentile, progress
+
+CACHE_DIR = REPO_ROOT / ".cache" / "bench"
+MIN_SCORE = 0.42  # AgentSettings.knowledge_min_score: what the agent's search tool sends
+WRITERS = 4  # concurrent upsert batches (the store writes one transaction per article)
+BATCH = 64
+
+_CONTEXTS = [
+    "on the iOS app", "on the Android app", "in the desktop app for Windows",
+    "in the desktop app for macOS", "in the web app", "for workspace admins", "for guests",
+    "for board owners", "after upgrading to Business", "on the Enterprise plan",
+    "on the Free plan", "during a trial", "with SAML SSO enabled", "with SCIM provisioning",
+    "in an EU data-residency workspace", "in a US data-residency workspace",
+    "for a new team member", "in a shared board", "in a private board",
+    "after a plan downgrade", "when using the REST API", "with the Slack integration",
+    "with the Google Drive integration", "with the GitHub integration",
+    "for a nonprofit workspace", "in a workspace with hundreds of members",
+    "on a slow or unreliable connection", "behind a corporate proxy", "in offline mode",
+    "after changing the workspace owner", "for an education workspace",
+    "with two-factor authentication turned on",
+]
+_NOTES = [
+    "ask your workspace admin if the option is greyed out",
+    "changes reach every device within a minute",
+    "the same steps work from the keyboard with the command menu",
+    "an audit-log entry is written for every change",
+    "guests see the result only on boards shared with them",
+    "nothing changes for members who are already signed in",
+    "reload the page if the menu does not show the new option yet",
+    "the activity feed of the board records who made the change",
+    "this does not affect billing or the number of seats",
+    "the setting is per workspace, not per board",
+    "mobile apps need the latest version from the app store",
+    "notifications follow each member's own preferences",
+]
+_TITLE_FORMS = ["{t} {c}", "{t} ({c})", "Troubleshooting: {t} {c}", "FAQ: {t} {c}",
+                "Step by step: {t} {c}", "Quick answer: {t} {c}"]
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+def _sentences(body: str) -> list[str]:
+    return [s for s in _SENTENCE.split(" ".join(body.split())) if s]
+
+
+def synthetic_articles(real: Sequence[ArticleInput], total: int, seed: int = 10_000
+                       ) -> list[ArticleInput]:
+    """`total - len(real)` varied articles derived from the real ones; deterministic."""
+    rng = random.Random(seed)
+    by_category: dict[str, list[ArticleInput]] = {}
+    for a in real:
+        by_category.setdefault(a.category, []).append(a)
+    out = []
+    for i in range(max(0, total - len(real))):
+        base = real[i % len(real)]
+        donor = rng.choice(by_category[base.category])
+        context, note = rng.choice(_CONTEXTS), rng.choice(_NOTES)
+        sentences = _sentences(base.body)
+        keep = sentences[: rng.randint(1, len(sentences))]
+        extra = rng.choice(_sentences(donor.body)) if rng.random() < 0.4 else ""
+        release = f"{rng.randint(2, 5)}.{rng.randint(0, 30)}"
+        body = " ".join(s for s in [
+            *keep,
+            extra if extra not in keep else "",
+            f"Applies {context} (release {release}); {note}.",
+        ] if s)
+        title = rng.choice(_TITLE_FORMS).format(t=base.title.rstrip("?"), c=context)
+        out.append(validated(
+            f"{base.slug[:100]}-x{i:05d}", title[:300], base.category, body,
+            [*base.tags, context.split()[-1]],
+        ))
+    return out
+
+
+class CachedEmbedder:
+    """The real local embedder behind a content-addressed cache of its vectors."""
+
+    model = LOCAL_MODEL
+    dimensions = LOCAL_DIMENSIONS
+
+    def __init__(self, path: Path, use_cache: bool = True) -> None:
+        self.path = path
+        self.use_cache = use_cache
+        self._vectors: dict[str, np.ndarray] = {}
+        self._real = LocalEmbedder()
+        self.embedded = 0
+        self.embed_seconds = 0.0
+        if use_cache and path.exists():
+            with np.load(path) as data:
+                self._vectors = dict(zip(data["keys"].tolist(), data["vectors"]))
+
+    @staticmethod
+    def key(text: str) -> str:
+        return hashlib.sha256(f"{LOCAL_MODEL}\0{text}".encode()).hexdigest()
+
+    def save(self) -> None:
+        if not self.use_cache or not self._vectors:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        keys = list(self._vectors)
+        tmp = self.path.with_suffix(".tmp.npz")
+        np.savez(tmp, keys=np.array(keys), vectors=np.stack([self._vectors[k] for k in keys]))
+        tmp.replace(self.path)
+
+    def missing(self, texts: Sequence[str]) -> list[str]:
+        return list(dict.fromkeys(t for t in texts if self.key(t) not in self._vectors))
+
+    async def fill(self, texts: Sequence[str], chunk: int = 256) -> None:
+        """Embeds what the cache lacks, with progress and an ETA, saving as it goes."""
+        todo = self.missing(texts)
+        if not todo:
+            return
+        progress("search", f"embedding {len(todo)} texts not in {self.path.name} "
+                           f"(real all-MiniLM-L6-v2 on the CPU)")
+        started = time.monotonic()
+        for start in range(0, len(todo), chunk):
+            batch = todo[start : start + chunk]
+            t0 = time.monotonic()
+            vectors = await self._real.embed(batch)
+            self.embed_seconds += time.monotonic() - t0
+            for text, vec in zip(batch, vectors, strict=True):
+                self._vectors[self.key(text)] = np.asarray(vec, dtype=np.float32)
+            self.embedded += len(batch)
+            done = start + len(batch)
+            rate = done / (time.monotonic() - started)
+            progress("search", f"embedded {done}/{len(todo)}  {rate:.0f} texts/s  "
+                               f"ETA {(len(todo) - done) / rate:.0f}s")
+            if done % (chunk * 8) == 0:
+                self.save()
+        self.save()
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        await self.fill(texts)
+        return [self._vectors[self.key(t)].tolist() for t in texts]
+
+
+def queries() -> list[str]:
+    """What customers actually ask: the eval tickets' messages (non-empty)."""
+    out = []
+    for line in TICKETS.read_text().splitlines():
+        text = " ".join(json.loads(line)["message"].split())
+        if text:
+            out.append(text[:2000])
+    return out
+
+
+@dataclass
+class SearchResult:
+    articles: int
+    calls: int
+    grpc_s: list[float]
+    sql_s: list[float]
+    empty: int  # searches with no hit above min_score
+
+    @property
+    def p50(self) -> float:
+        return percentile(self.grpc_s, 50)
+
+    @property
+    def p95(self) -> float:
+        return percentile(self.grpc_s, 95)
+
+
+async def measure_search(agent_addr: str, store: KnowledgeStore, embedder: CachedEmbedder,
+                         calls: int, warmup: int = 10) -> SearchResult:
+    """Sequential Search calls through gRPC; then the same queries' SQL alone, straight on
+    the store, to split the database's share from the query embedding and the RPC."""
+    qs = queries()
+    total = await store._pool.fetchval("SELECT count(*) FROM knowledge.articles")
+    channel = open_channel(agent_addr, 30)
+    stub = kb_grpc.KnowledgeServiceStub(channel)
+    grpc_s: list[float] = []
+    empty = 0
+    try:
+        for i in range(warmup + calls):
+            q = qs[i % len(qs)]
+            t0 = time.perf_counter()
+            reply = await stub.Search(kb_pb.SearchRequest(query=q, k=SEARCH_RESULTS,
+                                                          min_score=MIN_SCORE))
+            elapsed = time.perf_counter() - t0
+            if i >= warmup:
+                grpc_s.append(elapsed)
+                empty += not reply.results
+    finally:
+        await channel.close()
+    vectors = await embedder.embed(qs)
+    sql_s: list[float] = []
+    for i in range(warmup + calls):
+        q, v = qs[i % len(qs)], vectors[i % len(qs)]
+        t0 = time.perf_counter()
+        candidates = await store.candidates(LOCAL_MODEL, LOCAL_DIMENSIONS, v, " ".join(q.split()),
+                                            "", search_mod.CANDIDATES_PER_METHOD)
+        search_mod.rank(candidates, SEARCH_RESULTS, MIN_SCORE)
+        if i >= warmup:
+            sql_s.append(time.perf_counter() - t0)
+    result = SearchResult(int(total), calls, grpc_s, sql_s, empty)
+    progress("search", (
+        f"{result.articles:,} articles: {calls} searches  gRPC p50 {result.p50 * 1000:.1f} ms  "
+        f"p95 {result.p95 * 1000:.1f} ms  | SQL alone p50 {percentile(sql_s, 50) * 1000:.1f} ms  "
+        f"p95 {percentile(sql_s, 95) * 1000:.1f} ms  | no hit ≥ {MIN_SCORE}: {empty}"
+    ))
+    return result
+
+
+@dataclass
+class GrowReport:
+    added: int
+    embedded: int
+    embed_seconds: float
+    write_seconds: float
+
+
+async def grow(store: KnowledgeStore, embedder: CachedEmbedder, total: int) -> GrowReport:
+    """Adds synthetic articles until the base holds `total`, through KnowledgeBase."""
+    real = load_directory(KNOWLEDGE_BASE_DIR)
+    extra = synthetic_articles(real, total)
+    embedded0, seconds0 = embedder.embedded, embedder.embed_seconds
+    await embedder.fill([a.embedding_text() for a in extra])
+    kb = KnowledgeBase(store, embedder)
+    batches = [extra[i : i + BATCH] for i in range(0, len(extra), BATCH)]
+    queue: asyncio.Queue = asyncio.Queue()
+    for b in batches:
+        queue.put_nowait(b)
+    written = 0
+    started = time.monotonic()
+    last = started
+
+    async def writer() -> None:
+        nonlocal written, last
+        while not queue.empty():
+            batch = queue.get_nowait()
+            await kb.upsert_many(batch)
+            written += len(batch)
+            if time.monotonic() - last >= 5 or written == len(extra):
+                last = time.monotonic()
+                rate = written / (last - started)
+                progress("search", f"written {written}/{len(extra)} articles  {rate:.0f}/s")
+
+    await asyncio.gather(*(writer() for _ in range(WRITERS)))
+    # Fresh statistics, as autovacuum would have them on a base that grew over time.
+    await store._pool.execute("ANALYZE knowledge.articles")
+    await store._pool.execute("ANALYZE knowledge.article_embeddings")
+    return GrowReport(len(extra), embedder.embedded - embedded0,
+                      embedder.embed_seconds - seconds0, time.monotonic() - started)
+
+
+async def run(admin_dsn: str, agent_addr: str, *, sizes: Sequence[int], calls: int,
+              use_cache: bool) -> tuple[list[SearchResult], GrowReport | None]:
+    embedder = CachedEmbedder(CACHE_DIR / f"embeddings-{LOCAL_MODEL}.npz", use_cache)
+    pool = await open_pool(service_dsn(admin_dsn, "knowledge"), 1, WRITERS + 1)
+    results, grown = [], None
+    try:
+        store = KnowledgeStore(pool)
+        for size in sizes:
+            have = await pool.fetchval("SELECT count(*) FROM knowledge.articles")
+            if size > have:
+                grown = await grow(store, embedder, size)
+                progress("search", f"grown to {size:,} articles: {grown.added} added in "
+                                   f"{grown.write_seconds:.0f}s of writes"
+                                   + (f", {grown.embedded} embedded in {grown.embed_seconds:.0f}s "
+                                      f"({grown.embedded / grown.embed_seconds:.0f} texts/s)"
+                                      if grown.embedded else ", vectors from the cache"))
+            results.append(await measure_search(agent_addr, store, embedder, calls))
+    finally:
+        await pool.close()
+    return results, grown

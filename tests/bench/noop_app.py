@@ -1,0 +1,36 @@
+"""The edge's baseline: `python -m tests.bench.noop_app --port N`.
+
+One POST /support/submit route that validates the very same `SupportSubmission` model and
+answers 202 with the same `SubmissionAccepted` shape, but does nothing else: no middleware,
+no rate limiter, no tracing, no logging, no Kafka. Served by uvicorn with the same options as
+`python -m services.edge`, so edge / no-op is the price of everything the edge adds to
+FastAPI + pydantic + uvicorn themselves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import uuid
+
+import uvicorn
+from fastapi import FastAPI
+
+from services.edge.forms import SubmissionAccepted, SupportSubmission
+
+app = FastAPI(title="no-op edge baseline")
+
+
+@app.post("/support/submit", status_code=202, response_model=SubmissionAccepted)
+async def submit(form: SupportSubmission) -> SubmissionAccepted:
+    return SubmissionAccepted(
+        ticket_id=str(uuid.uuid4()),
+        message=f"Thank you, {form.name}. We received your request.",
+        expected_response_time="within 5 minutes",
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_config=None)

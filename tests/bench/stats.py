@@ -1,0 +1,61 @@
+"""Percentiles, process CPU readings and the printed table — shared by every bench phase."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+_STARTED = time.monotonic()
+
+
+def progress(phase: str, text: str) -> None:
+    """One progress line, prefixed with the bench's elapsed time, flushed at once."""
+    elapsed = time.monotonic() - _STARTED
+    sys.stdout.write(f"[{elapsed:6.1f}s] {phase:<8} {text}\n")
+    sys.stdout.flush()
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100); NaN for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process (not its children) has used so far; NaN if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+    except OSError:
+        return math.nan
+    # After the ")" that ends comm: state is field 0, utime field 11, stime field 12.
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+def fmt(value: float, unit: str = "", digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:,.{digits}f}{unit}"
+
+
+def ms(seconds: float) -> str:
+    return fmt(seconds * 1000, " ms", 1 if seconds < 0.1 else 0)
+
+
+def table(rows: Sequence[Sequence[str]], out=None) -> None:
+    """A plain left-aligned table; the first row is the header, underlined."""
+    out = out or sys.stdout
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    line = lambda row: "  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()  # noqa: E731
+    out.write(line(rows[0]) + "\n")
+    out.write("  " + "  ".join("-" * w for w in widths) + "\n")
+    for row in rows[1:]:
+        out.write(line(row) + "\n")
+    out.flush()
