@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import uuid
 from dataclasses import dataclass
 
@@ -38,6 +37,7 @@ from services.common.grpc_client import open_channel
 from services.common.kafka import new_producer, processing, publish
 from services.common.logs import setup_logging
 from services.common.retry import is_transient
+from services.common.signals import stop_on_signals
 from services.common.telemetry import setup_tracing, shutdown_tracing
 
 log = logging.getLogger(__name__)
@@ -348,10 +348,7 @@ async def main() -> None:
     settings = WorkerSettings()
     setup_logging("worker", settings.log_level)
     setup_tracing("worker", settings.otel_exporter_otlp_endpoint)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     async with contextlib.AsyncExitStack() as stack:
         channels = {}
         for name, addr in (

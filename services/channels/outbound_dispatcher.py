@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
@@ -34,6 +33,7 @@ from services.common.grpc_server import GrpcService
 from services.common.kafka import processing
 from services.common.logs import setup_logging
 from services.common.retry import is_transient
+from services.common.signals import stop_on_signals
 from services.common.telemetry import setup_tracing, shutdown_tracing
 
 log = logging.getLogger(__name__)
@@ -206,10 +206,7 @@ async def main() -> None:
     channels = ChannelSettings()
     setup_logging("dispatcher", settings.log_level)
     setup_tracing("dispatcher", settings.otel_exporter_otlp_endpoint)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
 
     async def no_servicers(resources: contextlib.AsyncExitStack) -> list:
         return []
@@ -219,6 +216,7 @@ async def main() -> None:
     for name, enabled in (("email", channels.gmail_enabled), ("whatsapp", channels.whatsapp_enabled)):
         if enabled:
             await health.set_health(f"fte.channels.{name}", True)
+    loop = asyncio.get_running_loop()
     BREAKERS.add_listener(
         lambda name, state: loop.create_task(
             health.set_health(f"fte.channels.{name}", state is BreakerState.CLOSED)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ from grpc_reflection.v1alpha import reflection
 from services.common.config import Settings
 from services.common.errors import ExceptionToStatusInterceptor
 from services.common.logs import setup_logging
+from services.common.signals import stop_on_signals
 from services.common.telemetry import setup_tracing, shutdown_tracing
 
 log = logging.getLogger(__name__)
@@ -100,10 +100,7 @@ async def serve(name: str, settings: Settings, build: Build) -> None:
     setup_logging(name, settings.log_level)
     setup_tracing(name, settings.otel_exporter_otlp_endpoint)
     service = GrpcService(name, settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     await service.start(build)
     await stop.wait()
     await service.stop()
