@@ -35,6 +35,7 @@ from fte.agent.v1 import agent_service_pb2 as agent_pb
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 from fte.conversation.v1 import conversation_service_pb2_grpc as conv_grpc
 from fte.knowledge.v1 import knowledge_service_pb2_grpc as kb_grpc
+from opentelemetry import trace
 
 from services.agent import formatting, guardrails, handover, tools
 from services.agent.settings import AgentSettings
@@ -44,6 +45,7 @@ from services.common.errors import FailedPrecondition, InvalidArgument, Unavaila
 __all__ = ["RespondInput", "SupportAgent", "Outcome"]
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer("fte.agent")
 
 MAX_TURNS = 8
 
@@ -198,6 +200,22 @@ class SupportAgent:
         )
 
     async def respond(self, request: RespondInput) -> Outcome:
+        # The gRPC spans of every tool call nest under this one; no message text goes on it.
+        with _tracer.start_as_current_span("agent.respond") as span:
+            span.set_attribute("fte.channel", tools.CHANNEL_NAMES.get(request.channel, ""))
+            span.set_attribute("fte.model", self.model_name)
+            outcome = await self._respond_traced(request)
+            span.set_attribute("fte.escalated", outcome.escalated)
+            if outcome.escalated:
+                span.set_attribute("fte.escalation_reason",
+                                   conv_pb.EscalationReason.Name(outcome.reason))
+            span.set_attribute("fte.tools", [t.name for t in outcome.tool_calls])
+            span.set_attribute("fte.guardrails_tripped", outcome.guardrails_tripped)
+            span.set_attribute("fte.tokens.input", outcome.input_tokens)
+            span.set_attribute("fte.tokens.output", outcome.output_tokens)
+            return outcome
+
+    async def _respond_traced(self, request: RespondInput) -> Outcome:
         started = time.monotonic()
         turn = self._turn(request)
         try:

@@ -11,8 +11,8 @@ the final message. Its policy:
 3. Two searches without anything relevant: `escalate_to_human(search_failed)`, then send the
    handover message.
 4. Relevant articles: compose the answer *extractively* - rank every sentence of the retrieved
-   article bodies against the question (sentence embeddings plus term overlap), keep the best
-   ones of the best article in their original order (whole lists when a step of a list is
+   article bodies against the question (sentence embeddings plus overlap with the question's
+   words, rarer words counting more), keep the best ones of the best article in their order (whole lists when a step of a list is
    chosen), say plainly that a feature is not available when the question asks for something
    no retrieved article mentions, and acknowledge earlier contact on another channel from the
    history. Articles tagged as needing a person are answered *and* escalated.
@@ -275,17 +275,19 @@ class OfflineModel(Model):
     # --- sentence vectors ---------------------------------------------------------------
 
     async def _vectors(self, texts: Sequence[str]) -> list[np.ndarray]:
-        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        """Sentence vectors, cached (articles repeat from reply to reply); one batched
+        embedder call for whatever is new."""
+        found = {t: self._cache[t] for t in texts if t in self._cache}
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
         if missing:
             for t, v in zip(missing, await self._embedder.embed(missing), strict=True):
-                self._cache[t] = np.asarray(v, dtype=np.float32)
-                if len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
-        out = []
-        for t in texts:
-            self._cache.move_to_end(t)
-            out.append(self._cache[t])
-        return out
+                found[t] = self._cache[t] = np.asarray(v, dtype=np.float32)
+        for t in found:
+            if t in self._cache:
+                self._cache.move_to_end(t)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return [found[t] for t in texts]
 
     # --- composing ----------------------------------------------------------------------
 
@@ -295,8 +297,9 @@ class OfflineModel(Model):
         """The grounded answer, or None when the articles do not address the question."""
         # Search already chose the article; a second one competes for sentences only when it
         # scored about as well (sentence vectors alone are too noisy to overrule the search).
-        results = [r for r in results[:2]
-                   if r is results[0] or r.get("score", 0) >= results[0].get("score", 0) - SECOND_ARTICLE_WITHIN]
+        if results:
+            floor = results[0].get("score", 0.0) - SECOND_ARTICLE_WITHIN
+            results = [results[0]] + [r for r in results[1:2] if r.get("score", 0.0) >= floor]
         if results and results[0].get("policy"):
             # Found through the knowledge base's rule for features it does not describe: the
             # rule is for us; the customer gets its consequence.

@@ -7,6 +7,7 @@ import dataclasses
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 from services.agent.articles import load_directory
@@ -20,11 +21,38 @@ from services.common.db import open_pool
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def test_first_seed_created_and_embedded_every_article(seeded_knowledge):
-    total = len(load_directory(KNOWLEDGE_BASE_DIR))
+async def test_after_seeding_every_file_is_stored_with_a_current_vector(seeded_knowledge, admin_db):
+    files = {a.slug: a.content_hash for a in load_directory(KNOWLEDGE_BASE_DIR)}
+    rows = await admin_db.fetch(
+        "SELECT a.slug, a.content_hash, e.content_hash AS vector_hash, e.dimensions "
+        "FROM knowledge.articles a LEFT JOIN knowledge.article_embeddings e "
+        "ON e.article_id = a.article_id AND e.model = 'all-MiniLM-L6-v2' "
+        "WHERE a.slug = ANY($1::text[])", list(files))
 
-    assert seeded_knowledge.total == total >= 100
-    assert seeded_knowledge.created == seeded_knowledge.embedded == total
+    assert len(files) >= 100 and seeded_knowledge.total == len(files)
+    assert {r["slug"]: r["content_hash"] for r in rows} == files
+    assert all(r["vector_hash"] == r["content_hash"] and r["dimensions"] == 384 for r in rows)
+
+
+async def test_new_articles_are_created_and_embedded_in_one_batch(knowledge_dsn, seeded_knowledge):
+    # Copies of three real articles under fresh slugs: new to the base, so seeded for real.
+    prefix = f"seedtest-{uuid.uuid4().hex[:6]}"
+    fresh = [dataclasses.replace(a, slug=f"{prefix}-{i}")
+             for i, a in enumerate(load_directory(KNOWLEDGE_BASE_DIR)[:3])]
+    embedder = LocalEmbedder()
+    pool = await open_pool(knowledge_dsn, 1, 2)
+    try:
+        kb = KnowledgeBase(KnowledgeStore(pool), embedder)
+        first = await seed(kb, fresh)
+        second = await seed(kb, fresh)
+        for a in fresh:
+            await kb.delete(a.slug)
+    finally:
+        await pool.close()
+
+    assert (first.created, first.embedded) == (3, 3)
+    assert (second.created, second.embedded, second.unchanged) == (0, 0, 3)
+    assert embedder.calls == 1
 
 
 async def test_reseeding_unchanged_articles_never_calls_the_embedder(seeded_knowledge, knowledge_dsn):
