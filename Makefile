@@ -82,5 +82,13 @@ up: deps
 down:
 	$(PY) -m devstack down
 
+## eval: the labelled tickets through AgentService over gRPC (needs `make run` up); fails below the floors
+eval: deps
+	$(PY) -m services.agent.eval --check
+
+## bench: throughput and latency figures (edge vs a no-op endpoint, end to end, knowledge search)
+bench: deps webform
+	$(PY) -m tests.bench
+
 clean:
 	rm -rf .data artifacts

@@ -116,7 +116,7 @@ class InboundWorker:
             raise StageFailed(stage, exc) from exc
 
     async def handle(self, record: ConsumerRecord) -> str:
-        """Handles one record completely. Returns what happened: replied | escalated | dead_letter."""
+        """Handles one record completely. Returns replied | escalated | silenced | dead_letter."""
         with processing(record, self.settings.consumer_group) as span:
             known = _Known()
             try:
@@ -183,6 +183,10 @@ class InboundWorker:
             ),
             timeout=self.settings.respond_timeout_s,
         )
+        if not answer.reply.parts and not answer.reply.text:
+            # The agent chose silence (a burst of messages already got one "working on it"
+            # reply): nothing to record or send.
+            return "silenced"
         reply_id = reply_id_for(event.idempotency_key)
         await self._step(
             "record_outbound",

@@ -42,7 +42,9 @@ class ConversationServicer(pb_grpc.ConversationServiceServicer):
             customer_id=_uuid(request.customer_id, "customer_id"),
             channel=_enum_in(channel_pb2.Channel, request.channel, "channel"),
             idempotency_key=_text(request.idempotency_key, "idempotency_key", _MAX_KEY),
-            content=_required(request.content, "content"),
+            # A customer message may be empty (a WhatsApp photo, a blank email): it is still
+            # recorded and gets a ticket; the agent asks how it can help.
+            content=_bounded(request.content, "content", _MAX_CONTENT),
             subject=request.subject.strip(),
             thread_ref=request.thread_ref.strip(),
             sender_name=" ".join(request.sender_name.split())[:200],
@@ -214,6 +216,15 @@ class ConversationServicer(pb_grpc.ConversationServiceServicer):
 
 
 # --- validation -------------------------------------------------------------------------
+
+
+_MAX_CONTENT = 100_000
+
+
+def _bounded(value: str, field: str, max_length: int) -> str:
+    if len(value) > max_length:
+        raise InvalidArgument(f"{field}: longer than {max_length} characters")
+    return value
 
 
 def _required(value: str, field: str) -> str:

@@ -73,22 +73,35 @@ async def _stop_consumers(pipe) -> None:
 
 
 async def _locust(edge_url: str, duration: str) -> str:
+    """Runs the Locust file headless; returns its final request-stats table."""
     locust = REPO_ROOT / ".venv" / "bin" / "locust"
     if not locust.exists():
-        return "locust not installed (.venv/bin/pip install locust)"
+        return "locust not installed (.venv/bin/pip install locust==2.47.0)"
     progress("locust", f"locust -u 20 -r 5 -t {duration} against {edge_url}")
-    proc = await asyncio.create_subprocess_exec(
-        str(locust), "-f", str(REPO_ROOT / "tests" / "load" / "locustfile.py"), "--headless",
-        "-u", "20", "-r", "5", "-t", duration, "--host", edge_url, "--only-summary",
-        "--stop-timeout", "10", cwd=REPO_ROOT, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await proc.communicate()
-    text = out.decode(errors="replace")
-    (BENCH_LOG_DIR / "locust.txt").write_text(text)
-    summary = [line for line in text.splitlines()
-               if re.search(r"Aggregated|POST|GET|Type\s+Name|^-{10,}|^\s*$", line)]
-    return "\n".join(summary[-12:]) or text[-2000:]
+    BENCH_LOG_DIR.mkdir(parents=True, exist_ok=True)
+    log_path = BENCH_LOG_DIR / "locust.txt"
+    with open(log_path, "wb") as log:
+        proc = await asyncio.create_subprocess_exec(
+            str(locust), "-f", str(REPO_ROOT / "tests" / "load" / "locustfile.py"), "--headless",
+            "-u", "20", "-r", "5", "-t", duration, "--host", edge_url, "--only-summary",
+            "--stop-timeout", "5", cwd=REPO_ROOT, stdin=asyncio.subprocess.DEVNULL,
+            stdout=log, stderr=asyncio.subprocess.STDOUT,
+        )
+        started = time.monotonic()
+        while True:
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+                break
+            except asyncio.TimeoutError:
+                progress("locust", f"running, {time.monotonic() - started:.0f}s")
+    text = log_path.read_text(errors="replace")
+    # The last stats table Locust prints: from its "Type Name" header to "Aggregated".
+    lines = text.splitlines()
+    heads = [i for i, line in enumerate(lines) if re.match(r"\s*Type\s+Name\s+# reqs", line)]
+    if not heads:
+        return text[-2000:]
+    end = next((i for i in range(heads[-1], len(lines)) if "Aggregated" in lines[i]), len(lines) - 1)
+    return "\n".join("  " + line for line in lines[heads[-1] : end + 1])
 
 
 def _print_results(args, kb_real, kb_big, grown, e2e, edge, locust_summary) -> None:

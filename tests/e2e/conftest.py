@@ -1,19 +1,28 @@
-"""The whole pipeline as real processes on the test stack, with a local OTLP receiver."""
+"""The whole pipeline as real processes on the test stack, with a local OTLP receiver, both
+outside channels enabled and pointed at local fakes (Twilio, Gmail + Google OAuth, Google's
+OIDC signing keys) that the official client libraries talk to over real HTTP."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 
 import httpx
 import pytest
+from fte.conversation.v1 import conversation_service_pb2_grpc as conv_grpc
+from fte.identity.v1 import identity_service_pb2_grpc as id_grpc
 
 from devstack import REPO_ROOT
 from devstack.migrate import service_dsn
+from services.common.grpc_client import open_channel
 from tests.e2e.otlp_receiver import otlp_receiver
 from tests.e2e.pipeline import Pipeline, free_port, pipeline_processes
+from tests.fakes.gmail import FakeGmail
+from tests.fakes.google_oidc import FakeGoogleCerts
+from tests.fakes.twilio import FakeTwilio
 
 # The browser test's host page (another origin, embedding the form) must pass CORS.
 HOST_PAGE_PORT = free_port()
@@ -26,6 +35,53 @@ E2E_ENV = {
     "HF_HUB_OFFLINE": "1",
     "LOG_LEVEL": "INFO",
 }
+
+
+TWILIO_ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
+TWILIO_AUTH_TOKEN = "e2e" + "f" * 29
+WHATSAPP_FROM = "whatsapp:+14155238886"
+SUPPORT_ADDRESS = "support@flowboard.example"
+
+
+@dataclass
+class ChannelFakes:
+    """The outside world of the channels, and the public URLs it was configured with."""
+
+    twilio: FakeTwilio
+    gmail: FakeGmail
+    google: FakeGoogleCerts
+    public_base_url: str  # the edge, as Twilio and Pub/Sub call it
+
+    @property
+    def pubsub_audience(self) -> str:
+        return f"{self.public_base_url}/webhooks/gmail"
+
+    def env(self) -> dict[str, str]:
+        return {
+            "WHATSAPP_ENABLED": "true",
+            "GMAIL_ENABLED": "true",
+            "PUBLIC_BASE_URL": self.public_base_url,
+            "TWILIO_ACCOUNT_SID": self.twilio.account_sid,
+            "TWILIO_AUTH_TOKEN": self.twilio.auth_token,
+            "TWILIO_WHATSAPP_FROM": WHATSAPP_FROM,
+            "TWILIO_API_BASE_URL": self.twilio.url,
+            "TWILIO_TIMEOUT_S": "5",
+            "GMAIL_SUPPORT_ADDRESS": SUPPORT_ADDRESS,
+            "GMAIL_API_BASE_URL": f"{self.gmail.url}/",
+            "GOOGLE_TOKEN_URI": f"{self.gmail.url}/token",
+            "GMAIL_OAUTH_CLIENT_ID": self.gmail.client_id,
+            "GMAIL_OAUTH_CLIENT_SECRET": self.gmail.client_secret,
+            "GMAIL_OAUTH_REFRESH_TOKEN": self.gmail.refresh_token,
+            "GMAIL_TIMEOUT_S": "5",
+            "PUBSUB_AUDIENCE": self.pubsub_audience,
+            "GOOGLE_CERTS_URL": f"{self.google.url}/oauth2/v1/certs",
+            # Fast retries and a short open circuit: the tests wait for outcomes, not backoff.
+            "CHANNEL_RETRY_ATTEMPTS": "3",
+            "CHANNEL_RETRY_INITIAL_S": "0.05",
+            "CHANNEL_RETRY_MAX_S": "0.2",
+            "BREAKER_FAILURE_THRESHOLD": "3",
+            "BREAKER_RESET_S": "2",
+        }
 
 
 async def seed_knowledge(admin_dsn: str) -> None:
@@ -46,10 +102,32 @@ async def otlp(stack) -> AsyncIterator[tuple[str, list]]:
 
 
 @pytest.fixture(scope="session")
-async def pipeline(stack, otlp) -> AsyncIterator[Pipeline]:
+def pipeline_specs():
+    """The processes and their ports, chosen before anything starts: the fakes' configuration
+    needs the edge's public URL."""
+    return pipeline_processes()
+
+
+@pytest.fixture(scope="session")
+def channel_fakes(pipeline_specs) -> Iterator[ChannelFakes]:
+    edge = next(p for p in pipeline_specs if p.name == "edge")
+    with (
+        FakeTwilio(TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN) as twilio,
+        FakeGmail(SUPPORT_ADDRESS) as gmail,
+        FakeGoogleCerts() as google,
+    ):
+        yield ChannelFakes(twilio, gmail, google, f"http://127.0.0.1:{edge.port}")
+
+
+@pytest.fixture(scope="session")
+async def pipeline(stack, otlp, pipeline_specs, channel_fakes) -> AsyncIterator[Pipeline]:
     endpoint, _ = otlp
     await seed_knowledge(stack.admin_dsn)
-    pipe = Pipeline(stack, pipeline_processes(), extra_env={**E2E_ENV, "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint})
+    pipe = Pipeline(
+        stack,
+        pipeline_specs,
+        extra_env={**E2E_ENV, **channel_fakes.env(), "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint},
+    )
     try:
         await pipe.start_all()
         yield pipe
@@ -74,3 +152,17 @@ async def wait_for_reply(http: httpx.AsyncClient, ticket_id: str, timeout: float
         if loop.time() > deadline:
             raise TimeoutError(f"no reply on ticket {ticket_id}: {view}")
         await asyncio.sleep(0.3)
+
+
+@pytest.fixture(scope="session")
+async def identity(pipeline) -> AsyncIterator[id_grpc.IdentityServiceStub]:
+    channel = open_channel(pipeline.address("identity"), 10)
+    yield id_grpc.IdentityServiceStub(channel)
+    await channel.close()
+
+
+@pytest.fixture(scope="session")
+async def conversation(pipeline) -> AsyncIterator[conv_grpc.ConversationServiceStub]:
+    channel = open_channel(pipeline.address("conversation"), 10)
+    yield conv_grpc.ConversationServiceStub(channel)
+    await channel.close()

@@ -83,7 +83,7 @@ async def test_body_over_64_kib_is_refused_with_413(http, stack):
 async def test_accepted_submission_is_on_kafka_with_its_ticket_id(http, stack):
     before = await _end_offsets(stack.bootstrap_servers)
     email = f"Grace.{uuid.uuid4().hex[:8]}@Example.com"
-    reply = await http.post("/support/submit", json=valid_form(email=email, phone="+351 912 345 678"))
+    reply = await http.post("/support/submit", json=valid_form(email=email, phone="+351 961 234 567"))
     assert reply.status_code == 202
     body = reply.json()
     uuid.UUID(body["ticket_id"])
@@ -93,7 +93,7 @@ async def test_accepted_submission_is_on_kafka_with_its_ticket_id(http, stack):
     event = events[0]
     assert event.channel == channel_pb2.CHANNEL_WEB_FORM
     assert event.sender.email == email.lower()
-    assert event.sender.phone == "+351912345678"
+    assert event.sender.phone == "+351961234567"
     assert event.idempotency_key == f"web:{body['ticket_id']}"
     assert event.category == "technical"
 

@@ -76,6 +76,11 @@ class FakeServer:
         with self._lock:
             self._scripted.append(_Scripted(method, re.compile(path_regex), times, None, seconds))
 
+    def recover(self) -> None:
+        """Forgets every scripted failure and stall not used up yet: normal answers again."""
+        with self._lock:
+            self._scripted.clear()
+
     def received(self, method: str | None = None, path_regex: str = "") -> list[Received]:
         with self._lock:
             return [

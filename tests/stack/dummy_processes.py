@@ -1,9 +1,28 @@
 """Process list for the `devstack run` tests (FTE_DEVSTACK_PROCESSES=tests.stack.dummy_processes)."""
 
+import os
+import socket
+
 from devstack.processes import AppProcess
 
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ports() -> list[int]:
+    """Chosen per test run (fixed ports inside the ephemeral range collide with port-0
+    servers) and handed to the `run` child through the environment it inherits."""
+    if not os.environ.get("FTE_DUMMY_PORTS"):
+        os.environ["FTE_DUMMY_PORTS"] = f"{_free_port()},{_free_port()}"
+    return [int(p) for p in os.environ["FTE_DUMMY_PORTS"].split(",")]
+
+
+_ALPHA_PORT, _BETA_PORT = _ports()
 PROCESSES = (
-    AppProcess("alpha", ("-m", "tests.stack.dummy_service"), port=50161, schema="identity",
+    AppProcess("alpha", ("-m", "tests.stack.dummy_service"), port=_ALPHA_PORT, schema="identity",
                advertise_as=("ALPHA_ADDR",)),
-    AppProcess("beta", ("-m", "tests.stack.dummy_service"), port=50162, advertise_as=("BETA_ADDR",)),
+    AppProcess("beta", ("-m", "tests.stack.dummy_service"), port=_BETA_PORT, advertise_as=("BETA_ADDR",)),
 )
