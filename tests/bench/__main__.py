@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import re
 import signal
 import sys
@@ -25,10 +26,11 @@ import time
 
 from devstack import REPO_ROOT
 from devstack import kafka as devkafka
+from devstack import postgres as devpostgres
 from tests.bench import edge as edge_bench
 from tests.bench import end_to_end, knowledge
 from tests.bench.stack import BENCH_DATA_ROOT, BENCH_LOG_DIR, bench_lock, bench_pipeline, bench_stack
-from tests.bench.stats import fmt, ms, percentile, progress, table
+from tests.bench.stats import CpuMeter, fmt, ms, percentile, progress, table
 
 
 def _levels(text: str) -> list[tuple[int, float]]:
@@ -129,16 +131,28 @@ def _print_results(args, kb_real, kb_big, grown, e2e, edge, locust_summary) -> N
     if e2e:
         print("\n2. End to end (offline model): submit → reply recorded, closed-loop senders")
         rows = [("senders", "window", "replies", "p50", "p95", "replies/s", "agent Respond p50",
-                 "delivered p95", "timeouts", "submit errors")]
+                 "delivered p95", "CPU/reply", "busy cores", "timeouts", "submit errors")]
+        details = []
         for level, started in e2e.levels:
             lat = level.latencies
+            per_reply = level.cpu_ms_per_reply(started)
+            pipeline, box = level.busy_cores()
             rows.append((str(level.senders), f"{level.duration_s:.0f}s", str(len(lat)),
                          fmt(percentile(lat, 50), " s", 2), fmt(percentile(lat, 95), " s", 2),
                          fmt(level.throughput(started), "", 2),
                          fmt(percentile(level.agent_ms, 50) / 1000, " s", 2),
                          fmt(percentile(level.delivered_s, 95), " s", 2),
+                         fmt(sum(per_reply.values()), " ms", 0) if per_reply else "—",
+                         f"{pipeline:.2f} / {box:.2f}",
                          str(level.timeouts), str(level.submit_errors)))
+            if per_reply:
+                details.append(f"  c={level.senders}: " + ", ".join(
+                    f"{k} {v:.0f}" for k, v in sorted(per_reply.items(), key=lambda kv: -kv[1])))
         table(rows)
+        print("  CPU/reply: CPU-ms all pipeline processes (incl. Kafka and PostgreSQL) used in the "
+              "window per reply recorded in it;\n  busy cores: pipeline / whole box (other "
+              "people's work included) out of " f"{os.cpu_count()}. CPU-ms per reply by process:")
+        print("\n".join(details))
     if kb_real:
         print("\n3. Knowledge search: KnowledgeService.Search over gRPC (k=3, min_score=0.42, "
               "sequential, queries = eval tickets)")
@@ -182,8 +196,13 @@ async def main(argv: list[str] | None = None) -> int:
                         endpoints.admin_dsn, pipe.address("agent"), sizes=[0],
                         calls=args.search_calls, use_cache=not args.no_embedding_cache)
                 if "e2e" in phases:
+                    meter = CpuMeter(
+                        {name: proc.pid for name, proc in pipe.procs.items()}
+                        | ({"kafka": _broker_pid()} if _broker_pid() else {}),
+                        _postmaster_pid())
                     e2e = await end_to_end.run(pipe.edge_url, endpoints.admin_dsn,
-                                               args.e2e_levels, args.e2e_reply_timeout)
+                                               args.e2e_levels, args.e2e_reply_timeout,
+                                               meter=meter)
                 if args.locust:
                     locust_summary = await _locust(pipe.edge_url, args.locust)
                 if "edge" in phases:
@@ -201,6 +220,10 @@ async def main(argv: list[str] | None = None) -> int:
     _print_results(args, kb_real, kb_big, grown, e2e, edge, locust_summary)
     progress("done", f"bench took {(time.monotonic() - started) / 60:.1f} min")
     return 0
+
+
+def _postmaster_pid() -> int | None:
+    return devpostgres.running_pid(devpostgres.PostgresConfig(data_dir=BENCH_DATA_ROOT / "postgres"))
 
 
 def _broker_pid() -> int | None:

@@ -9,7 +9,8 @@ clock just before the POST. Replies are found by one poller querying the databas
 the edge and the conversation service with the measurement itself).
 
 Messages are the labelled tickets of the agent eval (tests/agent/eval/tickets.jsonl: answerable
-questions, escalations, unknown features, injections, other languages) in a fixed order, each
+questions, escalations, unknown features, injections, other languages) in a fixed shuffled
+order, restarting at every level so levels get the same mix, each
 from a new customer address: the edge's and the agent's per-sender rate limits stay out of the
 way, and every message pays the first-contact path (new customer, conversation, ticket).
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import random
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -27,7 +29,7 @@ import asyncpg
 import httpx
 
 from devstack import REPO_ROOT
-from tests.bench.stats import percentile, progress
+from tests.bench.stats import CpuMeter, percentile, progress
 
 TICKETS = REPO_ROOT / "tests" / "agent" / "eval" / "tickets.jsonl"
 POLL_INTERVAL_S = 0.1
@@ -48,6 +50,9 @@ def messages() -> list[dict]:
             "category": "general",
             "message": text[:5000],
         })
+    # A fixed shuffle: the file is grouped by kind (answerable first, escalations later) and
+    # any run of a few dozen messages should carry the whole mix.
+    random.Random(7).shuffle(forms)
     return forms
 
 
@@ -70,16 +75,32 @@ class LevelResult:
     timeouts: int = 0
     agent_ms: list[float] = field(default_factory=list)  # AgentService.Respond, as recorded
     delivered_s: list[float] = field(default_factory=list)  # submit → dispatcher delivered
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU-seconds in the sending window
 
     @property
     def latencies(self) -> list[float]:
         return [s.latency_s for s in self.samples if s.replied]
 
+    def replies_in_window(self, started: datetime) -> int:
+        return sum(1 for s in self.samples
+                   if s.replied and (s.replied - started).total_seconds() <= self.duration_s)
+
     def throughput(self, started: datetime) -> float:
         """Replies recorded inside the submission window, per second of it."""
-        in_window = [s for s in self.samples
-                     if s.replied and (s.replied - started).total_seconds() <= self.duration_s]
-        return len(in_window) / self.duration_s
+        return self.replies_in_window(started) / self.duration_s
+
+    def cpu_ms_per_reply(self, started: datetime) -> dict[str, float]:
+        """Each process's CPU in the sending window per reply recorded in it."""
+        n = self.replies_in_window(started)
+        return {k: v * 1000 / n for k, v in self.cpu.items() if k not in ("wall", "box")} if n else {}
+
+    def busy_cores(self) -> tuple[float, float]:
+        """(cores the pipeline kept busy, cores the whole box was busy — other work included)."""
+        if not self.cpu:
+            return float("nan"), float("nan")
+        wall = self.cpu["wall"]
+        pipeline = sum(v for k, v in self.cpu.items() if k not in ("wall", "box"))
+        return pipeline / wall, self.cpu["box"] / wall
 
 
 class ReplyWatcher:
@@ -166,7 +187,8 @@ async def _sender(http: httpx.AsyncClient, watcher: ReplyWatcher, forms, result:
 
 async def run_level(edge_url: str, watcher: ReplyWatcher, forms, senders: int,
                     duration_s: float, reply_timeout: float,
-                    count: int | None = None) -> tuple[LevelResult, datetime]:
+                    count: int | None = None,
+                    meter: CpuMeter | None = None) -> tuple[LevelResult, datetime]:
     """`senders` closed loops for `duration_s` (or until `count` messages were sent)."""
     budget = None if count is None else [count]
     result = LevelResult(senders, duration_s)
@@ -174,6 +196,7 @@ async def run_level(edge_url: str, watcher: ReplyWatcher, forms, senders: int,
     loop = asyncio.get_running_loop()
     started = datetime.now(timezone.utc)
     stop_at = loop.time() + duration_s
+    cpu_task = asyncio.create_task(_cpu_in_window(meter, duration_s, result)) if meter else None
     limits = httpx.Limits(max_connections=senders, max_keepalive_connections=senders)
     async with httpx.AsyncClient(base_url=edge_url, timeout=30, limits=limits,
                                  headers={"baggage": "synthetic_request=true"}) as http:
@@ -193,6 +216,8 @@ async def run_level(edge_url: str, watcher: ReplyWatcher, forms, senders: int,
             ))
         for t in tasks:
             t.result()  # surface a crashed sender
+    if cpu_task:
+        await cpu_task
     if tickets:
         by_id = {tid: s for tid, s in tickets}
         for row in await watcher.details(list(by_id)):
@@ -202,6 +227,12 @@ async def run_level(edge_url: str, watcher: ReplyWatcher, forms, senders: int,
             if row["delivered"] is not None:
                 result.delivered_s.append((row["delivered"] - sample.submitted).total_seconds())
     return result, started
+
+
+async def _cpu_in_window(meter: CpuMeter, duration_s: float, result: LevelResult) -> None:
+    before = meter.reading()
+    await asyncio.sleep(duration_s)
+    result.cpu = CpuMeter.delta(before, meter.reading())
 
 
 @dataclass
@@ -219,13 +250,20 @@ async def warm_up(edge_url: str, watcher: ReplyWatcher, count: int, reply_timeou
 
 
 async def run(edge_url: str, admin_dsn: str, levels: list[tuple[int, float]],
-              reply_timeout: float = 120, warmup: int = 3) -> EndToEndResult:
+              reply_timeout: float = 120, warmup: int = 3,
+              meter: CpuMeter | None = None) -> EndToEndResult:
     out = EndToEndResult([])
-    forms = itertools.cycle(messages())
     async with ReplyWatcher(admin_dsn) as watcher:
         await warm_up(edge_url, watcher, warmup, reply_timeout)
         for senders, duration in levels:
             progress("e2e", f"{senders} concurrent sender(s) for {duration:.0f}s")
-            out.levels.append(await run_level(edge_url, watcher, forms, senders, duration,
-                                              reply_timeout))
+            level, started = await run_level(edge_url, watcher, itertools.cycle(messages()),
+                                             senders, duration, reply_timeout, meter=meter)
+            out.levels.append((level, started))
+            per_reply = level.cpu_ms_per_reply(started)
+            if per_reply:
+                pipeline, box = level.busy_cores()
+                progress("e2e", f"c={senders} CPU per reply: " + ", ".join(
+                    f"{k} {v:.0f} ms" for k, v in sorted(per_reply.items(), key=lambda kv: -kv[1]))
+                    + f" | busy cores: pipeline {pipeline:.2f}, whole box {box:.2f}")
     return out

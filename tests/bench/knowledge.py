@@ -87,38 +87,47 @@ def _sentences(body: str) -> list[str]:
 
 def synthetic_articles(real: Sequence[ArticleInput], total: int, seed: int = 10_000
                        ) -> list[ArticleInput]:
-    """`total - len(real)` varied articles derived from the real ones; deterministic."""
-    rng = random.Random(seed)
+    """`total - len(real)` varied articles derived from the real ones, deterministic.
+
+    Each real article gets an equal share, and the j-th variant of an article draws from its
+    own generator seeded with (seed, slug, j): editing, adding or removing one real article
+    changes only the variants built from it (or from its category), so the embedding cache
+    stays warm while the knowledge base evolves."""
     by_category: dict[str, list[ArticleInput]] = {}
     for a in real:
         by_category.setdefault(a.category, []).append(a)
+    per_article, remainder = divmod(max(0, total - len(real)), len(real))
     out = []
-    for i in range(max(0, total - len(real))):
-        base = real[i % len(real)]
-        donor = rng.choice(by_category[base.category])
-        context, note = rng.choice(_CONTEXTS), rng.choice(_NOTES)
-        sentences = _sentences(base.body)
-        keep = sentences[: rng.randint(1, len(sentences))]
-        extra = rng.choice(_sentences(donor.body)) if rng.random() < 0.4 else ""
-        release = f"{rng.randint(2, 5)}.{rng.randint(0, 30)}"
-        body = " ".join(s for s in [
-            *keep,
-            extra if extra not in keep else "",
-            f"Applies {context} (release {release}); {note}.",
-        ] if s)
-        title = rng.choice(_TITLE_FORMS).format(t=base.title.rstrip("?"), c=context)
-        out.append(validated(
-            f"{base.slug[:100]}-x{i:05d}", title[:300], base.category, body,
-            [*base.tags, context.split()[-1]],
-        ))
+    for k, base in enumerate(real):
+        for j in range(per_article + (k < remainder)):
+            rng = random.Random(f"{seed}:{base.slug}:{j}")
+            donor = rng.choice(by_category[base.category])
+            context, note = rng.choice(_CONTEXTS), rng.choice(_NOTES)
+            sentences = _sentences(base.body)
+            keep = sentences[: rng.randint(1, len(sentences))]
+            extra = rng.choice(_sentences(donor.body)) if rng.random() < 0.4 else ""
+            release = f"{rng.randint(2, 5)}.{rng.randint(0, 30)}"
+            body = " ".join(s for s in [
+                *keep,
+                extra if extra not in keep else "",
+                f"Applies {context} (release {release}); {note}.",
+            ] if s)
+            title = rng.choice(_TITLE_FORMS).format(t=base.title.rstrip("?"), c=context)
+            out.append(validated(
+                f"{base.slug[:100]}-x{j:04d}", title[:300], base.category, body,
+                [*base.tags, context.split()[-1]],
+            ))
     return out
 
 
 class CachedEmbedder:
-    """The real local embedder behind a content-addressed cache of its vectors."""
+    """The real local embedder behind a content-addressed cache of its vectors. The cache
+    keeps the most recently used entries (about 1.8 kB each), so edits of the knowledge
+    base do not grow it without bound."""
 
     model = LOCAL_MODEL
     dimensions = LOCAL_DIMENSIONS
+    max_entries = 20_000
 
     def __init__(self, path: Path, use_cache: bool = True) -> None:
         self.path = path
@@ -139,7 +148,7 @@ class CachedEmbedder:
         if not self.use_cache or not self._vectors:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        keys = list(self._vectors)
+        keys = list(self._vectors)[-self.max_entries :]  # least recently used first
         tmp = self.path.with_suffix(".tmp.npz")
         np.savez(tmp, keys=np.array(keys), vectors=np.stack([self._vectors[k] for k in keys]))
         tmp.replace(self.path)
@@ -173,7 +182,12 @@ class CachedEmbedder:
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         await self.fill(texts)
-        return [self._vectors[self.key(t)].tolist() for t in texts]
+        out = []
+        for t in texts:
+            k = self.key(t)
+            self._vectors[k] = vector = self._vectors.pop(k)  # most recently used: last
+            out.append(vector.tolist())
+        return out
 
 
 def queries() -> list[str]:

@@ -59,3 +59,59 @@ def table(rows: Sequence[Sequence[str]], out=None) -> None:
     for row in rows[1:]:
         out.write(line(row) + "\n")
     out.flush()
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat_fields(int(entry))
+            if fields and int(fields[1]) == pid:  # field 1 after comm: ppid
+                out.append(int(entry))
+    return out
+
+
+def postgres_cpu_seconds(postmaster: int) -> float:
+    """The whole server: the postmaster, its live backends, and (cutime/cstime) the ones it
+    has already reaped."""
+    fields = _stat_fields(postmaster)
+    if fields is None:
+        return math.nan
+    total = sum(int(fields[i]) for i in (11, 12, 13, 14)) / _CLOCK_TICKS
+    return total + sum(c for c in map(cpu_seconds, _children(postmaster)) if not math.isnan(c))
+
+
+def box_busy_seconds() -> float:
+    """CPU-seconds the whole machine (every core, every process) spent not idle."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values[:8]) - idle) / _CLOCK_TICKS
+
+
+class CpuMeter:
+    """CPU-seconds of named processes (plus PostgreSQL and the whole box) between readings."""
+
+    def __init__(self, pids: dict[str, int], postmaster: int | None = None) -> None:
+        self.pids = pids
+        self.postmaster = postmaster
+
+    def reading(self) -> dict[str, float]:
+        r = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        if self.postmaster:
+            r["postgres"] = postgres_cpu_seconds(self.postmaster)
+        r["box"] = box_busy_seconds()
+        r["wall"] = time.monotonic()
+        return r
+
+    @staticmethod
+    def delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+        return {k: after[k] - before[k] for k in before}

@@ -59,12 +59,18 @@ def new_message_sid() -> str:
 
 
 async def post_whatsapp(
-    fakes: ChannelFakes, phone: str, body: str, *, sid: str | None = None, signature: str | None = "sign"
+    fakes: ChannelFakes,
+    phone: str,
+    body: str,
+    *,
+    sid: str | None = None,
+    signature: str | None = "sign",
+    profile: str = "Ana",
 ) -> httpx.Response:
     """Twilio delivering an inbound WhatsApp message to the edge, signed with the twilio
     library over PUBLIC_BASE_URL + path (what Twilio was configured with)."""
     params = inbound_params(
-        fakes.twilio.account_sid, sid or new_message_sid(), f"whatsapp:{phone}", WHATSAPP_FROM, body
+        fakes.twilio.account_sid, sid or new_message_sid(), f"whatsapp:{phone}", WHATSAPP_FROM, body, profile
     )
     return await asyncio.to_thread(
         post_webhook,

@@ -57,9 +57,11 @@ async def test_whatsapp_answer_acknowledges_the_earlier_email_of_the_same_custom
     )
     assert not linked.already_linked
 
-    accepted = await post_whatsapp(channel_fakes, phone, "How do I reset my password? The link never arrives.")
+    accepted = await post_whatsapp(
+        channel_fakes, phone, "How do I reset my password? The link never arrives.", profile="Linus"
+    )
     assert accepted.status_code == 200
-    answer = " ".join(m["Body"] for m in await whatsapp_answer(channel_fakes, phone))
+    parts = await whatsapp_answer(channel_fakes, phone)
 
     # One customer, whichever address they write from.
     assert (await find_customer(identity, phone=phone)).customer_id == customer.customer_id
@@ -69,5 +71,6 @@ async def test_whatsapp_answer_acknowledges_the_earlier_email_of_the_same_custom
     assert email_in.conversation_id == whatsapp_in.conversation_id, "one conversation across the switch"
 
     expected = f'I see you emailed us on {_agent_date(email_in.create_time)} about "{SUBJECT}".'
-    assert answer.startswith(expected), answer
-    assert "Forgot password" in answer  # and it still answers the WhatsApp question
+    # First thing after the greeting, then the answer to the WhatsApp question itself.
+    assert parts[0]["Body"].startswith(f"Hi Linus! {expected}"), parts[0]["Body"]
+    assert "Forgot password" in " ".join(m["Body"] for m in parts)
