@@ -13,10 +13,11 @@ import contextlib
 import json
 import os
 import signal
+import time
 from dataclasses import dataclass
 
 from devstack import REPO_ROOT
-from tests.bench.stats import cpu_seconds, fmt, ms, progress
+from tests.bench.stats import box_busy_seconds, cpu_seconds, fmt, ms, progress
 from tests.e2e.pipeline import free_port
 
 PYTHON = str(REPO_ROOT / ".venv" / "bin" / "python")
@@ -33,6 +34,7 @@ class Round:
     server_cpu_ms_per_req: float
     broker_cpu_ms_per_req: float
     client_cpu_ms_per_req: float
+    box_busy: float  # cores the whole machine was busy during the run
 
 
 @dataclass
@@ -102,21 +104,23 @@ async def run(edge_url: str, edge_pid: int, broker_pid: int | None, *, requests:
                 # Warm-up in a run of its own, so the CPU readings cover measured requests only.
                 if warmup:
                     await _load(url, warmup, concurrency, 0, f"{name}-w{n}")
+                busy0, wall0 = box_busy_seconds(), time.monotonic()
                 server0 = cpu_seconds(pid)
                 broker0 = cpu_seconds(broker_pid) if broker_pid else float("nan")
                 r = await _load(url, requests, concurrency, 0, f"{name}-r{n}")
                 server_ms = (cpu_seconds(pid) - server0) * 1000 / requests
                 broker_ms = ((cpu_seconds(broker_pid) - broker0) * 1000 / requests
                              if broker_pid else float("nan"))
+                box = (box_busy_seconds() - busy0) / (time.monotonic() - wall0)
                 rnd = Round(name, r["rps"], r["p50_s"], r["p99_s"], r["statuses"], r["errors"],
-                            server_ms, broker_ms, r["client_cpu_s"] * 1000 / requests)
+                            server_ms, broker_ms, r["client_cpu_s"] * 1000 / requests, box)
                 result.rounds.append(rnd)
                 progress("edge", (
                     f"round {n}/{rounds} {name:<5} {requests} req @ c={concurrency}: "
                     f"{rnd.rps:,.0f} req/s  p50 {ms(rnd.p50_s)}  p99 {ms(rnd.p99_s)}  "
                     f"server CPU {fmt(server_ms, ' ms', 2)}/req"
                     + (f"  broker CPU {fmt(broker_ms, ' ms', 2)}/req" if name == "edge" else "")
-                    + f"  statuses {r['statuses']}" + (f" errors {r['errors']}" if r["errors"] else "")
+                    + f"  box busy {box:.2f} cores  statuses {r['statuses']}" + (f" errors {r['errors']}" if r["errors"] else "")
                 ))
     return result
 

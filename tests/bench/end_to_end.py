@@ -23,7 +23,8 @@ import json
 import random
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import Self
 
 import asyncpg
 import httpx
@@ -112,7 +113,7 @@ class ReplyWatcher:
         self._task: asyncio.Task | None = None
         self._conn: asyncpg.Connection | None = None
 
-    async def __aenter__(self) -> ReplyWatcher:
+    async def __aenter__(self) -> Self:
         self._conn = await asyncpg.connect(self._dsn)
         self._task = asyncio.create_task(self._poll())
         return self
@@ -167,7 +168,7 @@ async def _sender(http: httpx.AsyncClient, watcher: ReplyWatcher, forms, result:
                 return
             budget[0] -= 1
         form = {**next(forms), "email": f"e2e-{uuid.uuid4().hex[:12]}@example.com"}
-        sample = Sample(datetime.now(timezone.utc))
+        sample = Sample(datetime.now(UTC))
         try:
             r = await http.post("/support/submit", json=form)
         except httpx.HTTPError:
@@ -179,7 +180,7 @@ async def _sender(http: httpx.AsyncClient, watcher: ReplyWatcher, forms, result:
         ticket_id = r.json()["ticket_id"]
         try:
             sample.replied = await asyncio.wait_for(watcher.wait(ticket_id), reply_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             result.timeouts += 1
         result.samples.append(sample)
         tickets.append((ticket_id, sample))
@@ -194,7 +195,7 @@ async def run_level(edge_url: str, watcher: ReplyWatcher, forms, senders: int,
     result = LevelResult(senders, duration_s)
     tickets: list[tuple[str, Sample]] = []
     loop = asyncio.get_running_loop()
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     stop_at = loop.time() + duration_s
     cpu_task = asyncio.create_task(_cpu_in_window(meter, duration_s, result)) if meter else None
     limits = httpx.Limits(max_connections=senders, max_keepalive_connections=senders)
@@ -209,7 +210,7 @@ async def run_level(edge_url: str, watcher: ReplyWatcher, forms, senders: int,
             lat = result.latencies
             phase = "sending" if loop.time() < stop_at else "draining"
             progress("e2e", (
-                f"{label:<5} {phase:<8} {(datetime.now(timezone.utc) - started).total_seconds():5.1f}s  "
+                f"{label:<5} {phase:<8} {(datetime.now(UTC) - started).total_seconds():5.1f}s  "
                 f"replies {len(lat):4d}  p50 {percentile(lat, 50):5.2f}s  "
                 f"p95 {percentile(lat, 95):5.2f}s  errors {result.submit_errors}  "
                 f"timeouts {result.timeouts}"

@@ -41,7 +41,7 @@ from services.agent.tools import SEARCH_RESULTS
 from services.common.db import open_pool
 from services.common.grpc_client import open_channel
 from tests.bench.end_to_end import TICKETS
-from tests.bench.stats import percentile, progress
+from tests.bench.stats import box_busy_seconds, percentile, progress
 
 CACHE_DIR = REPO_ROOT / ".cache" / "bench"
 MIN_SCORE = 0.42  # AgentSettings.knowledge_min_score: what the agent's search tool sends
@@ -207,6 +207,7 @@ class SearchResult:
     grpc_s: list[float]
     sql_s: list[float]
     empty: int  # searches with no hit above min_score
+    box_busy: float  # cores the whole machine was busy during the gRPC searches
 
     @property
     def p50(self) -> float:
@@ -227,6 +228,7 @@ async def measure_search(agent_addr: str, store: KnowledgeStore, embedder: Cache
     stub = kb_grpc.KnowledgeServiceStub(channel)
     grpc_s: list[float] = []
     empty = 0
+    busy0, wall0 = box_busy_seconds(), time.monotonic()
     try:
         for i in range(warmup + calls):
             q = qs[i % len(qs)]
@@ -239,6 +241,7 @@ async def measure_search(agent_addr: str, store: KnowledgeStore, embedder: Cache
                 empty += not reply.results
     finally:
         await channel.close()
+    box_busy = (box_busy_seconds() - busy0) / (time.monotonic() - wall0)
     vectors = await embedder.embed(qs)
     sql_s: list[float] = []
     for i in range(warmup + calls):
@@ -249,11 +252,12 @@ async def measure_search(agent_addr: str, store: KnowledgeStore, embedder: Cache
         search_mod.rank(candidates, SEARCH_RESULTS, MIN_SCORE)
         if i >= warmup:
             sql_s.append(time.perf_counter() - t0)
-    result = SearchResult(int(total), calls, grpc_s, sql_s, empty)
+    result = SearchResult(int(total), calls, grpc_s, sql_s, empty, box_busy)
     progress("search", (
         f"{result.articles:,} articles: {calls} searches  gRPC p50 {result.p50 * 1000:.1f} ms  "
         f"p95 {result.p95 * 1000:.1f} ms  | SQL alone p50 {percentile(sql_s, 50) * 1000:.1f} ms  "
-        f"p95 {percentile(sql_s, 95) * 1000:.1f} ms  | no hit ≥ {MIN_SCORE}: {empty}"
+        f"p95 {percentile(sql_s, 95) * 1000:.1f} ms  | no hit ≥ {MIN_SCORE}: {empty}  "
+        f"| box busy {box_busy:.2f} cores"
     ))
     return result
 

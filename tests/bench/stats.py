@@ -53,7 +53,7 @@ def table(rows: Sequence[Sequence[str]], out=None) -> None:
     """A plain left-aligned table; the first row is the header, underlined."""
     out = out or sys.stdout
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    line = lambda row: "  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()  # noqa: E731
+    line = lambda row: "  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
     out.write(line(rows[0]) + "\n")
     out.write("  " + "  ".join("-" * w for w in widths) + "\n")
     for row in rows[1:]:
