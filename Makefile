@@ -55,13 +55,18 @@ gen: $(VENV)/.installed
 	$(PY) -m grpc_tools.protoc -Iproto --python_out=gen/python --pyi_out=gen/python \
 		--grpc_python_out=gen/python $(PROTOS)
 
-## lint: buf lint, buf format (no diff allowed), buf breaking against main
+## lint: buf lint, buf format (no diff allowed), buf breaking against the first published contracts
+# The v1 packages are a promise: nothing may break them. So the baseline is the commit that first
+# added proto/ (in every full clone), not the branch tip, which in CI is the very tree under test.
+GIT_DIR_COMMON = $(shell git rev-parse --git-common-dir 2>/dev/null)
+PROTO_BASELINE = $(shell git log --diff-filter=A --format=%H -- proto 2>/dev/null | tail -n 1)
 lint: node_modules/.installed
 	$(BUF) lint
 	$(BUF) format -d --exit-code
-	@if git rev-parse --verify -q main >/dev/null; then \
-		echo "buf breaking --against .git#branch=main"; $(BUF) breaking --against '.git#branch=main'; \
-	else echo "no main branch yet: buf breaking skipped"; fi
+	@if [ -n "$(PROTO_BASELINE)" ]; then \
+		echo "buf breaking --against $(GIT_DIR_COMMON)#ref=$(PROTO_BASELINE)"; \
+		$(BUF) breaking --against '$(GIT_DIR_COMMON)#ref=$(PROTO_BASELINE)'; \
+	else echo "buf breaking: no committed contracts to compare with (not a full git clone?)"; exit 1; fi
 
 ## webform: type-check and build the web form into webform/dist (served by the edge)
 webform: webform/node_modules/.installed

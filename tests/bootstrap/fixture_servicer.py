@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sys
 
 from fte.identity.v1 import identity_service_pb2 as pb
@@ -20,10 +21,15 @@ class _Strict(BaseModel):
     age: int
 
 
+log = logging.getLogger("fixture")
+
+
 class ScriptedIdentity(pb_grpc.IdentityServiceServicer):
     async def GetCustomer(self, request, context):
         verb, _, arg = request.customer_id.partition(":")
-        if verb == "sleep":
+        if verb == "log":
+            log.info("looked up %s", arg)
+        elif verb == "sleep":
             await asyncio.sleep(float(arg))
         elif verb == "notfound":
             raise NotFound(f"customer {arg} does not exist")

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from fte.identity.v1 import identity_service_pb2 as pb
 from fte.identity.v1 import identity_service_pb2_grpc as pb_grpc
 
@@ -26,8 +27,6 @@ def _free_port() -> int:
 
 
 async def _wait_serving(address: str) -> None:
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
     for _ in range(100):
         try:
             async with open_channel(address, timeout_s=1) as ch:
@@ -40,9 +39,8 @@ async def _wait_serving(address: str) -> None:
     raise TimeoutError(f"{address} never became SERVING")
 
 
-async def test_sigterm_lets_in_flight_rpc_finish_then_exits_cleanly():
-    port = _free_port()
-    proc = await asyncio.create_subprocess_exec(
+async def _start_fixture(port: int) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         str(ROOT / "tests/bootstrap/fixture_servicer.py"),
         str(port),
@@ -51,16 +49,31 @@ async def test_sigterm_lets_in_flight_rpc_finish_then_exits_cleanly():
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
+
+
+async def test_sigterm_lets_in_flight_rpc_finish_then_exits_cleanly():
+    port = _free_port()
+    proc = await _start_fixture(port)
     address = f"127.0.0.1:{port}"
     try:
         await _wait_serving(address)
         async with open_channel(address, timeout_s=10) as ch:
             stub = pb_grpc.IdentityServiceStub(ch)
+            # A health watcher (a load balancer, a kubelet) connected before the signal.
+            watch = health_pb2_grpc.HealthStub(ch).Watch(
+                health_pb2.HealthCheckRequest(service="fte.identity.v1.IdentityService"),
+                timeout=15,
+            )
+            assert (await watch.read()).status == health_pb2.HealthCheckResponse.SERVING
             in_flight = asyncio.ensure_future(
                 stub.GetCustomer(pb.GetCustomerRequest(customer_id="sleep:2"))
             )
             await asyncio.sleep(0.5)  # the RPC is now sleeping inside the handler
             proc.send_signal(signal.SIGTERM)
+            # The watcher hears NOT_SERVING while the in-flight RPC is still running.
+            draining = await asyncio.wait_for(watch.read(), timeout=5)
+            assert draining.status == health_pb2.HealthCheckResponse.NOT_SERVING
+            assert not in_flight.done()
             reply = await in_flight
             assert reply.customer.customer_id == "sleep:2"
         exit_code = await asyncio.wait_for(proc.wait(), timeout=15)

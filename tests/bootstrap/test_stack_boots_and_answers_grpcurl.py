@@ -54,3 +54,17 @@ async def test_grpcurl_lists_service_health_and_reflection(services, name):
 async def test_grpcurl_health_check_is_serving(services, name):
     reply = json.loads(await _grpcurl(services.address(name), "grpc.health.v1.Health/Check"))
     assert reply == {"status": "SERVING"}
+
+
+async def test_grpcurl_describes_rpcs_and_messages_through_reflection(services):
+    identity = await _grpcurl(services.address("identity"), "describe",
+                              "fte.identity.v1.IdentityService")
+    for rpc in ("ResolveCustomer", "LinkIdentifier", "MergeCustomers", "GetCustomer",
+                "LookupCustomer"):
+        assert f"rpc {rpc} ( .fte.identity.v1.{rpc}Request ) returns ( .fte.identity.v1.{rpc}Response )" in identity
+    # Messages and enums imported from another file resolve too (fte.common.v1.Channel).
+    request = await _grpcurl(services.address("conversation"), "describe",
+                             "fte.conversation.v1.RecordInboundRequest")
+    assert ".fte.common.v1.Channel channel" in request
+    channel = await _grpcurl(services.address("agent"), "describe", "fte.common.v1.Channel")
+    assert "CHANNEL_UNSPECIFIED = 0;" in channel and "CHANNEL_WHATSAPP" in channel

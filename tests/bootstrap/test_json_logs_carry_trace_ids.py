@@ -1,0 +1,46 @@
+"""Every log line a service writes is one JSON object naming the service and level; a line
+written while handling an RPC carries the caller's trace id and the handler's span id, and
+customer addresses in it are redacted."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+
+from fte.identity.v1 import identity_service_pb2 as pb
+from fte.identity.v1 import identity_service_pb2_grpc as pb_grpc
+
+from services.common.grpc_client import open_channel
+from tests.bootstrap.test_graceful_stop import _free_port, _start_fixture, _wait_serving
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+CALLER_SPAN_ID = "00f067aa0ba902b7"
+
+
+async def test_rpc_log_line_is_json_with_callers_trace_id_and_no_customer_address():
+    port = _free_port()
+    proc = await _start_fixture(port)
+    address = f"127.0.0.1:{port}"
+    try:
+        await _wait_serving(address)
+        async with open_channel(address, timeout_s=10) as ch:
+            await pb_grpc.IdentityServiceStub(ch).GetCustomer(
+                pb.GetCustomerRequest(customer_id="log:ada@example.com on +1 202-555-0142"),
+                metadata=(("traceparent", f"00-{TRACE_ID}-{CALLER_SPAN_ID}-01"),),
+            )
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), timeout=15) == 0
+        lines = (await proc.stdout.read()).decode().splitlines()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+    records = [json.loads(line) for line in lines if line.strip()]  # fails on any non-JSON line
+    assert records and all(r["service"] == "scripted" and r["level"] for r in records)
+    [rpc_line] = [r for r in records if r["message"].startswith("looked up")]
+    assert rpc_line["trace_id"] == TRACE_ID
+    assert len(rpc_line["span_id"]) == 16 and rpc_line["span_id"] != CALLER_SPAN_ID
+    assert rpc_line["message"] == "looked up [email] on [phone]"
+    assert not any("ada@example.com" in line or "555-0142" in line for line in lines)
