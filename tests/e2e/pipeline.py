@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field, replace
 
 from devstack import REPO_ROOT
-from devstack.processes import AppProcess
+from devstack.processes import PROCESSES, AppProcess
 from devstack.runner import child_env
 from devstack.stack import Endpoints
 
@@ -27,18 +27,8 @@ def free_port() -> int:
 
 
 def pipeline_processes() -> list[AppProcess]:
-    return [
-        AppProcess("identity", ("-m", "services.identity"), port=free_port(), schema="identity",
-                   advertise_as=("IDENTITY_ADDR",)),
-        AppProcess("conversation", ("-m", "services.conversation"), port=free_port(),
-                   schema="conversation", advertise_as=("CONVERSATION_ADDR",)),
-        AppProcess("agent", ("-m", "services.agent"), port=free_port(), schema="knowledge",
-                   advertise_as=("AGENT_ADDR", "KNOWLEDGE_ADDR")),
-        AppProcess("worker", ("-m", "services.agent.worker")),
-        AppProcess("dispatcher", ("-m", "services.channels"), port=free_port(),
-                   advertise_as=("DISPATCHER_ADDR",)),
-        AppProcess("edge", ("-m", "services.edge"), port=free_port(), port_env="HTTP_PORT"),
-    ]
+    """Exactly the processes `make run` starts, each moved to a free port."""
+    return [replace(p, port=free_port()) if p.port is not None else p for p in PROCESSES]
 
 
 @dataclass
