@@ -17,11 +17,11 @@ from devstack import DEFAULT_DATA_ROOT, kafka, postgres, stack as devstack
 
 TEST_DATA_ROOT = DEFAULT_DATA_ROOT / "test-stack"
 # Two checkouts (e.g. git worktrees) can test side by side when one sets FTE_TEST_PORT_OFFSET.
-_PORT_OFFSET = int(os.environ.get("FTE_TEST_PORT_OFFSET", "0"))
+PORT_OFFSET = int(os.environ.get("FTE_TEST_PORT_OFFSET", "0"))
 TEST_STACK = devstack.StackConfig(
-    postgres=postgres.PostgresConfig(data_dir=TEST_DATA_ROOT / "postgres", port=55442 + _PORT_OFFSET),
-    kafka=kafka.KafkaConfig(data_dir=TEST_DATA_ROOT / "kafka", port=59102 + _PORT_OFFSET,
-                            controller_port=59103 + _PORT_OFFSET),
+    postgres=postgres.PostgresConfig(data_dir=TEST_DATA_ROOT / "postgres", port=55442 + PORT_OFFSET),
+    kafka=kafka.KafkaConfig(data_dir=TEST_DATA_ROOT / "kafka", port=59102 + PORT_OFFSET,
+                            controller_port=59103 + PORT_OFFSET),
     external_database_url=os.environ.get("DATABASE_URL") or None,
     external_kafka=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
 )

@@ -1,4 +1,5 @@
-"""The embedded servers start again after a crash left their pid and lock files behind."""
+"""The embedded servers start again after a crash left their pid and lock files behind, and
+what was committed before the crash (a row, an acknowledged record) is still there."""
 
 from __future__ import annotations
 
@@ -9,15 +10,37 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from devstack import DEFAULT_DATA_ROOT, _proc, kafka, postgres
 from devstack.stack import StackConfig, down
 
+from tests.conftest import PORT_OFFSET
+
 CRASH_DATA_ROOT = DEFAULT_DATA_ROOT / "test-crash"
 CRASH_STACK = StackConfig(
-    postgres=postgres.PostgresConfig(data_dir=CRASH_DATA_ROOT / "postgres", port=55472),
-    kafka=kafka.KafkaConfig(data_dir=CRASH_DATA_ROOT / "kafka", port=59132, controller_port=59133),
+    postgres=postgres.PostgresConfig(data_dir=CRASH_DATA_ROOT / "postgres", port=55472 + PORT_OFFSET),
+    kafka=kafka.KafkaConfig(data_dir=CRASH_DATA_ROOT / "kafka", port=59132 + PORT_OFFSET,
+                            controller_port=59133 + PORT_OFFSET),
 )
+TOPIC = "crash.survivors"
+
+
+async def _commit_a_row_and_a_record() -> None:
+    conn = await asyncpg.connect(CRASH_STACK.postgres.admin_dsn)
+    try:
+        await conn.execute("DROP TABLE IF EXISTS crash_survivor; CREATE TABLE crash_survivor (v text)")
+        await conn.execute("INSERT INTO crash_survivor VALUES ('kept')")
+    finally:
+        await conn.close()
+    await kafka.ensure_topics(CRASH_STACK.kafka.bootstrap_servers, {TOPIC: 1})
+    producer = AIOKafkaProducer(bootstrap_servers=CRASH_STACK.kafka.bootstrap_servers,
+                                acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        await producer.send_and_wait(TOPIC, b"kept")
+    finally:
+        await producer.stop()
 
 
 @pytest.fixture
@@ -25,6 +48,7 @@ async def crashed(stack_lock: None) -> AsyncIterator[tuple[int, int]]:
     """Pids of a postmaster and a broker that were killed with SIGKILL."""
     down(CRASH_STACK)
     await asyncio.gather(postgres.start(CRASH_STACK.postgres), kafka.start(CRASH_STACK.kafka))
+    await _commit_a_row_and_a_record()
     pids = (postgres.running_pid(CRASH_STACK.postgres), kafka.running_pid(CRASH_STACK.kafka))
     for pid in pids:
         os.kill(pid, signal.SIGKILL)
@@ -46,6 +70,14 @@ async def test_servers_start_again_after_being_killed(crashed: tuple[int, int]) 
     assert kafka.running_pid(CRASH_STACK.kafka) not in (None, dead_broker)
     conn = await asyncpg.connect(CRASH_STACK.postgres.admin_dsn)
     try:
-        assert await conn.fetchval("SELECT 1") == 1
+        assert await conn.fetchval("SELECT v FROM crash_survivor") == "kept"
     finally:
         await conn.close()
+    consumer = AIOKafkaConsumer(TOPIC, bootstrap_servers=CRASH_STACK.kafka.bootstrap_servers,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        record = await asyncio.wait_for(consumer.getone(), timeout=30)
+        assert record.value == b"kept"
+    finally:
+        await consumer.stop()

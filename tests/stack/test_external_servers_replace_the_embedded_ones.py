@@ -1,0 +1,41 @@
+"""DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS point the same code at existing servers: migrations
+and topics go there, no embedded server is started, and stopping the stack leaves them alone."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+
+from devstack import kafka, postgres
+from devstack.stack import Endpoints, StackConfig, down, embedded_running, up
+
+
+async def test_external_postgres_and_kafka_are_used_and_never_started_or_stopped(
+    stack: Endpoints, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", stack.admin_dsn)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", stack.bootstrap_servers)
+    monkeypatch.setenv("FTE_DATA_DIR", str(tmp_path))
+    cfg = StackConfig.from_env()
+
+    endpoints = await up(cfg)
+
+    assert endpoints == Endpoints(stack.admin_dsn, stack.bootstrap_servers)
+    assert embedded_running(cfg) == set()
+    assert postgres.running_pid(cfg.postgres) is None and kafka.running_pid(cfg.kafka) is None
+    assert not any(tmp_path.iterdir()), "nothing embedded may be initialised"
+
+    down(cfg)  # must not touch the external servers
+    conn = await asyncpg.connect(stack.admin_dsn)
+    try:
+        applied = await conn.fetchval("SELECT count(*) FROM public.schema_migrations")
+        assert applied >= 3
+    finally:
+        await conn.close()
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.bootstrap_servers)
+    await admin.start()
+    try:
+        assert set(kafka.topic_partitions()) <= set(await admin.list_topics())
+    finally:
+        await admin.close()
