@@ -55,6 +55,17 @@ class GrpcService:
 
     async def start(self, build: Build) -> int:
         """Builds the servicers, starts listening and reports SERVING. Returns the bound port."""
+        try:
+            return await self._start(build)
+        except BaseException:
+            # A port in use or a failing build must not leave pools and channels open.
+            if self.server is not None:
+                await self.server.stop(None)
+                self.server = None
+            await self._resources.aclose()
+            raise
+
+    async def _start(self, build: Build) -> int:
         servicers = await build(self._resources)
         # Server interceptors run outermost first: OTel's (added by the instrumentor when it
         # patched grpc.aio.server) wraps ours, so spans carry the final status code.

@@ -96,3 +96,23 @@ async def test_reflection_lists_service_health_and_reflection(channel):
         "grpc.health.v1.Health",
         "grpc.reflection.v1alpha.ServerReflection",
     }
+
+
+async def test_a_port_in_use_fails_start_and_closes_what_build_opened(channel):
+    from services.common.grpc_server import GrpcService
+
+    closed = []
+
+    async def build_with_a_resource(resources):
+        async def close():
+            closed.append(True)
+
+        resources.push_async_callback(close)
+        return await build(resources)
+
+    async with running("first", Settings(grpc_port=0), build) as first:
+        second = GrpcService("second", Settings(grpc_port=first.port))
+        with pytest.raises(RuntimeError):
+            await second.start(build_with_a_resource)
+        assert closed == [True]
+        assert second.server is None
