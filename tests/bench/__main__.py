@@ -61,6 +61,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--e2e-levels", type=_levels, default=_levels("1:30,10:45,50:60"),
                    help="senders:seconds,... (default 1:30,10:45,50:60)")
     p.add_argument("--e2e-reply-timeout", type=float, default=120.0)
+    p.add_argument("--kb-small", type=int, default=100,
+                   help="also search a base of this many real articles (0: skip; default 100)")
     p.add_argument("--kb-sizes", default="10000",
                    help="knowledge-base sizes to grow to after the real base (default 10000)")
     p.add_argument("--search-calls", type=int, default=200)
@@ -168,7 +170,7 @@ def _print_results(args, kb_real, kb_big, grown, e2e, edge, locust_summary) -> N
               "sequential, queries = eval tickets)")
         rows = [("articles", "searches", "p50", "p95", "SQL alone p50", "SQL alone p95",
                  "no hit ≥ 0.42", "box busy")]
-        for r in [kb_real, *kb_big]:
+        for r in [*kb_real, *kb_big]:
             rows.append((f"{r.articles:,}", str(r.calls), ms(r.p50), ms(r.p95),
                          ms(percentile(r.sql_s, 50)), ms(percentile(r.sql_s, 95)), str(r.empty),
                          f"{r.box_busy:.2f}"))
@@ -203,8 +205,9 @@ async def main(argv: list[str] | None = None) -> int:
             async with bench_pipeline(endpoints) as pipe:
                 progress("stack", f"pipeline up, edge at {pipe.edge_url}")
                 if "search" in phases:
-                    (kb_real,), _ = await knowledge.run(
-                        endpoints.admin_dsn, pipe.address("agent"), sizes=[0],
+                    kb_real, _ = await knowledge.run(
+                        endpoints.admin_dsn, pipe.address("agent"),
+                        sizes=[args.kb_small, 0] if args.kb_small else [0],
                         calls=args.search_calls, use_cache=not args.no_embedding_cache)
                 if "e2e" in phases:
                     meter = CpuMeter(

@@ -304,8 +304,25 @@ async def grow(store: KnowledgeStore, embedder: CachedEmbedder, total: int) -> G
                       embedder.embed_seconds - seconds0, time.monotonic() - started)
 
 
+async def measure_smaller(agent_addr: str, store: KnowledgeStore, embedder: CachedEmbedder,
+                          size: int, calls: int) -> SearchResult:
+    """Search on a base of `size` real articles: the others (spread over every category) are
+    deleted for the measurement and written back afterwards, unchanged."""
+    real = sorted(load_directory(KNOWLEDGE_BASE_DIR), key=lambda a: a.slug)
+    keep = {real[i * len(real) // size].slug for i in range(size)}
+    removed = [a for a in real if a.slug not in keep]
+    for a in removed:
+        await store.delete(a.slug)
+    try:
+        return await measure_search(agent_addr, store, embedder, calls)
+    finally:
+        await KnowledgeBase(store, embedder).upsert_many(removed)
+
+
 async def run(admin_dsn: str, agent_addr: str, *, sizes: Sequence[int], calls: int,
               use_cache: bool) -> tuple[list[SearchResult], GrowReport | None]:
+    """Measures Search at each size in turn: 0 is the real base as seeded, a size below it a
+    subset of the real articles, a size above it the base grown with synthetic articles."""
     embedder = CachedEmbedder(CACHE_DIR / f"embeddings-{LOCAL_MODEL}.npz", use_cache)
     pool = await open_pool(service_dsn(admin_dsn, "knowledge"), 1, WRITERS + 1)
     results, grown = [], None
@@ -313,6 +330,9 @@ async def run(admin_dsn: str, agent_addr: str, *, sizes: Sequence[int], calls: i
         store = KnowledgeStore(pool)
         for size in sizes:
             have = await pool.fetchval("SELECT count(*) FROM knowledge.articles")
+            if 0 < size < have:
+                results.append(await measure_smaller(agent_addr, store, embedder, size, calls))
+                continue
             if size > have:
                 grown = await grow(store, embedder, size)
                 progress("search", f"grown to {size:,} articles: {grown.added} added in "
