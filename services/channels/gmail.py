@@ -34,7 +34,13 @@ import google.auth.exceptions
 import google.oauth2.credentials
 import google_auth_httplib2
 import httplib2
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from fte.common.v1 import channel_pb2
@@ -44,8 +50,16 @@ from google.oauth2 import service_account
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
+from services.channels.dead_letters import DeadLetters, describe_error
 from services.channels.email_parsing import SKIP_LABELS, ParsedEmail, parse_gmail_message, skip_reason
-from services.channels.resilience import BREAKERS, BreakerRegistry, ChannelGuard, SendFailed, SendProgress
+from services.channels.resilience import (
+    BREAKERS,
+    BreakerRegistry,
+    ChannelGuard,
+    ChannelUnavailable,
+    SendFailed,
+    SendProgress,
+)
 from services.channels.settings import ChannelSettings
 from services.common import topics
 from services.common.kafka import new_producer, publish
@@ -275,6 +289,8 @@ class GmailApi:
 # --------------------------------------------------------------------------- ingest
 
 Emit = Callable[[str, events_pb2.InboundMessage], Awaitable[None]]
+# (the notification record being handled or None, Gmail message id, stage, error, attempts)
+DeadLetter = Callable[[ConsumerRecord | None, str, str, str, int], Awaitable[None]]
 
 
 class GmailIngest:
@@ -283,30 +299,50 @@ class GmailIngest:
     `handle` reads history from the last processed historyId (the caller stores it durably)
     and returns the historyId to store next. Mail is emitted oldest first with the Gmail id as
     idempotency key, so handling the same change twice emits the same keys (deduplicated
-    downstream), and handling nothing new emits nothing."""
+    downstream), and handling nothing new emits nothing.
 
-    def __init__(self, settings: ChannelSettings, api: GmailApi, emit: Emit, remember: int = 10_000) -> None:
+    With `dead_letter`, one mail cannot hold up the mailbox: a mail Gmail refuses to serve or
+    that cannot be parsed is dead-lettered at once, and one whose fetch keeps failing
+    transiently is dead-lettered after `gmail_message_max_attempts` attempts that reached Gmail
+    (refusals by the open circuit do not count: that is an outage, and everything waits).
+    Without it, such errors propagate and the notification is retried."""
+
+    def __init__(
+        self,
+        settings: ChannelSettings,
+        api: GmailApi,
+        emit: Emit,
+        remember: int = 10_000,
+        dead_letter: DeadLetter | None = None,
+    ) -> None:
         self.settings = settings
         self.api = api
         self.emit = emit
+        self.dead_letter = dead_letter
         self._seen: OrderedDict[str, None] = OrderedDict()
+        self._failures: OrderedDict[str, int] = OrderedDict()
         self._remember = remember
 
-    async def handle(self, notification: MailboxNotification, last_history_id: int | None) -> int | None:
+    async def handle(
+        self,
+        notification: MailboxNotification,
+        last_history_id: int | None,
+        source: ConsumerRecord | None = None,
+    ) -> int | None:
         if notification.email_address != self.settings.gmail_support_address:
             log.warning("gmail notification for a mailbox we do not serve: ignored")
             return last_history_id
         if last_history_id is None:
-            return await self._resync("no stored historyId")
+            return await self._resync("no stored historyId", source)
         try:
             added, latest = await self.api.added_since(last_history_id)
         except HistoryExpired:
-            return await self._resync(f"historyId {last_history_id} expired")
+            return await self._resync(f"historyId {last_history_id} expired", source)
         for message in added:
-            await self._ingest(message.id, message.labels)
+            await self._ingest(message.id, message.labels, source)
         return max(latest, last_history_id)
 
-    async def _resync(self, why: str) -> int:
+    async def _resync(self, why: str, source: ConsumerRecord | None) -> int:
         # Take the position first: whatever arrives while we list is caught by the next round.
         latest = await self.api.current_history_id()
         ids = await self.api.recent_message_ids(
@@ -314,22 +350,42 @@ class GmailIngest:
         )
         log.warning("gmail resync (%s): re-reading %d recent message(s)", why, len(ids))
         for message_id in reversed(ids):
-            await self._ingest(message_id)
+            await self._ingest(message_id, (), source)
         return latest
 
-    async def _ingest(self, message_id: str, labels: tuple[str, ...] = ()) -> None:
+    async def _ingest(self, message_id: str, labels: tuple[str, ...], source: ConsumerRecord | None) -> None:
         if not message_id or message_id in self._seen or SKIP_LABELS.intersection(labels):
             return
-        resource = await self.api.get_message(message_id)
-        if resource is not None:
-            email = parse_gmail_message(resource)
-            reason = skip_reason(email, self.settings.own_addresses)
-            if reason:
-                log.info("gmail message %s skipped: %s", message_id, reason)
-            else:
-                await self.emit(
-                    email.from_address, inbound_message(email, self.settings.gmail_support_address)
-                )
+        try:
+            resource = await self.api.get_message(message_id)
+            email = parse_gmail_message(resource) if resource is not None else None
+            reason = skip_reason(email, self.settings.own_addresses) if email is not None else ""
+        except ChannelUnavailable as exc:
+            if self.dead_letter is None or not exc.attempted:
+                raise
+            failures = self._failures.get(message_id, 0) + 1
+            self._failures[message_id] = failures
+            while len(self._failures) > self._remember:
+                self._failures.popitem(last=False)
+            if failures < self.settings.gmail_message_max_attempts:
+                raise
+            await self.dead_letter(source, message_id, "gmail_fetch", describe_error(exc), failures)
+        except Exception as exc:
+            # Gmail refusing this message (a 4xx other than 404), or a message we cannot
+            # parse: the same every time, so retrying would only hold up the mail behind it.
+            if self.dead_letter is None:
+                raise
+            stage = "gmail_fetch" if isinstance(exc, HttpError) else "gmail_parse"
+            await self.dead_letter(source, message_id, stage, describe_error(exc), 1)
+        else:
+            if email is not None:
+                if reason:
+                    log.info("gmail message %s skipped: %s", message_id, reason)
+                else:
+                    await self.emit(
+                        email.from_address, inbound_message(email, self.settings.gmail_support_address)
+                    )
+        self._failures.pop(message_id, None)
         self._seen[message_id] = None
         while len(self._seen) > self._remember:
             self._seen.popitem(last=False)
@@ -549,28 +605,34 @@ async def consume_notifications(
     ingest: GmailIngest,
     checkpoints: HistoryCheckpoints,
     stop: asyncio.Event,
+    dead_letters: DeadLetters,
     retry_max_s: float = 60.0,
 ) -> None:
     """The ingest loop. A batch's notifications for one mailbox are handled once (history from
     the checkpoint covers them all); the offset is committed with the new checkpoint only after
     the mail is published. Gmail down: the batch is retried with backoff, uncommitted, until it
-    works or we stop — notifications wait in Kafka, nothing is dropped."""
+    works or we stop — notifications wait in Kafka, nothing is dropped. A record that is not a
+    notification is dead-lettered."""
     while not stop.is_set():
         batches = await consumer.getmany(timeout_ms=500, max_records=200)
         for tp, records in batches.items():
-            latest: dict[str, MailboxNotification] = {}
+            latest: dict[str, tuple[MailboxNotification, ConsumerRecord]] = {}
             for record in records:
                 try:
                     note = MailboxNotification.from_bytes(record.value or b"")
-                except Exception:  # noqa: BLE001 - a record we can never read is skipped, loudly
-                    log.error("unreadable gmail notification at %s@%s: skipped", tp, record.offset)
+                    if not note.email_address:
+                        raise ValueError("no emailAddress")
+                except Exception as exc:  # noqa: BLE001 - a record we can never read is parked
+                    await dead_letters.park(
+                        record, stage="gmail_notification", error=describe_error(exc), attempts=1
+                    )
                     continue
-                latest[note.email_address] = note
-            for mailbox, note in latest.items():
+                latest[note.email_address] = (note, record)
+            for mailbox, (note, record) in latest.items():
 
-                async def step(tp=tp, mailbox=mailbox, note=note) -> int | None:
+                async def step(tp=tp, mailbox=mailbox, note=note, record=record) -> int | None:
                     await checkpoints.ensure_loaded(tp)
-                    return await ingest.handle(note, checkpoints.get(tp, mailbox))
+                    return await ingest.handle(note, checkpoints.get(tp, mailbox), record)
 
                 handled, new_history_id = await _until_done(step, stop, retry_max_s)
                 if not handled:
@@ -608,6 +670,8 @@ async def run_gmail_ingest(
     *,
     notifications_topic: str = topics.inbound_topic(channel_pb2.CHANNEL_EMAIL),
     incoming_topic: str = topics.INCOMING,
+    dlq_topic: str = topics.DLQ,
+    registry: BreakerRegistry = BREAKERS,
 ) -> None:
     """The Gmail ingest worker: fte.channels.email.inbound → Gmail API → fte.tickets.incoming.
 
@@ -625,11 +689,20 @@ async def run_gmail_ingest(
     await consumer.start()
     watcher: asyncio.Task | None = None
     try:
-        api = GmailApi(settings)
+        api = GmailApi(settings, registry=registry)
         if settings.gmail_pubsub_topic:
             watcher = asyncio.create_task(keep_watching(api, settings, stop))
-        ingest = GmailIngest(settings, api, kafka_emitter(producer, incoming_topic))
-        await consume_notifications(consumer, ingest, checkpoints, stop)
+        dead_letters = DeadLetters(producer, dlq_topic)
+
+        async def dead_letter(source, message_id, stage, error, attempts) -> None:
+            await dead_letters.park(
+                source, stage=stage, error=error, attempts=attempts, idempotency_key=message_id
+            )
+
+        ingest = GmailIngest(
+            settings, api, kafka_emitter(producer, incoming_topic), dead_letter=dead_letter
+        )
+        await consume_notifications(consumer, ingest, checkpoints, stop, dead_letters)
     finally:
         if watcher is not None:
             watcher.cancel()

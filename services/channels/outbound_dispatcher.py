@@ -5,6 +5,22 @@ others. Sending is idempotent on the reply id: the reply is recorded through
 ConversationService first (a duplicate tells us its stored delivery status), and a reply
 already sent is never sent again. Channels without a configured sender are not consumed: their
 replies wait in Kafka rather than being dropped.
+
+What happens to a record that fails (`OutboundDispatcher.process`):
+
+* An outage waits, however long it lasts, in order, uncommitted: the channel's provider down
+  (`ChannelUnavailable`: retries exhausted or circuit open; the breaker already paces the
+  attempts) or ConversationService unreachable (gRPC UNAVAILABLE). Nothing about such an error
+  is specific to the record, and during a ConversationService outage the escalation a dead
+  letter needs could not be made anyway.
+* Any other transient error (DEADLINE_EXCEEDED, INTERNAL, UNKNOWN, RESOURCE_EXHAUSTED, ...,
+  a Kafka error) is retried `max_attempts` times with backoff; then the record is dead-lettered.
+* A non-transient error (NOT_FOUND, INVALID_ARGUMENT, FAILED_PRECONDITION, a malformed record,
+  a bug) is dead-lettered at once.
+
+Dead-lettering publishes an fte.events.v1.DeadLetter to fte.dlq (retried until Kafka takes it),
+escalates the ticket, when the record names one, with reason PROCESSING_ERROR, and then the
+offset is committed: the channel goes on with its next record.
 """
 
 from __future__ import annotations
@@ -12,25 +28,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Protocol
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+import grpc
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka.errors import KafkaError
 from fte.common.v1 import channel_pb2
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 from fte.conversation.v1 import conversation_service_pb2_grpc as conv_grpc
 from fte.events.v1 import events_pb2
 from google.protobuf.message import DecodeError
-from tenacity import AsyncRetrying, retry_if_exception, wait_exponential_jitter
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
+from services.channels.dead_letters import DeadLetters, describe_error
 from services.channels.gmail import GmailApi, GmailSender, run_gmail_ingest, web_reply_notification
-from services.channels.resilience import BREAKERS, BreakerState, ChannelUnavailable, SendFailed
+from services.channels.resilience import BREAKERS, BreakerRegistry, BreakerState, ChannelUnavailable, SendFailed
 from services.channels.settings import ChannelSettings
 from services.channels.whatsapp import WhatsAppSender
 from services.common import topics
 from services.common.config import Settings
 from services.common.grpc_client import open_channel
 from services.common.grpc_server import GrpcService
-from services.common.kafka import processing
+from services.common.kafka import new_producer, processing, publish
 from services.common.logs import setup_logging
 from services.common.retry import is_transient
 from services.common.signals import stop_on_signals
@@ -45,12 +72,44 @@ _ALREADY_HANDLED = (
     conv_pb.DELIVERY_STATUS_FAILED,
 )
 
+# Marks an email outbound record that is a notice about a reply made elsewhere (the web form),
+# not a reply on the ticket: it is sent, but not recorded on the ticket as a message.
+KIND_HEADER = "fte-outbound-kind"
+NOTICE = b"notice"
+
 
 class DispatcherSettings(Settings):
     consumer_group_prefix: str = "fte-dispatcher"
     # The dispatcher's own gRPC port: health only, one service per channel
     # ("fte.channels.email" ...) that follows that channel's circuit breaker.
     grpc_port: int = 50054
+    # Attempts for a record failing transiently for reasons other than an outage (see the
+    # module docstring) before it is dead-lettered; ~1 minute of backoff with the defaults.
+    max_attempts: int = 10
+    retry_initial_s: float = 0.2
+    retry_max_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class DispatcherTopics:
+    """Topic names; a prefix gives a test run topics of its own on a shared broker."""
+
+    prefix: str = ""
+
+    def outbound(self, channel: int) -> str:
+        return self.prefix + topics.outbound_topic(channel)
+
+    @property
+    def dlq(self) -> str:
+        return self.prefix + topics.DLQ
+
+    @property
+    def email_notifications(self) -> str:
+        return self.prefix + topics.inbound_topic(channel_pb2.CHANNEL_EMAIL)
+
+    @property
+    def incoming(self) -> str:
+        return self.prefix + topics.INCOMING
 
 
 class ChannelSender(Protocol):
@@ -63,47 +122,105 @@ class ChannelSender(Protocol):
     async def send(self, message: events_pb2.OutboundMessage) -> str: ...
 
 
+PublishNotice = Callable[[events_pb2.OutboundMessage], Awaitable[None]]
+
+
 class WebSender:
     """The web form's channel is the ticket page: storing the reply is delivering it. With
-    email configured, the customer also gets an email saying a reply is waiting."""
+    email configured, the customer also gets an email saying a reply is waiting: it is queued
+    on the email channel (`publish_notice`), so Gmail trouble delays the notice, never the web
+    reply, and the notice is retried like any email instead of being lost."""
 
     channel = channel_pb2.CHANNEL_WEB_FORM
     delivered_status = conv_pb.DELIVERY_STATUS_DELIVERED
 
-    def __init__(self, email: GmailSender | None = None, ticket_url: str = "") -> None:
-        self._email = email
+    def __init__(self, publish_notice: PublishNotice | None = None, ticket_url: str = "") -> None:
+        self._publish_notice = publish_notice
         self._ticket_url = ticket_url
 
     async def send(self, message: events_pb2.OutboundMessage) -> str:
-        if self._email is not None and message.recipient.email:
-            notice = web_reply_notification(message, self._ticket_url.format(ticket_id=message.ticket_id))
-            try:
-                await self._email.send(notice)
-            except (ChannelUnavailable, SendFailed) as exc:
-                # The reply itself is on the ticket page already; a notice that cannot go out
-                # now must not hold up the web channel (Gmail trouble stays Gmail's).
-                log.warning("email notice for reply %s not sent: %s", message.reply_id, exc)
+        if self._publish_notice is not None and message.recipient.email:
+            ticket_url = self._ticket_url.format(ticket_id=message.ticket_id)
+            await self._publish_notice(web_reply_notification(message, ticket_url))
         return ""
 
 
+def notice_publisher(producer: AIOKafkaProducer, topic: str) -> PublishNotice:
+    async def publish_notice(notice: events_pb2.OutboundMessage) -> None:
+        notice.create_time.GetCurrentTime()
+        key = notice.customer_id or notice.recipient.email
+        await publish(producer, topic, key, notice, headers=[(KIND_HEADER, NOTICE)])
+
+    return publish_notice
+
+
+class MalformedRecord(ValueError):
+    """An outbound record that can never be sent (undecodable, unknown channel, no ids)."""
+
+
+def is_notice(record: ConsumerRecord) -> bool:
+    return any(k == KIND_HEADER and v == NOTICE for k, v in record.headers or ())
+
+
+def is_outage(exc: BaseException | None) -> bool:
+    """The channel's provider or ConversationService is down: nothing is wrong with the record."""
+    if isinstance(exc, ChannelUnavailable):
+        return True
+    return isinstance(exc, grpc.aio.AioRpcError) and exc.code() == grpc.StatusCode.UNAVAILABLE
+
+
 class OutboundDispatcher:
-    def __init__(self, conversation: conv_grpc.ConversationServiceStub, senders: list[ChannelSender]):
+    def __init__(
+        self,
+        conversation: conv_grpc.ConversationServiceStub,
+        senders: list[ChannelSender],
+        *,
+        dead_letters: DeadLetters | None = None,
+        settings: DispatcherSettings | None = None,
+    ):
         self.conversation = conversation
         self.senders = {s.channel: s for s in senders}
+        self.dead_letters = dead_letters
+        self.settings = settings or DispatcherSettings()
+
+    async def process(self, record: ConsumerRecord) -> str:
+        """Handles one record to the end: sent, skipped, failed (recorded) or dead-lettered.
+        Returns once the record may be committed; an outage keeps it here until it is over."""
+        attempts = 0
+
+        def gives_up(state: RetryCallState) -> bool:
+            exc = state.outcome.exception() if state.outcome else None
+            return not is_outage(exc) and stop_after_attempt(self.settings.max_attempts)(state)
+
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception(is_transient),
+                stop=gives_up,
+                wait=wait_exponential_jitter(
+                    multiplier=self.settings.retry_initial_s, max=self.settings.retry_max_s
+                ),
+                reraise=True,
+            ):
+                with attempt:
+                    attempts = attempt.retry_state.attempt_number
+                    return await self.handle(record)
+        except Exception as exc:  # noqa: BLE001 - whatever it was, the record is parked, not lost
+            if self.dead_letters is None:
+                raise
+            await self._dead_letter(record, exc, attempts)
+            return "dead_lettered"
+        raise AssertionError("unreachable: tenacity either returned or raised")
 
     async def handle(self, record: ConsumerRecord) -> str:
-        """Handles one outbound record. Returns sent | skipped_duplicate | dropped_malformed."""
+        """One attempt at one outbound record. Returns sent | skipped_duplicate | failed;
+        raises on errors (MalformedRecord for a record that can never be sent)."""
         with processing(record) as span:
-            try:
-                message = events_pb2.OutboundMessage.FromString(record.value or b"")
-                sender = self.senders[message.channel]
-                if not message.reply_id or not message.ticket_id:
-                    raise ValueError("reply_id and ticket_id are required")
-            except (DecodeError, KeyError, ValueError) as exc:
-                # Not a reply we can ever send; the worker's DLQ path covers real replies.
-                log.error("malformed outbound record %s@%s: %r", record.topic, record.offset, exc)
-                span.set_attribute("fte.outcome", "dropped_malformed")
-                return "dropped_malformed"
+            message, sender = self._decode(record)
+            if is_notice(record):
+                # Not a message of the ticket: nothing to record, only to send.
+                await sender.send(message)
+                span.set_attribute("fte.outcome", "sent")
+                return "sent"
             recorded = await self.conversation.RecordOutbound(
                 conv_pb.RecordOutboundRequest(
                     ticket_id=message.ticket_id,
@@ -138,6 +255,18 @@ class OutboundDispatcher:
             span.set_attribute("fte.outcome", "sent")
             return "sent"
 
+    def _decode(self, record: ConsumerRecord) -> tuple[events_pb2.OutboundMessage, ChannelSender]:
+        try:
+            message = events_pb2.OutboundMessage.FromString(record.value or b"")
+        except DecodeError as exc:
+            raise MalformedRecord(f"not an OutboundMessage: {exc}") from exc
+        sender = self.senders.get(message.channel)
+        if sender is None:
+            raise MalformedRecord(f"no sender for channel {message.channel} on {record.topic}")
+        if not message.reply_id or not message.ticket_id:
+            raise MalformedRecord("reply_id and ticket_id are required")
+        return message, sender
+
     async def _record_failure(self, message: events_pb2.OutboundMessage, exc: SendFailed) -> None:
         log.warning("reply %s failed for good: %s", message.reply_id, exc.reason)
         await self.conversation.UpdateDeliveryStatus(
@@ -154,14 +283,59 @@ class OutboundDispatcher:
                 )
             )
 
+    async def _dead_letter(self, record: ConsumerRecord, exc: BaseException, attempts: int) -> None:
+        assert self.dead_letters is not None
+        message = events_pb2.OutboundMessage()
+        with contextlib.suppress(DecodeError):
+            message = events_pb2.OutboundMessage.FromString(record.value or b"")
+        error = describe_error(exc)
+        await self.dead_letters.park(
+            record,
+            stage="decode" if isinstance(exc, MalformedRecord) else "send",
+            error=error,
+            attempts=attempts,
+            idempotency_key=message.reply_id,
+        )
+        if not message.ticket_id or is_notice(record):
+            # No ticket to hand over (the DLQ holds it for people), or a web-reply notice whose
+            # reply is on the ticket page already.
+            return
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception(is_transient),
+                stop=stop_after_attempt(3),
+                wait=wait_exponential_jitter(multiplier=self.settings.retry_initial_s, max=5),
+                reraise=True,
+            ):
+                with attempt:
+                    await self.conversation.Escalate(
+                        conv_pb.EscalateRequest(
+                            ticket_id=message.ticket_id,
+                            reason=conv_pb.ESCALATION_REASON_PROCESSING_ERROR,
+                            note=f"automatic: reply {message.reply_id} could not be sent "
+                            f"(parked in {self.dead_letters.topic}): {error[:500]}",
+                        )
+                    )
+        except Exception as escalation_error:  # noqa: BLE001 - the dead letter is what counts
+            log.error(
+                "ticket %s not escalated after dead-lettering reply %s: %s",
+                message.ticket_id,
+                message.reply_id,
+                describe_error(escalation_error),
+            )
+
 
 async def run_channel(
-    dispatcher: OutboundDispatcher, sender: ChannelSender, settings: DispatcherSettings, stop: asyncio.Event
+    dispatcher: OutboundDispatcher,
+    sender: ChannelSender,
+    settings: DispatcherSettings,
+    stop: asyncio.Event,
+    topic: str | None = None,
 ) -> None:
-    """One channel's consumer loop: in order, commit after each reply is handled."""
+    """One channel's consumer loop: in order, commit after each record is handled."""
     slug = topics.channel_slug(sender.channel)
     consumer = AIOKafkaConsumer(
-        topics.outbound_topic(sender.channel),
+        topic or topics.outbound_topic(sender.channel),
         bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=f"{settings.consumer_group_prefix}-{slug}",
         enable_auto_commit=False,
@@ -173,32 +347,104 @@ async def run_channel(
             batches = await consumer.getmany(timeout_ms=500, max_records=50)
             for tp, records in batches.items():
                 for record in records:
-                    # A channel or service that is down holds this channel's queue (in order,
-                    # nothing dropped) while the other channels keep flowing.
-                    async for attempt in AsyncRetrying(
-                        retry=retry_if_exception(is_transient),
-                        wait=wait_exponential_jitter(multiplier=0.2, max=30),
-                        reraise=True,
-                    ):
-                        with attempt:
-                            await dispatcher.handle(record)
-                    await consumer.commit({tp: record.offset + 1})
+                    # An outage holds this channel's queue (in order, nothing dropped) while
+                    # the other channels keep flowing; a bad record is parked in the DLQ.
+                    await dispatcher.process(record)
+                    try:
+                        await consumer.commit({tp: record.offset + 1})
+                    except KafkaError as exc:
+                        # Typically the partition moved to another consumer: it redoes the
+                        # record, which the reply id makes harmless.
+                        log.warning("commit on %s failed: %s", tp, type(exc).__name__)
     finally:
         await consumer.stop()
 
 
-def build_senders(channels: ChannelSettings) -> tuple[list[ChannelSender], GmailApi | None]:
-    """One sender per enabled channel (web always); the Gmail API client is shared."""
+async def supervised(name: str, run: Callable[[], Awaitable[None]], stop: asyncio.Event) -> None:
+    """Restarts a loop that crashed, so one channel's trouble never ends the others."""
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            await run()
+            return
+        except Exception:  # noqa: BLE001 - logged with its trace; the loop starts again
+            log.exception("%s loop crashed; restarting in %.0fs", name, delay)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+        delay = min(delay * 2, 60.0)
+
+
+def build_senders(
+    channels: ChannelSettings,
+    publish_notice: PublishNotice | None = None,
+    registry: BreakerRegistry = BREAKERS,
+) -> tuple[list[ChannelSender], GmailApi | None]:
+    """One sender per enabled channel (web always); the Gmail API client is shared. Web-form
+    notices are published (to the email channel) only when email is enabled."""
     senders: list[ChannelSender] = []
-    gmail = GmailApi(channels) if channels.gmail_enabled else None
+    gmail = GmailApi(channels, registry=registry) if channels.gmail_enabled else None
     email = GmailSender(channels, gmail) if gmail else None
     ticket_url = f"{channels.public_base_url.rstrip('/')}/webform/#/ticket/{{ticket_id}}"
-    senders.append(WebSender(email, ticket_url))
+    senders.append(WebSender(publish_notice if email else None, ticket_url))
     if email:
         senders.append(email)
     if channels.whatsapp_enabled:
-        senders.append(WhatsAppSender(channels))
+        senders.append(WhatsAppSender(channels, registry=registry))
     return senders, gmail
+
+
+async def run_dispatcher(
+    settings: DispatcherSettings,
+    channels: ChannelSettings,
+    stop: asyncio.Event,
+    *,
+    names: DispatcherTopics = DispatcherTopics(),
+    registry: BreakerRegistry = BREAKERS,
+) -> None:
+    """Every channel's consumer (and the Gmail ingest) until `stop`."""
+    producer = new_producer(settings.kafka_bootstrap_servers, "dispatcher")
+    await producer.start()
+    channel = open_channel(settings.conversation_addr, settings.rpc_timeout_s)
+    email_topic = names.outbound(channel_pb2.CHANNEL_EMAIL)
+    senders, _ = build_senders(channels, notice_publisher(producer, email_topic), registry)
+    dispatcher = OutboundDispatcher(
+        conv_grpc.ConversationServiceStub(channel),
+        senders,
+        dead_letters=DeadLetters(producer, names.dlq),
+        settings=settings,
+    )
+    loops = [
+        supervised(
+            topics.channel_slug(s.channel),
+            lambda s=s: run_channel(dispatcher, s, settings, stop, names.outbound(s.channel)),
+            stop,
+        )
+        for s in senders
+    ]
+    if channels.gmail_enabled:
+        loops.append(
+            supervised(
+                "gmail-ingest",
+                lambda: run_gmail_ingest(
+                    channels,
+                    settings.kafka_bootstrap_servers,
+                    stop,
+                    notifications_topic=names.email_notifications,
+                    incoming_topic=names.incoming,
+                    dlq_topic=names.dlq,
+                    registry=registry,
+                ),
+                stop,
+            )
+        )
+    try:
+        await asyncio.gather(*loops)
+    finally:
+        for sender in senders:
+            if hasattr(sender, "aclose"):
+                await sender.aclose()
+        await channel.close()
+        await producer.stop()
 
 
 async def main() -> None:
@@ -222,20 +468,9 @@ async def main() -> None:
             health.set_health(f"fte.channels.{name}", state is BreakerState.CLOSED)
         )
     )
-
-    channel = open_channel(settings.conversation_addr, settings.rpc_timeout_s)
-    senders, _ = build_senders(channels)
-    dispatcher = OutboundDispatcher(conv_grpc.ConversationServiceStub(channel), senders)
-    loops = [run_channel(dispatcher, s, settings, stop) for s in senders]
-    if channels.gmail_enabled:
-        loops.append(run_gmail_ingest(channels, settings.kafka_bootstrap_servers, stop))
     try:
-        await asyncio.gather(*loops)
+        await run_dispatcher(settings, channels, stop)
     finally:
-        for sender in senders:
-            if hasattr(sender, "aclose"):
-                await sender.aclose()
-        await channel.close()
         await health.stop(grace=1.0)
         shutdown_tracing()
 

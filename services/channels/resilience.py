@@ -43,11 +43,15 @@ class ChannelUnavailable(ConnectionError):
     """The channel cannot take the message now (retries exhausted or circuit open); try later.
 
     A ConnectionError on purpose: every consumer in the project already treats those as
-    transient, so the record stays uncommitted in Kafka instead of being dropped."""
+    transient, so the record stays uncommitted in Kafka instead of being dropped.
 
-    def __init__(self, channel: str, detail: str) -> None:
+    `attempted` tells a refusal by the open circuit (False: nothing reached the provider, so
+    nothing is known about this message) from a call that failed after its retries."""
+
+    def __init__(self, channel: str, detail: str, *, attempted: bool = True) -> None:
         super().__init__(f"{channel} unavailable: {detail}")
         self.channel = channel
+        self.attempted = attempted
 
 
 class SendFailed(Exception):
@@ -198,7 +202,9 @@ class ChannelGuard:
         """Runs `fn` (a fresh coroutine per attempt). Non-transient errors propagate as they are
         (they prove the provider is up); transient ones become ChannelUnavailable."""
         if not self.breaker.allow():
-            raise ChannelUnavailable(self.channel, f"circuit open, {operation} not attempted")
+            raise ChannelUnavailable(
+                self.channel, f"circuit open, {operation} not attempted", attempted=False
+            )
         try:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception(self.is_transient),

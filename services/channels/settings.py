@@ -54,6 +54,9 @@ class ChannelSettings(BaseSettings):
     gmail_resync_query: str = "in:inbox newer_than:1d"
     gmail_resync_max_messages: int = 50
     gmail_ingest_group: str = "fte-gmail-ingest"
+    # Attempts (each with its own retries, all reaching Gmail) at fetching one mail before it is
+    # dead-lettered, so one mail Gmail keeps failing on cannot hold up the mailbox for good.
+    gmail_message_max_attempts: int = Field(default=5, ge=1)
     # The Pub/Sub topic Gmail publishes mailbox changes to (projects/<p>/topics/<t>). When set,
     # the ingest calls users.watch at start and daily: a watch expires after 7 days.
     gmail_pubsub_topic: str = ""

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
+import grpc
 import phonenumbers
 from fte.common.v1 import channel_pb2
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
@@ -31,6 +32,7 @@ from twilio.rest import Client
 
 from services.channels.resilience import BREAKERS, BreakerRegistry, ChannelGuard, SendFailed, SendProgress
 from services.channels.settings import ChannelSettings
+from services.common.retry import is_transient as is_transient_rpc
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +129,8 @@ class DeliveryStatusUpdate:
     delivery_status: int
     error: str = ""
     channel_status: str = ""
+    # From the callback URL the dispatcher gave (empty for messages sent before it carried it).
+    ticket_id: str = ""
 
     def to_request(self) -> conv_pb.UpdateDeliveryStatusRequest:
         return conv_pb.UpdateDeliveryStatusRequest(
@@ -162,7 +166,33 @@ def parse_status_callback(form: Mapping[str, str], query: Mapping[str, str]) -> 
         delivery_status=mapped,
         error=error.strip(": "),
         channel_status=status,
+        ticket_id=query.get("ticket_id", ""),
     )
+
+
+async def record_delivery_status(conversation, update: DeliveryStatusUpdate) -> None:
+    """Records a delivery report through ConversationService (a stub); a reply WhatsApp did
+    not deliver (e.g. 63016, outside the 24-hour window) also hands the ticket to a person,
+    who can follow up with an approved template or on another channel. Escalating is
+    idempotent per ticket and reason, so one report per failed part is harmless.
+
+    The edge's `on_delivery_status` sink: `lambda u: record_delivery_status(stub, u)`."""
+    await conversation.UpdateDeliveryStatus(update.to_request())
+    if update.delivery_status != conv_pb.DELIVERY_STATUS_FAILED or not update.ticket_id:
+        return
+    try:
+        await conversation.Escalate(
+            conv_pb.EscalateRequest(
+                ticket_id=update.ticket_id,
+                reason=conv_pb.ESCALATION_REASON_OTHER,
+                note=f"WhatsApp reply {update.reply_id} was not delivered: {update.error}",
+            )
+        )
+    except grpc.aio.AioRpcError as err:
+        if is_transient_rpc(err):
+            raise  # the edge answers 503 and Twilio reports again
+        # E.g. the ticket was resolved meanwhile: the failure is recorded, nothing to hand over.
+        log.warning("ticket %s not escalated: %s %s", update.ticket_id, err.code().name, err.details())
 
 
 # --------------------------------------------------------------------------- outbound
@@ -230,15 +260,15 @@ class OutsideServiceWindow(SendFailed):
 
 
 def customer_last_inbound_time(message: events_pb2.OutboundMessage) -> datetime | None:
-    """When the customer last wrote, from `OutboundMessage.customer_last_inbound_time`.
+    """When the customer last wrote, from `OutboundMessage.customer_last_inbound_time` (the
+    worker copies the inbound message's receive time into it).
 
-    That field is proposed for the contract (not there yet): until it is, this returns None and
-    the sender leaves the check to Twilio, whose refusal (error 63016) arrives on the status
-    callback as a failed delivery with that reason."""
-    field = "customer_last_inbound_time"
-    if field not in message.DESCRIPTOR.fields_by_name or not message.HasField(field):
+    None when the field is not set (e.g. a reply a person publishes by hand): the sender then
+    leaves the check to Twilio, whose refusal (error 63016) arrives on the status callback and
+    `record_delivery_status` fails the reply and escalates the ticket."""
+    if not message.HasField("customer_last_inbound_time"):
         return None
-    return getattr(message, field).ToDatetime(tzinfo=timezone.utc)
+    return message.customer_last_inbound_time.ToDatetime(tzinfo=timezone.utc)
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -319,7 +349,14 @@ class WhatsAppSender:
             callback = webhook_url(
                 self.settings,
                 STATUS_PATH,
-                urlencode({"reply_id": message.reply_id, "part": index + 1, "parts": len(chunks)}),
+                urlencode(
+                    {
+                        "reply_id": message.reply_id,
+                        "ticket_id": message.ticket_id,
+                        "part": index + 1,
+                        "parts": len(chunks),
+                    }
+                ),
             )
             sid = await self.guard.call(
                 "messages.create", lambda body=chunks[index], cb=callback: self._create(to, body, cb)

@@ -1,6 +1,7 @@
 """Shared pieces: channel settings pointing at the fakes, the webhook router served over real
 HTTP by uvicorn, and a Kafka producer stand-in that records what the edge published (the real
-Kafka path is covered by the stack tests)."""
+Kafka path is covered by the stack tests). The in-process ConversationService (real gRPC on
+the test stack's PostgreSQL) is there for the tests that run the dispatcher for real."""
 
 from __future__ import annotations
 
@@ -16,6 +17,13 @@ from fastapi import FastAPI
 
 from services.channels.resilience import BreakerRegistry
 from services.channels.settings import ChannelSettings
+from tests.running_services import (  # noqa: F401  (fixtures)
+    _real_time_between_tests,
+    admin_db,
+    clock,
+    conversation,
+    conversation_address,
+)
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "f" * 32

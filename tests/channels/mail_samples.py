@@ -46,6 +46,32 @@ Content-Type: text/html; charset="UTF-8"
 """)
 
 
+def alternative_parts_differ() -> bytes:
+    """multipart/alternative whose HTML part is not the plain part's twin (a mail tool added a
+    banner and tracking text to the HTML only): the plain part is what the customer wrote."""
+    return _crlf(f"""
+MIME-Version: 1.0
+Date: Mon, 3 Mar 2025 11:00:00 +0000
+Message-ID: <differ-1@mail.example.com>
+Subject: Invoice seats
+From: Ana Silva <{CUSTOMER}>
+To: Flowboard Support <{SUPPORT}>
+Content-Type: multipart/alternative; boundary="b-differ"
+
+--b-differ
+Content-Type: text/plain; charset="UTF-8"
+
+The invoice for March charges 12 seats, we have 10.
+
+--b-differ
+Content-Type: text/html; charset="UTF-8"
+
+<html><body><p><a href="https://t.example.com/x">View in browser</a></p><p>Our newsletter: spring offers inside!</p><p>The invoice for March charges 12 seats.</p></body></html>
+
+--b-differ--
+""")
+
+
 def html_only_french_quote() -> bytes:
     """HTML only (some mobile clients), a French attribution inside Gmail's quote div."""
     return _crlf(f"""

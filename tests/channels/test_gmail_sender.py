@@ -125,6 +125,32 @@ async def test_gmail_503_is_retried_then_sent_once(gmail, sender, thread, regist
     assert registry.health() == {"email": "ok"}
 
 
+RATE_LIMITED = google_error(
+    429, "Too many concurrent requests for user.", "rateLimitExceeded", "RESOURCE_EXHAUSTED"
+)
+
+
+async def test_gmail_429_is_retried_then_sent_once(gmail, sender, thread, registry):
+    gmail.fail("POST", SEND, RATE_LIMITED, times=1)
+
+    await sender.send(outbound(thread, "Hello."))
+
+    assert len(gmail.received("POST", SEND)) == 2
+    assert len(gmail.sent) == 1
+    assert registry.health() == {"email": "ok"}
+
+
+async def test_gmail_429_that_persists_is_tried_three_times_at_most(gmail, sender, thread):
+    gmail.fail("POST", SEND, RATE_LIMITED, times=10)
+
+    with pytest.raises(ChannelUnavailable, match="429") as err:
+        await sender.send(outbound(thread, "Hello."))
+
+    assert is_transient(err.value)  # the reply waits in Kafka
+    assert len(gmail.received("POST", SEND)) == 3
+    assert gmail.sent == []
+
+
 async def test_gmail_refusal_is_a_permanent_failure(gmail, sender, thread):
     gmail.fail("POST", SEND, google_error(400, "Invalid To header", "invalidArgument", "INVALID_ARGUMENT"))
 

@@ -94,7 +94,9 @@ async def test_reply_is_sent_from_the_configured_sender_with_a_status_callback(s
     assert (
         f"{callback.scheme}://{callback.netloc}{callback.path}" == f"{PUBLIC_BASE}/webhooks/whatsapp/status"
     )
-    assert parse_qs(callback.query) == {"reply_id": ["reply-42"], "part": ["1"], "parts": ["1"]}
+    assert parse_qs(callback.query) == {
+        "reply_id": ["reply-42"], "ticket_id": ["t-1"], "part": ["1"], "parts": ["1"]
+    }
     [request] = twilio.received("POST", MESSAGES)
     assert request.path == f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
     assert request.headers["content-type"] == "application/x-www-form-urlencoded"

@@ -1,0 +1,64 @@
+"""Parking records the channels cannot handle in fte.dlq, as fte.events.v1.DeadLetter.
+
+A record is only committed after its dead letter is in Kafka: publishing is retried until the
+broker takes it, so a record that could not be handled is parked, never dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import grpc
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from fte.events.v1 import events_pb2
+from tenacity import AsyncRetrying, wait_exponential_jitter
+
+from services.common import topics
+from services.common.kafka import publish
+
+log = logging.getLogger(__name__)
+
+
+def describe_error(exc: BaseException) -> str:
+    """What people reading the DLQ need: the gRPC status and details, or the exception."""
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return f"{exc.code().name}: {exc.details()}"
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class DeadLetters:
+    def __init__(self, producer: AIOKafkaProducer, topic: str = topics.DLQ) -> None:
+        self.producer = producer
+        self.topic = topic
+
+    async def park(
+        self,
+        record: ConsumerRecord | None,
+        *,
+        stage: str,
+        error: str,
+        attempts: int,
+        idempotency_key: str = "",
+        key: bytes | None = None,
+    ) -> events_pb2.DeadLetter:
+        letter = events_pb2.DeadLetter(
+            original_topic=record.topic if record else "",
+            partition=record.partition if record else 0,
+            offset=record.offset if record else 0,
+            key=(record.key if record else key) or b"",
+            payload=(record.value if record else b"") or b"",
+            error=error[:2000],
+            attempts=attempts,
+            stage=stage,
+            idempotency_key=idempotency_key,
+        )
+        letter.fail_time.GetCurrentTime()
+        kafka_key = letter.key.decode(errors="replace")
+        async for attempt in AsyncRetrying(wait=wait_exponential_jitter(multiplier=0.5, max=10), reraise=True):
+            with attempt:
+                await publish(self.producer, self.topic, kafka_key, letter)
+        where = f"{letter.original_topic}@{letter.partition}:{letter.offset}" if record else "-"
+        log.error("dead-lettered %s (%s, stage %s) after %d attempt(s): %s",
+                  idempotency_key or "record", where, stage, attempts, letter.error)
+        return letter
