@@ -39,6 +39,8 @@ export interface TicketView {
 export type TicketOutcome =
   | { kind: "ok"; ticket: TicketView }
   | { kind: "retry"; retryAfterMs?: number; reason: string }
+  /** The edge does not know the ticket (yet): for an id it handed out, that means "received". */
+  | { kind: "pending"; reason: string }
   | { kind: "fatal"; reason: string };
 
 export interface ValidationIssue {
@@ -210,7 +212,12 @@ export async function fetchTicket(base: string, ticketId: string): Promise<Ticke
       },
     };
   }
-  if (response.status === 404 || response.status === 422 || response.status === 400) {
+  if (response.status === 404) {
+    // The id came from our own submit answer, so the ticket exists; a 404 (an older edge, a
+    // proxy, a replica that has not caught up) only means it is not stored yet.
+    return { kind: "pending", reason: "HTTP 404" };
+  }
+  if (response.status === 422 || response.status === 400) {
     return { kind: "fatal", reason: `HTTP ${response.status}` };
   }
   const retryAfter = response.headers.get("Retry-After");

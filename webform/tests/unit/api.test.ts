@@ -101,6 +101,11 @@ describe("fetchTicket", () => {
     });
   });
 
+  it("reads a real 404 as 'not stored yet', never as a missing ticket", async () => {
+    vi.stubGlobal("fetch", vi.fn().mockResolvedValue(respond(404, { detail: "Not Found" })));
+    expect(await fetchTicket("http://edge.test", "t")).toEqual({ kind: "pending", reason: "HTTP 404" });
+  });
+
   it("retries on 503 with Retry-After and gives up on 422", async () => {
     vi.stubGlobal("fetch", vi.fn().mockResolvedValue(respond(503, { detail: "x" }, { "Retry-After": "7" })));
     expect(await fetchTicket("http://edge.test", "t")).toEqual({ kind: "retry", reason: "HTTP 503", retryAfterMs: 7000 });
