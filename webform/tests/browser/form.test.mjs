@@ -5,6 +5,7 @@ import { after, before, describe, test } from "node:test";
 import {
   EDGE_URL,
   REPLY_TIMEOUT_MS,
+  TEST_TIMEOUT_MS,
   deepActiveElement,
   launchBrowser,
   requireEdge,
@@ -27,7 +28,7 @@ describe("standalone support form", () => {
     await browser?.close();
   });
 
-  test("fill and submit, then the agent's reply appears on the ticket page", async () => {
+  test("fill and submit, then the agent's reply appears on the ticket page", { timeout: TEST_TIMEOUT_MS }, async () => {
     const page = await browser.newPage({ width: 1280, height: 900 });
     await page.goto(FORM_URL);
     await page.getByRole("heading", { name: "Contact support" }).waitFor();
@@ -77,7 +78,7 @@ describe("standalone support form", () => {
     assert.deepEqual(browser.problems, []);
   });
 
-  test("an invalid email gets a field error, keyboard only, at 320 px, without layout shift", async () => {
+  test("an invalid email gets a field error, keyboard only, at 320 px, without layout shift", { timeout: TEST_TIMEOUT_MS }, async () => {
     const page = await browser.newPage({ width: 320, height: 720 });
     await page.goto(FORM_URL);
     await page.getByRole("heading", { name: "Contact support" }).waitFor();
@@ -136,7 +137,7 @@ describe("standalone support form", () => {
     assert.deepEqual(browser.problems, []);
   });
 
-  test("a value only the server rejects (phone) comes back as a 422 next to that field", async () => {
+  test("a value only the server rejects (phone) comes back as a 422 next to that field", { timeout: TEST_TIMEOUT_MS }, async () => {
     const page = await browser.newPage({ width: 1280, height: 900 });
     await page.goto(FORM_URL);
     await page.getByLabel("Your name").fill("Server Check");

@@ -21,6 +21,8 @@ export const ARTIFACTS_DIR = resolve(process.env.WEBFORM_ARTIFACTS_DIR ?? join(r
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? findOnPath("chromium") ?? "/usr/bin/chromium";
 /** How long the pipeline (Kafka → worker → agent → dispatcher) gets to answer. */
 export const REPLY_TIMEOUT_MS = Number(process.env.REPLY_TIMEOUT_MS ?? 120_000);
+/** Per test case: at most one reply to wait for, plus the steps around it (15 s each at most). */
+export const TEST_TIMEOUT_MS = Number(process.env.TEST_TIMEOUT_MS ?? REPLY_TIMEOUT_MS + 90_000);
 
 function findOnPath(name) {
   for (const dir of (process.env.PATH ?? "").split(":").filter(Boolean)) {
