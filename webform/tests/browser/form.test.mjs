@@ -1,6 +1,7 @@
 // The standalone form and ticket view, in Debian's Chromium, against the real running stack
 // (EDGE_URL). Run: npm run test:browser (needs the edge to serve webform/dist at /webform/).
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import {
   EDGE_URL,
@@ -14,6 +15,8 @@ import {
 } from "./lib.mjs";
 
 const FORM_URL = `${EDGE_URL}/webform/index.html`;
+const LIMITS = JSON.parse(readFileSync(new URL("../../src/limits.json", import.meta.url), "utf8")).fields;
+const CONTROLS = ["name", "email", "category", "phone", "subject", "message"];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 describe("standalone support form", () => {
@@ -137,6 +140,73 @@ describe("standalone support form", () => {
     assert.deepEqual(browser.problems, []);
   });
 
+  test("at 320 px no error, client or server, however long, moves the fields", { timeout: TEST_TIMEOUT_MS }, async () => {
+    const page = await browser.newPage({ width: 320, height: 720 });
+    await page.goto(FORM_URL);
+    await page.getByRole("heading", { name: "Contact support" }).waitFor();
+    const send = page.getByRole("button", { name: "Send request" });
+    const layout = () => controlBoxes(page);
+    const before = await layout();
+
+    // Every required field's "missing" message at once.
+    await send.click();
+    await page.getByText("Enter your email address").waitFor();
+    assert.deepEqual(await shownErrors(page), {
+      name: { text: "Enter your name", clamped: false },
+      email: { text: "Enter your email address", clamped: false },
+      category: { text: "Choose a category", clamped: false },
+      subject: { text: "Enter a subject", clamped: false },
+      message: { text: "Tell us how we can help", clamped: false },
+    });
+    assert.deepEqual(await layout(), before, "required-field errors moved nothing");
+
+    // The longest client messages: over every limit, and a phone number that cannot be one.
+    const over = (field) => "x".repeat(LIMITS[field].maxLength + 1);
+    await page.getByLabel("Your name").fill(over("name"));
+    await page.getByLabel("Email").fill(`${"a".repeat(LIMITS.email.maxLength)}@example.com`);
+    await page.getByLabel("Phone (optional)").fill("12");
+    await page.getByLabel("Subject").fill(over("subject"));
+    await page.getByLabel("How can we help?").fill(over("message"));
+    await send.click();
+    await page.getByText(`Use at most ${LIMITS.message.maxLength} characters`).waitFor();
+    const longClient = await shownErrors(page);
+    assert.deepEqual(Object.keys(longClient).sort(), ["category", "email", "message", "name", "phone", "subject"]);
+    for (const [field, shown] of Object.entries(longClient)) assert.equal(shown.clamped, false, `${field}: ${shown.text}`);
+    assert.deepEqual(await layout(), before, "the longest client errors moved nothing");
+    assert.ok(await fitsWidth(page, 320));
+    await screenshot(page, "error-client-longest-320.png");
+
+    // The longest server messages: a phone number libphonenumber cannot parse, and an e-mail
+    // domain only the server's IDNA check refuses; both come back in one real 422.
+    await page.getByLabel("Your name").fill("Narrow Screen");
+    const email = uniqueEmail("narrow").replace("@example.com", "@xn--a.com");
+    await page.getByLabel("Email").fill(email);
+    await page.getByLabel("Category").selectOption("billing");
+    await page.getByLabel("Phone (optional)").fill("+999 1234 5678");
+    await page.getByLabel("Subject").fill("Layout check at 320 px");
+    await page.getByLabel("How can we help?").fill("Both of these values pass the form and only the server refuses them.");
+    assert.deepEqual(await shownErrors(page), {}, "the form itself accepts these values");
+    await send.click();
+    await page.getByText(/not valid IDNA/).waitFor({ timeout: 15_000 });
+    const server = await shownErrors(page);
+    assert.deepEqual(Object.keys(server).sort(), ["email", "phone"]);
+    assert.equal(server.phone.text, "Not a phone number. Use the format +351\u00a0912\u00a0345\u00a0678");
+    assert.equal(server.phone.clamped, false, "the phone message is shown whole");
+    // Too long for the reserved lines: clamped on screen, whole for screen readers and on hover.
+    assert.match(server.email.text, /^The part after the @-sign is not valid IDNA \(.{20,}\)$/);
+    assert.equal(server.email.clamped, true);
+    assert.equal(server.email.title, server.email.text);
+    const emailInput = page.getByLabel("Email");
+    const describedBy = ((await emailInput.getAttribute("aria-describedby")) ?? "").split(" ");
+    assert.ok(describedBy.includes(server.email.id), "the whole message is the field's description");
+    assert.equal(server.email.live, "polite");
+    assert.deepEqual(await layout(), before, "the longest server errors moved nothing");
+    assert.ok(await fitsWidth(page, 320));
+    assert.equal(await page.getByRole("heading", { name: "Request received" }).count(), 0);
+    await screenshot(page, "error-server-longest-320.png");
+    assert.deepEqual(browser.problems.filter((p) => !/422/.test(p)), []);
+  });
+
   test("a value only the server rejects (phone) comes back as a 422 next to that field", { timeout: TEST_TIMEOUT_MS }, async () => {
     const page = await browser.newPage({ width: 1280, height: 900 });
     await page.goto(FORM_URL);
@@ -174,6 +244,33 @@ async function pageBox(locator) {
   return locator.evaluate((el) => {
     const r = el.getBoundingClientRect();
     return { x: r.left + window.scrollX, y: r.top + window.scrollY, width: r.width, height: r.height };
+  });
+}
+
+/** Document positions of every control and the submit button, rounded to whole pixels. */
+async function controlBoxes(page) {
+  const boxes = {};
+  for (const name of CONTROLS) boxes[name] = await pageBox(page.locator(`[name="${name}"]`));
+  boxes.submit = await pageBox(page.getByRole("button", { name: /Send request|Sending/ }));
+  for (const box of Object.values(boxes)) for (const k of Object.keys(box)) box[k] = Math.round(box[k]);
+  return boxes;
+}
+
+/** The error under each field that shows one: its whole text and whether the screen cuts it short. */
+async function shownErrors(page) {
+  return page.evaluate(() => {
+    const root = document.querySelector("flowboard-support").shadowRoot;
+    const out = {};
+    for (const field of root.querySelectorAll(".fb-field")) {
+      const error = field.querySelector(".fb-error");
+      const text = error.querySelector(".fb-error-text");
+      if (!text) continue;
+      const name = field.querySelector("[name]").getAttribute("name");
+      const entry = { text: text.textContent, clamped: text.scrollHeight > text.clientHeight + 1 };
+      if (entry.clamped) Object.assign(entry, { id: error.id, title: error.title, live: error.getAttribute("aria-live") });
+      out[name] = entry;
+    }
+    return out;
   });
 }
 

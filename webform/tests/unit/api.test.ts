@@ -32,7 +32,7 @@ describe("422 → errors next to the right field", () => {
       message: "Use at least 10 characters",
       subject: "Use at most 200 characters",
       category: "Choose one of the listed categories",
-      phone: "Not a phone number; use international format like +351912345678",
+      phone: "Not a phone number. Use the format +351\u00a0912\u00a0345\u00a0678",
       name: "This field is required",
     });
     expect(formError).toBeUndefined();
