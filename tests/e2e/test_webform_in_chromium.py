@@ -58,5 +58,6 @@ async def test_webform_browser_suite_passes_against_the_real_stack(pipeline):
     report = b"".join(chunks).decode(errors="replace")
     assert proc.returncode == 0, report
     assert "# fail 0" in report and "# pass 0" not in report, report
-    for shot in ("form-desktop.png", "error-320.png", "ticket-answered-desktop.png"):
+    for shot in ("form-desktop.png", "error-320.png", "error-server-longest-320.png", "ticket-answered-desktop.png",
+                 "ticket-escalated-desktop.png", "demo-submitted.png"):
         assert (shots / shot).exists(), shot

@@ -140,6 +140,54 @@ describe("standalone support form", () => {
     assert.deepEqual(browser.problems, []);
   });
 
+  test("every input shows a visible focus indicator when tabbed into", { timeout: TEST_TIMEOUT_MS }, async () => {
+    const page = await browser.newPage({ width: 1280, height: 900 });
+    await page.goto(FORM_URL);
+    await page.getByRole("heading", { name: "Contact support" }).waitFor();
+    const unfocused = {};
+    for (const name of CONTROLS) unfocused[name] = await focusIndicator(page.locator(`[name="${name}"]`));
+
+    await page.keyboard.press("Tab"); // the brand link
+    for (const name of CONTROLS) {
+      await page.keyboard.press("Tab");
+      assert.equal((await deepActiveElement(page))?.name, name, "tab order follows the fields");
+      const focused = await focusIndicator(page.locator(`[name="${name}"]`));
+      assert.ok(focused.visible, `${name}: no focus indicator (${JSON.stringify(focused)})`);
+      assert.notDeepEqual(focused, unfocused[name], `${name}: focus changes nothing visible`);
+    }
+    await page.keyboard.press("Tab");
+    const button = page.getByRole("button", { name: "Send request" });
+    assert.ok((await focusIndicator(button)).visible, "the submit button shows focus too");
+    await screenshot(page, "focus-submit-desktop.png");
+    assert.deepEqual(browser.problems, []);
+  });
+
+  test("a pricing question is escalated to a human, and the ticket view says so", { timeout: TEST_TIMEOUT_MS }, async () => {
+    const page = await browser.newPage({ width: 1280, height: 900 });
+    await page.goto(FORM_URL);
+    await page.getByLabel("Your name").fill("Pricing Asker");
+    await page.getByLabel("Email").fill(uniqueEmail("pricing"));
+    await page.getByLabel("Category").selectOption("billing");
+    await page.getByLabel("Subject").fill("Business plan pricing");
+    await page.getByLabel("How can we help?").fill("How much does the Business plan cost per user per month? Is there a discount for 50 seats?");
+    await page.getByRole("button", { name: "Send request" }).click();
+    await page.getByRole("heading", { name: "Request received" }).waitFor();
+    const ticketId = (await page.getByTestId("ticket-id").textContent())?.trim();
+    await page.getByRole("link", { name: "View ticket status" }).click();
+    await page.waitForURL(`**/webform/index.html#/ticket/${ticketId}`);
+
+    const escalated = page.locator('[data-testid="ticket-status"][data-status="escalated"]');
+    await escalated.waitFor({ timeout: REPLY_TIMEOUT_MS });
+    assert.equal((await escalated.textContent())?.trim(), "Escalated to a human");
+    await page.getByRole("status").filter({ hasText: "A member of our support team is taking over" }).waitFor();
+    await page.getByText("With our team").waitFor();
+    const handover = page.locator('li[data-role="agent"], li[data-role="human"]').last();
+    assert.match((await handover.textContent()) ?? "", /sales team/, "the reply says who takes over");
+    assert.doesNotMatch((await handover.textContent()) ?? "", /[$€]\s?\d/, "and quotes no price");
+    await screenshot(page, "ticket-escalated-desktop.png");
+    assert.deepEqual(browser.problems, []);
+  });
+
   test("at 320 px no error, client or server, however long, moves the fields", { timeout: TEST_TIMEOUT_MS }, async () => {
     const page = await browser.newPage({ width: 320, height: 720 });
     await page.goto(FORM_URL);
@@ -244,6 +292,16 @@ async function pageBox(locator) {
   return locator.evaluate((el) => {
     const r = el.getBoundingClientRect();
     return { x: r.left + window.scrollX, y: r.top + window.scrollY, width: r.width, height: r.height };
+  });
+}
+
+/** What shows focus on a control: its outline and box shadow, and whether either is visible. */
+async function focusIndicator(locator) {
+  return locator.evaluate((el) => {
+    const cs = getComputedStyle(el);
+    const outline = `${cs.outlineStyle} ${cs.outlineWidth} ${cs.outlineColor}`;
+    const visible = (cs.outlineStyle !== "none" && parseFloat(cs.outlineWidth) > 0) || cs.boxShadow !== "none";
+    return { outline, boxShadow: cs.boxShadow, visible };
   });
 }
 
