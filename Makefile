@@ -13,19 +13,30 @@ export PATH := $(CURDIR)/.cache/bin:$(PATH)
 
 PROTOS := $(shell find proto -name '*.proto' | sort)
 
-.PHONY: deps run up down test lint gen webform bench eval clean
+.PHONY: deps system-packages run up down test lint gen webform bench eval clean
 
 ## deps: install everything the project needs (idempotent, cached)
 deps: $(VENV)/.installed node_modules/.installed webform/node_modules/.installed \
-	$(KAFKA_LIBS)/.installed $(GRPCURL) .cache/system.installed
+	$(KAFKA_LIBS)/.installed $(GRPCURL) system-packages
 
-# Debian packages the tests drive: jq (README examples), chromium (browser tests).
+# Debian packages the tests drive: jq (README examples), chromium (browser tests). Checked on
+# every run instead of trusting a marker file (two `command -v`, cheap): a package removed after
+# the first install must be put back, not surface later as a baffling browser-test failure.
+# Root installs directly (CI has no sudo); others need passwordless sudo or get the command to run.
 SYSTEM_PACKAGES := jq chromium
-.cache/system.installed:
-	@mkdir -p .cache; missing=""; for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then echo "installing Debian packages:$$missing"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
-	@touch $@
+system-packages:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	[ -z "$$missing" ] && exit 0; \
+	fail() { echo "system-packages: missing$$missing: $$1" >&2; exit 1; }; \
+	command -v apt-get >/dev/null || fail "apt-get is not available here; install them with this system's package manager"; \
+	if [ "$$(id -u)" -eq 0 ]; then as_root=""; \
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then as_root="sudo -n"; \
+	else fail "installing needs root; run: sudo apt-get update && sudo apt-get install -y$$missing"; fi; \
+	echo "system-packages: installing Debian packages:$$missing"; \
+	$$as_root apt-get update -qq || fail "apt-get update failed (no network or no usable apt sources?)"; \
+	$$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing \
+		|| fail "apt-get install failed (see above)"; \
+	for p in $$missing; do command -v $$p >/dev/null || fail "installed, but $$p is still not on PATH"; done
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || $(PY_SYS) -m venv $(VENV)

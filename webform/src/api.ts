@@ -1,7 +1,7 @@
 // The two edge endpoints the form talks to, with every answer turned into a typed outcome
 // (the UI never sees a raw Response or an exception).
 import { isFieldName, type FieldName } from "./limits";
-import { INVALID_CATEGORY, tooLong, tooShort, type FieldErrors } from "./validation";
+import { INVALID_CATEGORY, PHONE_EXAMPLE, tooLong, tooShort, type FieldErrors } from "./validation";
 
 export interface SubmissionAccepted {
   ticket_id: string;
@@ -39,6 +39,8 @@ export interface TicketView {
 export type TicketOutcome =
   | { kind: "ok"; ticket: TicketView }
   | { kind: "retry"; retryAfterMs?: number; reason: string }
+  /** The edge does not know the ticket (yet): for an id it handed out, that means "received". */
+  | { kind: "pending"; reason: string }
   | { kind: "fatal"; reason: string };
 
 export interface ValidationIssue {
@@ -82,6 +84,12 @@ function capitalise(text: string): string {
   return text ? text[0].toUpperCase() + text.slice(1) : text;
 }
 
+// Server wordings too long for the two lines an error gets at 320 px, said shorter. Anything
+// not listed is shown as the server wrote it (clamped on screen, read in full by screen readers).
+const SHORTER_WORDING: Record<string, string> = {
+  "not a phone number; use international format like +351912345678": `Not a phone number. Use the format ${PHONE_EXAMPLE}`,
+};
+
 /** One pydantic error in words that fit under a field. */
 export function friendlyIssue(issue: ValidationIssue): string {
   const ctx = issue.ctx ?? {};
@@ -99,6 +107,8 @@ export function friendlyIssue(issue: ValidationIssue): string {
       return "Enter text";
   }
   const msg = (issue.msg ?? "").replace(/^Value error, /, "").replace(/^value is not a valid email address: /, "");
+  const shorter = SHORTER_WORDING[msg.toLowerCase()];
+  if (shorter) return shorter;
   return capitalise(msg.replace(/\.$/, "")) || "This value was not accepted";
 }
 
@@ -210,7 +220,12 @@ export async function fetchTicket(base: string, ticketId: string): Promise<Ticke
       },
     };
   }
-  if (response.status === 404 || response.status === 422 || response.status === 400) {
+  if (response.status === 404) {
+    // The id came from our own submit answer, so the ticket exists; a 404 (an older edge, a
+    // proxy, a replica that has not caught up) only means it is not stored yet.
+    return { kind: "pending", reason: "HTTP 404" };
+  }
+  if (response.status === 422 || response.status === 400) {
     return { kind: "fatal", reason: `HTTP ${response.status}` };
   }
   const retryAfter = response.headers.get("Retry-After");

@@ -35,6 +35,7 @@ export function ticketFingerprint(ticket: TicketView): string {
 
 export type PollerEvent =
   | { type: "ticket"; ticket: TicketView; changed: boolean }
+  | { type: "pending"; reason: string }
   | { type: "trouble"; reason: string; retryInMs: number }
   | { type: "fatal"; reason: string }
   | { type: "stopped"; why: "final" | "idle" };
@@ -120,6 +121,17 @@ export function createPoller(deps: PollerDeps): Poller {
         return;
       }
       schedule(nextDelay(delay, changed, options));
+      return;
+    }
+    if (outcome.kind === "pending") {
+      // Nothing new to show: back off as for an unchanged ticket, and stop on the same idle rule.
+      deps.onEvent({ type: "pending", reason: outcome.reason });
+      if (now() - lastChangeAt >= options.idleStopMs) {
+        halt();
+        deps.onEvent({ type: "stopped", why: "idle" });
+        return;
+      }
+      schedule(nextDelay(delay, false, options));
       return;
     }
     if (outcome.kind === "fatal") {

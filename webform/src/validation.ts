@@ -51,6 +51,8 @@ export const tooShort = (min: number) => `Use at least ${min} characters`;
 export const tooLong = (max: number) => `Use at most ${max} characters`;
 export const INVALID_EMAIL = "Enter a valid email address";
 export const INVALID_PHONE = "Enter a valid phone number";
+/** No-break spaces: the number never splits across lines. */
+export const PHONE_EXAMPLE = "+351\u00a0912\u00a0345\u00a0678";
 export const INVALID_CATEGORY = "Choose one of the listed categories";
 
 // Names the e-mail validator on the server refuses (RFC 6761 special-use domains).

@@ -8,6 +8,7 @@ import {
 import { CATEGORIES, LIMITS, type FieldName } from "../limits";
 import {
   EMPTY_VALUES,
+  PHONE_EXAMPLE,
   charLength,
   stripWhitespace,
   toPayload,
@@ -225,7 +226,7 @@ export function SupportForm({ api, onAccepted, headingLevel = 2, submit = submit
           <input className="fb-input" type="text" autoComplete="name" required {...common("name")} />
         </Field>
 
-        <Field id={fieldId("email")} label={FIELD_LABELS.email} error={errors.email}>
+        <Field id={fieldId("email")} label={FIELD_LABELS.email} error={errors.email} errorLines={2}>
           <input
             className="fb-input"
             type="email"
@@ -256,9 +257,10 @@ export function SupportForm({ api, onAccepted, headingLevel = 2, submit = submit
           id={fieldId("phone")}
           label={FIELD_LABELS.phone}
           optional
-          hint={"Format: +351\u00a0912\u00a0345\u00a0678"}
+          hint={`Format: ${PHONE_EXAMPLE}`}
           hintPlacement="below"
           error={errors.phone}
+          errorLines={2}
         >
           <input className="fb-input" type="tel" inputMode="tel" autoComplete="tel" {...common("phone", { hint: true })} />
         </Field>
@@ -272,6 +274,7 @@ export function SupportForm({ api, onAccepted, headingLevel = 2, submit = submit
           label={FIELD_LABELS.message}
           hint={`Describe the problem and what you expected (at least ${MESSAGE_MIN} characters).`}
           error={errors.message}
+          errorLines={2}
           className="fb-span-all"
           aside={
             <span

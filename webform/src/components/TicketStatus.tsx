@@ -51,6 +51,9 @@ export function TicketStatus({ api, ticketId, headingLevel = 2, autoFocus, fetch
           switch (event.type) {
             case "ticket":
               return { ...prev, ticket: event.ticket, checkedAt: Date.now(), trouble: null, stopped: null };
+            case "pending":
+              // Still "received" (the initial state): the link is right, the ticket just isn't stored yet.
+              return { ...prev, checkedAt: Date.now(), trouble: null, stopped: null };
             case "trouble":
               return { ...prev, trouble: { retryInMs: event.retryInMs } };
             case "fatal":

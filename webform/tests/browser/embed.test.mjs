@@ -3,7 +3,7 @@
 // form's CSS must not leak out, and a submission must still go through.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { EDGE_URL, HOST_PAGE_ORIGIN, launchBrowser, requireEdge, screenshot, startHostPageServer, uniqueEmail } from "./lib.mjs";
+import { EDGE_URL, HOST_PAGE_ORIGIN, launchBrowser, requireEdge, screenshot, startHostPageServer, TEST_TIMEOUT_MS, uniqueEmail } from "./lib.mjs";
 
 const HOSTILE_CSS = `
   html { font-size: 7px !important; }
@@ -64,7 +64,7 @@ describe("embedded form on a hostile host page", () => {
     await host?.close();
   });
 
-  test("renders intact, leaks nothing, and still submits across origins", async () => {
+  test("renders intact, leaks nothing, and still submits across origins", { timeout: TEST_TIMEOUT_MS }, async () => {
     const page = await browser.newPage({ width: 1024, height: 900 });
     // What the host page looks like to itself before the widget exists.
     const hostBefore = await page.evaluate(async (html) => {

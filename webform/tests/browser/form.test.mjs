@@ -1,10 +1,12 @@
 // The standalone form and ticket view, in Debian's Chromium, against the real running stack
 // (EDGE_URL). Run: npm run test:browser (needs the edge to serve webform/dist at /webform/).
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import {
   EDGE_URL,
   REPLY_TIMEOUT_MS,
+  TEST_TIMEOUT_MS,
   deepActiveElement,
   launchBrowser,
   requireEdge,
@@ -13,6 +15,8 @@ import {
 } from "./lib.mjs";
 
 const FORM_URL = `${EDGE_URL}/webform/index.html`;
+const LIMITS = JSON.parse(readFileSync(new URL("../../src/limits.json", import.meta.url), "utf8")).fields;
+const CONTROLS = ["name", "email", "category", "phone", "subject", "message"];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 describe("standalone support form", () => {
@@ -27,7 +31,7 @@ describe("standalone support form", () => {
     await browser?.close();
   });
 
-  test("fill and submit, then the agent's reply appears on the ticket page", async () => {
+  test("fill and submit, then the agent's reply appears on the ticket page", { timeout: TEST_TIMEOUT_MS }, async () => {
     const page = await browser.newPage({ width: 1280, height: 900 });
     await page.goto(FORM_URL);
     await page.getByRole("heading", { name: "Contact support" }).waitFor();
@@ -77,7 +81,7 @@ describe("standalone support form", () => {
     assert.deepEqual(browser.problems, []);
   });
 
-  test("an invalid email gets a field error, keyboard only, at 320 px, without layout shift", async () => {
+  test("an invalid email gets a field error, keyboard only, at 320 px, without layout shift", { timeout: TEST_TIMEOUT_MS }, async () => {
     const page = await browser.newPage({ width: 320, height: 720 });
     await page.goto(FORM_URL);
     await page.getByRole("heading", { name: "Contact support" }).waitFor();
@@ -136,7 +140,122 @@ describe("standalone support form", () => {
     assert.deepEqual(browser.problems, []);
   });
 
-  test("a value only the server rejects (phone) comes back as a 422 next to that field", async () => {
+  test("every input shows a visible focus indicator when tabbed into", { timeout: TEST_TIMEOUT_MS }, async () => {
+    const page = await browser.newPage({ width: 1280, height: 900 });
+    await page.goto(FORM_URL);
+    await page.getByRole("heading", { name: "Contact support" }).waitFor();
+    const unfocused = {};
+    for (const name of CONTROLS) unfocused[name] = await focusIndicator(page.locator(`[name="${name}"]`));
+
+    await page.keyboard.press("Tab"); // the brand link
+    for (const name of CONTROLS) {
+      await page.keyboard.press("Tab");
+      assert.equal((await deepActiveElement(page))?.name, name, "tab order follows the fields");
+      const focused = await focusIndicator(page.locator(`[name="${name}"]`));
+      assert.ok(focused.visible, `${name}: no focus indicator (${JSON.stringify(focused)})`);
+      assert.notDeepEqual(focused, unfocused[name], `${name}: focus changes nothing visible`);
+    }
+    await page.keyboard.press("Tab");
+    const button = page.getByRole("button", { name: "Send request" });
+    assert.ok((await focusIndicator(button)).visible, "the submit button shows focus too");
+    await screenshot(page, "focus-submit-desktop.png");
+    assert.deepEqual(browser.problems, []);
+  });
+
+  test("a pricing question is escalated to a human, and the ticket view says so", { timeout: TEST_TIMEOUT_MS }, async () => {
+    const page = await browser.newPage({ width: 1280, height: 900 });
+    await page.goto(FORM_URL);
+    await page.getByLabel("Your name").fill("Pricing Asker");
+    await page.getByLabel("Email").fill(uniqueEmail("pricing"));
+    await page.getByLabel("Category").selectOption("billing");
+    await page.getByLabel("Subject").fill("Business plan pricing");
+    await page.getByLabel("How can we help?").fill("How much does the Business plan cost per user per month? Is there a discount for 50 seats?");
+    await page.getByRole("button", { name: "Send request" }).click();
+    await page.getByRole("heading", { name: "Request received" }).waitFor();
+    const ticketId = (await page.getByTestId("ticket-id").textContent())?.trim();
+    await page.getByRole("link", { name: "View ticket status" }).click();
+    await page.waitForURL(`**/webform/index.html#/ticket/${ticketId}`);
+
+    const escalated = page.locator('[data-testid="ticket-status"][data-status="escalated"]');
+    await escalated.waitFor({ timeout: REPLY_TIMEOUT_MS });
+    assert.equal((await escalated.textContent())?.trim(), "Escalated to a human");
+    await page.getByRole("status").filter({ hasText: "A member of our support team is taking over" }).waitFor();
+    await page.getByText("With our team").waitFor();
+    const handover = page.locator('li[data-role="agent"], li[data-role="human"]').last();
+    assert.match((await handover.textContent()) ?? "", /sales team/, "the reply says who takes over");
+    assert.doesNotMatch((await handover.textContent()) ?? "", /[$€]\s?\d/, "and quotes no price");
+    await screenshot(page, "ticket-escalated-desktop.png");
+    assert.deepEqual(browser.problems, []);
+  });
+
+  test("at 320 px no error, client or server, however long, moves the fields", { timeout: TEST_TIMEOUT_MS }, async () => {
+    const page = await browser.newPage({ width: 320, height: 720 });
+    await page.goto(FORM_URL);
+    await page.getByRole("heading", { name: "Contact support" }).waitFor();
+    const send = page.getByRole("button", { name: "Send request" });
+    const layout = () => controlBoxes(page);
+    const before = await layout();
+
+    // Every required field's "missing" message at once.
+    await send.click();
+    await page.getByText("Enter your email address").waitFor();
+    assert.deepEqual(await shownErrors(page), {
+      name: { text: "Enter your name", clamped: false },
+      email: { text: "Enter your email address", clamped: false },
+      category: { text: "Choose a category", clamped: false },
+      subject: { text: "Enter a subject", clamped: false },
+      message: { text: "Tell us how we can help", clamped: false },
+    });
+    assert.deepEqual(await layout(), before, "required-field errors moved nothing");
+
+    // The longest client messages: over every limit, and a phone number that cannot be one.
+    const over = (field) => "x".repeat(LIMITS[field].maxLength + 1);
+    await page.getByLabel("Your name").fill(over("name"));
+    await page.getByLabel("Email").fill(`${"a".repeat(LIMITS.email.maxLength)}@example.com`);
+    await page.getByLabel("Phone (optional)").fill("12");
+    await page.getByLabel("Subject").fill(over("subject"));
+    await page.getByLabel("How can we help?").fill(over("message"));
+    await send.click();
+    await page.getByText(`Use at most ${LIMITS.message.maxLength} characters`).waitFor();
+    const longClient = await shownErrors(page);
+    assert.deepEqual(Object.keys(longClient).sort(), ["category", "email", "message", "name", "phone", "subject"]);
+    for (const [field, shown] of Object.entries(longClient)) assert.equal(shown.clamped, false, `${field}: ${shown.text}`);
+    assert.deepEqual(await layout(), before, "the longest client errors moved nothing");
+    assert.ok(await fitsWidth(page, 320));
+    await screenshot(page, "error-client-longest-320.png");
+
+    // The longest server messages: a phone number libphonenumber cannot parse, and an e-mail
+    // domain only the server's IDNA check refuses; both come back in one real 422.
+    await page.getByLabel("Your name").fill("Narrow Screen");
+    const email = uniqueEmail("narrow").replace("@example.com", "@xn--a.com");
+    await page.getByLabel("Email").fill(email);
+    await page.getByLabel("Category").selectOption("billing");
+    await page.getByLabel("Phone (optional)").fill("+999 1234 5678");
+    await page.getByLabel("Subject").fill("Layout check at 320 px");
+    await page.getByLabel("How can we help?").fill("Both of these values pass the form and only the server refuses them.");
+    assert.deepEqual(await shownErrors(page), {}, "the form itself accepts these values");
+    await send.click();
+    await page.getByText(/not valid IDNA/).waitFor({ timeout: 15_000 });
+    const server = await shownErrors(page);
+    assert.deepEqual(Object.keys(server).sort(), ["email", "phone"]);
+    assert.equal(server.phone.text, "Not a phone number. Use the format +351\u00a0912\u00a0345\u00a0678");
+    assert.equal(server.phone.clamped, false, "the phone message is shown whole");
+    // Too long for the reserved lines: clamped on screen, whole for screen readers and on hover.
+    assert.match(server.email.text, /^The part after the @-sign is not valid IDNA \(.{20,}\)$/);
+    assert.equal(server.email.clamped, true);
+    assert.equal(server.email.title, server.email.text);
+    const emailInput = page.getByLabel("Email");
+    const describedBy = ((await emailInput.getAttribute("aria-describedby")) ?? "").split(" ");
+    assert.ok(describedBy.includes(server.email.id), "the whole message is the field's description");
+    assert.equal(server.email.live, "polite");
+    assert.deepEqual(await layout(), before, "the longest server errors moved nothing");
+    assert.ok(await fitsWidth(page, 320));
+    assert.equal(await page.getByRole("heading", { name: "Request received" }).count(), 0);
+    await screenshot(page, "error-server-longest-320.png");
+    assert.deepEqual(browser.problems.filter((p) => !/422/.test(p)), []);
+  });
+
+  test("a value only the server rejects (phone) comes back as a 422 next to that field", { timeout: TEST_TIMEOUT_MS }, async () => {
     const page = await browser.newPage({ width: 1280, height: 900 });
     await page.goto(FORM_URL);
     await page.getByLabel("Your name").fill("Server Check");
@@ -173,6 +292,43 @@ async function pageBox(locator) {
   return locator.evaluate((el) => {
     const r = el.getBoundingClientRect();
     return { x: r.left + window.scrollX, y: r.top + window.scrollY, width: r.width, height: r.height };
+  });
+}
+
+/** What shows focus on a control: its outline and box shadow, and whether either is visible. */
+async function focusIndicator(locator) {
+  return locator.evaluate((el) => {
+    const cs = getComputedStyle(el);
+    const outline = `${cs.outlineStyle} ${cs.outlineWidth} ${cs.outlineColor}`;
+    const visible = (cs.outlineStyle !== "none" && parseFloat(cs.outlineWidth) > 0) || cs.boxShadow !== "none";
+    return { outline, boxShadow: cs.boxShadow, visible };
+  });
+}
+
+/** Document positions of every control and the submit button, rounded to whole pixels. */
+async function controlBoxes(page) {
+  const boxes = {};
+  for (const name of CONTROLS) boxes[name] = await pageBox(page.locator(`[name="${name}"]`));
+  boxes.submit = await pageBox(page.getByRole("button", { name: /Send request|Sending/ }));
+  for (const box of Object.values(boxes)) for (const k of Object.keys(box)) box[k] = Math.round(box[k]);
+  return boxes;
+}
+
+/** The error under each field that shows one: its whole text and whether the screen cuts it short. */
+async function shownErrors(page) {
+  return page.evaluate(() => {
+    const root = document.querySelector("flowboard-support").shadowRoot;
+    const out = {};
+    for (const field of root.querySelectorAll(".fb-field")) {
+      const error = field.querySelector(".fb-error");
+      const text = error.querySelector(".fb-error-text");
+      if (!text) continue;
+      const name = field.querySelector("[name]").getAttribute("name");
+      const entry = { text: text.textContent, clamped: text.scrollHeight > text.clientHeight + 1 };
+      if (entry.clamped) Object.assign(entry, { id: error.id, title: error.title, live: error.getAttribute("aria-live") });
+      out[name] = entry;
+    }
+    return out;
   });
 }
 

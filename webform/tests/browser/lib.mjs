@@ -1,5 +1,6 @@
 // Shared set-up for the browser tests: Debian's Chromium through playwright-core (no browser
 // download), the edge under test (EDGE_URL), screenshots, and a throwaway host-page server.
+import { accessSync, constants } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
@@ -16,9 +17,24 @@ export const EDGE_URL = (process.env.EDGE_URL ?? "http://127.0.0.1:8080").replac
 export const HOST_PAGE_PORT = Number(process.env.HOST_PAGE_PORT ?? 8099);
 export const HOST_PAGE_ORIGIN = `http://127.0.0.1:${HOST_PAGE_PORT}`;
 export const ARTIFACTS_DIR = resolve(process.env.WEBFORM_ARTIFACTS_DIR ?? join(repoRoot, "artifacts", "webform"));
-export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+/** The same `chromium` that `make system-packages` checks for on PATH. */
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? findOnPath("chromium") ?? "/usr/bin/chromium";
 /** How long the pipeline (Kafka → worker → agent → dispatcher) gets to answer. */
 export const REPLY_TIMEOUT_MS = Number(process.env.REPLY_TIMEOUT_MS ?? 120_000);
+/** Per test case: at most one reply to wait for, plus the steps around it (15 s each at most). */
+export const TEST_TIMEOUT_MS = Number(process.env.TEST_TIMEOUT_MS ?? REPLY_TIMEOUT_MS + 90_000);
+
+function findOnPath(name) {
+  for (const dir of (process.env.PATH ?? "").split(":").filter(Boolean)) {
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return join(dir, name);
+    } catch {
+      // not in this directory
+    }
+  }
+  return null;
+}
 
 const CHROMIUM_ARGS = [
   "--headless",
@@ -36,6 +52,11 @@ const CHROMIUM_ARGS = [
  * refuses it in args). Collects page errors so a test can assert the console stayed clean.
  */
 export async function launchBrowser() {
+  try {
+    accessSync(CHROMIUM_PATH, constants.X_OK);
+  } catch {
+    throw new Error(`no Chromium at ${CHROMIUM_PATH}: run \`make system-packages\` (installs Debian's chromium) or set CHROMIUM_PATH`);
+  }
   const profile = await mkdtemp(join(tmpdir(), "fb-webform-chromium-"));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM_PATH,

@@ -32,7 +32,7 @@ describe("422 → errors next to the right field", () => {
       message: "Use at least 10 characters",
       subject: "Use at most 200 characters",
       category: "Choose one of the listed categories",
-      phone: "Not a phone number; use international format like +351912345678",
+      phone: "Not a phone number. Use the format +351\u00a0912\u00a0345\u00a0678",
       name: "This field is required",
     });
     expect(formError).toBeUndefined();
@@ -99,6 +99,11 @@ describe("fetchTicket", () => {
       kind: "ok",
       ticket: { ticket_id: "t", status: "received", subject: "", messages: [], created_at: null, updated_at: null },
     });
+  });
+
+  it("reads a real 404 as 'not stored yet', never as a missing ticket", async () => {
+    vi.stubGlobal("fetch", vi.fn().mockResolvedValue(respond(404, { detail: "Not Found" })));
+    expect(await fetchTicket("http://edge.test", "t")).toEqual({ kind: "pending", reason: "HTTP 404" });
   });
 
   it("retries on 503 with Retry-After and gives up on 422", async () => {

@@ -81,6 +81,18 @@ describe("backoff", () => {
     poller.stop();
   });
 
+  it("keeps polling a not-yet-stored ticket with backoff, then shows it once stored", async () => {
+    const pending: TicketOutcome = { kind: "pending", reason: "HTTP 404" };
+    const { poller, calls, events } = harness([pending, pending, pending, ticket("processing", 1)], { initialMs: 1000, factor: 2, maxMs: 8000 });
+    poller.start();
+    await vi.advanceTimersByTimeAsync(1000 + 2000 + 4000 + 10);
+    expect(calls).toEqual([0, 1000, 3000, 7000]);
+    expect(events.slice(0, 3)).toEqual(Array(3).fill({ type: "pending", reason: "HTTP 404" }));
+    expect(events[3]).toMatchObject({ type: "ticket", changed: true });
+    expect(poller.running).toBe(true);
+    poller.stop();
+  });
+
   it("stops at a resolved ticket, and on a fatal answer", async () => {
     const done = harness([ticket("resolved", 2)]);
     done.poller.start();

@@ -1,6 +1,6 @@
 import { act, render, screen, within } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { TicketOutcome, TicketView } from "../../src/api";
+import { fetchTicket, type TicketOutcome, type TicketView } from "../../src/api";
 import { TicketStatus } from "../../src/components/TicketStatus";
 
 const ID = "6f1c0d8e-1111-4222-8333-444455556666";
@@ -38,6 +38,33 @@ describe("ticket status view", () => {
     expect(screen.queryByRole("alert")).toBeNull();
     expect(screen.getByRole("status")).toHaveTextContent(/in the queue/);
     expect(screen.getByText(/Your message will appear here/)).toBeTruthy();
+  });
+
+  it("treats a real HTTP 404 for its own ticket as received: keeps polling, and says so honestly when slow", async () => {
+    const fetchMock = vi.fn(async () => new Response(JSON.stringify({ detail: "Not Found" }), { status: 404, headers: { "Content-Type": "application/json" } }));
+    vi.stubGlobal("fetch", fetchMock);
+    try {
+      render(<TicketStatus api="http://edge" ticketId={ID} fetchOnce={fetchTicket} backoff={{ initialMs: 1000, factor: 2, maxMs: 30_000 }} />);
+      await settle();
+      expect(fetchMock).toHaveBeenCalledTimes(1);
+      expect(screen.getByTestId("ticket-status")).toHaveTextContent("Received");
+      expect(screen.getByRole("status")).toHaveTextContent(/in the queue/);
+      expect(screen.queryByRole("alert")).toBeNull();
+      expect(screen.queryByText(/not found/i)).toBeNull();
+
+      await settle(1000 + 2000 + 4000);
+      expect(fetchMock).toHaveBeenCalledTimes(4); // backoff: 1 s, 2 s, 4 s
+      expect(screen.getByText(/last checked/)).toBeTruthy();
+
+      await settle(6 * 60_000);
+      expect(screen.getByTestId("ticket-status")).toHaveTextContent("Received");
+      expect(screen.getByRole("status")).toHaveTextContent(/taking longer than usual.*not lost/);
+      expect(screen.queryByText(/not found/i)).toBeNull();
+      // Backed off to the cap instead of hammering the edge: ~6 minutes at most every 30 s.
+      expect(fetchMock.mock.calls.length).toBeLessThan(4 + 6 * 2 + 3);
+    } finally {
+      vi.unstubAllGlobals();
+    }
   });
 
   it("grows the conversation as polling sees it: received → processing → answered", async () => {
