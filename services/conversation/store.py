@@ -176,9 +176,20 @@ class ConversationStore:
             ticket = await _set_ticket_status(conn, ticket, status, note, now)
             return ticket
 
+    async def ticket_customer(self, ticket_id: uuid.UUID) -> uuid.UUID:
+        async with self._pool.acquire() as conn:
+            customer_id = await conn.fetchval(
+                "SELECT customer_id FROM conversation.tickets WHERE ticket_id = $1", ticket_id
+            )
+        if customer_id is None:
+            raise NotFound(f"ticket_id: ticket {ticket_id} does not exist")
+        return customer_id
+
     async def escalate(
-        self, ticket_id: uuid.UUID, reason: str, note: str, now: datetime
+        self, ticket_id: uuid.UUID, reason: str, note: str, now: datetime, customer: dict
     ) -> tuple[Escalation, bool]:
+        """`customer` is what IdentityService said about the ticket's customer, asked before
+        this transaction so no lock is held across a network call."""
         async with self._pool.acquire() as conn, conn.transaction():
             ticket = await _ticket(conn, ticket_id, lock=True)
             if ticket is None:
@@ -189,11 +200,21 @@ class ConversationStore:
                 ticket_id, reason,
             )
             if existing is not None:
+                stored = json.loads(existing["context_json"])
+                if not tickets.completes_customer(stored, customer):
+                    return Escalation(**dict(existing)), True
+                existing = await conn.fetchrow(
+                    "UPDATE conversation.escalations SET context = jsonb_set(context,"
+                    " '{customer}', $2::jsonb) WHERE escalation_id = $1"
+                    " RETURNING escalation_id, ticket_id, reason, note,"
+                    " context::text AS context_json, create_time",
+                    existing["escalation_id"], json.dumps(customer),
+                )
                 return Escalation(**dict(existing)), True
             tickets.check_escalatable(ticket.status)
             conversation = (await _conversations(conn, "conversation_id = $1", ticket.conversation_id))[0]
             messages = await _messages(conn, "conversation_id = $1", ticket.conversation_id)
-            context = tickets.escalation_context(ticket, conversation, messages)
+            context = tickets.escalation_context(ticket, conversation, messages, customer)
             row = await conn.fetchrow(
                 "INSERT INTO conversation.escalations (escalation_id, ticket_id, reason, note,"
                 " context, create_time) VALUES ($1, $2, $3, $4, $5::jsonb, $6)"

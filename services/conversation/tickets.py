@@ -248,10 +248,10 @@ def sentiment(text: str) -> float:
 
 
 def escalation_context(
-    ticket: Ticket, conversation: Conversation, messages: list[Message]
+    ticket: Ticket, conversation: Conversation, messages: list[Message], customer: dict[str, Any]
 ) -> dict[str, Any]:
-    """Everything a person needs without opening another tool. Identifiers (email, phone)
-    belong to IdentityService and are not known here: the customer id leads to them."""
+    """Everything a person needs without opening another tool. `customer` holds the addresses
+    IdentityService knows (email, phone, WhatsApp), asked when the escalation is raised."""
     return {
         "ticket": {
             "ticket_id": str(ticket.ticket_id),
@@ -263,6 +263,7 @@ def escalation_context(
             "create_time": ticket.create_time.isoformat(),
         },
         "customer_id": str(ticket.customer_id),
+        "customer": customer,
         "conversation": {
             "conversation_id": str(conversation.conversation_id),
             "status": conversation.status,
@@ -296,6 +297,13 @@ def escalation_context(
             for m in messages
         ],
     }
+
+
+def completes_customer(stored_context: dict[str, Any], customer: dict[str, Any]) -> bool:
+    """An escalation raised while IdentityService could not be asked is frozen without the
+    customer's addresses; a repeated Escalate that does reach it fills them in."""
+    before = stored_context.get("customer") or {"lookup": "failed"}
+    return before.get("lookup") == "failed" and customer.get("lookup") != "failed"
 
 
 def check_category(category: str) -> str:
