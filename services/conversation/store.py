@@ -11,7 +11,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.common.errors import FailedPrecondition, NotFound, Unavailable
+from services.common.errors import Aborted, FailedPrecondition, NotFound
 from services.conversation import tickets
 from services.conversation.tickets import (
     ChannelSwitch,
@@ -59,7 +59,7 @@ class ConversationStore:
                 # The same key (or ticket id) arrived for another customer at the same time;
                 # the next attempt reads what the winner stored.
                 continue
-        raise Unavailable("conversation is busy with the same message; retry")
+        raise Aborted("conversation lost every race for the same message; retry")
 
     # --- RecordOutbound / UpdateDeliveryStatus --------------------------------------------
 
@@ -104,7 +104,7 @@ class ConversationStore:
         async with self._pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
                 "SELECT message_id, delivery_status FROM conversation.messages"
-                " WHERE reply_id = $1 FOR UPDATE", reply_id,
+                " WHERE reply_id = $1 FOR NO KEY UPDATE", reply_id,
             )
             if row is None:
                 raise NotFound(f"reply_id: no reply was recorded as {reply_id!r}")
@@ -464,9 +464,11 @@ async def _set_ticket_status(
 
 
 async def _ticket(conn: asyncpg.Connection, ticket_id: uuid.UUID, lock: bool = False) -> Ticket | None:
+    # Locks only against other status changes: NO KEY UPDATE lets messages and escalations
+    # referencing the ticket (their foreign-key checks take KEY SHARE) be written meanwhile.
     row = await conn.fetchrow(
         f"SELECT {_TICKET_COLUMNS} FROM conversation.tickets WHERE ticket_id = $1"
-        + (" FOR UPDATE" if lock else ""), ticket_id,
+        + (" FOR NO KEY UPDATE" if lock else ""), ticket_id,
     )
     return None if row is None else Ticket(**dict(row))
 
@@ -484,7 +486,8 @@ async def _conversations(
 ) -> list[Conversation]:
     rows = await conn.fetch(
         f"SELECT {_CONVERSATION_COLUMNS} FROM conversation.conversations WHERE {where}"
-        " ORDER BY start_time DESC, conversation_id" + (" FOR UPDATE" if lock else ""), *args,
+        " ORDER BY start_time DESC, conversation_id" + (" FOR NO KEY UPDATE" if lock else ""),
+        *args,
     )
     if not rows:
         return []
