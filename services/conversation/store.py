@@ -11,7 +11,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.common.errors import Aborted, FailedPrecondition, NotFound
+from services.common.errors import Aborted, AlreadyExists, FailedPrecondition, NotFound
 from services.conversation import tickets
 from services.conversation.tickets import (
     ChannelSwitch,
@@ -336,6 +336,20 @@ async def _record_inbound(
                 f"requested_ticket_id: ticket {m.requested_ticket_id} belongs to another customer"
             )
         if owner is not None:
+            stored = await conn.fetchrow(
+                "SELECT channel, content, subject, idempotency_key FROM conversation.messages"
+                " WHERE ticket_id = $1 AND direction = 'inbound' ORDER BY seq LIMIT 1",
+                m.requested_ticket_id,
+            )
+            if not tickets.same_message(stored, m):
+                # Another message under a ticket id already used: answering "duplicate" would
+                # drop it, and one ticket holds one customer message.
+                raise AlreadyExists(
+                    f"requested_ticket_id: ticket {m.requested_ticket_id} already holds another"
+                    f" message (idempotency key {stored['idempotency_key']!r}); send this one"
+                    " without requested_ticket_id or with a new ticket id"
+                )
+            # The same message again under a regenerated key: a retry; answer the first result.
             return await _inbound_result(conn, "m.ticket_id = $1", m.requested_ticket_id)
 
     open_rows = await _conversations(

@@ -177,6 +177,12 @@ def visible_status(stored: str, last_message_time: datetime, now: datetime) -> s
     return stored
 
 
+def same_message(stored: Any, m: Inbound) -> bool:
+    """Whether a message arriving under a used ticket id (and another key) is the one the
+    ticket already holds — a retry that regenerated its key — rather than a new one."""
+    return (stored["channel"], stored["content"], stored["subject"]) == (m.channel, m.content, m.subject)
+
+
 def ticket_subject(subject: str, content: str) -> str:
     """The subject the customer gave, else the start of what they wrote (WhatsApp has none)."""
     text = " ".join((subject or content).split())
