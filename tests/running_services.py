@@ -164,11 +164,14 @@ def _fresh_addresses(script: str) -> str:
     return re.sub(r"readme-([\w-]+)", lambda m: f"readme-{tag}-{m.group(1)}", script)
 
 
-async def run_readme_examples(readme: Path, identity_address: str, conversation_address: str) -> str:
+async def run_readme_examples(readme: Path, identity_address: str, conversation_address: str,
+                              skip_blocks_with: str | None = None) -> str:
     """Runs the README's grpcurl shell blocks as a reader would paste them, pointed at the
-    in-process services instead of `make run`'s ports. Returns the combined output."""
+    in-process services instead of `make run`'s ports (blocks containing `skip_blocks_with`,
+    e.g. another service's address, are left out). Returns the combined output."""
     blocks = re.findall(r"```sh\n(.*?)```", readme.read_text(), re.S)
-    script = _fresh_addresses("\n".join(b for b in blocks if "grpcurl" in b))
+    script = _fresh_addresses("\n".join(
+        b for b in blocks if "grpcurl" in b and not (skip_blocks_with and skip_blocks_with in b)))
     script = script.replace("127.0.0.1:50051", identity_address)
     script = script.replace("127.0.0.1:50052", conversation_address)
     path = f"{REPO_ROOT / '.cache' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
