@@ -182,9 +182,11 @@ class ConversationServicer(pb_grpc.ConversationServiceServicer):
         target = _uuid(request.target_customer_id, "target_customer_id")
         if source == target:
             raise InvalidArgument("target_customer_id: must differ from source_customer_id")
-        conversations, messages = await self._store.reassign(source, target, self._clock())
+        conversations, messages, closed = await self._store.reassign(source, target, self._clock())
         return pb.ReassignCustomerResponse(
-            conversations_moved=conversations, messages_moved=messages
+            conversations_moved=conversations,
+            messages_moved=messages,
+            closed_conversation_ids=[str(c) for c in closed],
         )
 
     async def GetChannelMetrics(self, request, context):

@@ -5,7 +5,9 @@ open conversation and must not interleave. Unique constraints back every idempot
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import uuid
 from datetime import datetime
 
@@ -23,6 +25,8 @@ from services.conversation.tickets import (
     Outbound,
     Ticket,
 )
+
+log = logging.getLogger(__name__)
 
 # Namespaces this service's advisory locks (two-int form) away from anyone else's.
 _LOCK_CLASS = 7_301
@@ -232,35 +236,52 @@ class ConversationStore:
 
     async def reassign(
         self, source: uuid.UUID, target: uuid.UUID, now: datetime
-    ) -> tuple[int, int]:
-        """Moves conversations, tickets and messages. A customer keeps one open conversation:
-        when both have one, the more recently active stays open and the other is closed."""
+    ) -> tuple[int, int, list[uuid.UUID]]:
+        """Moves conversations, tickets and messages, and records the move so a message for the
+        source that arrives later is recorded for the target. Idempotent: a repeat moves only
+        what is left. A customer keeps one open conversation (`tickets.keep_open`). Returns
+        (conversations moved, messages moved, conversations closed)."""
         async with self._pool.acquire() as conn, conn.transaction():
             for customer_id in sorted((source, target)):
                 await _lock_customer(conn, customer_id)
-            open_ones = await conn.fetch(
-                "SELECT conversation_id FROM conversation.conversations"
-                " WHERE customer_id = ANY($1::uuid[]) AND status <> 'closed'"
-                " ORDER BY last_message_time DESC", [source, target],
-            )
-            for row in open_ones[1:]:
-                await conn.execute(
-                    "UPDATE conversation.conversations SET status = 'closed', close_time = $2"
-                    " WHERE conversation_id = $1", row["conversation_id"], now,
+            # A target merged onward since (B into C, then a retried A into B): A goes to C.
+            final = await _final_customer(conn, target)
+            if final == source:
+                raise FailedPrecondition(
+                    f"target_customer_id: customer {target} was itself merged into {source}"
                 )
+            if final != target:
+                await _lock_customer(conn, final)
+            recorded = await conn.fetchval(
+                "INSERT INTO conversation.customer_reassignments (source_customer_id,"
+                " target_customer_id, reassign_time) VALUES ($1, $2, $3)"
+                " ON CONFLICT (source_customer_id) DO UPDATE"
+                " SET source_customer_id = EXCLUDED.source_customer_id"
+                " RETURNING target_customer_id", source, target, now,
+            )
+            if recorded != target:
+                raise FailedPrecondition(
+                    f"source_customer_id: customer {source} was already merged into {recorded}"
+                )
+            kept, closing = tickets.keep_open(await _conversations(
+                conn, "customer_id = ANY($1::uuid[]) AND status <> 'closed'", [source, final],
+                lock=True,
+            ))
+            for c in closing:
+                await _close_for_merge(conn, c, kept, source, final, now)
             moved = await conn.execute(
                 "UPDATE conversation.conversations SET customer_id = $2 WHERE customer_id = $1",
-                source, target,
+                source, final,
             )
             await conn.execute(
                 "UPDATE conversation.tickets SET customer_id = $2 WHERE customer_id = $1",
-                source, target,
+                source, final,
             )
             messages = await conn.execute(
                 "UPDATE conversation.messages SET customer_id = $2 WHERE customer_id = $1",
-                source, target,
+                source, final,
             )
-        return _count(moved), _count(messages)
+        return _count(moved), _count(messages), [c.conversation_id for c in closing]
 
     # --- GetChannelMetrics ------------------------------------------------------------------
 
@@ -317,6 +338,48 @@ async def _lock_customer(conn: asyncpg.Connection, customer_id: uuid.UUID) -> No
     )
 
 
+async def _final_customer(conn: asyncpg.Connection, customer_id: uuid.UUID) -> uuid.UUID:
+    """The customer a (possibly merged-away) customer id now stands for."""
+    return await conn.fetchval(
+        """
+        WITH RECURSIVE chain(customer_id, depth) AS (
+            SELECT $1::uuid, 0
+            UNION ALL
+            SELECT r.target_customer_id, c.depth + 1
+              FROM chain c
+              JOIN conversation.customer_reassignments r ON r.source_customer_id = c.customer_id
+             WHERE c.depth < 50)
+        SELECT customer_id FROM chain ORDER BY depth DESC LIMIT 1
+        """,
+        customer_id,
+    )
+
+
+async def _close_for_merge(
+    conn: asyncpg.Connection, closing: Conversation, kept: Conversation,
+    source: uuid.UUID, target: uuid.UUID, now: datetime,
+) -> None:
+    """Closes an open conversation a merge made redundant. Its escalated tickets stay escalated
+    (people still answer them) and each gets a note saying where the customer now writes."""
+    await conn.execute(
+        "UPDATE conversation.conversations SET status = 'closed', close_time = $2"
+        " WHERE conversation_id = $1", closing.conversation_id, now,
+    )
+    await conn.execute(
+        "INSERT INTO conversation.ticket_events (ticket_id, from_status, to_status, note,"
+        " event_time) SELECT ticket_id, status, status, $2, $3 FROM conversation.tickets"
+        " WHERE conversation_id = $1 AND status = 'escalated'",
+        closing.conversation_id,
+        f"conversation {closing.conversation_id} closed by the merge of customer {source} into"
+        f" {target}; the customer's open conversation is {kept.conversation_id}",
+        now,
+    )
+    log.warning(
+        "merge %s -> %s closed %s conversation %s; open one is %s",
+        source, target, closing.status, closing.conversation_id, kept.conversation_id,
+    )
+
+
 async def _record_inbound(
     conn: asyncpg.Connection, m: Inbound, at: datetime, now: datetime
 ) -> InboundResult:
@@ -326,6 +389,13 @@ async def _record_inbound(
     )
     if first is not None:
         return first
+    # Resolved before a merge, arriving after it: the message belongs to the merge target.
+    # ReassignCustomer holds this customer's lock while it moves everything, so a message
+    # either was moved by it or is redirected here; none stays behind on a merged-away id.
+    final = await _final_customer(conn, m.customer_id)
+    if final != m.customer_id:
+        await _lock_customer(conn, final)
+        m = dataclasses.replace(m, customer_id=final)
     if m.requested_ticket_id is not None:
         owner = await conn.fetchval(
             "SELECT customer_id FROM conversation.tickets WHERE ticket_id = $1",

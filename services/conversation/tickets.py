@@ -177,6 +177,18 @@ def visible_status(stored: str, last_message_time: datetime, now: datetime) -> s
     return stored
 
 
+def keep_open(open_conversations: list[Conversation]) -> tuple[Conversation | None, list[Conversation]]:
+    """A merge can leave a customer with two open conversations; one stays open, the others
+    close. An escalated one wins over an active one (people are on it, and the customer's next
+    message must reach them), then the more recently active."""
+    ranked = sorted(
+        open_conversations,
+        key=lambda c: (c.status == ESCALATED, c.last_message_time),
+        reverse=True,
+    )
+    return (ranked[0], ranked[1:]) if ranked else (None, [])
+
+
 def same_message(stored: Any, m: Inbound) -> bool:
     """Whether a message arriving under a used ticket id (and another key) is the one the
     ticket already holds — a retry that regenerated its key — rather than a new one."""
