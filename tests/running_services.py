@@ -12,6 +12,7 @@ import functools
 import os
 import re
 import shutil
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -62,27 +63,48 @@ def _real_time_between_tests(clock: Clock):
     clock.release()
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# Identity's address, known once `conversation_address` has started both services. Module
+# state rather than a fixture of its own, so conftests that import only `conversation_address`
+# and `identity_address` keep working.
+_identity_addr: list[str] = []
+
+
 @pytest.fixture(scope="session")
 async def conversation_address(stack: Endpoints, clock: Clock) -> AsyncIterator[str]:
-    settings = conversation_server.ConversationSettings(
-        grpc_port=0, database_url=migrate.service_dsn(stack.admin_dsn, "conversation")
+    """Starts conversation and identity, each knowing the other's address: conversation asks
+    identity for a customer's addresses (Escalate), identity asks conversation for
+    conversations (GetCustomer, merges), so identity's port is chosen before either starts."""
+    identity_port = free_port()
+    conversation_settings = conversation_server.ConversationSettings(
+        grpc_port=0,
+        database_url=migrate.service_dsn(stack.admin_dsn, "conversation"),
+        identity_addr=f"127.0.0.1:{identity_port}",
     )
-    build = functools.partial(conversation_server.build, settings=settings, clock=clock)
-    async with running("conversation", settings, build) as service:
-        yield f"127.0.0.1:{service.port}"
+    build = functools.partial(conversation_server.build, settings=conversation_settings, clock=clock)
+    async with running("conversation", conversation_settings, build) as conversation_service:
+        conversation_addr = f"127.0.0.1:{conversation_service.port}"
+        identity_settings = identity_server.IdentitySettings(
+            grpc_port=identity_port,
+            database_url=migrate.service_dsn(stack.admin_dsn, "identity"),
+            conversation_addr=conversation_addr,
+            default_phone_region="US",
+        )
+        build = functools.partial(identity_server.build, settings=identity_settings)
+        async with running("identity", identity_settings, build):
+            _identity_addr[:] = [f"127.0.0.1:{identity_port}"]
+            yield conversation_addr
+            _identity_addr.clear()
 
 
 @pytest.fixture(scope="session")
-async def identity_address(stack: Endpoints, conversation_address: str) -> AsyncIterator[str]:
-    settings = identity_server.IdentitySettings(
-        grpc_port=0,
-        database_url=migrate.service_dsn(stack.admin_dsn, "identity"),
-        conversation_addr=conversation_address,
-        default_phone_region="US",
-    )
-    build = functools.partial(identity_server.build, settings=settings)
-    async with running("identity", settings, build) as service:
-        yield f"127.0.0.1:{service.port}"
+def identity_address(conversation_address: str) -> str:
+    return _identity_addr[0]
 
 
 @pytest.fixture(scope="session")
@@ -142,11 +164,14 @@ def _fresh_addresses(script: str) -> str:
     return re.sub(r"readme-([\w-]+)", lambda m: f"readme-{tag}-{m.group(1)}", script)
 
 
-async def run_readme_examples(readme: Path, identity_address: str, conversation_address: str) -> str:
+async def run_readme_examples(readme: Path, identity_address: str, conversation_address: str,
+                              skip_blocks_with: str | None = None) -> str:
     """Runs the README's grpcurl shell blocks as a reader would paste them, pointed at the
-    in-process services instead of `make run`'s ports. Returns the combined output."""
+    in-process services instead of `make run`'s ports (blocks containing `skip_blocks_with`,
+    e.g. another service's address, are left out). Returns the combined output."""
     blocks = re.findall(r"```sh\n(.*?)```", readme.read_text(), re.S)
-    script = _fresh_addresses("\n".join(b for b in blocks if "grpcurl" in b))
+    script = _fresh_addresses("\n".join(
+        b for b in blocks if "grpcurl" in b and not (skip_blocks_with and skip_blocks_with in b)))
     script = script.replace("127.0.0.1:50051", identity_address)
     script = script.replace("127.0.0.1:50052", conversation_address)
     path = f"{REPO_ROOT / '.cache' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"

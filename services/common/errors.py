@@ -1,18 +1,26 @@
 """Typed errors for domain code and the interceptor that turns them into gRPC statuses.
 
 Domain code raises `NotFound("customer 42")`, `InvalidArgument(...)`, `FailedPrecondition(...)`
-(from grpc-interceptor, one class per status code) and never touches gRPC itself. Anything
-unexpected answers INTERNAL with a reference to the trace, never a stack trace.
+(from grpc-interceptor, one class per status code) and never touches gRPC itself. Database
+trouble is told apart from bugs, so callers know whether retrying helps: PostgreSQL unreachable
+or restarting answers UNAVAILABLE; a deadlock or serialization failure re-runs the RPC (its
+transaction was rolled back, and every RPC here is idempotent) and answers ABORTED if the
+conflict persists. Anything else unexpected answers INTERNAL with a reference to the trace,
+never a stack trace.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 from typing import Any, NoReturn
 
+import asyncpg
 import grpc
 from grpc import aio as grpc_aio
 from grpc_interceptor.exceptions import (  # noqa: F401  (re-exported for domain code)
+    Aborted,
     AlreadyExists,
     DeadlineExceeded,
     FailedPrecondition,
@@ -36,6 +44,37 @@ def _validation_details(err: ValidationError) -> str:
     return "; ".join(parts)
 
 
+# Attempts of an RPC whose transaction lost a deadlock or serialization conflict; PostgreSQL
+# picked a victim, and the retry usually runs alone.
+CONFLICT_ATTEMPTS = 3
+_CONFLICT_BACKOFF_S = 0.05
+
+
+def is_database_conflict(ex: BaseException) -> bool:
+    """Deadlock detected (40P01) or serialization failure (40001): the transaction was rolled
+    back and running it again is the documented remedy."""
+    return isinstance(ex, (asyncpg.DeadlockDetectedError, asyncpg.SerializationError))
+
+
+def is_database_unavailable(ex: BaseException) -> bool:
+    """PostgreSQL cannot be reached, dropped the connection, is shutting down or starting up,
+    or has no connection slot left. OSError connection failures come from the pool's
+    (re)connect when nothing listens."""
+    if isinstance(ex, asyncpg.InterfaceError):
+        return "connection is closed" in str(ex)
+    return isinstance(
+        ex,
+        (
+            ConnectionError,  # refused / reset while (re)connecting
+            asyncpg.PostgresConnectionError,  # class 08: connection lost mid-query
+            asyncpg.CannotConnectNowError,  # 57P03: starting up / recovering
+            asyncpg.AdminShutdownError,  # 57P01
+            asyncpg.CrashShutdownError,  # 57P02
+            asyncpg.TooManyConnectionsError,  # 53300
+        ),
+    )
+
+
 class ExceptionToStatusInterceptor(AsyncServerInterceptor):
     """Maps typed exceptions to status codes for unary and streaming RPCs alike.
 
@@ -44,23 +83,32 @@ class ExceptionToStatusInterceptor(AsyncServerInterceptor):
     """
 
     async def intercept(self, method, request_or_iterator, context, method_name) -> Any:
-        try:
-            response = method(request_or_iterator, context)
-            if not hasattr(response, "__aiter__"):
-                return await response
-        except Exception as ex:  # noqa: BLE001 - every exception gets a status
-            await self._abort(ex, context, method_name)
-        return self._stream(response, context, method_name)
+        # A request stream is consumed by the first attempt, so only unary requests re-run.
+        attempts = 1 if hasattr(request_or_iterator, "__aiter__") else CONFLICT_ATTEMPTS
+        for attempt in range(1, attempts + 1):
+            try:
+                response = method(request_or_iterator, context)
+                if not hasattr(response, "__aiter__"):
+                    return await response
+            except Exception as ex:  # noqa: BLE001 - every exception gets a status
+                if is_database_conflict(ex) and attempt < attempts and _time_left(context):
+                    log.warning(
+                        "%s: %s, attempt %d of %d", method_name, type(ex).__name__, attempt, attempts
+                    )
+                    await asyncio.sleep(_CONFLICT_BACKOFF_S * attempt * (1 + random.random()))
+                    continue
+                await self._abort(ex, context, method_name, attempt)
+            return self._stream(response, context, method_name)
 
     async def _stream(self, response, context, method_name):
         try:
             async for item in response:
                 yield item
         except Exception as ex:  # noqa: BLE001
-            await self._abort(ex, context, method_name)
+            await self._abort(ex, context, method_name, 1)
 
     async def _abort(
-        self, ex: Exception, context: grpc_aio.ServicerContext, method_name: str
+        self, ex: Exception, context: grpc_aio.ServicerContext, method_name: str, attempts: int
     ) -> NoReturn:
         if isinstance(ex, GrpcException):
             await context.abort(ex.status_code, ex.details)
@@ -68,6 +116,18 @@ class ExceptionToStatusInterceptor(AsyncServerInterceptor):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, _validation_details(ex))
         if isinstance(ex, grpc.aio.AbortError):
             raise ex  # the handler aborted with a status of its own choosing
+        if is_database_unavailable(ex):
+            log.warning("%s: database unavailable: %s: %s", method_name, type(ex).__name__, ex)
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE,
+                f"database unavailable ({type(ex).__name__}); retry later",
+            )
+        if is_database_conflict(ex):
+            log.warning("%s: %s after %d attempts", method_name, type(ex).__name__, attempts)
+            await context.abort(
+                grpc.StatusCode.ABORTED,
+                f"database conflict ({type(ex).__name__}) persisted after {attempts} attempts; retry",
+            )
         code = context.code()
         if code not in (None, grpc.StatusCode.OK):
             # The handler set a status before raising (the generated base class does this
@@ -76,3 +136,9 @@ class ExceptionToStatusInterceptor(AsyncServerInterceptor):
         trace_id = format(trace.get_current_span().get_span_context().trace_id, "032x")
         log.exception("unhandled error in %s", method_name)
         await context.abort(grpc.StatusCode.INTERNAL, f"internal error (trace {trace_id})")
+
+
+def _time_left(context: grpc_aio.ServicerContext) -> bool:
+    """Whether the caller's deadline leaves room for another attempt (no deadline: yes)."""
+    remaining = context.time_remaining()
+    return remaining is None or remaining > 0.5

@@ -15,8 +15,10 @@ from fte.conversation.v1 import conversation_service_pb2_grpc as pb_grpc
 from services.common.config import Settings
 from services.common.db import open_pool
 from services.common.errors import InvalidArgument, NotFound
+from services.common.grpc_client import open_channel
 from services.common.grpc_server import Servicer
 from services.conversation import tickets
+from services.conversation.identities import IdentityClient
 from services.conversation.store import ConversationStore
 from services.conversation.tickets import ChannelSwitch, Conversation, Message, Ticket
 
@@ -29,11 +31,17 @@ _MAX_KEY = 512
 
 class ConversationSettings(Settings):
     grpc_port: int = 50052
+    # Escalate asks IdentityService (IDENTITY_ADDR) for the customer's addresses; a hand-over
+    # waits at most this long for them before it is written without.
+    identity_timeout_s: float = 3.0
 
 
 class ConversationServicer(pb_grpc.ConversationServiceServicer):
-    def __init__(self, store: ConversationStore, clock: Clock = tickets.utc_now) -> None:
+    def __init__(
+        self, store: ConversationStore, identities: IdentityClient, clock: Clock = tickets.utc_now
+    ) -> None:
         self._store = store
+        self._identities = identities
         # Every "now" of this service comes from here, so tests can move time (24 h window).
         self._clock = clock
 
@@ -144,8 +152,9 @@ class ConversationServicer(pb_grpc.ConversationServiceServicer):
     async def Escalate(self, request, context):
         ticket_id = _uuid(request.ticket_id, "ticket_id")
         reason = _enum_in(pb.EscalationReason, request.reason, "reason")
+        customer = await self._identities.describe(await self._store.ticket_customer(ticket_id))
         escalation, duplicate = await self._store.escalate(
-            ticket_id, reason, request.note.strip(), self._clock()
+            ticket_id, reason, request.note.strip(), self._clock(), customer
         )
         return pb.EscalateResponse(escalation=_escalation(escalation), duplicate=duplicate)
 
@@ -173,9 +182,11 @@ class ConversationServicer(pb_grpc.ConversationServiceServicer):
         target = _uuid(request.target_customer_id, "target_customer_id")
         if source == target:
             raise InvalidArgument("target_customer_id: must differ from source_customer_id")
-        conversations, messages = await self._store.reassign(source, target, self._clock())
+        conversations, messages, closed = await self._store.reassign(source, target, self._clock())
         return pb.ReassignCustomerResponse(
-            conversations_moved=conversations, messages_moved=messages
+            conversations_moved=conversations,
+            messages_moved=messages,
+            closed_conversation_ids=[str(c) for c in closed],
         )
 
     async def GetChannelMetrics(self, request, context):
@@ -335,10 +346,13 @@ async def build(
     settings = settings or ConversationSettings()
     pool = await open_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
     resources.push_async_callback(pool.close)
+    channel = open_channel(settings.identity_addr, settings.identity_timeout_s)
+    resources.push_async_callback(channel.close)
+    identities = IdentityClient(channel, settings.identity_timeout_s)
     return [
         Servicer(
             pb_grpc.add_ConversationServiceServicer_to_server,
-            ConversationServicer(ConversationStore(pool), clock),
+            ConversationServicer(ConversationStore(pool), identities, clock),
             "fte.conversation.v1.ConversationService",
         )
     ]

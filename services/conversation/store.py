@@ -5,13 +5,15 @@ open conversation and must not interleave. Unique constraints back every idempot
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import uuid
 from datetime import datetime
 
 import asyncpg
 
-from services.common.errors import FailedPrecondition, NotFound, Unavailable
+from services.common.errors import Aborted, AlreadyExists, FailedPrecondition, NotFound
 from services.conversation import tickets
 from services.conversation.tickets import (
     ChannelSwitch,
@@ -23,6 +25,8 @@ from services.conversation.tickets import (
     Outbound,
     Ticket,
 )
+
+log = logging.getLogger(__name__)
 
 # Namespaces this service's advisory locks (two-int form) away from anyone else's.
 _LOCK_CLASS = 7_301
@@ -59,7 +63,7 @@ class ConversationStore:
                 # The same key (or ticket id) arrived for another customer at the same time;
                 # the next attempt reads what the winner stored.
                 continue
-        raise Unavailable("conversation is busy with the same message; retry")
+        raise Aborted("conversation lost every race for the same message; retry")
 
     # --- RecordOutbound / UpdateDeliveryStatus --------------------------------------------
 
@@ -104,7 +108,7 @@ class ConversationStore:
         async with self._pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
                 "SELECT message_id, delivery_status FROM conversation.messages"
-                " WHERE reply_id = $1 FOR UPDATE", reply_id,
+                " WHERE reply_id = $1 FOR NO KEY UPDATE", reply_id,
             )
             if row is None:
                 raise NotFound(f"reply_id: no reply was recorded as {reply_id!r}")
@@ -176,9 +180,20 @@ class ConversationStore:
             ticket = await _set_ticket_status(conn, ticket, status, note, now)
             return ticket
 
+    async def ticket_customer(self, ticket_id: uuid.UUID) -> uuid.UUID:
+        async with self._pool.acquire() as conn:
+            customer_id = await conn.fetchval(
+                "SELECT customer_id FROM conversation.tickets WHERE ticket_id = $1", ticket_id
+            )
+        if customer_id is None:
+            raise NotFound(f"ticket_id: ticket {ticket_id} does not exist")
+        return customer_id
+
     async def escalate(
-        self, ticket_id: uuid.UUID, reason: str, note: str, now: datetime
+        self, ticket_id: uuid.UUID, reason: str, note: str, now: datetime, customer: dict
     ) -> tuple[Escalation, bool]:
+        """`customer` is what IdentityService said about the ticket's customer, asked before
+        this transaction so no lock is held across a network call."""
         async with self._pool.acquire() as conn, conn.transaction():
             ticket = await _ticket(conn, ticket_id, lock=True)
             if ticket is None:
@@ -189,11 +204,21 @@ class ConversationStore:
                 ticket_id, reason,
             )
             if existing is not None:
+                stored = json.loads(existing["context_json"])
+                if not tickets.completes_customer(stored, customer):
+                    return Escalation(**dict(existing)), True
+                existing = await conn.fetchrow(
+                    "UPDATE conversation.escalations SET context = jsonb_set(context,"
+                    " '{customer}', $2::jsonb) WHERE escalation_id = $1"
+                    " RETURNING escalation_id, ticket_id, reason, note,"
+                    " context::text AS context_json, create_time",
+                    existing["escalation_id"], json.dumps(customer),
+                )
                 return Escalation(**dict(existing)), True
             tickets.check_escalatable(ticket.status)
             conversation = (await _conversations(conn, "conversation_id = $1", ticket.conversation_id))[0]
             messages = await _messages(conn, "conversation_id = $1", ticket.conversation_id)
-            context = tickets.escalation_context(ticket, conversation, messages)
+            context = tickets.escalation_context(ticket, conversation, messages, customer)
             row = await conn.fetchrow(
                 "INSERT INTO conversation.escalations (escalation_id, ticket_id, reason, note,"
                 " context, create_time) VALUES ($1, $2, $3, $4, $5::jsonb, $6)"
@@ -211,35 +236,52 @@ class ConversationStore:
 
     async def reassign(
         self, source: uuid.UUID, target: uuid.UUID, now: datetime
-    ) -> tuple[int, int]:
-        """Moves conversations, tickets and messages. A customer keeps one open conversation:
-        when both have one, the more recently active stays open and the other is closed."""
+    ) -> tuple[int, int, list[uuid.UUID]]:
+        """Moves conversations, tickets and messages, and records the move so a message for the
+        source that arrives later is recorded for the target. Idempotent: a repeat moves only
+        what is left. A customer keeps one open conversation (`tickets.keep_open`). Returns
+        (conversations moved, messages moved, conversations closed)."""
         async with self._pool.acquire() as conn, conn.transaction():
             for customer_id in sorted((source, target)):
                 await _lock_customer(conn, customer_id)
-            open_ones = await conn.fetch(
-                "SELECT conversation_id FROM conversation.conversations"
-                " WHERE customer_id = ANY($1::uuid[]) AND status <> 'closed'"
-                " ORDER BY last_message_time DESC", [source, target],
-            )
-            for row in open_ones[1:]:
-                await conn.execute(
-                    "UPDATE conversation.conversations SET status = 'closed', close_time = $2"
-                    " WHERE conversation_id = $1", row["conversation_id"], now,
+            # A target merged onward since (B into C, then a retried A into B): A goes to C.
+            final = await _final_customer(conn, target)
+            if final == source:
+                raise FailedPrecondition(
+                    f"target_customer_id: customer {target} was itself merged into {source}"
                 )
+            if final != target:
+                await _lock_customer(conn, final)
+            recorded = await conn.fetchval(
+                "INSERT INTO conversation.customer_reassignments (source_customer_id,"
+                " target_customer_id, reassign_time) VALUES ($1, $2, $3)"
+                " ON CONFLICT (source_customer_id) DO UPDATE"
+                " SET source_customer_id = EXCLUDED.source_customer_id"
+                " RETURNING target_customer_id", source, target, now,
+            )
+            if recorded != target:
+                raise FailedPrecondition(
+                    f"source_customer_id: customer {source} was already merged into {recorded}"
+                )
+            kept, closing = tickets.keep_open(await _conversations(
+                conn, "customer_id = ANY($1::uuid[]) AND status <> 'closed'", [source, final],
+                lock=True,
+            ))
+            for c in closing:
+                await _close_for_merge(conn, c, kept, source, final, now)
             moved = await conn.execute(
                 "UPDATE conversation.conversations SET customer_id = $2 WHERE customer_id = $1",
-                source, target,
+                source, final,
             )
             await conn.execute(
                 "UPDATE conversation.tickets SET customer_id = $2 WHERE customer_id = $1",
-                source, target,
+                source, final,
             )
             messages = await conn.execute(
                 "UPDATE conversation.messages SET customer_id = $2 WHERE customer_id = $1",
-                source, target,
+                source, final,
             )
-        return _count(moved), _count(messages)
+        return _count(moved), _count(messages), [c.conversation_id for c in closing]
 
     # --- GetChannelMetrics ------------------------------------------------------------------
 
@@ -296,6 +338,48 @@ async def _lock_customer(conn: asyncpg.Connection, customer_id: uuid.UUID) -> No
     )
 
 
+async def _final_customer(conn: asyncpg.Connection, customer_id: uuid.UUID) -> uuid.UUID:
+    """The customer a (possibly merged-away) customer id now stands for."""
+    return await conn.fetchval(
+        """
+        WITH RECURSIVE chain(customer_id, depth) AS (
+            SELECT $1::uuid, 0
+            UNION ALL
+            SELECT r.target_customer_id, c.depth + 1
+              FROM chain c
+              JOIN conversation.customer_reassignments r ON r.source_customer_id = c.customer_id
+             WHERE c.depth < 50)
+        SELECT customer_id FROM chain ORDER BY depth DESC LIMIT 1
+        """,
+        customer_id,
+    )
+
+
+async def _close_for_merge(
+    conn: asyncpg.Connection, closing: Conversation, kept: Conversation,
+    source: uuid.UUID, target: uuid.UUID, now: datetime,
+) -> None:
+    """Closes an open conversation a merge made redundant. Its escalated tickets stay escalated
+    (people still answer them) and each gets a note saying where the customer now writes."""
+    await conn.execute(
+        "UPDATE conversation.conversations SET status = 'closed', close_time = $2"
+        " WHERE conversation_id = $1", closing.conversation_id, now,
+    )
+    await conn.execute(
+        "INSERT INTO conversation.ticket_events (ticket_id, from_status, to_status, note,"
+        " event_time) SELECT ticket_id, status, status, $2, $3 FROM conversation.tickets"
+        " WHERE conversation_id = $1 AND status = 'escalated'",
+        closing.conversation_id,
+        f"conversation {closing.conversation_id} closed by the merge of customer {source} into"
+        f" {target}; the customer's open conversation is {kept.conversation_id}",
+        now,
+    )
+    log.warning(
+        "merge %s -> %s closed %s conversation %s; open one is %s",
+        source, target, closing.status, closing.conversation_id, kept.conversation_id,
+    )
+
+
 async def _record_inbound(
     conn: asyncpg.Connection, m: Inbound, at: datetime, now: datetime
 ) -> InboundResult:
@@ -305,6 +389,13 @@ async def _record_inbound(
     )
     if first is not None:
         return first
+    # Resolved before a merge, arriving after it: the message belongs to the merge target.
+    # ReassignCustomer holds this customer's lock while it moves everything, so a message
+    # either was moved by it or is redirected here; none stays behind on a merged-away id.
+    final = await _final_customer(conn, m.customer_id)
+    if final != m.customer_id:
+        await _lock_customer(conn, final)
+        m = dataclasses.replace(m, customer_id=final)
     if m.requested_ticket_id is not None:
         owner = await conn.fetchval(
             "SELECT customer_id FROM conversation.tickets WHERE ticket_id = $1",
@@ -315,6 +406,20 @@ async def _record_inbound(
                 f"requested_ticket_id: ticket {m.requested_ticket_id} belongs to another customer"
             )
         if owner is not None:
+            stored = await conn.fetchrow(
+                "SELECT channel, content, subject, idempotency_key FROM conversation.messages"
+                " WHERE ticket_id = $1 AND direction = 'inbound' ORDER BY seq LIMIT 1",
+                m.requested_ticket_id,
+            )
+            if not tickets.same_message(stored, m):
+                # Another message under a ticket id already used: answering "duplicate" would
+                # drop it, and one ticket holds one customer message.
+                raise AlreadyExists(
+                    f"requested_ticket_id: ticket {m.requested_ticket_id} already holds another"
+                    f" message (idempotency key {stored['idempotency_key']!r}); send this one"
+                    " without requested_ticket_id or with a new ticket id"
+                )
+            # The same message again under a regenerated key: a retry; answer the first result.
             return await _inbound_result(conn, "m.ticket_id = $1", m.requested_ticket_id)
 
     open_rows = await _conversations(
@@ -443,9 +548,11 @@ async def _set_ticket_status(
 
 
 async def _ticket(conn: asyncpg.Connection, ticket_id: uuid.UUID, lock: bool = False) -> Ticket | None:
+    # Locks only against other status changes: NO KEY UPDATE lets messages and escalations
+    # referencing the ticket (their foreign-key checks take KEY SHARE) be written meanwhile.
     row = await conn.fetchrow(
         f"SELECT {_TICKET_COLUMNS} FROM conversation.tickets WHERE ticket_id = $1"
-        + (" FOR UPDATE" if lock else ""), ticket_id,
+        + (" FOR NO KEY UPDATE" if lock else ""), ticket_id,
     )
     return None if row is None else Ticket(**dict(row))
 
@@ -463,7 +570,8 @@ async def _conversations(
 ) -> list[Conversation]:
     rows = await conn.fetch(
         f"SELECT {_CONVERSATION_COLUMNS} FROM conversation.conversations WHERE {where}"
-        " ORDER BY start_time DESC, conversation_id" + (" FOR UPDATE" if lock else ""), *args,
+        " ORDER BY start_time DESC, conversation_id" + (" FOR NO KEY UPDATE" if lock else ""),
+        *args,
     )
     if not rows:
         return []

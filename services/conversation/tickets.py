@@ -177,6 +177,24 @@ def visible_status(stored: str, last_message_time: datetime, now: datetime) -> s
     return stored
 
 
+def keep_open(open_conversations: list[Conversation]) -> tuple[Conversation | None, list[Conversation]]:
+    """A merge can leave a customer with two open conversations; one stays open, the others
+    close. An escalated one wins over an active one (people are on it, and the customer's next
+    message must reach them), then the more recently active."""
+    ranked = sorted(
+        open_conversations,
+        key=lambda c: (c.status == ESCALATED, c.last_message_time),
+        reverse=True,
+    )
+    return (ranked[0], ranked[1:]) if ranked else (None, [])
+
+
+def same_message(stored: Any, m: Inbound) -> bool:
+    """Whether a message arriving under a used ticket id (and another key) is the one the
+    ticket already holds — a retry that regenerated its key — rather than a new one."""
+    return (stored["channel"], stored["content"], stored["subject"]) == (m.channel, m.content, m.subject)
+
+
 def ticket_subject(subject: str, content: str) -> str:
     """The subject the customer gave, else the start of what they wrote (WhatsApp has none)."""
     text = " ".join((subject or content).split())
@@ -248,10 +266,10 @@ def sentiment(text: str) -> float:
 
 
 def escalation_context(
-    ticket: Ticket, conversation: Conversation, messages: list[Message]
+    ticket: Ticket, conversation: Conversation, messages: list[Message], customer: dict[str, Any]
 ) -> dict[str, Any]:
-    """Everything a person needs without opening another tool. Identifiers (email, phone)
-    belong to IdentityService and are not known here: the customer id leads to them."""
+    """Everything a person needs without opening another tool. `customer` holds the addresses
+    IdentityService knows (email, phone, WhatsApp), asked when the escalation is raised."""
     return {
         "ticket": {
             "ticket_id": str(ticket.ticket_id),
@@ -263,6 +281,7 @@ def escalation_context(
             "create_time": ticket.create_time.isoformat(),
         },
         "customer_id": str(ticket.customer_id),
+        "customer": customer,
         "conversation": {
             "conversation_id": str(conversation.conversation_id),
             "status": conversation.status,
@@ -296,6 +315,13 @@ def escalation_context(
             for m in messages
         ],
     }
+
+
+def completes_customer(stored_context: dict[str, Any], customer: dict[str, Any]) -> bool:
+    """An escalation raised while IdentityService could not be asked is frozen without the
+    customer's addresses; a repeated Escalate that does reach it fills them in."""
+    before = stored_context.get("customer") or {"lookup": "failed"}
+    return before.get("lookup") == "failed" and customer.get("lookup") != "failed"
 
 
 def check_category(category: str) -> str:

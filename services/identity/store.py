@@ -8,7 +8,7 @@ import uuid
 
 import asyncpg
 
-from services.common.errors import Unavailable
+from services.common.errors import Aborted
 from services.identity import resolver
 from services.identity.resolver import Customer, Identifier, Merge, Name, StoredIdentifier
 
@@ -32,7 +32,8 @@ class IdentityStore:
                         return await work(conn)
                 except (_LostRace, asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
                     continue
-        raise Unavailable("identity is busy with the same customer; retry")
+        # A concurrency conflict, not an outage: ABORTED tells the caller to retry the call.
+        raise Aborted(f"identity lost {_ATTEMPTS} races for the same customer; retry")
 
     # --- reads -------------------------------------------------------------------------
 

@@ -1,16 +1,138 @@
-"""Escalate writes an escalation with the context a person needs (messages, channels, customer,
-thread refs), marks ticket and conversation escalated, and is idempotent per ticket+reason."""
+"""Escalate writes an escalation with the context a person needs (messages, channels, the
+customer's email / phone / WhatsApp numbers from IdentityService, thread refs), marks ticket and
+conversation escalated, and is idempotent per ticket+reason."""
 
 from __future__ import annotations
 
+import functools
 import json
 
 import grpc
-from fte.common.v1.channel_pb2 import CHANNEL_EMAIL, CHANNEL_WHATSAPP
+import pytest
+from fte.common.v1.channel_pb2 import CHANNEL_EMAIL, CHANNEL_WEB_FORM, CHANNEL_WHATSAPP
 from fte.conversation.v1 import conversation_service_pb2 as pb
+from fte.conversation.v1 import conversation_service_pb2_grpc as pb_grpc
+from fte.identity.v1 import identity_service_pb2 as id_pb
+from fte.identity.v1 import identity_service_pb2_grpc as id_grpc
 
+from devstack import migrate
+from services.common.grpc_client import open_channel
+from services.common.grpc_server import running
+from services.conversation import server as conversation_server
+from services.identity import server as identity_server
 from tests.conversation.helpers import inbound, outbound
-from tests.running_services import new_id, rpc_error
+from tests.running_services import free_port, new_id, rpc_error, unique_email, unique_us_phone
+
+
+@pytest.fixture
+async def conversation_without_identity(stack, clock):
+    """A second conversation service on the same database whose IdentityService is a port
+    nobody listens on."""
+    settings = conversation_server.ConversationSettings(
+        grpc_port=0, database_url=migrate.service_dsn(stack.admin_dsn, "conversation"),
+        identity_addr=f"127.0.0.1:{free_port()}", identity_timeout_s=1,
+    )
+    build = functools.partial(conversation_server.build, settings=settings, clock=clock)
+    async with running("conversation-no-identity", settings, build) as svc:
+        async with open_channel(f"127.0.0.1:{svc.port}", timeout_s=15) as channel:
+            yield pb_grpc.ConversationServiceStub(channel)
+
+
+async def _customer_on_three_channels(identity) -> tuple[str, str, str, str]:
+    """A web-form customer (email + phone) who later writes from another number on WhatsApp."""
+    email = unique_email("esc")
+    phone_national, phone = unique_us_phone()
+    _, whatsapp = unique_us_phone()
+    customer = (await identity.ResolveCustomer(id_pb.ResolveCustomerRequest(
+        channel=CHANNEL_WEB_FORM, email=email, phone=phone_national, default_region="US",
+        display_name="Ada Lovelace"))).customer.customer_id
+    await identity.LinkIdentifier(id_pb.LinkIdentifierRequest(
+        customer_id=customer, type=id_pb.IDENTIFIER_TYPE_PHONE, value=f"whatsapp:{whatsapp}",
+        channel=CHANNEL_WHATSAPP))
+    return customer, email, phone, whatsapp
+
+
+async def test_escalation_carries_the_customers_addresses_from_identity(conversation, identity):
+    customer, email, phone, whatsapp = await _customer_on_three_channels(identity)
+    first = await conversation.RecordInbound(inbound(customer, CHANNEL_WEB_FORM, "Can I get a refund?"))
+    second = await conversation.RecordInbound(inbound(customer, CHANNEL_WHATSAPP, "Hello? A refund please"))
+
+    reply = await conversation.Escalate(pb.EscalateRequest(
+        ticket_id=second.ticket_id, reason=pb.ESCALATION_REASON_REFUND))
+
+    context = json.loads(reply.escalation.context_json)
+    customer_part = {**context["customer"], "phone": sorted(context["customer"]["phone"])}
+    assert customer_part == {
+        "customer_id": customer,
+        "lookup": "ok",
+        "display_name": "Ada Lovelace",
+        "email": [email],
+        "phone": sorted([phone, whatsapp]),
+        "whatsapp": [whatsapp],
+    }
+    assert context["channels"] == ["web_form", "whatsapp"]
+    assert [m["content"] for m in context["messages"]] == ["Can I get a refund?", "Hello? A refund please"]
+    assert context["messages"][0]["ticket_id"] == first.ticket_id
+
+
+async def test_without_identity_the_hand_over_is_written_and_a_retry_fills_in_the_addresses(
+        conversation, conversation_without_identity, identity):
+    customer, email, _, _ = await _customer_on_three_channels(identity)
+    ticket_id = (await conversation.RecordInbound(inbound(customer, CHANNEL_EMAIL, "Lawyer here"))).ticket_id
+    request = pb.EscalateRequest(ticket_id=ticket_id, reason=pb.ESCALATION_REASON_LEGAL)
+
+    degraded = await conversation_without_identity.Escalate(request)
+    assert not degraded.duplicate
+    customer_part = json.loads(degraded.escalation.context_json)["customer"]
+    assert customer_part["customer_id"] == customer and customer_part["lookup"] == "failed"
+    assert "UNAVAILABLE" in customer_part["lookup_error"] and "email" not in customer_part
+    ticket = await conversation.GetTicket(pb.GetTicketRequest(ticket_id=ticket_id))
+    assert ticket.ticket.status == pb.TICKET_STATUS_ESCALATED
+
+    retried = await conversation.Escalate(request)
+    assert retried.duplicate and retried.escalation.escalation_id == degraded.escalation.escalation_id
+    filled = json.loads(retried.escalation.context_json)
+    assert filled["customer"]["lookup"] == "ok" and filled["customer"]["email"] == [email]
+    assert [m["content"] for m in filled["messages"]] == ["Lawyer here"]  # the rest is untouched
+    stored = await conversation.GetTicket(pb.GetTicketRequest(ticket_id=ticket_id))
+    assert json.loads(stored.escalations[0].context_json)["customer"]["email"] == [email]
+
+
+async def test_a_customer_identity_never_saw_is_named_as_such(conversation):
+    customer = new_id()
+    ticket_id = (await conversation.RecordInbound(inbound(customer))).ticket_id
+    reply = await conversation.Escalate(pb.EscalateRequest(ticket_id=ticket_id, reason=pb.ESCALATION_REASON_OTHER))
+    assert json.loads(reply.escalation.context_json)["customer"] == {"customer_id": customer, "lookup": "not_found"}
+
+
+async def test_a_ticket_left_on_a_merged_away_customer_shows_the_merge_targets_addresses(
+        stack, conversation, identity):
+    """Identity commits a merge before conversation moves the tickets; a ticket escalated in
+    between still gets the live customer's addresses."""
+    target_email, source_email = unique_email("target"), unique_email("source")
+    target = (await identity.ResolveCustomer(id_pb.ResolveCustomerRequest(
+        channel=CHANNEL_EMAIL, email=target_email))).customer.customer_id
+    source = (await identity.ResolveCustomer(id_pb.ResolveCustomerRequest(
+        channel=CHANNEL_EMAIL, email=source_email))).customer.customer_id
+    ticket_id = (await conversation.RecordInbound(inbound(source, content="still on the source"))).ticket_id
+
+    # An identity whose ConversationService is unreachable: the merge commits in identity only.
+    settings = identity_server.IdentitySettings(
+        grpc_port=0, database_url=migrate.service_dsn(stack.admin_dsn, "identity"),
+        conversation_addr=f"127.0.0.1:{free_port()}", rpc_timeout_s=1,
+    )
+    async with running("identity-no-conversation", settings,
+                       functools.partial(identity_server.build, settings=settings)) as svc:
+        async with open_channel(f"127.0.0.1:{svc.port}", timeout_s=15) as channel:
+            err = await rpc_error(id_grpc.IdentityServiceStub(channel).MergeCustomers(id_pb.MergeCustomersRequest(
+                source_customer_id=source, target_customer_id=target, requested_by="ops")))
+    assert err.code() == grpc.StatusCode.UNAVAILABLE
+
+    reply = await conversation.Escalate(pb.EscalateRequest(ticket_id=ticket_id, reason=pb.ESCALATION_REASON_OTHER))
+    customer_part = json.loads(reply.escalation.context_json)["customer"]
+    assert customer_part["customer_id"] == source
+    assert customer_part["merged_into_customer_id"] == target
+    assert sorted(customer_part["email"]) == sorted([target_email, source_email])
 
 
 async def test_escalation_carries_the_conversation_and_marks_ticket_and_conversation(conversation, admin_db):

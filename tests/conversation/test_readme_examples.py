@@ -1,4 +1,5 @@
-"""The grpcurl examples in services/conversation/README.md work as pasted."""
+"""The grpcurl examples in services/conversation/README.md and the root README.md (identity and
+conversation part) work as pasted."""
 
 from __future__ import annotations
 
@@ -19,3 +20,17 @@ async def test_conversation_readme_examples_record_and_read_back(identity_addres
     assert [m["content"] for m in ticket["messages"]] == ["How do I export a board to CSV?", "Board → Export → CSV."]
     assert [m["channel"] for m in history["messages"]] == ["CHANNEL_EMAIL", "CHANNEL_WHATSAPP", "CHANNEL_EMAIL"]
     assert {c["channel"] for c in metrics["channels"]} == {"CHANNEL_EMAIL", "CHANNEL_WHATSAPP", "CHANNEL_WEB_FORM"}
+
+
+async def test_root_readme_walkthrough_records_a_message_and_reads_its_ticket(identity_address, conversation_address):
+    # The knowledge search block needs the agent service, which these tests do not start.
+    output = await run_readme_examples(
+        REPO_ROOT / "README.md", identity_address, conversation_address, skip_blocks_with="127.0.0.1:50053")
+    assert "fte.identity.v1.IdentityService" in output  # `list`
+    health, history, ticket = _documents(output)
+    assert health == {"status": "SERVING"}
+    assert [(m["channel"], m["content"]) for m in history["messages"]] == [
+        ("CHANNEL_WHATSAPP", "How do I export a board to CSV?")]
+    assert ticket["ticket"]["ticket_id"] == history["messages"][0]["ticket_id"]
+    assert ticket["ticket"]["status"] == "TICKET_STATUS_OPEN"
+    assert [m["content"] for m in ticket["messages"]] == ["How do I export a board to CSV?"]

@@ -80,6 +80,31 @@ async def test_the_edge_chosen_ticket_id_is_used_and_is_idempotent_too(conversat
     assert stolen.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
+async def test_another_message_under_a_used_ticket_id_is_refused_not_dropped(conversation, admin_db):
+    customer, ticket_id = new_id(), new_id()
+    first = inbound(customer, CHANNEL_WEB_FORM, "My invoice is wrong", requested_ticket_id=ticket_id,
+                    subject="Invoice")
+    await conversation.RecordInbound(first)
+
+    other = inbound(customer, CHANNEL_WEB_FORM, "And my password reset fails", requested_ticket_id=ticket_id,
+                    subject="Invoice")
+    err = await rpc_error(conversation.RecordInbound(other))
+    assert err.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert err.details() == (
+        f"requested_ticket_id: ticket {ticket_id} already holds another message (idempotency key"
+        f" {first.idempotency_key!r}); send this one without requested_ticket_id or with a new ticket id"
+    )
+
+    # Nothing was stored under the refused key, and the caller can record it on a ticket of its own.
+    assert await admin_db.fetchval(
+        "SELECT count(*) FROM conversation.messages WHERE idempotency_key = $1", other.idempotency_key) == 0
+    other.ClearField("requested_ticket_id")
+    kept = await conversation.RecordInbound(other)
+    assert not kept.duplicate and kept.ticket_id != ticket_id
+    history = await conversation.GetHistory(pb.GetHistoryRequest(customer_id=customer))
+    assert [m.content for m in history.messages] == ["My invoice is wrong", "And my password reset fails"]
+
+
 async def test_every_new_inbound_message_gets_its_own_ticket_in_the_one_conversation(conversation):
     customer = new_id()
     first = await conversation.RecordInbound(inbound(customer, content="question one"))

@@ -421,12 +421,14 @@ class ReassignCustomerRequest(_message.Message):
     def __init__(self, source_customer_id: _Optional[str] = ..., target_customer_id: _Optional[str] = ...) -> None: ...
 
 class ReassignCustomerResponse(_message.Message):
-    __slots__ = ("conversations_moved", "messages_moved")
+    __slots__ = ("conversations_moved", "messages_moved", "closed_conversation_ids")
     CONVERSATIONS_MOVED_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_MOVED_FIELD_NUMBER: _ClassVar[int]
+    CLOSED_CONVERSATION_IDS_FIELD_NUMBER: _ClassVar[int]
     conversations_moved: int
     messages_moved: int
-    def __init__(self, conversations_moved: _Optional[int] = ..., messages_moved: _Optional[int] = ...) -> None: ...
+    closed_conversation_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, conversations_moved: _Optional[int] = ..., messages_moved: _Optional[int] = ..., closed_conversation_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetChannelMetricsRequest(_message.Message):
     __slots__ = ("since_time",)
