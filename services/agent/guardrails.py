@@ -105,16 +105,31 @@ _HUMAN = _rx(
 )
 
 _INJECTION = _rx(
-    r"\b(?:ignore|disregard|forget|override|bypass)\b[^.?!]{0,40}\b(?:instructions?|rules?|"
-    r"prompts?|guidelines|polic(?:y|ies)|guardrails?|previous|above|system)\b",
+    # "ignore all previous instructions", not "can I override the automation rules".
+    r"\b(?:ignore|disregard|forget|override|bypass)\s+(?:(?:all|any|every|of|the|your|my|these|"
+    r"those|previous|prior|above|earlier|preceding|system|original|safety|current)\s+){0,4}"
+    r"(?:instructions?|prompts?|guidelines|guardrails?|polic(?:y|ies)|rules?|context)\b",
+    r"\b(?:ignore|disregard|forget)\s+(?:(?:all|everything|the|what(?:'s| is| was))\s+)*"
+    r"(?:above|previous|prior|before|said before)\s*(?:[.,;:!]|$|and\b|then\b|instead\b)",
     r"\b(?:system prompt|your prompt|your instructions|initial instructions|hidden instructions|"
     r"developer message|jailbreak\w*|dan mode|developer mode|god mode)\b",
     r"\b(?:you (?:are|will) now|from now on,? you|pretend (?:to be|you are|you're)|"
     r"role-?play as|act as (?:my|a|an) (?:lawyer|developer|admin|system|unrestricted|"
     r"different|new|evil))\b",
-    r"\b(?:reveal|print|repeat|leak|output)\b[^.?!]{0,30}\b(?:prompt|instructions|rules|"
-    r"configuration)\b",
-    r"\b(?:your|the system's|openai) (?:api )?(?:key|secrets?)\b",
+    # Asking for the assistant's own rules, not the customer's ("print my automation rules",
+    # "repeat the instructions for 2FA" are ordinary questions).
+    r"\b(?:reveal|print|repeat|leak|output|show|display|dump)\b[^.?!]{0,30}\b(?:your|the "
+    r"(?:system|hidden|initial|original|above|previous)|(?:hidden|initial|original|secret|"
+    r"internal))\s+(?:\w+\s+)?(?:prompt|instructions|rules|configuration|guidelines)\b",
+    # The assistant's own secrets; a customer's own API key or token is a normal question.
+    r"\b(?:openai(?:'s)?|the system's|the assistant's) (?:api )?(?:keys?|secrets?|credentials)\b",
+    r"\b(?:reveal|leak|share|give me|tell me|print|show me|send me)\s+your\s+(?:own\s+|secret\s+|"
+    r"openai\s+)?(?:api\s+)?(?:keys?|secrets?|credentials|passwords?)\b",
+    r"\byour (?:own |secret |internal )(?:api )?(?:keys?|secrets?|credentials)\b",
+    r"\b(?:instructions|rules|prompt) you (?:were|have been|got) given\b",
+    r"\b(?:repeat|print|show|output|reveal)\b[^.?!]{0,20}\b(?:everything|the text|all the text|"
+    r"the words|the message) (?:above|before this)\b",
+    r"(?:^|\n)\s*(?:system|assistant|developer)\s*:",
     r"<\s*/?\s*(?:system|assistant|instructions?)\s*>|\[(?:system|inst)\]|###\s*(?:system|instruction)",
 )
 

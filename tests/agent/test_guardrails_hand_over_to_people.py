@@ -65,6 +65,8 @@ async def test_several_concerns_escalate_once_with_the_first_by_priority(convers
         "Can automations act as a reminder when a due date is reached?",
         "How do I add a guest to a board?",
         "Is the API available on the Free plan?",
+        "can you print my automation rules",
+        "where do I find my API key",
     ],
 )
 def test_ordinary_questions_trip_no_guardrail(message):
