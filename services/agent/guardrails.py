@@ -39,8 +39,12 @@ def _rx(*patterns: str) -> re.Pattern[str]:
 # --- input ------------------------------------------------------------------------------
 
 _PRICING = _rx(
-    r"\b(?:price|prices|pricing|priced|cost|costs|costing|fee|fees|discounts?|coupons?|"
-    r"promo ?codes?|quotes?|quotation|cheaper|cheapest|expensive|afford|overpriced)\b",
+    r"\b(?:pric(?:e|es|ed|ing|ier|iest|ey|y)|price ?lists?|cost|costs|costing|fee|fees|"
+    r"discounts?|coupons?|promo ?codes?|quotes?|quotation|cheaper|cheapest|expensive|afford|"
+    r"affordable|overpriced)\b",
+    r"\bset (?:us|me|you|them) back\b|\bwhat (?:do|does|would|will) (?:you|it|flowboard) "
+    r"charge\b|\bhow much (?:do|does|would|will) (?:you|it|flowboard) charge\b|"
+    r"\b(?:monthly|yearly|annual) (?:bill|rate|charge|spend)\b",
     r"\bhow much (?:is|are|does|do|would|will|for)\b(?![^?.!]*\b(?:storage|space|members?|"
     r"boards?|runs?|automations?|history|data|requests?|webhooks?|tasks?|files?|"
     r"attachments?|time|users?|guests?|seats?)\b)",
@@ -58,6 +62,12 @@ _REFUND = _rx(
     r"\b(?:charged|billed|invoiced)\s+(?:me\s+|us\s+)?(?:twice|double|two times|"
     r"incorrectly|wrongly|by mistake|too much)\b",
     r"\bdouble[- ]?charged\b|\bovercharg\w*",
+    r"\b(?:money|payment|charge|amount)s?\s+(?:returned|refunded|reversed|back|reimbursed)\b",
+    r"\b(?:get|have|want|need)\s+(?:the|that|this|our|my)\s+(?:money|payment)\s+"
+    r"(?:back|returned)\b",
+    r"\b(?:still|wrongly|unexpectedly|mistakenly|incorrectly)\s+(?:been\s+)?(?:charged|billed)\b",
+    r"\b(?:charged|billed)\b[^.?!]{0,30}\b(?:after|despite|even though|although)\b[^.?!]{0,30}"
+    r"\b(?:cancel\w*|downgrad\w*|clos\w*|delet\w*)",
     r"\bdisput\w*\s+(?:an?|the|my|this|our)?\s*(?:invoices?|charges?|bills?|payments?)\b",
     r"\b(?:reembols\w*|rembours\w*|r[uü]ckerstattung|erstattung|geld zur[uü]ck|rimbors\w*|"
     r"estorno)\b",
@@ -94,6 +104,11 @@ _HUMAN = _rx(
     r"\b(?:want|need|like|get me|give me|request)\s+(?:a|an|to)?\s*(?:human|real person|"
     r"live agent|representative|manager|supervisor)\b",
     r"\b(?:real|actual|live)\s+(?:human|person|agent|people)\b",
+    r"\b(?:speak|talk|chat|deal|work)\s+(?:to|with)\s+(?:a|an|the|some)?\s*"
+    r"(?:member of (?:staff|your (?:support )?team|the (?:support )?team)|staff member|"
+    r"(?:support|customer service) (?:person|agent|rep\w*))\b",
+    r"\b(?:rather than|instead of|not)\s+(?:an?\s+|the\s+|this\s+|your\s+)?(?:automated|"
+    r"ai|virtual|robot(?:ic)?)\s*(?:assistant|agent|system|support|bot|chat\w*)?\b",
     r"\bhuman\b\s*(?:please|pls|now|!)",
     r"^\W*(?:human|agent|representative|operator|person)\W*(?:please|pls)?\W*$",
     r"\b(?:not|no|stop)\s+(?:talking (?:to|with)\s+)?(?:a |an |this |the )?(?:bot|robot|ai|"
