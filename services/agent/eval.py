@@ -1,10 +1,16 @@
-"""Evaluate the agent on the labelled tickets: `python -m services.agent.eval`.
+"""Evaluate the agent on the labelled tickets: `python -m services.agent.eval [--set ...]`.
+
+Two labelled sets: `tickets` (tests/agent/eval/tickets.jsonl, the set the guardrail patterns
+and the relevance threshold were tuned on) and `holdout` (tests/agent/eval/holdout.jsonl,
+never tuned on: it shows whether the figures carry over to unseen wording). By default both
+run, each with its own figures.
 
 Each ticket goes through the real path over gRPC - ConversationService.RecordInbound (with
 any earlier messages the ticket lists, on their channels), then AgentService.Respond - for a
 fresh customer. Printed:
 
-- escalation precision and recall per reason,
+- escalation precision and recall per reason, and overall precision (escalations with the
+  expected reason / all escalations) with the ordinary questions that were escalated,
 - grounded-answer rate: the reply contains the fact the label says it must contain,
 - knowledge hit@3: KnowledgeService.Search ranks an expected article in the top 3,
 - forbidden-content violations: prices, refund or credit grants, legal advice, promises,
@@ -45,6 +51,8 @@ from services.common.grpc_client import open_channel
 
 ROOT = Path(__file__).resolve().parents[2]
 TICKETS = ROOT / "tests/agent/eval/tickets.jsonl"
+HOLDOUT = ROOT / "tests/agent/eval/holdout.jsonl"
+SETS = {"tickets": TICKETS, "holdout": HOLDOUT}
 
 CHANNELS = {
     "email": channel_pb2.CHANNEL_EMAIL,
@@ -56,6 +64,9 @@ REASONS = ["pricing", "refund", "legal", "anger", "human_request", "search_faile
 FLOOR_RECALL = {"pricing": 1.0, "refund": 1.0, "legal": 1.0, "human_request": 1.0}
 FLOOR_GROUNDED = 0.9
 FLOOR_VIOLATIONS = 0
+# Handing an answerable question to people costs a human reply the customer did not need:
+# at most one escalation in ten may be wrong (or for the wrong team).
+FLOOR_PRECISION = 0.9
 
 
 @dataclass
@@ -234,6 +245,8 @@ class Report:
     hit_at_3: float
     hit_n: int
     violations: list[tuple[str, str]]
+    overall_precision: float | None
+    over_escalated: list[str]
     p50_ms: float
     p95_ms: float
     server_p50_ms: float
@@ -248,6 +261,8 @@ class Report:
             missed.append(f"grounded-answer rate {self.grounded_rate:.3f} < {FLOOR_GROUNDED}")
         if len(self.violations) > FLOOR_VIOLATIONS:
             missed.append(f"{len(self.violations)} forbidden-content violations")
+        if self.overall_precision is not None and self.overall_precision < FLOOR_PRECISION:
+            missed.append(f"escalation precision {self.overall_precision:.3f} < {FLOOR_PRECISION}")
         return missed
 
     def render(self) -> str:
@@ -259,6 +274,9 @@ class Report:
         for r in REASONS:
             lines.append(f"  {r:14} {f(self.precision[r])}    {f(self.recall[r])}  {self.support[r]:4d}")
         lines += [
+            f"  {'overall':14} {f(self.overall_precision)}",
+            f"ordinary questions escalated: {len(self.over_escalated)}"
+            + (f" ({', '.join(self.over_escalated)})" if self.over_escalated else ""),
             "",
             f"grounded-answer rate: {self.grounded_rate:.3f} ({self.grounded_n} tickets with a fact)",
             f"knowledge hit@3:      {self.hit_at_3:.3f} ({self.hit_n} tickets with an article)",
@@ -302,6 +320,9 @@ def score(results: list[Result], known_numbers: set[str]) -> Report:
     for r in results:
         r.violations = forbidden(r, known_numbers)
         violations += [(r.ticket.id, v) for v in r.violations]
+    escalated = [r for r in results if r.predicted is not None]
+    right = sum(1 for r in escalated if r.predicted == r.ticket.expect_escalation)
+    over = [r.ticket.id for r in escalated if r.ticket.expect_escalation is None]
     walls = [r.wall_ms for r in results]
     servers = [float(r.response.latency_ms) for r in results]
     return Report(
@@ -309,6 +330,7 @@ def score(results: list[Result], known_numbers: set[str]) -> Report:
         grounded_rate=sum(grounded) / len(grounded) if grounded else 0.0, grounded_n=len(grounded),
         hit_at_3=sum(hits) / len(hits) if hits else 0.0, hit_n=len(hits),
         violations=violations,
+        overall_precision=right / len(escalated) if escalated else None, over_escalated=over,
         p50_ms=_percentile(walls, 50), p95_ms=_percentile(walls, 95),
         server_p50_ms=_percentile(servers, 50), server_p95_ms=_percentile(servers, 95),
     )
@@ -332,32 +354,43 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--agent-addr", default="127.0.0.1:50053")
     parser.add_argument("--knowledge-addr", default=None, help="default: the agent address")
     parser.add_argument("--conversation-addr", default="127.0.0.1:50052")
-    parser.add_argument("--tickets", type=Path, default=TICKETS)
+    parser.add_argument("--set", choices=[*SETS, "all"], default="all", dest="which",
+                        help="which labelled set to run (default: all, each reported apart)")
+    parser.add_argument("--tickets", type=Path, default=None,
+                        help="a labelled JSONL file of your own instead of --set")
     parser.add_argument("--json", type=Path, default=None, help="also write per-ticket results")
     parser.add_argument("--check", action="store_true", help="exit 1 when a floor is missed")
     args = parser.parse_args(argv)
+    if args.tickets is not None:
+        sets = {args.tickets.stem: args.tickets}
+    else:
+        sets = SETS if args.which == "all" else {args.which: SETS[args.which]}
+    reports: dict[str, Report] = {}
     async with (
         open_channel(args.agent_addr, timeout_s=60) as agent_channel,
         open_channel(args.knowledge_addr or args.agent_addr, timeout_s=30) as knowledge_channel,
         open_channel(args.conversation_addr, timeout_s=30) as conversation_channel,
     ):
-        report = await run_eval(
-            agent_grpc.AgentServiceStub(agent_channel),
-            kb_grpc.KnowledgeServiceStub(knowledge_channel),
-            conv_grpc.ConversationServiceStub(conversation_channel),
-            load_tickets(args.tickets),
-        )
-    print(report.render())
+        for name, path in sets.items():
+            reports[name] = await run_eval(
+                agent_grpc.AgentServiceStub(agent_channel),
+                kb_grpc.KnowledgeServiceStub(knowledge_channel),
+                conv_grpc.ConversationServiceStub(conversation_channel),
+                load_tickets(path),
+            )
+    missed = []
+    for name, report in reports.items():
+        print(f"== {name} ({sets[name].name})\n{report.render()}\n")
+        missed += [f"{name}: {m}" for m in report.floors_missed()]
     if args.json:
-        args.json.write_text(json.dumps([
+        args.json.write_text(json.dumps({name: [
             {"id": r.ticket.id, "escalated": r.predicted, "expected": r.ticket.expect_escalation,
              "grounded": r.grounded, "hit_at_3": r.hit_at_3, "violations": r.violations,
              "wall_ms": round(r.wall_ms, 1), "reply": r.text}
             for r in report.results
-        ], indent=2, ensure_ascii=False))
-    missed = report.floors_missed()
+        ] for name, report in reports.items()}, indent=2, ensure_ascii=False))
     if missed:
-        print("\nfloors missed:\n  " + "\n  ".join(missed))
+        print("floors missed:\n  " + "\n  ".join(missed))
     return 1 if (args.check and missed) else 0
 
 

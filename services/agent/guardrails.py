@@ -39,8 +39,12 @@ def _rx(*patterns: str) -> re.Pattern[str]:
 # --- input ------------------------------------------------------------------------------
 
 _PRICING = _rx(
-    r"\b(?:price|prices|pricing|priced|cost|costs|costing|fee|fees|discounts?|coupons?|"
-    r"promo ?codes?|quotes?|quotation|cheaper|cheapest|expensive|afford|overpriced)\b",
+    r"\b(?:pric(?:e|es|ed|ing|ier|iest|ey|y)|price ?lists?|cost|costs|costing|fee|fees|"
+    r"discounts?|coupons?|promo ?codes?|quotes?|quotation|cheaper|cheapest|expensive|afford|"
+    r"affordable|overpriced)\b",
+    r"\bset (?:us|me|you|them) back\b|\bwhat (?:do|does|would|will) (?:you|it|flowboard) "
+    r"charge\b|\bhow much (?:do|does|would|will) (?:you|it|flowboard) charge\b|"
+    r"\b(?:monthly|yearly|annual) (?:bill|rate|charge|spend)\b",
     r"\bhow much (?:is|are|does|do|would|will|for)\b(?![^?.!]*\b(?:storage|space|members?|"
     r"boards?|runs?|automations?|history|data|requests?|webhooks?|tasks?|files?|"
     r"attachments?|time|users?|guests?|seats?)\b)",
@@ -58,6 +62,12 @@ _REFUND = _rx(
     r"\b(?:charged|billed|invoiced)\s+(?:me\s+|us\s+)?(?:twice|double|two times|"
     r"incorrectly|wrongly|by mistake|too much)\b",
     r"\bdouble[- ]?charged\b|\bovercharg\w*",
+    r"\b(?:money|payment|charge|amount)s?\s+(?:returned|refunded|reversed|back|reimbursed)\b",
+    r"\b(?:get|have|want|need)\s+(?:the|that|this|our|my)\s+(?:money|payment)\s+"
+    r"(?:back|returned)\b",
+    r"\b(?:still|wrongly|unexpectedly|mistakenly|incorrectly)\s+(?:been\s+)?(?:charged|billed)\b",
+    r"\b(?:charged|billed)\b[^.?!]{0,30}\b(?:after|despite|even though|although)\b[^.?!]{0,30}"
+    r"\b(?:cancel\w*|downgrad\w*|clos\w*|delet\w*)",
     r"\bdisput\w*\s+(?:an?|the|my|this|our)?\s*(?:invoices?|charges?|bills?|payments?)\b",
     r"\b(?:reembols\w*|rembours\w*|r[uü]ckerstattung|erstattung|geld zur[uü]ck|rimbors\w*|"
     r"estorno)\b",
@@ -94,6 +104,11 @@ _HUMAN = _rx(
     r"\b(?:want|need|like|get me|give me|request)\s+(?:a|an|to)?\s*(?:human|real person|"
     r"live agent|representative|manager|supervisor)\b",
     r"\b(?:real|actual|live)\s+(?:human|person|agent|people)\b",
+    r"\b(?:speak|talk|chat|deal|work)\s+(?:to|with)\s+(?:a|an|the|some)?\s*"
+    r"(?:member of (?:staff|your (?:support )?team|the (?:support )?team)|staff member|"
+    r"(?:support|customer service) (?:person|agent|rep\w*))\b",
+    r"\b(?:rather than|instead of|not)\s+(?:an?\s+|the\s+|this\s+|your\s+)?(?:automated|"
+    r"ai|virtual|robot(?:ic)?)\s*(?:assistant|agent|system|support|bot|chat\w*)?\b",
     r"\bhuman\b\s*(?:please|pls|now|!)",
     r"^\W*(?:human|agent|representative|operator|person)\W*(?:please|pls)?\W*$",
     r"\b(?:not|no|stop)\s+(?:talking (?:to|with)\s+)?(?:a |an |this |the )?(?:bot|robot|ai|"
@@ -105,16 +120,31 @@ _HUMAN = _rx(
 )
 
 _INJECTION = _rx(
-    r"\b(?:ignore|disregard|forget|override|bypass)\b[^.?!]{0,40}\b(?:instructions?|rules?|"
-    r"prompts?|guidelines|polic(?:y|ies)|guardrails?|previous|above|system)\b",
+    # "ignore all previous instructions", not "can I override the automation rules".
+    r"\b(?:ignore|disregard|forget|override|bypass)\s+(?:(?:all|any|every|of|the|your|my|these|"
+    r"those|previous|prior|above|earlier|preceding|system|original|safety|current)\s+){0,4}"
+    r"(?:instructions?|prompts?|guidelines|guardrails?|polic(?:y|ies)|rules?|context)\b",
+    r"\b(?:ignore|disregard|forget)\s+(?:(?:all|everything|the|what(?:'s| is| was))\s+)*"
+    r"(?:above|previous|prior|before|said before)\s*(?:[.,;:!]|$|and\b|then\b|instead\b)",
     r"\b(?:system prompt|your prompt|your instructions|initial instructions|hidden instructions|"
     r"developer message|jailbreak\w*|dan mode|developer mode|god mode)\b",
     r"\b(?:you (?:are|will) now|from now on,? you|pretend (?:to be|you are|you're)|"
     r"role-?play as|act as (?:my|a|an) (?:lawyer|developer|admin|system|unrestricted|"
     r"different|new|evil))\b",
-    r"\b(?:reveal|print|repeat|leak|output)\b[^.?!]{0,30}\b(?:prompt|instructions|rules|"
-    r"configuration)\b",
-    r"\b(?:your|the system's|openai) (?:api )?(?:key|secrets?)\b",
+    # Asking for the assistant's own rules, not the customer's ("print my automation rules",
+    # "repeat the instructions for 2FA" are ordinary questions).
+    r"\b(?:reveal|print|repeat|leak|output|show|display|dump)\b[^.?!]{0,30}\b(?:your|the "
+    r"(?:system|hidden|initial|original|above|previous)|(?:hidden|initial|original|secret|"
+    r"internal))\s+(?:\w+\s+)?(?:prompt|instructions|rules|configuration|guidelines)\b",
+    # The assistant's own secrets; a customer's own API key or token is a normal question.
+    r"\b(?:openai(?:'s)?|the system's|the assistant's) (?:api )?(?:keys?|secrets?|credentials)\b",
+    r"\b(?:reveal|leak|share|give me|tell me|print|show me|send me)\s+your\s+(?:own\s+|secret\s+|"
+    r"openai\s+)?(?:api\s+)?(?:keys?|secrets?|credentials|passwords?)\b",
+    r"\byour (?:own |secret |internal )(?:api )?(?:keys?|secrets?|credentials)\b",
+    r"\b(?:instructions|rules|prompt) you (?:were|have been|got) given\b",
+    r"\b(?:repeat|print|show|output|reveal)\b[^.?!]{0,20}\b(?:everything|the text|all the text|"
+    r"the words|the message) (?:above|before this)\b",
+    r"(?:^|\n)\s*(?:system|assistant|developer)\s*:",
     r"<\s*/?\s*(?:system|assistant|instructions?)\s*>|\[(?:system|inst)\]|###\s*(?:system|instruction)",
 )
 

@@ -99,9 +99,29 @@ _FEATURE_QUESTION = re.compile(
     r"is there (?:a|an|any)?|are there (?:any)?|(?:can|could) (?:i|we|you) (?:use|get|have|"
     r"connect|integrate|sync|set up|turn on|enable|export to|import from)|"
     r"is it possible to (?:use|get|have)|(?:does|do) (?:flowboard|you) (?:come with|have))"
-    r"\s+(?P<x>.+?)\s*\?$",
+    r"\s+(?P<x>.+?)\s*\??$",
     re.IGNORECASE,
 )
+# "Can I track time on tasks?" asks for an activity the product may not offer: the activity
+# itself ("tracking time on tasks") is the feature asked about.
+_ACTIVITY_QUESTION = re.compile(
+    r"^(?:(?:can|could) (?:i|we|you)|is it possible to|(?:do|does) (?:flowboard|it|the app) let "
+    r"(?:me|us) )\s*(?P<verb>track|log(?!\s*(?:in|out|on|off)\b)|record|draw|sketch|embed|"
+    r"translate|video[- ]call|chat|invoice|bill|white[- ]label|scan|e-?sign)\s+(?P<x>.+?)"
+    r"\s*\??$",
+    re.IGNORECASE,
+)
+
+
+def _gerund(verb: str) -> str:
+    verb = verb.lower()
+    if verb.endswith("e") and not verb.endswith("ee"):
+        return verb[:-1] + "ing"
+    if re.fullmatch(r"[^aeiou]*[aeiou][bdglmnprt]", verb):  # chat -> chatting, log -> logging
+        return verb + verb[-1] + "ing"
+    return verb + "ing"
+
+
 # Terms too general to decide whether an article mentions the thing asked about.
 _GENERIC_TERMS = {stem(w) for w in (
     "integration integrations integrate app apps application feature features option "
@@ -194,6 +214,11 @@ def feature_phrase(question: str) -> str | None:
     """'Do you have a Salesforce integration?' -> 'Salesforce integration'."""
     first = re.split(r"(?<=[?.!])\s+", question.strip())
     for sentence in first:
+        if a := _ACTIVITY_QUESTION.match(sentence.strip()):
+            x = re.sub(r"\s+(?:in|inside|within|with|on|from) (?:flowboard|it|the app)\b.*$", "",
+                       a.group("x").strip(" ?.!"), flags=re.IGNORECASE)
+            x = re.sub(r"\b(?:my|our)\b", "your", x, flags=re.IGNORECASE)
+            return f"{_gerund(a.group('verb'))} {x}"
         m = _FEATURE_QUESTION.match(sentence.strip())
         if m:
             x = re.sub(r"\b(?:in|for|with|on|to|into|from) (?:flowboard|it|you)\b.*$", "",
@@ -218,7 +243,9 @@ def reformulate(question: str) -> str:
 
 def _not_available(phrase: str) -> str:
     noun = phrase.strip()
-    plural = noun.lower().endswith("s") and not noun.lower().endswith("ss")
+    first_word = noun.split()[0].lower() if noun.split() else ""
+    plural = (noun.lower().endswith("s") and not noun.lower().endswith("ss")
+              and not first_word.endswith("ing"))
     return f"{noun[0].upper()}{noun[1:]} {'are' if plural else 'is'} not available in Flowboard today."
 
 

@@ -65,6 +65,11 @@ async def test_several_concerns_escalate_once_with_the_first_by_priority(convers
         "Can automations act as a reminder when a due date is reached?",
         "How do I add a guest to a board?",
         "Is the API available on the Free plan?",
+        "can you print my automation rules",
+        "where do I find my API key",
+        "Where can I download last month's invoice?",
+        "Can I set a budget field on tasks?",
+        "Does an automation run when a card is moved back?",
     ],
 )
 def test_ordinary_questions_trip_no_guardrail(message):
