@@ -4,10 +4,12 @@ process exits 0 instead of being killed mid-request."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
@@ -39,8 +41,11 @@ async def _wait_serving(address: str) -> None:
     raise TimeoutError(f"{address} never became SERVING")
 
 
-async def _start_fixture(port: int) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
+@contextlib.asynccontextmanager
+async def fixture_process() -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
+    """The fixture servicer under the real `serve` entry point, SERVING; killed if still up."""
+    port = _free_port()
+    proc = await asyncio.create_subprocess_exec(
         sys.executable,
         str(ROOT / "tests/bootstrap/fixture_servicer.py"),
         str(port),
@@ -49,14 +54,18 @@ async def _start_fixture(port: int) -> asyncio.subprocess.Process:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-
-
-async def test_sigterm_lets_in_flight_rpc_finish_then_exits_cleanly():
-    port = _free_port()
-    proc = await _start_fixture(port)
     address = f"127.0.0.1:{port}"
     try:
         await _wait_serving(address)
+        yield proc, address
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_sigterm_lets_in_flight_rpc_finish_then_exits_cleanly():
+    async with fixture_process() as (proc, address):
         async with open_channel(address, timeout_s=10) as ch:
             stub = pb_grpc.IdentityServiceStub(ch)
             # A health watcher (a load balancer, a kubelet) connected before the signal.
@@ -80,7 +89,3 @@ async def test_sigterm_lets_in_flight_rpc_finish_then_exits_cleanly():
         output = (await proc.stdout.read()).decode()
         assert exit_code == 0, output
         assert "draining" in output and "stopped" in output
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()

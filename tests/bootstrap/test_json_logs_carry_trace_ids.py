@@ -12,18 +12,14 @@ from fte.identity.v1 import identity_service_pb2 as pb
 from fte.identity.v1 import identity_service_pb2_grpc as pb_grpc
 
 from services.common.grpc_client import open_channel
-from tests.bootstrap.test_graceful_stop import _free_port, _start_fixture, _wait_serving
+from tests.bootstrap.test_graceful_stop import fixture_process
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN_ID = "00f067aa0ba902b7"
 
 
 async def test_rpc_log_line_is_json_with_callers_trace_id_and_no_customer_address():
-    port = _free_port()
-    proc = await _start_fixture(port)
-    address = f"127.0.0.1:{port}"
-    try:
-        await _wait_serving(address)
+    async with fixture_process() as (proc, address):
         async with open_channel(address, timeout_s=10) as ch:
             await pb_grpc.IdentityServiceStub(ch).GetCustomer(
                 pb.GetCustomerRequest(customer_id="log:ada@example.com on +1 202-555-0142"),
@@ -32,10 +28,6 @@ async def test_rpc_log_line_is_json_with_callers_trace_id_and_no_customer_addres
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), timeout=15) == 0
         lines = (await proc.stdout.read()).decode().splitlines()
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
 
     records = [json.loads(line) for line in lines if line.strip()]  # fails on any non-JSON line
     assert records and all(r["service"] == "scripted" and r["level"] for r in records)
