@@ -116,6 +116,7 @@ class ConversationServiceServicer:
 
     def UpdateDeliveryStatus(self, request, context):
         """UpdateDeliveryStatus records what the channel said about a reply (sent, delivered, failed).
+        A status only moves forward (pending→sent→delivered|failed); stale reports are ignored.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -145,6 +146,7 @@ class ConversationServiceServicer:
 
     def Escalate(self, request, context):
         """Escalate hands a ticket to people with the full context; idempotent per ticket and reason.
+        Marks the ticket and its conversation ESCALATED. FAILED_PRECONDITION for a resolved ticket.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
