@@ -9,6 +9,7 @@ import json
 import signal
 
 from fte.identity.v1 import identity_service_pb2 as pb
+from opentelemetry import trace
 from fte.identity.v1 import identity_service_pb2_grpc as pb_grpc
 
 from services.common.grpc_client import open_channel
@@ -19,12 +20,18 @@ CALLER_SPAN_ID = "00f067aa0ba902b7"
 
 
 async def test_rpc_log_line_is_json_with_callers_trace_id_and_no_customer_address():
+    # The caller's span: whether or not this test process has the gRPC client instrumented
+    # (other tests may have set it up), the call carries this trace.
+    caller = trace.NonRecordingSpan(trace.SpanContext(
+        int(TRACE_ID, 16), int(CALLER_SPAN_ID, 16), is_remote=False,
+        trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED)))
     async with fixture_process() as (proc, address):
         async with open_channel(address, timeout_s=10) as ch:
-            await pb_grpc.IdentityServiceStub(ch).GetCustomer(
-                pb.GetCustomerRequest(customer_id="log:ada@example.com on +1 202-555-0142"),
-                metadata=(("traceparent", f"00-{TRACE_ID}-{CALLER_SPAN_ID}-01"),),
-            )
+            with trace.use_span(caller):
+                await pb_grpc.IdentityServiceStub(ch).GetCustomer(
+                    pb.GetCustomerRequest(customer_id="log:ada@example.com on +1 202-555-0142"),
+                    metadata=(("traceparent", f"00-{TRACE_ID}-{CALLER_SPAN_ID}-01"),),
+                )
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), timeout=15) == 0
         lines = (await proc.stdout.read()).decode().splitlines()
