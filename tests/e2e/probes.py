@@ -69,28 +69,30 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float, what:
         await asyncio.sleep(every)
 
 
-async def submit_many(http: httpx.AsyncClient, n: int, label: str, concurrency: int = 20) -> list[str]:
-    """n web-form submissions from n different senders; their ticket ids in submit order."""
-    ids: list[str] = [""] * n
+async def submit_many(http: httpx.AsyncClient, n: int, label: str, concurrency: int = 20) -> dict[str, str]:
+    """n web-form submissions from n different senders: ticket id → sender email, in submit
+    order."""
+    sent: list[tuple[str, str]] = [("", "")] * n
     tag = uuid.uuid4().hex[:6]
 
     async def one(i: int) -> None:
+        email = f"{label}-{tag}-{i}@example.com"
         reply = await http.post(
             "/support/submit",
             json={
                 "name": f"{label.title()} Tester {i}",
-                "email": f"{label}-{tag}-{i}@example.com",
+                "email": email,
                 "subject": "Calendar sync question",
                 "category": "general",
                 "message": f"How often does calendar sync refresh? (message {i})",
             },
         )
         assert reply.status_code == 202, reply.text
-        ids[i] = reply.json()["ticket_id"]
+        sent[i] = (reply.json()["ticket_id"], email)
 
     for start in range(0, n, concurrency):
         await asyncio.gather(*(one(i) for i in range(start, min(n, start + concurrency))))
-    return ids
+    return dict(sent)
 
 
 def _partitions(topic: str) -> list[TopicPartition]:

@@ -39,7 +39,7 @@ async def test_sigterm_finishes_in_hand_commits_leaves_the_group_and_exits_0(htt
     # A backlog, so the worker fetches big batches: SIGTERM must not drain a batch to its end.
     pipeline.signal("worker", signal.SIGSTOP)
     try:
-        ticket_ids = await submit_many(http, N, "sigterm")
+        ticket_ids = list(await submit_many(http, N, "sigterm"))
     finally:
         pipeline.signal("worker", signal.SIGCONT)
 
