@@ -57,8 +57,13 @@ class Pipeline:
         spec = next(p for p in self.processes if p.name == name)
         return f"127.0.0.1:{spec.port}"
 
-    async def start(self, name: str, env: dict[str, str] | None = None) -> None:
-        """Starts one process; `env` adds to (or overrides) its environment for this run."""
+    async def start(self, name: str, env: dict[str, str] | None = None, copy_of: str | None = None) -> None:
+        """Starts one process; `env` adds to (or overrides) its environment for this run.
+        `copy_of` starts another instance of that (port-less) process under the new name."""
+        if copy_of and not any(p.name == name for p in self.processes):
+            base = next(p for p in self.processes if p.name == copy_of)
+            assert base.port is None, "a copy would need a port of its own"
+            self.processes.append(replace(base, name=name))
         spec = next(p for p in self.processes if p.name == name)
         spec = replace(spec, env={"OTEL_SERVICE_NAME": name, **self.extra_env, **spec.env, **(env or {})})
         env = child_env(spec, self.processes, self.endpoints, base=os.environ)

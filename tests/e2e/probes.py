@@ -12,6 +12,7 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
 from devstack import kafka
 
@@ -140,8 +141,8 @@ async def committed_offsets(bootstrap: str, topic: str, group: str = WORKER_GROU
     return {tp.partition: max(meta.offset, 0) for tp, meta in offsets.items()}
 
 
-async def group_members(bootstrap: str, group: str = WORKER_GROUP) -> list[str]:
-    """Member ids currently in the consumer group."""
+async def group_members(bootstrap: str, group: str = WORKER_GROUP) -> dict[str, list[int]]:
+    """Member id → the partitions assigned to it, for the members currently in the group."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -149,4 +150,10 @@ async def group_members(bootstrap: str, group: str = WORKER_GROUP) -> list[str]:
     finally:
         await admin.close()
     [described] = [g for g in response.groups if g[1] == group]
-    return [m[0] for m in described[5]]
+    members = {}
+    for member in described[5]:
+        # The assignment is each member's last field in every DescribeGroups version.
+        raw = member[-1]
+        assignment = ConsumerProtocolMemberAssignment.decode(raw) if raw else None
+        members[member[0]] = sorted(tp.partition for tp in assignment.partitions()) if assignment else []
+    return members
