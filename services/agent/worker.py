@@ -314,8 +314,9 @@ class InboundWorker:
         if event is None:
             return  # not a message we can read: nobody to answer, the DLQ holds it for people
         apology_id = reply_id_for(event.idempotency_key, ":apology")
-        with contextlib.suppress(StageFailed):
-            if known.ticket_id:
+        if known.ticket_id:
+            # On its own: a failed hand-over must not also cost the customer the apology.
+            with contextlib.suppress(StageFailed):
                 await self._step(
                     "escalate",
                     self.conversation.Escalate,
@@ -325,6 +326,8 @@ class InboundWorker:
                         note=f"automatic: {stage} failed: {error[:500]}",
                     ),
                 )
+        with contextlib.suppress(StageFailed):
+            if known.ticket_id:
                 await self._step(
                     "record_apology",
                     self.conversation.RecordOutbound,
@@ -453,7 +456,9 @@ class PartitionRunner(ConsumerRebalanceListener):
             try:
                 await self.handle(record)
             except Exception:  # noqa: BLE001 - only a dead letter Kafka would not take gets here
-                log.exception("record %s[%d]@%d not handled; reading it again", tp.topic, tp.partition, record.offset)
+                log.exception(
+                    "record %s[%d]@%d not handled; reading it again", tp.topic, tp.partition, record.offset
+                )
                 with contextlib.suppress(IllegalStateError):
                     self.consumer.seek(tp, record.offset)
                 return
@@ -462,7 +467,9 @@ class PartitionRunner(ConsumerRebalanceListener):
             except (CommitFailedError, IllegalStateError) as exc:
                 # The partition went to another worker mid-record: it reads this record again,
                 # and every write downstream is keyed, so the repeat changes nothing.
-                log.warning("commit of %s[%d]@%d lost to a rebalance: %s", tp.topic, tp.partition, record.offset, exc)
+                log.warning(
+                    "commit of %s[%d]@%d lost to a rebalance: %s", tp.topic, tp.partition, record.offset, exc
+                )
                 return
 
 
