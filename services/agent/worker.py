@@ -20,7 +20,14 @@ import uuid
 from dataclasses import dataclass
 
 import grpc
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
+from aiokafka.errors import CommitFailedError, IllegalStateError
 from fte.agent.v1 import agent_service_pb2 as agent_pb
 from fte.agent.v1 import agent_service_pb2_grpc as agent_grpc
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
@@ -29,7 +36,13 @@ from fte.events.v1 import events_pb2
 from fte.identity.v1 import identity_service_pb2 as id_pb
 from fte.identity.v1 import identity_service_pb2_grpc as id_grpc
 from google.protobuf.message import DecodeError
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
 
 from services.common import topics
 from services.common.config import Settings
@@ -58,6 +71,12 @@ class WorkerSettings(Settings):
     retry_initial_s: float = 0.2
     retry_max_s: float = 5.0
     respond_timeout_s: float = 60.0
+    # How long Kafka may keep refusing a dead letter before the record is left uncommitted (and
+    # read again): an outage neither loses the record nor holds a shutdown forever.
+    dlq_publish_timeout_s: float = 30.0
+    # How long a partition being moved to another worker may finish the record in hand; past
+    # it the new owner handles that record again, harmlessly (every write is keyed).
+    rebalance_drain_s: float = 20.0
 
 
 def reply_id_for(idempotency_key: str, suffix: str = "") -> str:
@@ -249,7 +268,10 @@ class InboundWorker:
         message.create_time.GetCurrentTime()
         if event.HasField("receive_time"):
             message.customer_last_inbound_time.CopyFrom(event.receive_time)
-        await publish(self.producer, topics.outbound_topic(event.channel), known.customer_id, message)
+        # Keyed by customer, so one customer's replies stay in order; a message that never got
+        # as far as a customer id is keyed by its sender.
+        key = known.customer_id or _sender_key(event)
+        await publish(self.producer, topics.outbound_topic(event.channel), key, message)
 
     async def _publish_escalation(self, event, known, reason, note):
         message = events_pb2.Escalation(
@@ -267,8 +289,9 @@ class InboundWorker:
     async def _dead_letter(self, record, stage, error, event, known: _Known) -> None:
         """Park the original record in fte.dlq; then, best effort, apologise and hand over.
 
-        The dead letter is written first and must succeed (it is retried until Kafka takes it):
-        only then is the offset committed, so nothing is lost."""
+        The dead letter is written first: only then is the offset committed, so nothing is lost.
+        If Kafka refuses it for `dlq_publish_timeout_s` this raises, and the record is left
+        uncommitted to be read again."""
         letter = events_pb2.DeadLetter(
             original_topic=record.topic,
             partition=record.partition,
@@ -281,34 +304,44 @@ class InboundWorker:
             idempotency_key=event.idempotency_key if event else "",
         )
         letter.fail_time.GetCurrentTime()
-        async for attempt in AsyncRetrying(wait=wait_exponential_jitter(multiplier=0.5, max=10), reraise=True):
+        async for attempt in AsyncRetrying(
+            wait=wait_exponential_jitter(multiplier=0.5, max=10),
+            stop=stop_after_delay(self.settings.dlq_publish_timeout_s),
+            reraise=True,
+        ):
             with attempt:
                 await publish(self.producer, topics.DLQ, (record.key or b"").decode(errors="replace"), letter)
-        if event is None or not known.ticket_id:
-            return  # nothing to answer on, or no ticket to hand over: the DLQ holds it for people
+        if event is None:
+            return  # not a message we can read: nobody to answer, the DLQ holds it for people
+        apology_id = reply_id_for(event.idempotency_key, ":apology")
+        if known.ticket_id:
+            # On its own: a failed hand-over must not also cost the customer the apology.
+            with contextlib.suppress(StageFailed):
+                await self._step(
+                    "escalate",
+                    self.conversation.Escalate,
+                    conv_pb.EscalateRequest(
+                        ticket_id=known.ticket_id,
+                        reason=conv_pb.ESCALATION_REASON_PROCESSING_ERROR,
+                        note=f"automatic: {stage} failed: {error[:500]}",
+                    ),
+                )
         with contextlib.suppress(StageFailed):
-            await self._step(
-                "escalate",
-                self.conversation.Escalate,
-                conv_pb.EscalateRequest(
-                    ticket_id=known.ticket_id,
-                    reason=conv_pb.ESCALATION_REASON_PROCESSING_ERROR,
-                    note=f"automatic: {stage} failed: {error[:500]}",
-                ),
-            )
-            apology_id = reply_id_for(event.idempotency_key, ":apology")
-            await self._step(
-                "record_apology",
-                self.conversation.RecordOutbound,
-                conv_pb.RecordOutboundRequest(
-                    ticket_id=known.ticket_id,
-                    content=APOLOGY,
-                    channel=event.channel,
-                    reply_id=apology_id,
-                    role=conv_pb.MESSAGE_ROLE_SYSTEM,
-                    delivery_status=conv_pb.DELIVERY_STATUS_PENDING,
-                ),
-            )
+            if known.ticket_id:
+                await self._step(
+                    "record_apology",
+                    self.conversation.RecordOutbound,
+                    conv_pb.RecordOutboundRequest(
+                        ticket_id=known.ticket_id,
+                        content=APOLOGY,
+                        channel=event.channel,
+                        reply_id=apology_id,
+                        role=conv_pb.MESSAGE_ROLE_SYSTEM,
+                        delivery_status=conv_pb.DELIVERY_STATUS_PENDING,
+                    ),
+                )
+            # Without a ticket (identity or conversation kept failing) the apology still goes
+            # to the sender on their channel; the dead letter is what people pick up.
             await self._step(
                 "publish_apology",
                 self._publish_reply,
@@ -320,32 +353,124 @@ class InboundWorker:
                 "",
                 True,
             )
-            await self._step(
-                "publish_escalation",
-                self._publish_escalation,
-                event,
-                known,
-                conv_pb.ESCALATION_REASON_PROCESSING_ERROR,
-                f"{stage} failed",
-            )
+            if known.ticket_id:
+                await self._step(
+                    "publish_escalation",
+                    self._publish_escalation,
+                    event,
+                    known,
+                    conv_pb.ESCALATION_REASON_PROCESSING_ERROR,
+                    f"{stage} failed",
+                )
 
 
-async def consume(
-    consumer: AIOKafkaConsumer, handle, stop: asyncio.Event, batch_ms: int = 500
-) -> None:
-    """Fetch, handle partitions concurrently and each partition in order, commit per record.
+def _sender_key(event: events_pb2.InboundMessage) -> str:
+    sender = event.sender
+    return (sender.email or sender.whatsapp or sender.phone).strip().lower()
 
-    On stop: no new fetch; what was fetched is finished and committed; the caller then stops
-    the consumer, which leaves the group."""
-    while not stop.is_set():
-        batches = await consumer.getmany(timeout_ms=batch_ms, max_records=100)
 
-        async def run_partition(tp: TopicPartition, records: list[ConsumerRecord]) -> None:
-            for record in records:
-                await handle(record)
-                await consumer.commit({tp: record.offset + 1})
+class PartitionRunner(ConsumerRebalanceListener):
+    """Consumes with per-record commits: partitions concurrently, each partition in order.
 
-        await asyncio.gather(*(run_partition(tp, recs) for tp, recs in batches.items()))
+    A stop (SIGTERM) or the revoke of a partition takes effect between records: the record in
+    hand is finished and committed, the rest of the fetched batch is not touched (the next owner
+    of the partition reads it from the committed offset). The record in hand gets the grace
+    period on stop, and `drain_s` on revoke; past that it is abandoned uncommitted and handled
+    again later, which the keyed writes downstream make harmless."""
+
+    def __init__(
+        self,
+        consumer: AIOKafkaConsumer,
+        handle,
+        stop: asyncio.Event,
+        grace_s: float,
+        drain_s: float,
+        batch_ms: int = 500,
+        max_records: int = 100,
+    ) -> None:
+        self.consumer = consumer
+        self.handle = handle
+        self.stop = stop
+        self.grace_s = grace_s
+        self.drain_s = drain_s
+        self.batch_ms = batch_ms
+        self.max_records = max_records
+        # Bumped when a partition is revoked: a loop started before that stops at its next record.
+        self._epoch: dict[TopicPartition, int] = {}
+        self._running: dict[TopicPartition, asyncio.Task] = {}
+
+    async def on_partitions_revoked(self, revoked) -> None:
+        """Called by aiokafka before the group rebalances, while the commits of this
+        generation still count: lets the revoked partitions finish and commit their record."""
+        waiting = []
+        for tp in revoked:
+            self._epoch[tp] = self._epoch.get(tp, 0) + 1
+            task = self._running.get(tp)
+            if task is not None and not task.done():
+                waiting.append(task)
+        if waiting:
+            _, late = await asyncio.wait(waiting, timeout=self.drain_s)
+            if late:
+                log.warning("%d revoked partition(s) still busy after %.0f s", len(late), self.drain_s)
+
+    async def on_partitions_assigned(self, assigned) -> None:
+        log.info("assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
+
+    async def run(self) -> None:
+        while not self.stop.is_set():
+            batches = await self.consumer.getmany(timeout_ms=self.batch_ms, max_records=self.max_records)
+            if not batches:
+                continue
+            self._running = {
+                tp: asyncio.create_task(self._run_partition(tp, records, self._epoch.get(tp, 0)))
+                for tp, records in batches.items()
+            }
+            try:
+                await self._finish(list(self._running.values()))
+            finally:
+                self._running = {}
+
+    async def _finish(self, tasks: list[asyncio.Task]) -> None:
+        """Waits for the batch; once stop is set, for at most the grace period more."""
+        batch = asyncio.gather(*tasks)
+        stopping = asyncio.ensure_future(self.stop.wait())
+        try:
+            await asyncio.wait({batch, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if batch.done():
+            batch.result()
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(batch), self.grace_s)
+        except asyncio.TimeoutError:
+            log.warning("grace period of %.0f s over: abandoning records in hand uncommitted", self.grace_s)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _run_partition(self, tp: TopicPartition, records: list[ConsumerRecord], epoch: int) -> None:
+        for record in records:
+            if self.stop.is_set() or self._epoch.get(tp, 0) != epoch:
+                return
+            try:
+                await self.handle(record)
+            except Exception:  # noqa: BLE001 - only a dead letter Kafka would not take gets here
+                log.exception(
+                    "record %s[%d]@%d not handled; reading it again", tp.topic, tp.partition, record.offset
+                )
+                with contextlib.suppress(IllegalStateError):
+                    self.consumer.seek(tp, record.offset)
+                return
+            try:
+                await self.consumer.commit({tp: record.offset + 1})
+            except (CommitFailedError, IllegalStateError) as exc:
+                # The partition went to another worker mid-record: it reads this record again,
+                # and every write downstream is keyed, so the repeat changes nothing.
+                log.warning(
+                    "commit of %s[%d]@%d lost to a rebalance: %s", tp.topic, tp.partition, record.offset, exc
+                )
+                return
 
 
 async def main() -> None:
@@ -366,15 +491,12 @@ async def main() -> None:
         await producer.start()
         stack.push_async_callback(producer.stop)
         consumer = AIOKafkaConsumer(
-            topics.INCOMING,
             bootstrap_servers=settings.kafka_bootstrap_servers,
             group_id=settings.consumer_group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
         )
-        await consumer.start()
-        stack.push_async_callback(consumer.stop)
         worker = InboundWorker(
             settings,
             producer,
@@ -382,9 +504,16 @@ async def main() -> None:
             conv_grpc.ConversationServiceStub(channels["conversation"]),
             agent_grpc.AgentServiceStub(channels["agent"]),
         )
+        runner = PartitionRunner(
+            consumer, worker.handle, stop, settings.grace_period_s, settings.rebalance_drain_s
+        )
+        consumer.subscribe([topics.INCOMING], listener=runner)
+        await consumer.start()
+        # Stopping the consumer leaves the group, so the partitions move on at once.
+        stack.push_async_callback(consumer.stop)
         log.info("inbound worker consuming %s as %s", topics.INCOMING, settings.consumer_group)
-        await consume(consumer, worker.handle, stop)
-        log.info("inbound worker stopping: in-flight records finished and committed")
+        await runner.run()
+        log.info("inbound worker stopping: leaving the group")
     shutdown_tracing()
 
 

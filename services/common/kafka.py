@@ -25,8 +25,10 @@ def new_producer(
 ) -> AIOKafkaProducer:
     """A producer that only reports success once every in-sync replica has the record.
 
-    `request_timeout_ms` also bounds how long a record may wait for a broker: past it the
-    record fails instead of being delivered late, after its caller was told it failed."""
+    `request_timeout_ms` bounds each request, and a record still waiting for a partition
+    leader past it fails. It does not withdraw a record already sent: with idempotence the
+    producer retries that until the broker takes it, so a send its caller saw fail may still
+    land later (callers retry with the same idempotency key, which makes the copy harmless)."""
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
         client_id=client_id,

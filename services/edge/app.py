@@ -221,8 +221,11 @@ def create_app(settings: EdgeSettings | None = None, channels: ChannelSettings |
         try:
             if producer is None:
                 raise KafkaConnectionError("not connected")
-            # The producer's own request timeout fails the record (so it is never delivered
-            # after we said no); the outer bound is only a safety net.
+            # Bounded, so the customer hears 503 instead of waiting. A refused record is not
+            # withdrawn: the idempotent producer keeps retrying a batch it already sent, so it
+            # may still land once Kafka is back. The 503 asks for a retry with the same
+            # Idempotency-Key; that retry and any late copy carry the same ticket id and
+            # idempotency key, and the worker handles them as one message.
             await asyncio.wait_for(
                 publish(producer, INCOMING_TOPIC, sender, event),
                 timeout=settings.publish_timeout_s + 2,

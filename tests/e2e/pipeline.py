@@ -47,9 +47,15 @@ class Pipeline:
         spec = next(p for p in self.processes if p.name == name)
         return f"127.0.0.1:{spec.port}"
 
-    async def start(self, name: str) -> None:
+    async def start(self, name: str, env: dict[str, str] | None = None, copy_of: str | None = None) -> None:
+        """Starts one process; `env` adds to (or overrides) its environment for this run.
+        `copy_of` starts another instance of that (port-less) process under the new name."""
+        if copy_of and not any(p.name == name for p in self.processes):
+            base = next(p for p in self.processes if p.name == copy_of)
+            assert base.port is None, "a copy would need a port of its own"
+            self.processes.append(replace(base, name=name))
         spec = next(p for p in self.processes if p.name == name)
-        spec = replace(spec, env={"OTEL_SERVICE_NAME": name, **self.extra_env, **spec.env})
+        spec = replace(spec, env={"OTEL_SERVICE_NAME": name, **self.extra_env, **spec.env, **(env or {})})
         env = child_env(spec, self.processes, self.endpoints, base=os.environ)
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         log = open(LOG_DIR / f"{name}.log", "ab")
@@ -95,6 +101,10 @@ class Pipeline:
             code = await proc.wait()
         del self.procs[name]
         return code
+
+    def signal(self, name: str, sig: int) -> None:
+        """Sends a signal without waiting (e.g. SIGSTOP / SIGCONT to freeze a service)."""
+        os.killpg(self.procs[name].pid, sig)
 
     async def stop_all(self) -> None:
         for name in reversed([p.name for p in self.processes]):

@@ -1,35 +1,29 @@
 """When a step keeps failing (the agent is down), the worker retries with backoff, then parks
 the event in fte.dlq with the error, apologises on the customer's channel and escalates the
-ticket with reason processing_error. Nothing is dropped; later messages flow again."""
+ticket with reason processing_error. Nothing is dropped; later messages flow again.
+
+When the failing step comes before there is a ticket (identity is down), the event still goes
+to fte.dlq and the apology still goes to the sender on their channel's outbound topic."""
 
 from __future__ import annotations
 
 import uuid
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from fte.common.v1 import channel_pb2
+from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 from fte.events.v1 import events_pb2
 
-from devstack import kafka
 from services.agent.worker import APOLOGY
 from services.common import topics
 from tests.e2e.conftest import wait_for_reply
+from tests.e2e.probes import eventually, read_topic
 
 
 async def _dead_letters(bootstrap: str) -> list[events_pb2.DeadLetter]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        parts = [TopicPartition(topics.DLQ, p) for p in range(kafka.topic_partitions()[topics.DLQ])]
-        consumer.assign(parts)
-        for tp in parts:
-            consumer.seek(tp, 0)
-        batch = await consumer.getmany(*parts, timeout_ms=3000)
-        return [events_pb2.DeadLetter.FromString(r.value) for recs in batch.values() for r in recs]
-    finally:
-        await consumer.stop()
+    return [events_pb2.DeadLetter.FromString(r.value) for r in await read_topic(bootstrap, topics.DLQ)]
 
 
-async def test_agent_outage_dead_letters_apologises_and_escalates(http, pipeline, stack):
+async def test_agent_outage_dead_letters_apologises_and_escalates(http, pipeline, stack, conversation):
     await pipeline.kill("agent")
     try:
         submitted = await http.post(
@@ -45,6 +39,9 @@ async def test_agent_outage_dead_letters_apologises_and_escalates(http, pipeline
 
     assert view["status"] == "escalated"
     assert [m["content"] for m in view["messages"] if m["role"] == "system"] == [APOLOGY]
+    stored = await conversation.GetTicket(conv_pb.GetTicketRequest(ticket_id=ticket_id))
+    assert [e.reason for e in stored.escalations] == [conv_pb.ESCALATION_REASON_PROCESSING_ERROR]
+    assert stored.escalations[0].note.startswith("automatic: respond failed")
     letters = [d for d in await _dead_letters(stack.bootstrap_servers) if d.idempotency_key == f"web:{ticket_id}"]
     assert len(letters) == 1
     assert letters[0].stage == "respond" and "UNAVAILABLE" in letters[0].error
@@ -58,3 +55,39 @@ async def test_agent_outage_dead_letters_apologises_and_escalates(http, pipeline
               "message": "How do I reset my password? I forgot it."},
     )
     assert (await wait_for_reply(http, again.json()["ticket_id"]))["status"] == "answered"
+
+
+async def test_no_ticket_possible_still_dead_letters_and_apologises_to_the_sender(http, pipeline, stack):
+    email = f"noticket-{uuid.uuid4().hex[:8]}@example.com"
+    await pipeline.kill("identity")
+    try:
+        submitted = await http.post(
+            "/support/submit",
+            json={"name": "Early Failure", "email": email, "subject": "Billing question",
+                  "category": "billing", "message": "Where do I find my last invoice?"},
+        )
+        assert submitted.status_code == 202
+        ticket_id = submitted.json()["ticket_id"]
+        key = f"web:{ticket_id}"
+
+        async def apologies() -> list[events_pb2.OutboundMessage]:
+            records = await read_topic(stack.bootstrap_servers, topics.outbound_topic(channel_pb2.CHANNEL_WEB_FORM))
+            replies = [events_pb2.OutboundMessage.FromString(r.value) for r in records]
+            return [m for m in replies if m.in_reply_to_key == key]
+
+        async def apologised() -> bool:
+            return bool(await apologies())
+
+        await eventually(apologised, 90, "an apology is published for the failed message")
+    finally:
+        await pipeline.start("identity")
+
+    [apology] = await apologies()
+    assert list(apology.parts) == [APOLOGY]
+    assert apology.recipient.email == email and apology.recipient.display_name == "Early Failure"
+    assert apology.channel == channel_pb2.CHANNEL_WEB_FORM
+    assert apology.escalated and not apology.ticket_id  # no ticket could be stored
+    letters = [d for d in await _dead_letters(stack.bootstrap_servers) if d.idempotency_key == key]
+    assert len(letters) == 1
+    assert letters[0].stage == "resolve_customer" and "UNAVAILABLE" in letters[0].error
+    assert events_pb2.InboundMessage.FromString(letters[0].payload).sender.email == email

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 
 from services.edge.app import create_app
 from services.edge.settings import EdgeSettings
@@ -24,9 +25,11 @@ from tests.running_services import (  # noqa: F401  (fixtures)
 
 
 @contextlib.asynccontextmanager
-async def serve_edge(settings: EdgeSettings) -> AsyncIterator[str]:
-    """Runs the edge app under uvicorn on 127.0.0.1:<free port>; yields its base URL."""
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_config=None, lifespan="on")
+async def serve_edge(settings: EdgeSettings, app: FastAPI | None = None) -> AsyncIterator[str]:
+    """Runs the edge app (`app`, or one built from `settings`) under uvicorn on
+    127.0.0.1:<free port>; yields its base URL."""
+    app = app or create_app(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
