@@ -48,7 +48,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from services.channels.dead_letters import DeadLetters, describe_error
+from services.common.dead_letters import DeadLetters, describe_error
 from services.channels.gmail import GmailApi, GmailSender, run_gmail_ingest, web_reply_notification
 from services.channels.resilience import BREAKERS, BreakerRegistry, BreakerState, ChannelUnavailable, SendFailed
 from services.channels.settings import ChannelSettings
@@ -216,8 +216,16 @@ class OutboundDispatcher:
         raises on errors (MalformedRecord for a record that can never be sent)."""
         with processing(record) as span:
             message, sender = self._decode(record)
-            if is_notice(record):
-                # Not a message of the ticket: nothing to record, only to send.
+            if not message.ticket_id and sender.channel == channel_pb2.CHANNEL_WEB_FORM:
+                # The web form's only channel is its ticket page, and this message has no stored
+                # ticket to show it on (the worker's apology when the ticket could not be
+                # created). The inbound event is in fte.dlq, where people pick it up.
+                log.warning("reply %s has no ticket page to be shown on", message.reply_id)
+                span.set_attribute("fte.outcome", "no_ticket_page")
+                return "no_ticket_page"
+            if is_notice(record) or not message.ticket_id:
+                # A notice about a reply made elsewhere, or an apology for a message that never
+                # got a ticket: nothing to record on a ticket, only to send.
                 await sender.send(message)
                 span.set_attribute("fte.outcome", "sent")
                 return "sent"
@@ -263,8 +271,8 @@ class OutboundDispatcher:
         sender = self.senders.get(message.channel)
         if sender is None:
             raise MalformedRecord(f"no sender for channel {message.channel} on {record.topic}")
-        if not message.reply_id or not message.ticket_id:
-            raise MalformedRecord("reply_id and ticket_id are required")
+        if not message.reply_id:
+            raise MalformedRecord("reply_id is required")
         return message, sender
 
     async def _record_failure(self, message: events_pb2.OutboundMessage, exc: SendFailed) -> None:

@@ -32,6 +32,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
 from services.common.grpc_client import open_channel
 from services.channels.settings import ChannelSettings
+from services.channels.whatsapp import record_delivery_status
 from services.common import topics
 from services.common.kafka import new_producer, publish
 from services.edge.webhooks import create_webhook_router
@@ -325,8 +326,8 @@ def create_app(settings: EdgeSettings | None = None, channels: ChannelSettings |
         create_webhook_router(
             channels,
             current_producer,
-            on_delivery_status=lambda update: app.state.clients.conversation.UpdateDeliveryStatus(
-                update.to_request()
+            on_delivery_status=lambda update: record_delivery_status(
+                app.state.clients.conversation, update
             ),
             publish_timeout_s=settings.publish_timeout_s,
         )

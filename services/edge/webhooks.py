@@ -11,7 +11,7 @@ Wiring (edge app):
     router = create_webhook_router(
         channel_settings,
         get_producer=lambda: app.state.producer,
-        on_delivery_status=lambda u: app.state.clients.conversation.UpdateDeliveryStatus(u.to_request()),
+        on_delivery_status=lambda u: whatsapp.record_delivery_status(app.state.clients.conversation, u),
     )
     app.include_router(router)
 """
@@ -39,6 +39,7 @@ from services.channels.settings import ChannelSettings
 from services.channels.whatsapp import DeliveryStatusUpdate
 from services.common import topics
 from services.common.kafka import publish
+from services.common.retry import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,15 @@ def create_webhook_router(
         if on_delivery_status is not None:
             try:
                 await asyncio.wait_for(on_delivery_status(update), timeout=sink_timeout_s)
-            except (grpc.aio.AioRpcError, asyncio.TimeoutError, ConnectionError) as exc:
+            except grpc.aio.AioRpcError as exc:
+                if is_transient(exc):
+                    WEBHOOKS.labels("whatsapp_status", "unavailable").inc()
+                    raise HTTPException(503, "temporarily unavailable, retry", {"Retry-After": "5"}) from exc
+                # E.g. a reply that was never recorded on a ticket: Twilio's retries cannot help.
+                WEBHOOKS.labels("whatsapp_status", "unmatched").inc()
+                log.info("delivery status for reply %s not recorded: %s", update.reply_id, exc.code().name)
+                return Response(status_code=204)
+            except (asyncio.TimeoutError, ConnectionError) as exc:
                 WEBHOOKS.labels("whatsapp_status", "unavailable").inc()
                 log.warning(
                     "delivery status for reply %s not recorded: %s", update.reply_id, type(exc).__name__

@@ -6,7 +6,6 @@ gRPC (IdentityService.LookupCustomer + ConversationService.GetHistory)."""
 from __future__ import annotations
 
 import asyncio
-import inspect
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable
@@ -20,6 +19,7 @@ import httpx
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 from fte.identity.v1 import identity_service_pb2 as id_pb
 
+from tests import polling
 from tests.e2e.conftest import SUPPORT_ADDRESS, WHATSAPP_FROM, ChannelFakes
 from tests.fakes.gmail import SentMessage
 from tests.fakes.google_oidc import push_body, push_headers
@@ -32,18 +32,7 @@ GMAIL_PATH = "/webhooks/gmail"
 
 
 async def until(probe: Callable[[], T | Awaitable[T]], what: str, timeout: float = 120) -> T:
-    """Polls `probe` (sync or async) until it returns something truthy; TimeoutError naming `what`."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        found = probe()
-        if inspect.isawaitable(found):
-            found = await found
-        if found:
-            return found
-        if loop.time() > deadline:
-            raise TimeoutError(f"waited {timeout:.0f}s for {what}")
-        await asyncio.sleep(0.3)
+    return await polling.until(probe, what, timeout, every=0.3)
 
 
 # --------------------------------------------------------------------------- WhatsApp
@@ -91,14 +80,16 @@ def callback_query(message: dict[str, str]) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(message["StatusCallback"]).query).items()}
 
 
-async def post_status(fakes: ChannelFakes, message: dict[str, str], status: str) -> httpx.Response:
+async def post_status(
+    fakes: ChannelFakes, message: dict[str, str], status: str, error_code: str = ""
+) -> httpx.Response:
     """Twilio calling a message's StatusCallback (the URL the dispatcher gave, query included)."""
     url = message["StatusCallback"]
     return await asyncio.to_thread(
         post_webhook,
         fakes.public_base_url,
         url,
-        status_params(fakes.twilio.account_sid, message, status),
+        status_params(fakes.twilio.account_sid, message, status, error_code),
         fakes.twilio.auth_token,
     )
 

@@ -122,3 +122,29 @@ async def test_twilio_retry_of_the_same_message_gets_one_ticket_and_one_answer(
     assert second.content == fence
     outbound = [m for m in messages if m.direction == conv_pb.MESSAGE_DIRECTION_OUTBOUND]
     assert len(outbound) == 2
+
+
+async def test_reply_twilio_reports_undeliverable_is_failed_and_handed_to_a_person(
+    channel_fakes, identity, conversation
+):
+    """Twilio accepted the reply but reports 63016 (outside WhatsApp's 24-hour window) through
+    the edge's signed status callback: the reply is recorded failed and a person takes over."""
+    phone = new_phone()
+    await post_whatsapp(channel_fakes, phone, QUESTION)
+    [first, *_] = await whatsapp_answer(channel_fakes, phone)
+    reply_id = callback_query(first)["reply_id"]
+
+    reported = await post_status(channel_fakes, first, "undelivered", error_code="63016")
+    assert reported.status_code == 204, reported.text
+
+    [question] = inbound(await history(identity, conversation, phone=phone))
+
+    async def failed_and_escalated():
+        ticket = await conversation.GetTicket(conv_pb.GetTicketRequest(ticket_id=question.ticket_id))
+        [reply] = [m for m in ticket.messages if m.reply_id == reply_id]
+        done = reply.delivery_status == conv_pb.DELIVERY_STATUS_FAILED and ticket.escalations
+        return ticket if done else None
+
+    ticket = await until(failed_and_escalated, f"reply {reply_id} failed and escalated", timeout=30)
+    assert ticket.ticket.status == conv_pb.TICKET_STATUS_ESCALATED
+    assert any("63016" in e.note for e in ticket.escalations)
