@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -40,12 +41,12 @@ from tenacity import (
     AsyncRetrying,
     retry_if_exception,
     stop_after_attempt,
-    stop_after_delay,
     wait_exponential_jitter,
 )
 
 from services.common import topics
 from services.common.config import Settings
+from services.common.dead_letters import DeadLetters
 from services.common.grpc_client import open_channel
 from services.common.kafka import new_producer, processing, publish
 from services.common.logs import setup_logging
@@ -86,11 +87,12 @@ def reply_id_for(idempotency_key: str, suffix: str = "") -> str:
 class StageFailed(Exception):
     """A step failed for good (permanent error, or transient past the retry budget)."""
 
-    def __init__(self, stage: str, cause: BaseException) -> None:
+    def __init__(self, stage: str, cause: BaseException, attempts: int) -> None:
         detail = cause.details() if isinstance(cause, grpc.aio.AioRpcError) else repr(cause)
         code = cause.code().name if isinstance(cause, grpc.aio.AioRpcError) else type(cause).__name__
         super().__init__(f"{stage}: {code}: {detail}")
         self.stage = stage
+        self.attempts = attempts
 
 
 @dataclass
@@ -118,6 +120,7 @@ class InboundWorker:
         self.agent = agent
 
     async def _step(self, stage: str, call, *args, **kwargs):
+        attempts = 0
         try:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception(is_transient),
@@ -130,9 +133,10 @@ class InboundWorker:
                 reraise=True,
             ):
                 with attempt:
+                    attempts = attempt.retry_state.attempt_number
                     return await call(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a dead letter
-            raise StageFailed(stage, exc) from exc
+            raise StageFailed(stage, exc, attempts) from exc
 
     async def handle(self, record: ConsumerRecord) -> str:
         """Handles one record completely. Returns replied | escalated | silenced | dead_letter."""
@@ -143,7 +147,7 @@ class InboundWorker:
                 if not event.idempotency_key or not event.channel:
                     raise ValueError("event has no idempotency_key or channel")
             except (DecodeError, ValueError) as exc:
-                await self._dead_letter(record, "decode", repr(exc), None, known)
+                await self._dead_letter(record, "decode", repr(exc), 1, None, known)
                 span.set_attribute("fte.outcome", "dead_letter")
                 return "dead_letter"
             span.set_attribute("fte.idempotency_key", event.idempotency_key)
@@ -151,7 +155,7 @@ class InboundWorker:
                 outcome = await self._drive(event, known)
             except StageFailed as failure:
                 log.warning("message %s failed: %s", event.idempotency_key, failure)
-                await self._dead_letter(record, failure.stage, str(failure), event, known)
+                await self._dead_letter(record, failure.stage, str(failure), failure.attempts, event, known)
                 outcome = "dead_letter"
             span.set_attribute("fte.outcome", outcome)
             return outcome
@@ -233,6 +237,7 @@ class InboundWorker:
             answer.reply.html,
             answer.reply.subject,
             answer.escalated,
+            _since_received_ms(event) or answer.latency_ms,
         )
         if answer.escalated:
             await self._step(
@@ -246,7 +251,7 @@ class InboundWorker:
             return "escalated"
         return "replied"
 
-    async def _publish_reply(self, event, known, reply_id, parts, html, subject, escalated):
+    async def _publish_reply(self, event, known, reply_id, parts, html, subject, escalated, latency_ms=0):
         message = events_pb2.OutboundMessage(
             reply_id=reply_id,
             ticket_id=known.ticket_id,
@@ -264,6 +269,7 @@ class InboundWorker:
             thread=event.thread,
             escalated=escalated,
             in_reply_to_key=event.idempotency_key,
+            latency_ms=latency_ms,
         )
         message.create_time.GetCurrentTime()
         if event.HasField("receive_time"):
@@ -286,31 +292,20 @@ class InboundWorker:
         message.create_time.GetCurrentTime()
         await publish(self.producer, topics.ESCALATIONS, known.customer_id, message)
 
-    async def _dead_letter(self, record, stage, error, event, known: _Known) -> None:
+    async def _dead_letter(self, record, stage, error, attempts, event, known: _Known) -> None:
         """Park the original record in fte.dlq; then, best effort, apologise and hand over.
 
         The dead letter is written first: only then is the offset committed, so nothing is lost.
         If Kafka refuses it for `dlq_publish_timeout_s` this raises, and the record is left
         uncommitted to be read again."""
-        letter = events_pb2.DeadLetter(
-            original_topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            key=record.key or b"",
-            payload=record.value or b"",
-            error=error[:2000],
-            attempts=self.settings.max_attempts,
+        await DeadLetters(self.producer).park(
+            record,
             stage=stage,
+            error=error,
+            attempts=attempts,
             idempotency_key=event.idempotency_key if event else "",
+            give_up_after_s=self.settings.dlq_publish_timeout_s,
         )
-        letter.fail_time.GetCurrentTime()
-        async for attempt in AsyncRetrying(
-            wait=wait_exponential_jitter(multiplier=0.5, max=10),
-            stop=stop_after_delay(self.settings.dlq_publish_timeout_s),
-            reraise=True,
-        ):
-            with attempt:
-                await publish(self.producer, topics.DLQ, (record.key or b"").decode(errors="replace"), letter)
         if event is None:
             return  # not a message we can read: nobody to answer, the DLQ holds it for people
         apology_id = reply_id_for(event.idempotency_key, ":apology")
@@ -362,6 +357,13 @@ class InboundWorker:
                     conv_pb.ESCALATION_REASON_PROCESSING_ERROR,
                     f"{stage} failed",
                 )
+
+
+def _since_received_ms(event: events_pb2.InboundMessage) -> int:
+    """Milliseconds from the channel receiving the message until now (0: receive time unknown)."""
+    if not event.HasField("receive_time"):
+        return 0
+    return max(0, int(time.time() * 1000) - event.receive_time.ToMilliseconds())
 
 
 def _sender_key(event: events_pb2.InboundMessage) -> str:

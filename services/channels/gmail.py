@@ -50,7 +50,7 @@ from google.oauth2 import service_account
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
-from services.channels.dead_letters import DeadLetters, describe_error
+from services.common.dead_letters import DeadLetters, describe_error
 from services.channels.email_parsing import SKIP_LABELS, ParsedEmail, parse_gmail_message, skip_reason
 from services.channels.resilience import (
     BREAKERS,

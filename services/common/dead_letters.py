@@ -1,7 +1,9 @@
 """Parking records the channels cannot handle in fte.dlq, as fte.events.v1.DeadLetter.
 
 A record is only committed after its dead letter is in Kafka: publishing is retried until the
-broker takes it, so a record that could not be handled is parked, never dropped.
+broker takes it (or, with `give_up_after_s`, raises after that long, so the caller leaves the
+record uncommitted to be read again), so a record that could not be handled is parked, never
+dropped. The inbound worker and the outbound dispatcher both park their failures here.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import logging
 import grpc
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from fte.events.v1 import events_pb2
-from tenacity import AsyncRetrying, wait_exponential_jitter
+from tenacity import AsyncRetrying, stop_after_delay, stop_never, wait_exponential_jitter
 
 from services.common import topics
 from services.common.kafka import publish
@@ -41,6 +43,7 @@ class DeadLetters:
         attempts: int,
         idempotency_key: str = "",
         key: bytes | None = None,
+        give_up_after_s: float | None = None,
     ) -> events_pb2.DeadLetter:
         letter = events_pb2.DeadLetter(
             original_topic=record.topic if record else "",
@@ -55,7 +58,10 @@ class DeadLetters:
         )
         letter.fail_time.GetCurrentTime()
         kafka_key = letter.key.decode(errors="replace")
-        async for attempt in AsyncRetrying(wait=wait_exponential_jitter(multiplier=0.5, max=10), reraise=True):
+        stop = stop_never if give_up_after_s is None else stop_after_delay(give_up_after_s)
+        async for attempt in AsyncRetrying(
+            wait=wait_exponential_jitter(multiplier=0.5, max=10), stop=stop, reraise=True
+        ):
             with attempt:
                 await publish(self.producer, self.topic, kafka_key, letter)
         where = f"{letter.original_topic}@{letter.partition}:{letter.offset}" if record else "-"
