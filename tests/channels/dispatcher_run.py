@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from services.channels.outbound_dispatcher import DispatcherSettings, Dispatcher
 from services.channels.resilience import BreakerRegistry
 from services.channels.settings import ChannelSettings
 from services.common.kafka import new_producer, publish
+from tests import polling
 
 T = TypeVar("T")
 
@@ -34,17 +34,7 @@ CHANNELS = (channel_pb2.CHANNEL_EMAIL, channel_pb2.CHANNEL_WHATSAPP, channel_pb2
 
 
 async def until(probe: Callable[[], T | Awaitable[T]], what: str, timeout: float = 60) -> T:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        found = probe()
-        if inspect.isawaitable(found):
-            found = await found
-        if found:
-            return found
-        if loop.time() > deadline:
-            raise TimeoutError(f"waited {timeout:.0f}s for {what}")
-        await asyncio.sleep(0.1)
+    return await polling.until(probe, what, timeout, every=0.1)
 
 
 @dataclass

@@ -15,6 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
 from devstack import kafka
+from tests import polling
 
 WORKER_GROUP = "fte-inbound-worker"
 
@@ -62,12 +63,7 @@ async def ticket_rows(admin_dsn: str, ticket_ids: list[str]) -> dict[str, Ticket
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float, what: str, every: float = 0.5) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await check():
-        if loop.time() > deadline:
-            raise TimeoutError(f"not within {timeout:.0f} s: {what}")
-        await asyncio.sleep(every)
+    await polling.until(check, what, timeout, every)
 
 
 async def submit_many(http: httpx.AsyncClient, n: int, label: str, concurrency: int = 20) -> dict[str, str]:
