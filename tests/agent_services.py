@@ -9,7 +9,6 @@ Conftests import these fixtures.
 from __future__ import annotations
 
 import functools
-import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -29,13 +28,7 @@ from services.common.db import open_pool
 from services.common.grpc_client import open_channel
 from services.common.grpc_server import running
 from tests.agent.fake_openai import FakeOpenAI, serving
-
-
-def free_port() -> int:
-    """The agent calls its own KnowledgeService, so its port must be known before it starts."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.ports import free_port
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,6 @@ import functools
 import os
 import re
 import shutil
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -30,6 +29,7 @@ from services.common.grpc_client import open_channel
 from services.common.grpc_server import running
 from services.conversation import server as conversation_server
 from services.identity import server as identity_server
+from tests.ports import free_port
 
 
 class Clock:
@@ -61,12 +61,6 @@ def clock() -> Clock:
 def _real_time_between_tests(clock: Clock):
     yield
     clock.release()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # Identity's address, known once `conversation_address` has started both services. Module

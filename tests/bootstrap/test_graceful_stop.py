@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,14 +17,9 @@ from fte.identity.v1 import identity_service_pb2 as pb
 from fte.identity.v1 import identity_service_pb2_grpc as pb_grpc
 
 from services.common.grpc_client import open_channel
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def _wait_serving(address: str) -> None:
@@ -44,7 +38,7 @@ async def _wait_serving(address: str) -> None:
 @contextlib.asynccontextmanager
 async def fixture_process() -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
     """The fixture servicer under the real `serve` entry point, SERVING; killed if still up."""
-    port = _free_port()
+    port = free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         str(ROOT / "tests/bootstrap/fixture_servicer.py"),

@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import time
 from dataclasses import dataclass, field, replace
 
@@ -16,14 +15,9 @@ from devstack import REPO_ROOT
 from devstack.processes import PROCESSES, AppProcess
 from devstack.runner import child_env
 from devstack.stack import Endpoints
+from tests.ports import free_port
 
 LOG_DIR = REPO_ROOT / "artifacts" / "e2e-logs"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def pipeline_processes() -> list[AppProcess]:

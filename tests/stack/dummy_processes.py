@@ -1,22 +1,16 @@
 """Process list for the `devstack run` tests (FTE_DEVSTACK_PROCESSES=tests.stack.dummy_processes)."""
 
 import os
-import socket
 
 from devstack.processes import AppProcess
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.ports import free_port
 
 
 def _ports() -> list[int]:
     """Chosen per test run (fixed ports inside the ephemeral range collide with port-0
     servers) and handed to the `run` child through the environment it inherits."""
     if not os.environ.get("FTE_DUMMY_PORTS"):
-        os.environ["FTE_DUMMY_PORTS"] = f"{_free_port()},{_free_port()}"
+        os.environ["FTE_DUMMY_PORTS"] = f"{free_port()},{free_port()}"
     return [int(p) for p in os.environ["FTE_DUMMY_PORTS"].split(",")]
 
 
