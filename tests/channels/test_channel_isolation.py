@@ -1,68 +1,22 @@
 """One channel failing never stalls another: with the local Gmail answering 503, the real
-OutboundDispatcher still sends WhatsApp and web replies, the email reply is left for a later
-retry (a transient error: its record stays uncommitted), and health shows email degraded."""
+dispatcher, on real Kafka and the real ConversationService, still delivers WhatsApp and web
+replies; the email reply waits (recorded, not sent, not dead-lettered), health shows email
+degraded, and once Gmail is back the email reply goes out too."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
-from aiokafka.structs import ConsumerRecord
 from fte.common.v1 import channel_pb2
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
-from fte.events.v1 import events_pb2
 
-from services.channels.gmail import GmailApi, GmailSender
-from services.channels.outbound_dispatcher import OutboundDispatcher, WebSender
-from services.channels.resilience import ChannelUnavailable, channel_health
-from services.channels.whatsapp import WhatsAppSender
-from services.common import topics
-from services.common.retry import is_transient
+from services.channels.resilience import channel_health
 from tests.channels.conftest import ACCOUNT_SID, AUTH_TOKEN, gmail_settings
+from tests.channels.dispatcher_run import running_dispatcher, until
 from tests.fakes.gmail import BACKEND_ERROR
 from tests.fakes.twilio import FakeTwilio
 
-
-class ConversationStub:
-    """ConversationService as the dispatcher sees it: records what it was told."""
-
-    def __init__(self) -> None:
-        self.updates: list[conv_pb.UpdateDeliveryStatusRequest] = []
-
-    async def RecordOutbound(self, request, **kwargs):
-        return conv_pb.RecordOutboundResponse(message_id=f"m-{request.reply_id}")
-
-    async def UpdateDeliveryStatus(self, request, **kwargs):
-        self.updates.append(request)
-        return conv_pb.UpdateDeliveryStatusResponse(delivery_status=request.delivery_status)
-
-
-def record(message: events_pb2.OutboundMessage, offset: int = 0) -> ConsumerRecord:
-    value = message.SerializeToString()
-    return ConsumerRecord(
-        topic=topics.outbound_topic(message.channel),
-        partition=0,
-        offset=offset,
-        timestamp=0,
-        timestamp_type=0,
-        key=b"customer",
-        value=value,
-        checksum=None,
-        serialized_key_size=8,
-        serialized_value_size=len(value),
-        headers=[],
-    )
-
-
-def reply(channel: int, reply_id: str, **recipient) -> events_pb2.OutboundMessage:
-    return events_pb2.OutboundMessage(
-        reply_id=reply_id,
-        ticket_id=f"t-{reply_id}",
-        channel=channel,
-        recipient=events_pb2.Recipient(**recipient),
-        parts=["Here is how to restore your board."],
-        subject="Re: Board",
-    )
+EMAIL, WHATSAPP, WEB = channel_pb2.CHANNEL_EMAIL, channel_pb2.CHANNEL_WHATSAPP, channel_pb2.CHANNEL_WEB_FORM
+ANSWER = "Here is how to restore your board."
 
 
 @pytest.fixture
@@ -71,38 +25,37 @@ def twilio():
         yield fake
 
 
-async def test_gmail_down_leaves_whatsapp_and_web_flowing(gmail, twilio, registry):
-    settings = gmail_settings(gmail, twilio_api_base_url=twilio.url, breaker_failure_threshold=1)
+async def test_gmail_down_leaves_whatsapp_and_web_flowing(
+    stack, conversation_address, conversation, gmail, twilio, registry
+):
+    channels = gmail_settings(
+        gmail, twilio_api_base_url=twilio.url, breaker_failure_threshold=1, breaker_reset_s=2.0
+    )
     gmail.fail("POST", r"/messages/send$", BACKEND_ERROR, times=1000)
     # Gmail answers slowly as well as wrongly: the email reply is busy failing while the rest goes.
     gmail.stall("POST", r"/messages/send$", seconds=0.3, times=3)
-    whatsapp = WhatsAppSender(settings, registry=registry)
-    email = GmailSender(settings, GmailApi(settings, registry=registry))
-    conversation = ConversationStub()
-    dispatcher = OutboundDispatcher(conversation, [WebSender(), email, whatsapp])
-    try:
-        email_task = asyncio.create_task(
-            dispatcher.handle(record(reply(channel_pb2.CHANNEL_EMAIL, "e1", email="ana@example.com")))
-        )
-        others = await asyncio.gather(
-            dispatcher.handle(
-                record(reply(channel_pb2.CHANNEL_WHATSAPP, "w1", phone="whatsapp:+351912345678"))
-            ),
-            dispatcher.handle(record(reply(channel_pb2.CHANNEL_WEB_FORM, "f1", email="lee@example.com"))),
-        )
-        email_was_still_failing = not email_task.done()
-        with pytest.raises(ChannelUnavailable) as err:
-            await email_task
-    finally:
-        await whatsapp.aclose()
+    async with running_dispatcher(
+        stack.bootstrap_servers, conversation_address, conversation, channels, registry
+    ) as run:
+        mail, chat, web = [await run.open_ticket(c) for c in (EMAIL, WHATSAPP, WEB)]
+        mail_reply = await run.reply(mail, ANSWER, email="ana@example.com")
+        chat_reply = await run.reply(chat, ANSWER, phone="+351912345678")
+        web_reply = await run.reply(web, ANSWER, email="")
+        await run.publish(EMAIL, mail_reply)
+        await run.publish(WHATSAPP, chat_reply)
+        await run.publish(WEB, web_reply)
 
-    assert others == ["sent", "sent"]
-    assert email_was_still_failing
-    assert is_transient(err.value)  # run_channel retries it later; the offset is not committed
-    assert [m["Body"] for m in twilio.messages] == ["Here is how to restore your board."]
-    assert {(u.reply_id, u.delivery_status) for u in conversation.updates} == {
-        ("w1", conv_pb.DELIVERY_STATUS_SENT),
-        ("f1", conv_pb.DELIVERY_STATUS_DELIVERED),
-    }
-    assert gmail.sent == []
-    assert channel_health(registry) == {"email": "degraded", "whatsapp": "ok"}
+        await run.delivered(chat, chat_reply.reply_id, conv_pb.DELIVERY_STATUS_SENT)
+        await run.delivered(web, web_reply.reply_id, conv_pb.DELIVERY_STATUS_DELIVERED)
+        await until(lambda: channel_health(registry)["email"] == "degraded", "email to show degraded")
+        assert channel_health(registry) == {"email": "degraded", "whatsapp": "ok"}
+        assert await run.delivery(mail, mail_reply.reply_id) == conv_pb.DELIVERY_STATUS_PENDING
+        assert gmail.sent == []
+        assert [m["Body"] for m in twilio.messages] == [ANSWER]
+
+        gmail.recover()
+        await run.delivered(mail, mail_reply.reply_id, conv_pb.DELIVERY_STATUS_SENT, timeout=120)
+        dead = await run._dlq.getmany(timeout_ms=500)
+
+    assert [str(s.mime["Subject"]) for s in gmail.sent] == ["Re: Board question"]
+    assert not any(dead.values()), "an outage is waited out, not dead-lettered"
