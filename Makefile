@@ -44,13 +44,13 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install -q -r requirements.txt
 	@touch $@
 
+# `npm ci`: exactly the locked versions (the lockfiles list every platform's optional binaries).
 node_modules/.installed: package.json package-lock.json
-	npm install --no-audit --no-fund --loglevel=error
+	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-# `npm install`, not `npm ci`: the lockfiles list only this platform's optional binaries.
 webform/node_modules/.installed: webform/package.json webform/package-lock.json
-	cd webform && npm install --no-audit --no-fund --loglevel=error
+	cd webform && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 $(KAFKA_LIBS)/.installed: devstack/kafka/pom.xml
