@@ -108,6 +108,14 @@ def registry() -> BreakerRegistry:
     return BreakerRegistry()
 
 
+@pytest.fixture
+def twilio():
+    from tests.fakes.twilio import FakeTwilio
+
+    with FakeTwilio(ACCOUNT_SID, AUTH_TOKEN) as fake:
+        yield fake
+
+
 # --------------------------------------------------------------------------- Gmail
 
 

@@ -7,22 +7,14 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
 from fte.common.v1 import channel_pb2
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 from fte.events.v1 import events_pb2
 
-from tests.channels.conftest import ACCOUNT_SID, AUTH_TOKEN, gmail_settings
+from tests.channels.conftest import gmail_settings
 from tests.channels.dispatcher_run import running_dispatcher, until
-from tests.fakes.twilio import FakeTwilio
 
 APOLOGY = "We're sorry — something went wrong while handling your message."
-
-
-@pytest.fixture
-def twilio():
-    with FakeTwilio(ACCOUNT_SID, AUTH_TOKEN) as fake:
-        yield fake
 
 
 def _apology(channel: int, **recipient: str) -> events_pb2.OutboundMessage:

@@ -5,24 +5,16 @@ degraded, and once Gmail is back the email reply goes out too."""
 
 from __future__ import annotations
 
-import pytest
 from fte.common.v1 import channel_pb2
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 
 from services.channels.resilience import channel_health
-from tests.channels.conftest import ACCOUNT_SID, AUTH_TOKEN, gmail_settings
+from tests.channels.conftest import gmail_settings
 from tests.channels.dispatcher_run import running_dispatcher, until
 from tests.fakes.gmail import BACKEND_ERROR
-from tests.fakes.twilio import FakeTwilio
 
 EMAIL, WHATSAPP, WEB = channel_pb2.CHANNEL_EMAIL, channel_pb2.CHANNEL_WHATSAPP, channel_pb2.CHANNEL_WEB_FORM
 ANSWER = "Here is how to restore your board."
-
-
-@pytest.fixture
-def twilio():
-    with FakeTwilio(ACCOUNT_SID, AUTH_TOKEN) as fake:
-        yield fake
 
 
 async def test_gmail_down_leaves_whatsapp_and_web_flowing(

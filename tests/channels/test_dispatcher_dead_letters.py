@@ -7,23 +7,15 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
 from fte.common.v1 import channel_pb2
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 
-from tests.channels.conftest import ACCOUNT_SID, AUTH_TOKEN, gmail_settings
+from tests.channels.conftest import gmail_settings
 from tests.channels.dispatcher_run import running_dispatcher
-from tests.fakes.twilio import FakeTwilio
 
 WHATSAPP = channel_pb2.CHANNEL_WHATSAPP
 WEB = channel_pb2.CHANNEL_WEB_FORM
 EMAIL = channel_pb2.CHANNEL_EMAIL
-
-
-@pytest.fixture
-def twilio():
-    with FakeTwilio(ACCOUNT_SID, AUTH_TOKEN) as fake:
-        yield fake
 
 
 async def test_poisoned_records_go_to_the_dlq_and_every_channel_keeps_flowing(

@@ -13,16 +13,10 @@ from fte.events.v1 import events_pb2
 from services.channels.resilience import ChannelUnavailable, SendFailed
 from services.channels.whatsapp import OutsideServiceWindow, WhatsAppSender, split_message
 from services.common.retry import is_transient
-from tests.channels.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE, WHATSAPP_FROM, channel_settings
-from tests.fakes.twilio import SERVICE_UNAVAILABLE, TOO_MANY_REQUESTS, FakeTwilio, twilio_error
+from tests.channels.conftest import ACCOUNT_SID, PUBLIC_BASE, WHATSAPP_FROM, channel_settings
+from tests.fakes.twilio import SERVICE_UNAVAILABLE, TOO_MANY_REQUESTS, twilio_error
 
 MESSAGES = r"/Messages\.json$"
-
-
-@pytest.fixture
-def twilio():
-    with FakeTwilio(ACCOUNT_SID, AUTH_TOKEN) as fake:
-        yield fake
 
 
 @pytest.fixture

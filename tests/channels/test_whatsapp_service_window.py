@@ -12,7 +12,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 
-import pytest
 import uvicorn
 from fastapi import FastAPI
 from fte.common.v1 import channel_pb2
@@ -28,7 +27,7 @@ from tests.channels.conftest import (
     gmail_settings,
 )
 from tests.channels.dispatcher_run import running_dispatcher
-from tests.fakes.twilio import FakeTwilio, post_webhook, status_params
+from tests.fakes.twilio import post_webhook, status_params
 
 WHATSAPP = channel_pb2.CHANNEL_WHATSAPP
 
@@ -48,12 +47,6 @@ async def serving(app: FastAPI) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
-
-
-@pytest.fixture
-def twilio():
-    with FakeTwilio(ACCOUNT_SID, AUTH_TOKEN) as fake:
-        yield fake
 
 
 async def _stored_error(admin_db, reply_id: str) -> str:
