@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import asyncpg
 
-from devstack import DEFAULT_DATA_ROOT, _proc
+from devstack import DEFAULT_DATA_ROOT, REPO_ROOT, _proc
 
 log = logging.getLogger(__name__)
 
@@ -108,10 +108,18 @@ def _run(user: pwd.struct_passwd | None, args: list[str], *, check: bool = True,
 
 
 def _check_reachable(path: Path, user: pwd.struct_passwd) -> None:
-    """Fail early with a clear message when a parent dir is closed to the server account."""
+    """Fail early with a clear message when a parent dir is closed to the server account.
+
+    The checkout itself (where the data dir and the pgserver binaries live) is opened for
+    traversal (o+x: enter, not list) when it is ours, e.g. a clone made in a `mktemp -d`
+    folder; folders above the checkout are never changed."""
     for parent in path.parents:
         st = parent.stat()
         if st.st_uid != user.pw_uid and not st.st_mode & 0o001:
+            if st.st_uid == os.geteuid() and parent.is_relative_to(REPO_ROOT):
+                log.info("opening %s for traversal by the '%s' server account", parent, user.pw_name)
+                parent.chmod(st.st_mode & 0o7777 | 0o001)
+                continue
             raise PostgresError(
                 f"{parent} is not traversable by the '{user.pw_name}' server account; "
                 f"choose a data dir whose parents are world-executable (e.g. under the repo)"
