@@ -116,6 +116,21 @@ def twilio():
         yield fake
 
 
+@pytest.fixture
+def dispatcher(stack, conversation_address, conversation, gmail, twilio, registry):
+    """The real dispatcher on Kafka and the real ConversationService, sending to the fake Gmail
+    and Twilio: `async with dispatcher() as run`, or `dispatcher(channels, **settings)`."""
+    from tests.channels.dispatcher_run import running_dispatcher
+
+    def start(channels: ChannelSettings | None = None, **settings):
+        channels = channels or gmail_settings(gmail, twilio_api_base_url=twilio.url)
+        return running_dispatcher(
+            stack.bootstrap_servers, conversation_address, conversation, channels, registry, **settings
+        )
+
+    return start
+
+
 # --------------------------------------------------------------------------- Gmail
 
 

@@ -11,8 +11,7 @@ from fte.common.v1 import channel_pb2
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 from fte.events.v1 import events_pb2
 
-from tests.channels.conftest import gmail_settings
-from tests.channels.dispatcher_run import running_dispatcher, until
+from tests.channels.dispatcher_run import until
 
 APOLOGY = "We're sorry — something went wrong while handling your message."
 
@@ -29,12 +28,9 @@ def _apology(channel: int, **recipient: str) -> events_pb2.OutboundMessage:
 
 
 async def test_ticketless_apology_is_sent_on_whatsapp_and_email_and_skipped_on_the_web(
-    stack, conversation_address, conversation, gmail, twilio, registry
+    dispatcher, gmail, twilio
 ):
-    channels = gmail_settings(gmail, twilio_api_base_url=twilio.url)
-    async with running_dispatcher(
-        stack.bootstrap_servers, conversation_address, conversation, channels, registry
-    ) as run:
+    async with dispatcher() as run:
         await run.publish(channel_pb2.CHANNEL_WHATSAPP, _apology(channel_pb2.CHANNEL_WHATSAPP, phone="+351912000009"))
         await run.publish(channel_pb2.CHANNEL_EMAIL, _apology(channel_pb2.CHANNEL_EMAIL, email="ana@example.com"))
         await run.publish(channel_pb2.CHANNEL_WEB_FORM, _apology(channel_pb2.CHANNEL_WEB_FORM, email="ana@example.com"))

@@ -10,7 +10,7 @@ from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 
 from services.channels.resilience import channel_health
 from tests.channels.conftest import gmail_settings
-from tests.channels.dispatcher_run import running_dispatcher, until
+from tests.channels.dispatcher_run import until
 from tests.fakes.gmail import BACKEND_ERROR
 
 EMAIL, WHATSAPP, WEB = channel_pb2.CHANNEL_EMAIL, channel_pb2.CHANNEL_WHATSAPP, channel_pb2.CHANNEL_WEB_FORM
@@ -18,7 +18,7 @@ ANSWER = "Here is how to restore your board."
 
 
 async def test_gmail_down_leaves_whatsapp_and_web_flowing(
-    stack, conversation_address, conversation, gmail, twilio, registry
+    dispatcher, gmail, twilio, registry
 ):
     channels = gmail_settings(
         gmail, twilio_api_base_url=twilio.url, breaker_failure_threshold=1, breaker_reset_s=2.0
@@ -26,9 +26,7 @@ async def test_gmail_down_leaves_whatsapp_and_web_flowing(
     gmail.fail("POST", r"/messages/send$", BACKEND_ERROR, times=1000)
     # Gmail answers slowly as well as wrongly: the email reply is busy failing while the rest goes.
     gmail.stall("POST", r"/messages/send$", seconds=0.3, times=3)
-    async with running_dispatcher(
-        stack.bootstrap_servers, conversation_address, conversation, channels, registry
-    ) as run:
+    async with dispatcher(channels) as run:
         mail, chat, web = [await run.open_ticket(c) for c in (EMAIL, WHATSAPP, WEB)]
         mail_reply = await run.reply(mail, ANSWER, email="ana@example.com")
         chat_reply = await run.reply(chat, ANSWER, phone="+351912345678")

@@ -10,21 +10,14 @@ import uuid
 from fte.common.v1 import channel_pb2
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 
-from tests.channels.conftest import gmail_settings
-from tests.channels.dispatcher_run import running_dispatcher
 
 WHATSAPP = channel_pb2.CHANNEL_WHATSAPP
 WEB = channel_pb2.CHANNEL_WEB_FORM
 EMAIL = channel_pb2.CHANNEL_EMAIL
 
 
-async def test_poisoned_records_go_to_the_dlq_and_every_channel_keeps_flowing(
-    stack, conversation_address, conversation, gmail, twilio, registry
-):
-    channels = gmail_settings(gmail, twilio_api_base_url=twilio.url)
-    async with running_dispatcher(
-        stack.bootstrap_servers, conversation_address, conversation, channels, registry
-    ) as run:
+async def test_poisoned_records_go_to_the_dlq_and_every_channel_keeps_flowing(dispatcher, gmail, twilio):
+    async with dispatcher() as run:
         first = await run.open_ticket(WHATSAPP)
         second = await run.open_ticket(WHATSAPP)
         web = await run.open_ticket(WEB)
@@ -85,20 +78,14 @@ async def test_poisoned_records_go_to_the_dlq_and_every_channel_keeps_flowing(
 
 
 async def test_a_reply_conversation_service_keeps_timing_out_on_is_parked_after_bounded_attempts(
-    stack, conversation_address, conversation, gmail, twilio, registry
+    dispatcher, twilio
 ):
     """Transient failures other than an outage are retried max_attempts times, not forever."""
-    channels = gmail_settings(gmail, twilio_api_base_url=twilio.url)
-    async with running_dispatcher(
-        stack.bootstrap_servers, conversation_address, conversation, channels, registry
-    ) as ready:
+    async with dispatcher() as ready:
         ticket = await ready.open_ticket(WHATSAPP)
         message = await ready.reply(ticket, "Slow answer.", phone="+351912000003")
     # A deadline no ConversationService call can meet: every attempt ends DEADLINE_EXCEEDED.
-    async with running_dispatcher(
-        stack.bootstrap_servers, conversation_address, conversation, channels, registry,
-        rpc_timeout_s=0.000_001, max_attempts=3,
-    ) as run:
+    async with dispatcher(rpc_timeout_s=0.000_001, max_attempts=3) as run:
         await run.publish(WHATSAPP, message)
         [letter] = await run.dead_letters(1)
 

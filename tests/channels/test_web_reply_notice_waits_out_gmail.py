@@ -11,7 +11,7 @@ from fte.common.v1 import channel_pb2
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 
 from tests.channels.conftest import gmail_settings
-from tests.channels.dispatcher_run import running_dispatcher, until
+from tests.channels.dispatcher_run import until
 from tests.fakes.gmail import BACKEND_ERROR
 
 WEB = channel_pb2.CHANNEL_WEB_FORM
@@ -22,7 +22,7 @@ RETRY_INITIAL_S, RETRY_MAX_S = 2.0, 4.0
 
 
 async def test_web_reply_is_delivered_at_once_and_its_notice_is_sent_after_gmail_recovers(
-    stack, conversation_address, conversation, gmail, registry
+    dispatcher, conversation, gmail
 ):
     channels = gmail_settings(
         gmail,
@@ -30,9 +30,7 @@ async def test_web_reply_is_delivered_at_once_and_its_notice_is_sent_after_gmail
         channel_retry_max_s=RETRY_MAX_S,
         breaker_reset_s=0.5,
     )
-    async with running_dispatcher(
-        stack.bootstrap_servers, conversation_address, conversation, channels, registry
-    ) as run:
+    async with dispatcher(channels) as run:
         # The web channel's consumer is up and serving (no notice: no email address).
         warm = await run.open_ticket(WEB)
         warm_reply = await run.reply(warm, "Warm-up.")

@@ -26,7 +26,6 @@ from tests.channels.conftest import (
     channel_settings,
     gmail_settings,
 )
-from tests.channels.dispatcher_run import running_dispatcher
 from tests.fakes.twilio import post_webhook, status_params
 
 WHATSAPP = channel_pb2.CHANNEL_WHATSAPP
@@ -56,12 +55,9 @@ async def _stored_error(admin_db, reply_id: str) -> str:
 
 
 async def test_reply_outside_the_window_is_not_sent_but_failed_and_escalated(
-    stack, conversation_address, conversation, admin_db, gmail, twilio, registry
+    dispatcher, conversation, admin_db, twilio
 ):
-    channels = gmail_settings(gmail, twilio_api_base_url=twilio.url)
-    async with running_dispatcher(
-        stack.bootstrap_servers, conversation_address, conversation, channels, registry
-    ) as run:
+    async with dispatcher() as run:
         late = await run.open_ticket(WHATSAPP)
         stale = await run.reply(
             late,
@@ -94,12 +90,10 @@ async def test_reply_outside_the_window_is_not_sent_but_failed_and_escalated(
 
 
 async def test_twilio_63016_on_the_status_callback_fails_the_reply_and_escalates(
-    stack, conversation_address, conversation, admin_db, gmail, twilio, registry
+    dispatcher, conversation, admin_db, gmail, twilio
 ):
     channels = gmail_settings(gmail, twilio_api_base_url=twilio.url, whatsapp_max_chars=40)
-    async with running_dispatcher(
-        stack.bootstrap_servers, conversation_address, conversation, channels, registry
-    ) as run:
+    async with dispatcher(channels) as run:
         ticket = await run.open_ticket(WHATSAPP)
         # No last-inbound time known: the window is left to Twilio.
         reply = await run.reply(ticket, "Open Settings. Then choose Restore board.", phone="+351912000012")
