@@ -9,6 +9,7 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 from devstack import REPO_ROOT
@@ -99,6 +100,15 @@ class Pipeline:
     def signal(self, name: str, sig: int) -> None:
         """Sends a signal without waiting (e.g. SIGSTOP / SIGCONT to freeze a service)."""
         os.killpg(self.procs[name].pid, sig)
+
+    @contextlib.contextmanager
+    def frozen(self, name: str) -> Iterator[None]:
+        """The process stopped (SIGSTOP) for the block, e.g. to build up a backlog; then resumed."""
+        self.signal(name, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            self.signal(name, signal.SIGCONT)
 
     async def stop_all(self) -> None:
         for name in reversed([p.name for p in self.processes]):

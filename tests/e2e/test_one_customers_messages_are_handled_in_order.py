@@ -5,7 +5,6 @@ all in one batch among other customers' messages."""
 
 from __future__ import annotations
 
-import signal
 import uuid
 
 import asyncpg
@@ -38,8 +37,7 @@ async def _stored_in_order(admin_dsn: str, customer_id: str) -> list[str]:
 async def test_one_senders_messages_are_stored_in_the_order_sent(http, pipeline, stack):
     email = f"ordered-{uuid.uuid4().hex[:8]}@example.com"
     # Queue everything first, so the worker meets the whole sequence in one batch.
-    pipeline.signal("worker", signal.SIGSTOP)
-    try:
+    with pipeline.frozen("worker"):
         for i, question in enumerate(QUESTIONS):
             reply = await http.post(
                 "/support/submit",
@@ -49,8 +47,6 @@ async def test_one_senders_messages_are_stored_in_the_order_sent(http, pipeline,
             )
             assert reply.status_code == 202, reply.text
             await submit_many(http, 3, "others")  # other customers in between
-    finally:
-        pipeline.signal("worker", signal.SIGCONT)
 
     async def customer_id() -> str:
         found = await http.get("/customers/lookup", params={"email": email})

@@ -19,11 +19,8 @@ N = 90
 
 async def test_partitions_move_between_workers_without_loss_or_repeat(http, pipeline, stack):
     # A backlog, so both rebalances happen while records are in hand.
-    pipeline.signal("worker", signal.SIGSTOP)
-    try:
+    with pipeline.frozen("worker"):
         ticket_ids = list(await submit_many(http, N, "rebalance"))
-    finally:
-        pipeline.signal("worker", signal.SIGCONT)
 
     async def answered() -> int:
         return sum(1 for r in (await ticket_rows(stack.admin_dsn, ticket_ids)).values() if r.outbound)

@@ -37,11 +37,8 @@ async def _offsets_of(bootstrap: str, ticket_ids: list[str]) -> dict[str, tuple[
 
 async def test_sigterm_finishes_in_hand_commits_leaves_the_group_and_exits_0(http, pipeline, stack):
     # A backlog, so the worker fetches big batches: SIGTERM must not drain a batch to its end.
-    pipeline.signal("worker", signal.SIGSTOP)
-    try:
+    with pipeline.frozen("worker"):
         ticket_ids = list(await submit_many(http, N, "sigterm"))
-    finally:
-        pipeline.signal("worker", signal.SIGCONT)
 
     async def some_answered() -> bool:
         rows = await ticket_rows(stack.admin_dsn, ticket_ids)
