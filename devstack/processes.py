@@ -37,7 +37,7 @@ PROCESSES: tuple[AppProcess, ...] = (
     AppProcess("agent", ("-m", "services.agent"), port=50053, schema="knowledge",
                advertise_as=("AGENT_ADDR", "KNOWLEDGE_ADDR")),
     # Kafka consumers: no port of their own.
-    AppProcess("worker", ("-m", "services.agent.worker")),
+    AppProcess("worker", ("-m", "services.inbound")),
     AppProcess("dispatcher", ("-m", "services.channels"), port=50054,
                advertise_as=("DISPATCHER_ADDR",)),
     AppProcess("edge", ("-m", "services.edge"), port=8080, port_env="HTTP_PORT",
@@ -48,7 +48,7 @@ PROCESSES: tuple[AppProcess, ...] = (
 # One-shot commands `run` executes (in order, each to completion) before starting PROCESSES.
 SETUP: tuple[AppProcess, ...] = (
     # Loads the knowledge base; unchanged articles are skipped, so restarts are quick.
-    AppProcess("seed-knowledge", ("-m", "services.agent.seed"), schema="knowledge"),
+    AppProcess("seed-knowledge", ("-m", "services.knowledge.seed"), schema="knowledge"),
 )
 
 

@@ -18,12 +18,13 @@ from fte.knowledge.v1 import knowledge_service_pb2_grpc as kb_grpc
 from devstack import migrate
 from devstack.stack import Endpoints
 from services.agent import server as agent_server
-from services.agent.articles import load_directory
-from services.agent.embeddings import LocalEmbedder
-from services.agent.knowledge import KnowledgeBase
-from services.agent.knowledge_store import KnowledgeStore
-from services.agent.seed import SeedReport, seed
-from services.agent.settings import KNOWLEDGE_BASE_DIR, AgentSettings
+from services.knowledge.articles import load_directory
+from services.knowledge.embeddings import LocalEmbedder
+from services.knowledge.base import KnowledgeBase
+from services.knowledge.store import KnowledgeStore
+from services.knowledge.seed import SeedReport, seed
+from services.agent.settings import AgentSettings
+from services.knowledge.settings import KNOWLEDGE_BASE_DIR
 from services.common.db import open_pool
 from services.common.grpc_client import open_channel
 from services.common.grpc_server import running

@@ -43,7 +43,7 @@ from openai.types.responses import (
     ResponseOutputText,
 )
 
-from services.agent.embeddings import Embedder
+from services.knowledge.embeddings import Embedder
 from services.agent.text import (
     STOPWORDS,
     content_terms,

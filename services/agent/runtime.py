@@ -1,51 +1,14 @@
-"""Picks the embedder and the agent model from the settings, and owns their clients."""
+"""Picks the agent model from the settings, and owns its client."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
 
-from services.agent.embeddings import Embedder, LocalEmbedder, OpenAIEmbedder
+from services.knowledge.embeddings import Embedder, openai_client
 from services.agent.settings import AgentSettings
 
 log = logging.getLogger(__name__)
-
-
-def _openai_client(settings: AgentSettings):
-    from openai import AsyncOpenAI
-
-    return AsyncOpenAI(
-        # OpenAI-compatible servers (vLLM, Ollama) often need no key, but the client wants one.
-        api_key=settings.openai_api_key or "not-needed",
-        base_url=settings.openai_base_url or None,
-        timeout=settings.agent_timeout_s,
-        max_retries=2,
-    )
-
-
-@contextlib.asynccontextmanager
-async def build_embedder(
-    settings: AgentSettings, preload: bool = True
-) -> AsyncIterator[Embedder]:
-    """`preload=False` defers loading the local model to the first embed call (the seed
-    command: re-seeding unchanged articles never needs it)."""
-    provider = settings.embedding_provider.strip().lower()
-    if provider == "local":
-        embedder = LocalEmbedder()
-        if preload:
-            embedder.load()  # seconds, once per process: pay it at startup, not on a request
-        yield embedder
-    elif provider == "openai":
-        if not settings.online:
-            raise ValueError("EMBEDDING_PROVIDER=openai needs OPENAI_API_KEY or OPENAI_BASE_URL")
-        client = _openai_client(settings)
-        try:
-            yield OpenAIEmbedder(client, settings.openai_embedding_model)
-        finally:
-            await client.close()
-    else:
-        raise ValueError(f"EMBEDDING_PROVIDER must be 'local' or 'openai', not {provider!r}")
 
 
 @contextlib.asynccontextmanager
@@ -60,7 +23,7 @@ async def build_model(settings: AgentSettings, embedder: Embedder):
     if settings.online:
         from agents import OpenAIChatCompletionsModel
 
-        client = _openai_client(settings)
+        client = openai_client(settings, settings.agent_timeout_s)
         log.info("agent model: %s at %s", settings.agent_model,
                  settings.openai_base_url or "api.openai.com")
         try:

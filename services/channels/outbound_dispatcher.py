@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import grpc
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.errors import KafkaError
 from fte.common.v1 import channel_pb2
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
@@ -49,15 +49,18 @@ from tenacity import (
 )
 
 from services.common.dead_letters import DeadLetters, describe_error
-from services.channels.gmail import GmailApi, GmailSender, run_gmail_ingest, web_reply_notification
+from services.channels.gmail.client import GmailApi
+from services.channels.gmail.ingest import run_gmail_ingest
+from services.channels.gmail.sender import GmailSender
 from services.channels.resilience import BREAKERS, BreakerRegistry, BreakerState, ChannelUnavailable, SendFailed
 from services.channels.settings import ChannelSettings
+from services.channels.web import PublishNotice, WebSender, is_notice, notice_publisher
 from services.channels.whatsapp import WhatsAppSender
 from services.common import topics
 from services.common.config import Settings
 from services.common.grpc_client import open_channel
 from services.common.grpc_server import GrpcService
-from services.common.kafka import new_producer, processing, publish
+from services.common.kafka import new_producer, processing
 from services.common.logs import setup_logging
 from services.common.retry import is_transient
 from services.common.signals import stop_on_signals
@@ -71,12 +74,6 @@ _ALREADY_HANDLED = (
     conv_pb.DELIVERY_STATUS_DELIVERED,
     conv_pb.DELIVERY_STATUS_FAILED,
 )
-
-# Marks an email outbound record that is a notice about a reply made elsewhere (the web form),
-# not a reply on the ticket: it is sent, but not recorded on the ticket as a message.
-KIND_HEADER = "fte-outbound-kind"
-NOTICE = b"notice"
-
 
 class DispatcherSettings(Settings):
     consumer_group_prefix: str = "fte-dispatcher"
@@ -122,44 +119,8 @@ class ChannelSender(Protocol):
     async def send(self, message: events_pb2.OutboundMessage) -> str: ...
 
 
-PublishNotice = Callable[[events_pb2.OutboundMessage], Awaitable[None]]
-
-
-class WebSender:
-    """The web form's channel is the ticket page: storing the reply is delivering it. With
-    email configured, the customer also gets an email saying a reply is waiting: it is queued
-    on the email channel (`publish_notice`), so Gmail trouble delays the notice, never the web
-    reply, and the notice is retried like any email instead of being lost."""
-
-    channel = channel_pb2.CHANNEL_WEB_FORM
-    delivered_status = conv_pb.DELIVERY_STATUS_DELIVERED
-
-    def __init__(self, publish_notice: PublishNotice | None = None, ticket_url: str = "") -> None:
-        self._publish_notice = publish_notice
-        self._ticket_url = ticket_url
-
-    async def send(self, message: events_pb2.OutboundMessage) -> str:
-        if self._publish_notice is not None and message.recipient.email:
-            ticket_url = self._ticket_url.format(ticket_id=message.ticket_id)
-            await self._publish_notice(web_reply_notification(message, ticket_url))
-        return ""
-
-
-def notice_publisher(producer: AIOKafkaProducer, topic: str) -> PublishNotice:
-    async def publish_notice(notice: events_pb2.OutboundMessage) -> None:
-        notice.create_time.GetCurrentTime()
-        key = notice.customer_id or notice.recipient.email
-        await publish(producer, topic, key, notice, headers=[(KIND_HEADER, NOTICE)])
-
-    return publish_notice
-
-
 class MalformedRecord(ValueError):
     """An outbound record that can never be sent (undecodable, unknown channel, no ids)."""
-
-
-def is_notice(record: ConsumerRecord) -> bool:
-    return any(k == KIND_HEADER and v == NOTICE for k, v in record.headers or ())
 
 
 def is_outage(exc: BaseException | None) -> bool:

@@ -7,7 +7,6 @@ OpenTelemetry instrumentation, and a graceful stop on SIGTERM in which in-flight
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable

@@ -33,8 +33,9 @@ from google.protobuf.message import Message
 from prometheus_client import Counter
 from starlette.concurrency import run_in_threadpool
 
-from services.channels import gmail, whatsapp
-from services.channels.pubsub import PushAuthenticator, PushAuthUnavailable, PushRejected
+from services.channels import whatsapp
+from services.channels.gmail import ingest as gmail
+from services.channels.gmail.pubsub import PushAuthenticator, PushAuthUnavailable, PushRejected
 from services.channels.settings import ChannelSettings
 from services.channels.whatsapp import DeliveryStatusUpdate
 from services.common import topics

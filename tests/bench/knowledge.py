@@ -31,12 +31,12 @@ from fte.knowledge.v1 import knowledge_service_pb2_grpc as kb_grpc
 
 from devstack import REPO_ROOT
 from devstack.migrate import service_dsn
-from services.agent import search as search_mod
-from services.agent.articles import ArticleInput, load_directory, validated
-from services.agent.embeddings import LOCAL_DIMENSIONS, LOCAL_MODEL, LocalEmbedder
-from services.agent.knowledge import KnowledgeBase
-from services.agent.knowledge_store import KnowledgeStore
-from services.agent.settings import KNOWLEDGE_BASE_DIR
+from services.knowledge import search as search_mod
+from services.knowledge.articles import ArticleInput, load_directory, validated
+from services.knowledge.embeddings import LOCAL_DIMENSIONS, LOCAL_MODEL, LocalEmbedder
+from services.knowledge.base import KnowledgeBase
+from services.knowledge.store import KnowledgeStore
+from services.knowledge.settings import KNOWLEDGE_BASE_DIR
 from services.agent.tools import SEARCH_RESULTS
 from services.common.db import open_pool
 from services.common.grpc_client import open_channel

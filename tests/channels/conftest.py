@@ -14,9 +14,11 @@ from types import SimpleNamespace
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from fte.events.v1 import events_pb2
 
 from services.channels.resilience import BreakerRegistry
 from services.channels.settings import ChannelSettings
+from tests.channels import mail_samples as mail
 from tests.running_services import (  # noqa: F401  (fixtures)
     _real_time_between_tests,
     admin_db,
@@ -157,6 +159,42 @@ def gmail():
 
 @pytest.fixture
 def gmail_api(gmail, registry):
-    from services.channels.gmail import GmailApi
+    from services.channels.gmail.client import GmailApi
 
     return GmailApi(gmail_settings(gmail), registry=registry)
+
+
+SEND = r"/messages/send$"
+
+
+@pytest.fixture
+def sender(gmail, gmail_api):
+    from services.channels.gmail.sender import GmailSender
+
+    return GmailSender(gmail_settings(gmail), gmail_api)
+
+
+@pytest.fixture
+def thread(gmail) -> events_pb2.ThreadRef:
+    """A customer's mail in the mailbox, as the ingest described it."""
+    gmail.deliver(mail.gmail_reply_alternative(), thread_id="18c0thread01")
+    return events_pb2.ThreadRef(
+        thread_id="18c0thread01",
+        message_id="<CAF=abc123@mail.gmail.com>",
+        references=["<first@flowboard.example>", "<second@flowboard.example>"],
+        external_id="18c0ffee0000",
+    )
+
+
+def outbound(
+    thread, *parts: str, subject: str = "Re: Re: Board disappeared", html: str = ""
+) -> events_pb2.OutboundMessage:
+    return events_pb2.OutboundMessage(
+        reply_id="reply-9",
+        ticket_id="t-1",
+        recipient=events_pb2.Recipient(email=mail.CUSTOMER, display_name="Ana Silva"),
+        parts=list(parts),
+        html=html,
+        subject=subject,
+        thread=thread,
+    )

@@ -8,7 +8,7 @@ import pytest
 from fte.common.v1 import channel_pb2
 from fte.events.v1 import events_pb2
 
-from services.channels.gmail import GmailApi, GmailIngest, MailboxNotification
+from services.channels.gmail.ingest import GmailIngest, MailboxNotification
 from services.channels.resilience import ChannelUnavailable
 from tests.channels import mail_samples as mail
 from tests.channels.conftest import SUPPORT, gmail_settings
@@ -77,46 +77,11 @@ async def test_new_customer_email_becomes_one_inbound_message(gmail, ingest, emi
     assert get.param("format") == "full"
 
 
-async def test_gmail_calls_use_the_refreshed_oauth_token(gmail, ingest):
-    start = gmail.history_id
-    gmail.deliver(mail.gmail_reply_alternative())
-    await ingest.handle(note(gmail), start)
-
-    [token] = gmail.received("POST", r"^/token$")
-    assert token.form()["grant_type"] == "refresh_token"
-    assert token.form()["refresh_token"] == gmail.refresh_token
-    tokens = {r.headers["authorization"] for r in gmail.received("GET", r"^/gmail/")}
-    assert len(tokens) == 1 and tokens.pop().removeprefix("Bearer ") in gmail.access_tokens
-
-
 async def test_text_plain_is_preferred_when_the_html_part_says_something_else(gmail, ingest, emitted):
     event = await ingest_one(gmail, ingest, emitted, mail.alternative_parts_differ())
 
     assert event.content == "The invoice for March charges 12 seats, we have 10."
     assert "newsletter" not in event.content.lower() and "View in browser" not in event.content
-
-
-async def test_slow_gmail_beyond_the_client_timeout_is_retried(gmail, registry):
-    api = GmailApi(gmail_settings(gmail, gmail_timeout_s=0.3), registry=registry)
-    gmail_id = gmail.deliver(mail.gmail_reply_alternative())
-    gmail.stall("GET", rf"/messages/{gmail_id}$", seconds=1.0, times=1)
-
-    resource = await api.get_message(gmail_id)
-
-    assert resource["id"] == gmail_id
-    assert len(gmail.received("GET", rf"/messages/{gmail_id}$")) == 2
-    assert registry.health() == {"email": "ok"}
-
-
-async def test_gmail_that_stays_slow_is_tried_three_times_at_most(gmail, registry):
-    api = GmailApi(gmail_settings(gmail, gmail_timeout_s=0.3), registry=registry)
-    gmail_id = gmail.deliver(mail.gmail_reply_alternative())
-    gmail.stall("GET", rf"/messages/{gmail_id}$", seconds=1.0, times=5)
-
-    with pytest.raises(ChannelUnavailable, match="timeout|Timeout"):
-        await api.get_message(gmail_id)
-
-    assert len(gmail.received("GET", rf"/messages/{gmail_id}$")) == 3
 
 
 async def test_html_only_mail_is_converted_and_its_quote_removed(gmail, ingest, emitted):

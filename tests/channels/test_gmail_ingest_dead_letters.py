@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer
 from fte.events.v1 import events_pb2
 
 from devstack import kafka as devkafka
-from services.channels.gmail import MailboxNotification, run_gmail_ingest
+from services.channels.gmail.ingest import MailboxNotification, run_gmail_ingest
 from services.common.kafka import new_producer, publish
 from tests.channels import mail_samples as mail
 from tests.channels.conftest import SUPPORT, gmail_settings

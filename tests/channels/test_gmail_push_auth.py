@@ -11,7 +11,7 @@ import pytest
 from aiokafka.errors import KafkaTimeoutError
 from fastapi import FastAPI
 
-from services.channels.gmail import MailboxNotification
+from services.channels.gmail.ingest import MailboxNotification
 from services.edge.webhooks import create_webhook_router
 from tests.channels.conftest import AUDIENCE, SUPPORT, RecordingProducer, channel_settings, serve
 from tests.fakes.google_oidc import FakeGoogleCerts, SigningKey, push_body, push_headers

@@ -3,50 +3,13 @@ received — threadId and the raw RFC 822 reply (threading headers, one "Re:", t
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from fte.events.v1 import events_pb2
 
-from services.channels.gmail import GmailApi, GmailSender, reply_subject, web_reply_notification
-from services.channels.resilience import ChannelUnavailable, SendFailed
-from services.common.retry import is_transient
+from services.channels.gmail.sender import reply_subject
+from services.channels.web import web_reply_notification
 from tests.channels import mail_samples as mail
-from tests.channels.conftest import SUPPORT, gmail_settings
-from tests.fakes.gmail import BACKEND_ERROR, google_error
-
-SEND = r"/messages/send$"
-
-
-@pytest.fixture
-def sender(gmail, gmail_api) -> GmailSender:
-    return GmailSender(gmail_settings(gmail), gmail_api)
-
-
-@pytest.fixture
-def thread(gmail) -> events_pb2.ThreadRef:
-    """A customer's mail in the mailbox, as the ingest described it."""
-    gmail.deliver(mail.gmail_reply_alternative(), thread_id="18c0thread01")
-    return events_pb2.ThreadRef(
-        thread_id="18c0thread01",
-        message_id="<CAF=abc123@mail.gmail.com>",
-        references=["<first@flowboard.example>", "<second@flowboard.example>"],
-        external_id="18c0ffee0000",
-    )
-
-
-def outbound(
-    thread, *parts: str, subject: str = "Re: Re: Board disappeared", html: str = ""
-) -> events_pb2.OutboundMessage:
-    return events_pb2.OutboundMessage(
-        reply_id="reply-9",
-        ticket_id="t-1",
-        recipient=events_pb2.Recipient(email=mail.CUSTOMER, display_name="Ana Silva"),
-        parts=list(parts),
-        html=html,
-        subject=subject,
-        thread=thread,
-    )
+from tests.channels.conftest import SEND, SUPPORT, outbound
 
 
 async def test_reply_goes_into_the_customer_thread_with_threading_headers(gmail, sender, thread):
@@ -113,77 +76,6 @@ async def test_long_reply_goes_as_consecutive_messages_in_the_thread(gmail, send
 )
 def test_reply_subject_has_exactly_one_re(original, expected):
     assert reply_subject(original) == expected
-
-
-async def test_gmail_503_is_retried_then_sent_once(gmail, sender, thread, registry):
-    gmail.fail("POST", SEND, BACKEND_ERROR, times=2)
-
-    await sender.send(outbound(thread, "Hello."))
-
-    assert len(gmail.received("POST", SEND)) == 3
-    assert len(gmail.sent) == 1
-    assert registry.health() == {"email": "ok"}
-
-
-RATE_LIMITED = google_error(
-    429, "Too many concurrent requests for user.", "rateLimitExceeded", "RESOURCE_EXHAUSTED"
-)
-
-
-async def test_gmail_429_is_retried_then_sent_once(gmail, sender, thread, registry):
-    gmail.fail("POST", SEND, RATE_LIMITED, times=1)
-
-    await sender.send(outbound(thread, "Hello."))
-
-    assert len(gmail.received("POST", SEND)) == 2
-    assert len(gmail.sent) == 1
-    assert registry.health() == {"email": "ok"}
-
-
-async def test_gmail_429_that_persists_is_tried_three_times_at_most(gmail, sender, thread):
-    gmail.fail("POST", SEND, RATE_LIMITED, times=10)
-
-    with pytest.raises(ChannelUnavailable, match="429") as err:
-        await sender.send(outbound(thread, "Hello."))
-
-    assert is_transient(err.value)  # the reply waits in Kafka
-    assert len(gmail.received("POST", SEND)) == 3
-    assert gmail.sent == []
-
-
-async def test_gmail_refusal_is_a_permanent_failure(gmail, sender, thread):
-    gmail.fail("POST", SEND, google_error(400, "Invalid To header", "invalidArgument", "INVALID_ARGUMENT"))
-
-    with pytest.raises(SendFailed, match="Invalid To header") as err:
-        await sender.send(outbound(thread, "Hello."))
-
-    assert not is_transient(err.value)
-    assert len(gmail.received("POST", SEND)) == 1
-
-
-async def test_breaker_opens_after_repeated_503_and_email_reports_degraded(gmail, thread, registry):
-    settings = gmail_settings(gmail, breaker_failure_threshold=2, breaker_reset_s=0.3)
-    heard: list[tuple[str, str]] = []
-    registry.add_listener(lambda channel, state: heard.append((channel, state.value)))
-    sender = GmailSender(settings, GmailApi(settings, registry=registry))
-    gmail.fail("POST", SEND, BACKEND_ERROR, times=6)
-
-    for _ in range(2):
-        with pytest.raises(ChannelUnavailable):
-            await sender.send(outbound(thread, "Hello."))
-    with pytest.raises(ChannelUnavailable, match="circuit open") as err:
-        await sender.send(outbound(thread, "Hello."))
-
-    assert is_transient(err.value)  # the reply stays in Kafka
-    assert len(gmail.received("POST", SEND)) == 6
-    assert registry.health() == {"email": "degraded"}
-
-    # After the reset period one trial goes through; Gmail is back, the circuit closes.
-    await asyncio.sleep(0.35)
-    await sender.send(outbound(thread, "Hello."))
-    assert len(gmail.sent) == 1
-    assert registry.health() == {"email": "ok"}
-    assert heard == [("email", "open"), ("email", "half_open"), ("email", "closed")]
 
 
 async def test_new_email_without_a_thread_for_web_form_customers(gmail, sender):

@@ -88,7 +88,7 @@ async def seed_knowledge(admin_dsn: str) -> None:
     env = {**os.environ, **E2E_ENV, "DATABASE_URL": service_dsn(admin_dsn, "knowledge"),
            "PYTHONPATH": f"{REPO_ROOT}:{REPO_ROOT}/gen/python"}
     proc = await asyncio.create_subprocess_exec(
-        str(REPO_ROOT / ".venv/bin/python"), "-m", "services.agent.seed", cwd=REPO_ROOT, env=env,
+        str(REPO_ROOT / ".venv/bin/python"), "-m", "services.knowledge.seed", cwd=REPO_ROOT, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await proc.communicate()

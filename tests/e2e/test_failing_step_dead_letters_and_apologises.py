@@ -13,7 +13,7 @@ from fte.common.v1 import channel_pb2
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 from fte.events.v1 import events_pb2
 
-from services.agent.worker import APOLOGY
+from services.inbound.worker import APOLOGY
 from services.common import topics
 from tests.e2e.conftest import wait_for_reply
 from tests.e2e.probes import eventually, read_topic

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from services.agent.articles import load_directory
-from services.agent.settings import KNOWLEDGE_BASE_DIR
+from services.knowledge.articles import load_directory
+from services.knowledge.settings import KNOWLEDGE_BASE_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
 FACTS_CANDIDATES = [ROOT / "docs/product/FACTS.md", ROOT.parent / "shared/product/FACTS.md"]

@@ -7,8 +7,8 @@ import grpc
 from fte.knowledge.v1 import knowledge_service_pb2 as kb_pb
 
 from devstack import REPO_ROOT
-from services.agent.articles import load_directory
-from services.agent.settings import KNOWLEDGE_BASE_DIR
+from services.knowledge.articles import load_directory
+from services.knowledge.settings import KNOWLEDGE_BASE_DIR
 from tests.identity.test_readme_examples import _documents
 from tests.running_services import rpc_error, run_readme_examples
 

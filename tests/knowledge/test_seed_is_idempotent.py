@@ -1,4 +1,4 @@
-"""`python -m services.agent.seed` loads the article files; a second run embeds nothing,
+"""`python -m services.knowledge.seed` loads the article files; a second run embeds nothing,
 and only an edited article is re-embedded."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ import sys
 import uuid
 from pathlib import Path
 
-from services.agent.articles import load_directory
-from services.agent.embeddings import LocalEmbedder
-from services.agent.knowledge import KnowledgeBase
-from services.agent.knowledge_store import KnowledgeStore
-from services.agent.seed import seed
-from services.agent.settings import KNOWLEDGE_BASE_DIR
+from services.knowledge.articles import load_directory
+from services.knowledge.embeddings import LocalEmbedder
+from services.knowledge.base import KnowledgeBase
+from services.knowledge.store import KnowledgeStore
+from services.knowledge.seed import seed
+from services.knowledge.settings import KNOWLEDGE_BASE_DIR
 from services.common.db import open_pool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,7 +81,7 @@ def test_seed_command_reports_nothing_to_embed_on_an_unchanged_base(seeded_knowl
            "PYTHONPATH": f"{ROOT}:{ROOT}/gen/python"}
     env.pop("OPENAI_API_KEY", None)
     env.pop("OPENAI_BASE_URL", None)
-    done = subprocess.run([sys.executable, "-m", "services.agent.seed"], cwd=ROOT, env=env,
+    done = subprocess.run([sys.executable, "-m", "services.knowledge.seed"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
 
     assert done.returncode == 0, done.stderr

@@ -10,10 +10,10 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from services.agent import search
-from services.agent.articles import ArticleInput
-from services.agent.embeddings import Embedder
-from services.agent.knowledge_store import ArticleRow, KnowledgeStore
+from services.knowledge import search
+from services.knowledge.articles import ArticleInput
+from services.knowledge.embeddings import Embedder
+from services.knowledge.store import ArticleRow, KnowledgeStore
 from services.common.errors import InvalidArgument, NotFound
 
 log = logging.getLogger(__name__)

@@ -517,7 +517,3 @@ async def main() -> None:
         await runner.run()
         log.info("inbound worker stopping: leaving the group")
     shutdown_tracing()
-
-
-if __name__ == "__main__":
-    asyncio.run(main())

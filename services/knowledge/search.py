@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.agent.knowledge_store import Candidate
+from services.knowledge.store import Candidate
 
 # Meaning carries most of the weight (customers rarely use the article's words); exact terms
 # (error codes, menu names, "SCIM") lift the article that really contains them.

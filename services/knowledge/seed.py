@@ -1,4 +1,4 @@
-"""Loads the knowledge-base files into schema `knowledge`: `python -m services.agent.seed`.
+"""Loads the knowledge-base files into schema `knowledge`: `python -m services.knowledge.seed`.
 
 Idempotent: an article whose content hash is unchanged (and already has a vector of the active
 embedding model) is not re-embedded; only new or edited articles go to the embedder, in
@@ -18,11 +18,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.agent.articles import ArticleInput, load_directory
-from services.agent.knowledge import KnowledgeBase
-from services.agent.knowledge_store import KnowledgeStore
-from services.agent.runtime import build_embedder
-from services.agent.settings import AgentSettings
+from services.knowledge.articles import ArticleInput, load_directory
+from services.knowledge.base import KnowledgeBase
+from services.knowledge.store import KnowledgeStore
+from services.knowledge.embeddings import build_embedder
+from services.knowledge.settings import KnowledgeSettings
 from services.common.db import open_pool
 
 log = logging.getLogger(__name__)
@@ -80,12 +80,12 @@ async def seed(kb: KnowledgeBase, articles: Sequence[ArticleInput], prune: bool 
 
 
 async def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m services.agent.seed", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m services.knowledge.seed", description=__doc__)
     parser.add_argument("--dir", type=Path, default=None, help="article folder")
     parser.add_argument("--prune", action="store_true", help="delete articles without a file")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    settings = AgentSettings()
+    settings = KnowledgeSettings()
     articles = load_directory(args.dir or settings.knowledge_base_dir)
     pool = await open_pool(settings.database_url, 1, 2)
     try:

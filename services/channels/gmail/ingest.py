@@ -1,16 +1,9 @@
-"""Gmail: the push notification event, the ingest that turns mailbox changes into
-InboundMessages, and the sender of threaded replies.
+"""Gmail ingest: Pub/Sub push → fte.channels.email.inbound → history → messages →
+fte.tickets.incoming.
 
-Everything talks to Gmail through google-api-python-client (static discovery document, root
-URL configurable so tests reach a local fake). The client is blocking (httplib2), so calls run
-in worker threads, each with its own connection (httplib2 is not thread-safe), and every call
-goes through the email channel's ChannelGuard (retries, then the circuit breaker).
-
-Credentials (production), first match wins:
-* GMAIL_SERVICE_ACCOUNT_FILE: a service-account key with domain-wide delegation for the
-  gmail.readonly and gmail.send scopes; it impersonates GMAIL_SUPPORT_ADDRESS.
-* GMAIL_OAUTH_CLIENT_ID, GMAIL_OAUTH_CLIENT_SECRET, GMAIL_OAUTH_REFRESH_TOKEN: an OAuth client
-  and the support mailbox's refresh token (consumer Gmail, or Workspace without delegation).
+The edge parses the push (`parse_push`) and publishes a MailboxChanged keyed by mailbox; the
+ingest consumer (in the dispatcher process) reads the mailbox history from the last processed
+historyId, fetches each new mail, and publishes one InboundMessage per customer email.
 """
 
 from __future__ import annotations
@@ -19,21 +12,12 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import html
 import json
 import logging
-import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from email.message import EmailMessage
-from email.utils import formataddr, formatdate
 
-import google.auth.credentials
-import google.auth.exceptions
-import google.oauth2.credentials
-import google_auth_httplib2
-import httplib2
 from aiokafka import (
     AIOKafkaConsumer,
     AIOKafkaProducer,
@@ -44,36 +28,20 @@ from aiokafka import (
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from fte.common.v1 import channel_pb2
-from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 from fte.events.v1 import events_pb2
-from google.oauth2 import service_account
-from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
-from services.common.dead_letters import DeadLetters, describe_error
-from services.channels.email_parsing import SKIP_LABELS, ParsedEmail, parse_gmail_message, skip_reason
-from services.channels.resilience import (
-    BREAKERS,
-    BreakerRegistry,
-    ChannelGuard,
-    ChannelUnavailable,
-    SendFailed,
-    SendProgress,
-)
+from services.channels.gmail.client import GmailApi, HistoryExpired
+from services.channels.gmail.parsing import SKIP_LABELS, ParsedEmail, parse_gmail_message, skip_reason
+from services.channels.resilience import BREAKERS, BreakerRegistry, ChannelUnavailable
 from services.channels.settings import ChannelSettings
 from services.common import topics
+from services.common.dead_letters import DeadLetters, describe_error
 from services.common.kafka import new_producer, publish
 
 log = logging.getLogger(__name__)
 
-CHANNEL_NAME = "email"
 PUSH_PATH = "/webhooks/gmail"
-GMAIL_SCOPES = [
-    "https://www.googleapis.com/auth/gmail.readonly",
-    "https://www.googleapis.com/auth/gmail.send",
-]
-# Gmail threads replies that share the subject; more than this many references only bloats.
-_MAX_REFERENCES = 20
 
 # --------------------------------------------------------------------------- push notification
 
@@ -130,160 +98,6 @@ def parse_push(body: bytes) -> MailboxNotification:
         pubsub_message_id=str(message.get("messageId") or message.get("message_id") or ""),
         publish_time=str(message.get("publishTime") or message.get("publish_time") or ""),
     )
-
-
-# --------------------------------------------------------------------------- API client
-
-
-def gmail_credentials(settings: ChannelSettings) -> google.auth.credentials.Credentials:
-    if settings.gmail_service_account_file:
-        return service_account.Credentials.from_service_account_file(
-            settings.gmail_service_account_file, scopes=GMAIL_SCOPES, subject=settings.gmail_support_address
-        )
-    if settings.gmail_oauth_refresh_token.get_secret_value():
-        return google.oauth2.credentials.Credentials(
-            token=None,
-            refresh_token=settings.gmail_oauth_refresh_token.get_secret_value(),
-            client_id=settings.gmail_oauth_client_id,
-            client_secret=settings.gmail_oauth_client_secret.get_secret_value(),
-            token_uri=settings.google_token_uri,
-            scopes=GMAIL_SCOPES,
-        )
-    raise ValueError(
-        "Gmail credentials are not configured: set GMAIL_SERVICE_ACCOUNT_FILE, or "
-        "GMAIL_OAUTH_CLIENT_ID, GMAIL_OAUTH_CLIENT_SECRET and GMAIL_OAUTH_REFRESH_TOKEN"
-    )
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Worth another attempt: throttling (429, and Gmail's 403 rate limits), Google trouble,
-    network, and auth failures (a credentials problem is ours to fix; mail waits meanwhile)."""
-    if isinstance(exc, HttpError):
-        return exc.resp.status in (401, 403, 408, 429) or exc.resp.status >= 500
-    return isinstance(
-        exc, (TimeoutError, ConnectionError, httplib2.HttpLib2Error, google.auth.exceptions.GoogleAuthError)
-    )
-
-
-class HistoryExpired(Exception):
-    """history.list answered 404: the start historyId is older than Gmail keeps."""
-
-
-@dataclass(frozen=True)
-class AddedMessage:
-    id: str
-    labels: tuple[str, ...]
-
-
-class GmailApi:
-    """The Gmail calls the channel needs, async, each guarded by retries and the breaker."""
-
-    def __init__(
-        self,
-        settings: ChannelSettings,
-        credentials: google.auth.credentials.Credentials | None = None,
-        registry: BreakerRegistry = BREAKERS,
-    ) -> None:
-        self.settings = settings
-        self.user = settings.gmail_user_id
-        self._credentials = credentials or gmail_credentials(settings)
-        self._service = build(
-            "gmail",
-            "v1",
-            http=self._http(),
-            static_discovery=True,
-            cache_discovery=False,
-            client_options={"api_endpoint": settings.gmail_api_base_url},
-        )
-        self.guard = ChannelGuard(CHANNEL_NAME, is_transient, settings, registry)
-
-    def _http(self) -> google_auth_httplib2.AuthorizedHttp:
-        return google_auth_httplib2.AuthorizedHttp(
-            self._credentials, http=httplib2.Http(timeout=self.settings.gmail_timeout_s)
-        )
-
-    async def _call(self, operation: str, make_request: Callable[[], object]) -> dict:
-        def run() -> dict:
-            # A fresh connection per call: httplib2.Http must not be shared across threads.
-            return make_request().execute(http=self._http())
-
-        return await self.guard.call(operation, lambda: asyncio.to_thread(run))
-
-    @property
-    def _users(self):
-        return self._service.users()
-
-    async def current_history_id(self) -> int:
-        profile = await self._call("users.getProfile", lambda: self._users.getProfile(userId=self.user))
-        return int(profile["historyId"])
-
-    async def added_since(self, start_history_id: int) -> tuple[list[AddedMessage], int]:
-        """Messages added since `start_history_id`, oldest first, and the mailbox's historyId now."""
-        added: list[AddedMessage] = []
-        page_token = None
-        latest = start_history_id
-        while True:
-            try:
-                page = await self._call(
-                    "users.history.list",
-                    lambda token=page_token: self._users.history().list(
-                        userId=self.user,
-                        startHistoryId=str(start_history_id),
-                        historyTypes="messageAdded",
-                        maxResults=500,
-                        pageToken=token,
-                    ),
-                )
-            except HttpError as exc:
-                if exc.resp.status == 404:
-                    raise HistoryExpired(str(start_history_id)) from exc
-                raise
-            for record in page.get("history", []):
-                for item in record.get("messagesAdded", []):
-                    msg = item.get("message", {})
-                    added.append(AddedMessage(msg.get("id", ""), tuple(msg.get("labelIds", []))))
-            latest = max(latest, int(page.get("historyId", latest)))
-            page_token = page.get("nextPageToken")
-            if not page_token:
-                return added, latest
-
-    async def recent_message_ids(self, query: str, limit: int) -> list[str]:
-        """Newest first, at most `limit` (one page: the resync is bounded on purpose)."""
-        page = await self._call(
-            "users.messages.list",
-            lambda: self._users.messages().list(userId=self.user, q=query, maxResults=limit),
-        )
-        return [m["id"] for m in page.get("messages", [])][:limit]
-
-    async def get_message(self, message_id: str) -> dict | None:
-        """The full message, or None when it no longer exists (deleted since the change)."""
-        try:
-            return await self._call(
-                "users.messages.get",
-                lambda: self._users.messages().get(userId=self.user, id=message_id, format="full"),
-            )
-        except HttpError as exc:
-            if exc.resp.status == 404:
-                return None
-            raise
-
-    async def watch(self, topic_name: str) -> dict:
-        """(Re)starts push notifications for new inbox mail to `topic_name`."""
-        body = {"topicName": topic_name, "labelIds": ["INBOX"], "labelFilterBehavior": "include"}
-        return await self._call("users.watch", lambda: self._users.watch(userId=self.user, body=body))
-
-    async def send(self, raw: bytes, thread_id: str = "") -> dict:
-        body: dict[str, str] = {"raw": base64.urlsafe_b64encode(raw).decode()}
-        if thread_id:
-            body["threadId"] = thread_id
-        try:
-            return await self._call(
-                "users.messages.send", lambda: self._users.messages().send(userId=self.user, body=body)
-            )
-        except HttpError as exc:
-            if is_transient(exc):
-                raise
-            raise SendFailed(f"gmail refused the message ({exc.resp.status}): {exc.reason}"[:500]) from exc
 
 
 # --------------------------------------------------------------------------- ingest
@@ -414,112 +228,6 @@ def inbound_message(email: ParsedEmail, mailbox: str) -> events_pb2.InboundMessa
     if email.received:
         event.receive_time.FromDatetime(email.received)
     return event
-
-
-# --------------------------------------------------------------------------- outbound
-
-_MSGID_UNSAFE = re.compile(r"[^A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]")
-_REPLY_PREFIX = re.compile(r"^(?:\s*(?:re|aw|sv|antw)\s*(?:\[\d+\])?\s*:)+\s*", re.IGNORECASE)
-
-
-def reply_subject(subject: str) -> str:
-    """ "Re: <original>" with exactly one Re:, whatever the original or the worker put there."""
-    core = _REPLY_PREFIX.sub("", subject or "").strip()
-    return f"Re: {core}" if core else "Re: your message"
-
-
-def text_to_html(text: str) -> str:
-    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
-    return "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs)
-
-
-class GmailSender:
-    """ChannelSender for email: a reply in the customer's Gmail thread, or (with no thread,
-    e.g. a web-form notification) a new email. Returns the Gmail id of the last message sent.
-
-    Each part of `OutboundMessage.parts` (already at most 500 words) goes as its own message in
-    the thread, in order. Message-IDs derive from the reply id, so a resend after a crash
-    carries the same Message-ID and mail clients show it once."""
-
-    channel = channel_pb2.CHANNEL_EMAIL
-    # Gmail accepting the message is all Gmail tells us.
-    delivered_status = conv_pb.DELIVERY_STATUS_SENT
-
-    def __init__(
-        self, settings: ChannelSettings, api: GmailApi, from_name: str = "Flowboard Support"
-    ) -> None:
-        self.settings = settings
-        self.api = api
-        self.from_name = from_name
-        self.progress = SendProgress()
-
-    async def send(self, message: events_pb2.OutboundMessage) -> str:
-        if not message.recipient.email:
-            raise SendFailed("the reply has no recipient email address")
-        parts = [p for p in message.parts if p.strip()]
-        if not parts:
-            raise SendFailed("the reply has no text to send")
-        sent = self.progress.sent(message.reply_id)
-        for index in range(len(sent), len(parts)):
-            html_body = message.html if len(parts) == 1 and message.html else text_to_html(parts[index])
-            mime = self.compose(message, parts[index], html_body, index)
-            result = await self.api.send(mime.as_bytes(), message.thread.thread_id)
-            sent.append(result.get("id", ""))
-        self.progress.forget(message.reply_id)
-        log.info("email reply %s sent as %d message(s)", message.reply_id, len(sent))
-        return sent[-1]
-
-    def compose(
-        self, message: events_pb2.OutboundMessage, text: str, html_body: str, index: int
-    ) -> EmailMessage:
-        thread = message.thread
-        is_reply = bool(thread.thread_id or thread.message_id)
-        domain = self.settings.gmail_support_address.partition("@")[2] or "localhost"
-        mime = EmailMessage()
-        mime["From"] = formataddr((self.from_name, self.settings.gmail_support_address))
-        mime["To"] = formataddr((message.recipient.display_name, message.recipient.email))
-        mime["Subject"] = (
-            reply_subject(message.subject) if is_reply else (message.subject or "Your support request")
-        )
-        mime["Date"] = formatdate(localtime=False, usegmt=True)
-        mime["Message-ID"] = f"<{_MSGID_UNSAFE.sub('-', message.reply_id)}.{index + 1}@{domain}>"
-        if thread.message_id:
-            mime["In-Reply-To"] = thread.message_id
-            references = [r for r in thread.references if r != thread.message_id] + [thread.message_id]
-            mime["References"] = " ".join(references[-_MAX_REFERENCES:])
-        # RFC 3834: tells well-behaved autoresponders not to answer us (no mail loops).
-        mime["Auto-Submitted"] = "auto-replied" if is_reply else "auto-generated"
-        mime.set_content(text)
-        mime.add_alternative(html_body or text_to_html(text), subtype="html")
-        return mime
-
-
-def web_reply_notification(
-    message: events_pb2.OutboundMessage, ticket_url: str
-) -> events_pb2.OutboundMessage:
-    """An email telling a web-form customer their ticket has a reply (send it with
-    GmailSender.send); its own reply id, so it is sent once however often the reply is."""
-    name = message.recipient.display_name or "there"
-    body = "\n\n".join(
-        [
-            f"Hi {name},",
-            "We have replied to your support request:",
-            *message.parts,
-            f"See the whole conversation: {ticket_url}",
-        ]
-    )
-    return events_pb2.OutboundMessage(
-        reply_id=f"{message.reply_id}:email-notice",
-        ticket_id=message.ticket_id,
-        customer_id=message.customer_id,
-        conversation_id=message.conversation_id,
-        channel=channel_pb2.CHANNEL_EMAIL,
-        recipient=message.recipient,
-        parts=[body],
-        subject=f"We replied: {_REPLY_PREFIX.sub('', message.subject)}"
-        if message.subject
-        else "We replied to your support request",
-    )
 
 
 # --------------------------------------------------------------------------- ingest consumer

@@ -11,11 +11,14 @@ Vectors are L2-normalised, so cosine similarity is a dot product.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
+
+from services.knowledge.settings import KnowledgeSettings
 
 log = logging.getLogger(__name__)
 
@@ -129,3 +132,41 @@ def _normalise(vector: Sequence[float]) -> list[float]:
 def cosine(a: Sequence[float], b: Sequence[float]) -> float:
     """Cosine of two unit vectors."""
     return float(sum(x * y for x, y in zip(a, b, strict=True)))
+
+
+def openai_client(settings: KnowledgeSettings, timeout_s: float):
+    """An AsyncOpenAI client for OPENAI_API_KEY / OPENAI_BASE_URL (the caller closes it)."""
+    from openai import AsyncOpenAI
+
+    return AsyncOpenAI(
+        # OpenAI-compatible servers (vLLM, Ollama) often need no key, but the client wants one.
+        api_key=settings.openai_api_key or "not-needed",
+        base_url=settings.openai_base_url or None,
+        timeout=timeout_s,
+        max_retries=2,
+    )
+
+
+@contextlib.asynccontextmanager
+async def build_embedder(
+    settings: KnowledgeSettings, preload: bool = True
+) -> AsyncIterator[Embedder]:
+    """The embedder EMBEDDING_PROVIDER names, and its client for as long as it is used.
+    `preload=False` defers loading the local model to the first embed call (the seed
+    command: re-seeding unchanged articles never needs it)."""
+    provider = settings.embedding_provider.strip().lower()
+    if provider == "local":
+        embedder = LocalEmbedder()
+        if preload:
+            embedder.load()  # seconds, once per process: pay it at startup, not on a request
+        yield embedder
+    elif provider == "openai":
+        if not settings.online:
+            raise ValueError("EMBEDDING_PROVIDER=openai needs OPENAI_API_KEY or OPENAI_BASE_URL")
+        client = openai_client(settings, settings.embedding_timeout_s)
+        try:
+            yield OpenAIEmbedder(client, settings.openai_embedding_model)
+        finally:
+            await client.close()
+    else:
+        raise ValueError(f"EMBEDDING_PROVIDER must be 'local' or 'openai', not {provider!r}")

@@ -9,7 +9,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.agent.articles import ArticleInput
+from services.knowledge.articles import ArticleInput
 
 # The embedding model an article reports: a current vector of the active model when there is
 # one, else a current vector of any model, else none ("" in the API).
