@@ -1,5 +1,6 @@
-"""The grpcurl examples in services/agent/README.md work as pasted, with the real grpcurl
-against the real Knowledge and Agent services, and leave the seeded knowledge base as it was."""
+"""The grpcurl examples in services/knowledge/README.md and services/agent/README.md work as
+pasted, with the real grpcurl against the real Knowledge and Agent services, and leave the
+seeded knowledge base as it was."""
 
 from __future__ import annotations
 
@@ -12,16 +13,22 @@ from services.knowledge.settings import KNOWLEDGE_BASE_DIR
 from tests.identity.test_readme_examples import _documents
 from tests.running_services import rpc_error, run_readme_examples
 
-README = REPO_ROOT / "services/agent/README.md"
+KNOWLEDGE_README = REPO_ROOT / "services/knowledge/README.md"
+AGENT_README = REPO_ROOT / "services/agent/README.md"
 
 
-async def test_agent_readme_examples_add_find_and_remove_an_article_and_ask_the_agent(
+async def test_knowledge_and_agent_readme_examples_add_find_and_remove_an_article_and_ask_the_agent(
     agent_address, conversation_address, knowledge, tmp_path
 ):
-    # The shared runner points the identity/conversation ports at the test services; the
-    # agent's own port is pointed here. The README uses no identity call.
+    # The knowledge examples, then the agent's, as one script a reader pastes in turn. The
+    # shared runner points the identity/conversation ports at the test services; the agent's
+    # own port (it serves KnowledgeService too) is pointed here. Neither README calls identity.
     readme = tmp_path / "README.md"
-    readme.write_text(README.read_text().replace("127.0.0.1:50053", agent_address))
+    readme.write_text(
+        "\n".join(r.read_text() for r in (KNOWLEDGE_README, AGENT_README)).replace(
+            "127.0.0.1:50053", agent_address
+        )
+    )
     output = await run_readme_examples(readme, "127.0.0.1:1", conversation_address)
 
     search, upsert, get, search_new, listed, deleted, respond = _documents(output)
