@@ -1,9 +1,12 @@
 """Evaluate the agent on the labelled tickets: `python -m services.agent.eval [--set ...]`.
 
-Two labelled sets: `tickets` (tests/agent/eval/tickets.jsonl, the set the guardrail patterns
-and the relevance threshold were tuned on) and `holdout` (tests/agent/eval/holdout.jsonl,
-never tuned on: it shows whether the figures carry over to unseen wording). By default both
-run, each with its own figures.
+Two labelled sets, both development sets: `tickets` (tests/agent/eval/tickets.jsonl, the set
+the guardrail patterns and the relevance threshold were tuned on) and `holdout`
+(tests/agent/eval/holdout.jsonl, other wordings). Despite its name the holdout is not blind:
+after its first run the guardrails and the offline model were tuned to its wordings, so its
+figures are not an unbiased estimate of how the agent does on unseen messages. A truly blind
+set must come from someone who did not tune the agent. By default both run, each with its own
+figures.
 
 Each ticket goes through the real path over gRPC - ConversationService.RecordInbound (with
 any earlier messages the ticket lists, on their channels), then AgentService.Respond - for a

@@ -3,8 +3,11 @@
 pricing, refund, legal and human-request; no forbidden content; at least 90% grounded answers;
 escalation precision at least 0.9 (ordinary questions are answered, not handed over).
 
-`tickets.jsonl` is the set the guardrail patterns and the relevance threshold were tuned on;
-`holdout.jsonl` was never tuned on, so passing there is what shows the agent generalises."""
+`tickets.jsonl` is the set the guardrail patterns and the relevance threshold were tuned on.
+`holdout.jsonl` shares no ticket or message with it, but it is a second development set, not a
+blind one: the guardrails and the offline model were tuned to its wordings after its first run.
+Passing here guards against regressions on both sets; it does not show that the agent
+generalises (that needs a set from someone who did not tune the agent)."""
 
 from __future__ import annotations
 
