@@ -24,25 +24,26 @@ from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
 from devstack import DEFAULT_DATA_ROOT, REPO_ROOT, _proc
+from services.common import channels, topics
 
 log = logging.getLogger(__name__)
 
 LIBS_DIR = REPO_ROOT / ".cache" / "kafka" / "libs"
 
-# Every topic the services use (names as in services/common/topics.py) and its partitions, for
-# the embedded broker and external clusters alike. `fte.tickets.incoming` is keyed by customer
-# address, so its partition count bounds how many workers consume in parallel; the DLQ has one
-# partition so failures are replayed in the order they happened.
+# Every topic the services use and its partitions, for the embedded broker and external
+# clusters alike. `fte.tickets.incoming` is keyed by customer address, so its partition count
+# bounds how many workers consume in parallel; the DLQ has one partition so failures are
+# replayed in the order they happened.
 DEFAULT_TOPIC_PARTITIONS: dict[str, int] = {
-    "fte.tickets.incoming": 6,
+    topics.INCOMING: 6,
     **{
-        f"fte.channels.{channel}.{direction}": 3
-        for channel in ("email", "whatsapp", "web")
-        for direction in ("inbound", "outbound")
+        topic(channel): 3
+        for channel in channels.VALUES
+        for topic in (topics.inbound_topic, topics.outbound_topic)
     },
-    "fte.escalations": 3,
-    "fte.metrics": 3,
-    "fte.dlq": 1,
+    topics.ESCALATIONS: 3,
+    topics.METRICS: 3,
+    topics.DLQ: 1,
 }
 
 # Storage formatting and broker start-up run `main` classes from the kafka_2.13 jar.

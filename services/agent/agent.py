@@ -40,6 +40,7 @@ from opentelemetry import trace
 from services.agent import formatting, guardrails, handover, tools
 from services.agent.settings import AgentSettings
 from services.agent.tools import RespondInput, TurnContext
+from services.common import channels
 from services.common.errors import FailedPrecondition, InvalidArgument, Unavailable
 
 __all__ = ["RespondInput", "SupportAgent", "Outcome"]
@@ -202,7 +203,7 @@ class SupportAgent:
     async def respond(self, request: RespondInput) -> Outcome:
         # The gRPC spans of every tool call nest under this one; no message text goes on it.
         with _tracer.start_as_current_span("agent.respond") as span:
-            span.set_attribute("fte.channel", tools.CHANNEL_NAMES.get(request.channel, ""))
+            span.set_attribute("fte.channel", channels.BY_VALUE.get(request.channel, ""))
             span.set_attribute("fte.model", self.model_name)
             outcome = await self._respond_traced(request)
             span.set_attribute("fte.escalated", outcome.escalated)

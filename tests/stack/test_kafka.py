@@ -95,10 +95,10 @@ async def test_idempotent_producer_round_trip_preserves_keys_values_headers_and_
 
 
 def test_configured_topics_are_exactly_the_topics_the_services_use() -> None:
-    from fte.common.v1 import channel_pb2
+    from services.common import channels as channel_names
     from services.common import topics
 
-    channels = [channel_pb2.CHANNEL_EMAIL, channel_pb2.CHANNEL_WHATSAPP, channel_pb2.CHANNEL_WEB_FORM]
+    channels = channel_names.VALUES
     used = {topics.INCOMING, topics.ESCALATIONS, topics.METRICS, topics.DLQ}
     used |= {topic(ch) for ch in channels for topic in (topics.inbound_topic, topics.outbound_topic)}
 
