@@ -22,6 +22,7 @@ from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+from fte.common.v1 import channel_pb2
 
 from devstack import DEFAULT_DATA_ROOT, REPO_ROOT, _proc
 from services.common import channels, topics
@@ -33,16 +34,14 @@ LIBS_DIR = REPO_ROOT / ".cache" / "kafka" / "libs"
 # Every topic the services use and its partitions, for the embedded broker and external
 # clusters alike. `fte.tickets.incoming` is keyed by customer address, so its partition count
 # bounds how many workers consume in parallel; the DLQ has one partition so failures are
-# replayed in the order they happened.
+# replayed in the order they happened. Only email has an inbound channel topic (Gmail's
+# mailbox-changed notices); WhatsApp and the web form publish straight to fte.tickets.incoming.
+# Nothing consumes fte.escalations yet: the hand-off issue adds the consumer that notifies teams.
 DEFAULT_TOPIC_PARTITIONS: dict[str, int] = {
     topics.INCOMING: 6,
-    **{
-        topic(channel): 3
-        for channel in channels.VALUES
-        for topic in (topics.inbound_topic, topics.outbound_topic)
-    },
+    topics.inbound_topic(channel_pb2.CHANNEL_EMAIL): 3,
+    **{topics.outbound_topic(channel): 3 for channel in channels.VALUES},
     topics.ESCALATIONS: 3,
-    topics.METRICS: 3,
     topics.DLQ: 1,
 }
 

@@ -4,7 +4,6 @@ from services.common import channels
 
 INCOMING = "fte.tickets.incoming"
 ESCALATIONS = "fte.escalations"
-METRICS = "fte.metrics"
 DLQ = "fte.dlq"
 
 
