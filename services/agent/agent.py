@@ -110,7 +110,6 @@ class _UsageHooks(RunHooks[TurnContext]):
 
     async def on_llm_end(self, context, agent, response) -> None:
         turn: TurnContext = context.context
-        turn.model_calls += 1
         turn.input_tokens += response.usage.input_tokens
         turn.output_tokens += response.usage.output_tokens
 

@@ -89,7 +89,6 @@ class TurnContext:
     output_violations: list[Violation] = field(default_factory=list)
     input_tokens: int = 0
     output_tokens: int = 0
-    model_calls: int = 0
 
     @property
     def channel_name(self) -> str:

@@ -24,7 +24,6 @@ BY_VALUE: Mapping[int, str] = MappingProxyType(
 BY_NAME: Mapping[str, int] = MappingProxyType({name: value for value, name in BY_VALUE.items()})
 
 # In the proto's order: email, whatsapp, web_form.
-NAMES: tuple[str, ...] = tuple(BY_NAME)
 VALUES: tuple[int, ...] = tuple(BY_VALUE)
 
 
@@ -36,10 +35,3 @@ def name(value: int) -> str:
     except KeyError:
         raise ValueError(f"no channel with value {value}") from None
 
-
-def value(channel_name: str) -> int:
-    """The enum value of a channel name ("web_form" → CHANNEL_WEB_FORM); ValueError if none."""
-    try:
-        return BY_NAME[channel_name]
-    except KeyError:
-        raise ValueError(f"no channel named {channel_name!r}") from None
