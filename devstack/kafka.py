@@ -22,27 +22,27 @@ from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+from fte.common.v1 import channel_pb2
 
 from devstack import DEFAULT_DATA_ROOT, REPO_ROOT, _proc
+from services.common import channels, topics
 
 log = logging.getLogger(__name__)
 
 LIBS_DIR = REPO_ROOT / ".cache" / "kafka" / "libs"
 
-# Every topic the services use (names as in services/common/topics.py) and its partitions, for
-# the embedded broker and external clusters alike. `fte.tickets.incoming` is keyed by customer
-# address, so its partition count bounds how many workers consume in parallel; the DLQ has one
-# partition so failures are replayed in the order they happened.
+# Every topic the services use and its partitions, for the embedded broker and external
+# clusters alike. `fte.tickets.incoming` is keyed by customer address, so its partition count
+# bounds how many workers consume in parallel; the DLQ has one partition so failures are
+# replayed in the order they happened. Only email has an inbound channel topic (Gmail's
+# mailbox-changed notices); WhatsApp and the web form publish straight to fte.tickets.incoming.
+# Nothing consumes fte.escalations yet: the hand-off issue adds the consumer that notifies teams.
 DEFAULT_TOPIC_PARTITIONS: dict[str, int] = {
-    "fte.tickets.incoming": 6,
-    **{
-        f"fte.channels.{channel}.{direction}": 3
-        for channel in ("email", "whatsapp", "web")
-        for direction in ("inbound", "outbound")
-    },
-    "fte.escalations": 3,
-    "fte.metrics": 3,
-    "fte.dlq": 1,
+    topics.INCOMING: 6,
+    topics.inbound_topic(channel_pb2.CHANNEL_EMAIL): 3,
+    **{topics.outbound_topic(channel): 3 for channel in channels.VALUES},
+    topics.ESCALATIONS: 3,
+    topics.DLQ: 1,
 }
 
 # Storage formatting and broker start-up run `main` classes from the kafka_2.13 jar.

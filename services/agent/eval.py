@@ -43,13 +43,13 @@ from typing import Any
 
 from fte.agent.v1 import agent_service_pb2 as agent_pb
 from fte.agent.v1 import agent_service_pb2_grpc as agent_grpc
-from fte.common.v1 import channel_pb2
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 from fte.conversation.v1 import conversation_service_pb2_grpc as conv_grpc
 from fte.knowledge.v1 import knowledge_service_pb2 as kb_pb
 from fte.knowledge.v1 import knowledge_service_pb2_grpc as kb_grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from services.common import channels
 from services.common.grpc_client import open_channel
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,11 +57,6 @@ TICKETS = ROOT / "tests/agent/eval/tickets.jsonl"
 HOLDOUT = ROOT / "tests/agent/eval/holdout.jsonl"
 SETS = {"tickets": TICKETS, "holdout": HOLDOUT}
 
-CHANNELS = {
-    "email": channel_pb2.CHANNEL_EMAIL,
-    "whatsapp": channel_pb2.CHANNEL_WHATSAPP,
-    "web_form": channel_pb2.CHANNEL_WEB_FORM,
-}
 REASONS = ["pricing", "refund", "legal", "anger", "human_request", "search_failed", "other"]
 # The floors the test suite holds (tests/agent/eval/test_eval_floors.py).
 FLOOR_RECALL = {"pricing": 1.0, "refund": 1.0, "legal": 1.0, "human_request": 1.0}
@@ -204,13 +199,13 @@ async def run_ticket(
     customer = str(uuid.uuid4())
     for h in ticket.history:
         await conversation.RecordInbound(conv_pb.RecordInboundRequest(
-            customer_id=customer, channel=CHANNELS[h["channel"]],
+            customer_id=customer, channel=channels.BY_NAME[h["channel"]],
             idempotency_key=f"eval-{uuid.uuid4()}", content=h["message"],
             subject=h.get("subject", ""), sender_name=ticket.customer_name,
             receive_time=_ts(datetime.now(UTC) - timedelta(days=h.get("days_ago", 1))),
         ))
     recorded = await conversation.RecordInbound(conv_pb.RecordInboundRequest(
-        customer_id=customer, channel=CHANNELS[ticket.channel],
+        customer_id=customer, channel=channels.BY_NAME[ticket.channel],
         idempotency_key=f"eval-{uuid.uuid4()}",
         content=ticket.message if ticket.message.strip() else "(empty message)",
         subject=ticket.subject, sender_name=ticket.customer_name,
@@ -218,7 +213,7 @@ async def run_ticket(
     started = time.perf_counter()
     response = await agent.Respond(agent_pb.RespondRequest(
         ticket_id=recorded.ticket_id, customer_id=customer,
-        conversation_id=recorded.conversation_id, channel=CHANNELS[ticket.channel],
+        conversation_id=recorded.conversation_id, channel=channels.BY_NAME[ticket.channel],
         message=ticket.message, subject=ticket.subject, customer_name=ticket.customer_name,
         message_id=recorded.message_id,
     ))

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from fte.common.v1 import channel_pb2
 
 from services.agent.text import is_list_item, split_sentences, strip_list_marker, strip_markdown
+from services.common.company import COMPANY
 
 EMAIL = channel_pb2.CHANNEL_EMAIL
 WHATSAPP = channel_pb2.CHANNEL_WHATSAPP
@@ -28,7 +29,7 @@ WEB_MAX_WORDS = 300
 WHATSAPP_MAX_CHARS = 300
 WHATSAPP_MAX_MESSAGES = 3
 REPLY_FOR_MORE = "Reply for more."
-SIGNATURE = "Flowboard Support"
+SIGNATURE = COMPANY.support_name
 
 
 @dataclass
@@ -108,7 +109,7 @@ def format_email(body: str, customer_name: str, subject: str) -> ChannelReply:
     if clean_subject.lower().startswith("re:"):
         reply_subject = clean_subject
     else:
-        reply_subject = f"Re: {clean_subject}" if clean_subject else "Re: Your message to Flowboard Support"
+        reply_subject = f"Re: {clean_subject}" if clean_subject else f"Re: Your message to {SIGNATURE}"
     return ChannelReply(
         parts=parts,
         html=_html([greeting, *paragraphs, closing]),

@@ -1,50 +1,55 @@
 """The short, kind messages sent when a conversation goes to people, and the other fixed
 replies (empty message, rate limit). Every statement in them is a company fact: which team
-handles what, its address, and the first-reply time for escalations."""
+handles what, its address, and the first-reply time for escalations, all read from
+services/common/company.toml."""
 
 from __future__ import annotations
 
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 
 from services.agent import language
+from services.common.company import COMPANY
 
-_WHEN = "A person will reply within 1 business hour."
+FIRST_REPLY = f"A person will reply within {COMPANY.escalation_first_reply}."
 
 _BY_REASON = {
     conv_pb.ESCALATION_REASON_PRICING: (
         "Thanks for your interest! Our sales team handles every question about prices, quotes "
-        "and discounts, so I've passed your message to them (sales@flowboard.example). " + _WHEN
+        f"and discounts, so I've passed your message to them ({COMPANY.sales_email}). "
+        + FIRST_REPLY
     ),
     conv_pb.ESCALATION_REASON_REFUND: (
         "Thanks for letting us know. Refunds, credits and invoice disputes are handled by our "
-        "billing team, so I've passed your message to them (billing@flowboard.example). " + _WHEN
+        f"billing team, so I've passed your message to them ({COMPANY.billing_email}). "
+        + FIRST_REPLY
     ),
     conv_pb.ESCALATION_REASON_LEGAL: (
         "Thanks for your message. Contracts, DPAs and legal questions are handled by our legal "
-        "team, so I've passed it to them (legal@flowboard.example). " + _WHEN
+        f"team, so I've passed it to them ({COMPANY.legal_email}). " + FIRST_REPLY
     ),
     conv_pb.ESCALATION_REASON_ANGER: (
         "I'm really sorry about the trouble this has caused you. I've passed your conversation "
-        "to a person on our support team. " + _WHEN
+        "to a person on our support team. " + FIRST_REPLY
     ),
     conv_pb.ESCALATION_REASON_HUMAN_REQUEST: (
-        "Of course. I've passed your conversation to a person on our support team. " + _WHEN
+        "Of course. I've passed your conversation to a person on our support team. " + FIRST_REPLY
     ),
     conv_pb.ESCALATION_REASON_SEARCH_FAILED: (
         "I couldn't find the answer to this in our help articles, so I've passed your question "
-        "to a person on our support team. " + _WHEN
+        "to a person on our support team. " + FIRST_REPLY
     ),
     conv_pb.ESCALATION_REASON_PROCESSING_ERROR: (
         "Sorry, something went wrong while I was preparing your answer. I've passed your "
-        "conversation to a person on our support team. " + _WHEN
+        "conversation to a person on our support team. " + FIRST_REPLY
     ),
     conv_pb.ESCALATION_REASON_OTHER: (
         "Thanks for your message. I've passed it to a person on our support team, who will "
-        "take it from here. " + _WHEN
+        "take it from here. " + FIRST_REPLY
     ),
 }
 
-# For customers writing in a language the model cannot answer in.
+# For customers writing in a language the model cannot answer in. Each states the first-reply
+# time in its own language, so it cannot be filled in from company.toml: change it with it.
 _TRANSLATED = {
     "es": "Gracias por tu mensaje. Lo he pasado a una persona de nuestro equipo de soporte, "
           "que te responderá en un plazo de 1 hora laborable.",

@@ -44,6 +44,7 @@ from openai.types.responses import (
 )
 
 from services.knowledge.embeddings import Embedder
+from services.agent.handover import FIRST_REPLY
 from services.agent.text import (
     STOPWORDS,
     content_terms,
@@ -469,7 +470,7 @@ class OfflineModel(Model):
                 text = answer.text
                 if escalations:
                     text += ("\n\nI've also passed this to a person on our support team. "
-                             "A person will reply within 1 business hour.")
+                             + FIRST_REPLY)
                 return [("send_response", {"message": text, "article_ids": answer.article_ids})], None
         if escalations:
             handover = escalations[-1].result().get("handover_message", "")

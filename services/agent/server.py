@@ -13,11 +13,11 @@ import uuid
 
 from fte.agent.v1 import agent_service_pb2 as agent_pb
 from fte.agent.v1 import agent_service_pb2_grpc as agent_grpc
-from fte.common.v1 import channel_pb2
 
 from services.agent.agent import RespondInput, SupportAgent
 from services.agent.runtime import build_model
 from services.agent.settings import AgentSettings
+from services.common import channels
 from services.common.errors import InvalidArgument
 from services.common.grpc_client import open_channel
 from services.common.grpc_server import Servicer
@@ -44,9 +44,7 @@ class AgentServicer(agent_grpc.AgentServiceServicer):
                 uuid.UUID(value)
             except ValueError:
                 problems.append(f"{name}: {value!r} is not a UUID")
-        if request.channel not in (
-            channel_pb2.CHANNEL_EMAIL, channel_pb2.CHANNEL_WHATSAPP, channel_pb2.CHANNEL_WEB_FORM
-        ):
+        if request.channel not in channels.BY_VALUE:
             problems.append("channel: required (EMAIL, WHATSAPP or WEB_FORM)")
         if len(request.message) > 20000:
             problems.append("message: longer than 20000 characters")

@@ -17,7 +17,6 @@ from typing import Any, Literal
 
 import grpc
 from agents import RunContextWrapper, function_tool
-from fte.common.v1 import channel_pb2
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 from fte.conversation.v1 import conversation_service_pb2_grpc as conv_grpc
 from fte.knowledge.v1 import knowledge_service_pb2 as kb_pb
@@ -25,14 +24,10 @@ from fte.knowledge.v1 import knowledge_service_pb2_grpc as kb_grpc
 
 from services.agent import handover
 from services.agent.guardrails import Concern, Violation
+from services.common import channels
 
 log = logging.getLogger(__name__)
 
-CHANNEL_NAMES = {
-    channel_pb2.CHANNEL_EMAIL: "email",
-    channel_pb2.CHANNEL_WHATSAPP: "whatsapp",
-    channel_pb2.CHANNEL_WEB_FORM: "web_form",
-}
 REASONS = {
     "pricing": conv_pb.ESCALATION_REASON_PRICING,
     "refund": conv_pb.ESCALATION_REASON_REFUND,
@@ -94,11 +89,10 @@ class TurnContext:
     output_violations: list[Violation] = field(default_factory=list)
     input_tokens: int = 0
     output_tokens: int = 0
-    model_calls: int = 0
 
     @property
     def channel_name(self) -> str:
-        return CHANNEL_NAMES.get(self.request.channel, "web_form")
+        return channels.BY_VALUE.get(self.request.channel, "web_form")
 
     def record(self, name: str, arguments: dict[str, Any], ok: bool) -> None:
         self.tool_calls.append(ToolRecord(name, arguments, ok))
@@ -191,7 +185,7 @@ async def customer_history(turn: TurnContext) -> dict[str, Any]:
     listed = [
         {
             "date": _date(m.create_time),
-            "channel": CHANNEL_NAMES.get(m.channel, "unknown"),
+            "channel": channels.BY_VALUE.get(m.channel, "unknown"),
             "from": "customer" if m.direction == conv_pb.MESSAGE_DIRECTION_INBOUND else "support",
             "subject": m.subject,
             "text": m.content[:400],

@@ -32,11 +32,12 @@ from twilio.rest import Client
 
 from services.channels.resilience import BREAKERS, BreakerRegistry, ChannelGuard, SendFailed, SendProgress
 from services.channels.settings import ChannelSettings
+from services.common import channels as channel_names
 from services.common.retry import is_transient as is_transient_rpc
 
 log = logging.getLogger(__name__)
 
-CHANNEL_NAME = "whatsapp"
+CHANNEL_NAME = channel_names.name(channel_pb2.CHANNEL_WHATSAPP)
 INBOUND_PATH = "/webhooks/whatsapp"
 STATUS_PATH = "/webhooks/whatsapp/status"
 SIGNATURE_HEADER = "X-Twilio-Signature"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -11,7 +10,6 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
 
-    service_name: str = Field(default="fte", alias="OTEL_SERVICE_NAME")
     log_level: str = "INFO"
 
     grpc_host: str = "127.0.0.1"

@@ -1,24 +1,17 @@
 """Kafka topic names, in one place."""
 
-from fte.common.v1 import channel_pb2
+from services.common import channels
 
 INCOMING = "fte.tickets.incoming"
 ESCALATIONS = "fte.escalations"
-METRICS = "fte.metrics"
 DLQ = "fte.dlq"
-
-_CHANNEL_SLUG = {
-    channel_pb2.CHANNEL_EMAIL: "email",
-    channel_pb2.CHANNEL_WHATSAPP: "whatsapp",
-    channel_pb2.CHANNEL_WEB_FORM: "web",
-}
 
 
 def channel_slug(channel: int) -> str:
-    """email | whatsapp | web — the part of a channel topic name."""
+    """email | whatsapp | web_form — the part of a channel topic name."""
     try:
-        return _CHANNEL_SLUG[channel]
-    except KeyError:
+        return channels.name(channel)
+    except ValueError:
         raise ValueError(f"no topic for channel {channel}") from None
 
 

@@ -33,6 +33,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from services.common.grpc_client import open_channel
 from services.channels.settings import ChannelSettings
 from services.channels.whatsapp import record_delivery_status
+from services.common import channels as channel_names
 from services.common import topics
 from services.common.kafka import new_producer, publish
 from services.edge.webhooks import create_webhook_router
@@ -58,11 +59,6 @@ _ROLE_NAMES = {
     conv_pb.MESSAGE_ROLE_AGENT: "agent",
     conv_pb.MESSAGE_ROLE_HUMAN: "human",
     conv_pb.MESSAGE_ROLE_SYSTEM: "system",
-}
-_CHANNEL_NAMES = {
-    channel_pb2.CHANNEL_EMAIL: "email",
-    channel_pb2.CHANNEL_WHATSAPP: "whatsapp",
-    channel_pb2.CHANNEL_WEB_FORM: "web_form",
 }
 
 
@@ -262,7 +258,7 @@ def create_app(settings: EdgeSettings | None = None, channels: ChannelSettings |
         messages = [
             TicketMessage(
                 role=_ROLE_NAMES.get(m.role, "system"),
-                channel=_CHANNEL_NAMES.get(m.channel, "unknown"),
+                channel=channel_names.BY_VALUE.get(m.channel, "unknown"),
                 content=m.content,
                 time=_iso(m.create_time) or "",
             )

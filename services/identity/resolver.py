@@ -146,8 +146,6 @@ class Plan:
 
     customer_id: uuid.UUID | None
     link: list[Identifier]
-    # Addresses on the message that belong to a different customer: left where they are.
-    conflicting: list[Identifier]
 
 
 def _primary_kinds(channel: str) -> tuple[str, ...]:
@@ -171,13 +169,12 @@ def plan_resolution(
     unowned = [i for i in identifiers if i not in owners]
     distinct = set(owners.values())
     if not distinct:
-        return Plan(None, unowned, [])
+        return Plan(None, unowned)
     if len(distinct) == 1:
-        return Plan(next(iter(distinct)), unowned, [])
+        return Plan(next(iter(distinct)), unowned)
     order = _primary_kinds(channel)
     primary = min(owners, key=lambda i: (order.index(i.kind), i.value))
-    chosen = owners[primary]
-    return Plan(chosen, unowned, sorted(i for i, c in owners.items() if c != chosen))
+    return Plan(owners[primary], unowned)
 
 
 def check_exists(customer: Customer | None, customer_id: uuid.UUID) -> Customer:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import contextlib
 import uuid
 
-from fte.common.v1 import channel_pb2
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 from fte.identity.v1 import identity_service_pb2 as pb
 from fte.identity.v1 import identity_service_pb2_grpc as pb_grpc
 
+from services.common import channels
 from services.common.config import Settings
 from services.common.db import open_pool
 from services.common.errors import InvalidArgument
@@ -28,12 +28,6 @@ class IdentitySettings(Settings):
     default_phone_region: str = "US"
 
 
-_CHANNELS = {
-    channel_pb2.CHANNEL_EMAIL: "email",
-    channel_pb2.CHANNEL_WHATSAPP: "whatsapp",
-    channel_pb2.CHANNEL_WEB_FORM: "web_form",
-}
-_CHANNEL_ENUMS = {name: number for number, name in _CHANNELS.items()}
 _KINDS = {pb.IDENTIFIER_TYPE_EMAIL: resolver.EMAIL, pb.IDENTIFIER_TYPE_PHONE: resolver.PHONE}
 _KIND_ENUMS = {name: number for number, name in _KINDS.items()}
 
@@ -149,8 +143,8 @@ def _enum_error(field: str, value: int) -> str:
 
 
 def _channel(value: int, field: str, *, required: bool) -> str | None:
-    if value in _CHANNELS:
-        return _CHANNELS[value]
+    if value in channels.BY_VALUE:
+        return channels.BY_VALUE[value]
     if value == 0 and not required:
         return None
     raise InvalidArgument(_enum_error(field, value))
@@ -160,7 +154,7 @@ def _identifier(i: StoredIdentifier) -> pb.Identifier:
     return pb.Identifier(
         type=_KIND_ENUMS[i.kind],
         value=i.value,
-        first_seen_channel=_CHANNEL_ENUMS.get(i.first_seen_channel, 0),
+        first_seen_channel=channels.BY_NAME.get(i.first_seen_channel, 0),
         create_time=i.create_time,
     )
 
@@ -171,7 +165,7 @@ def _customer(c: Customer) -> pb.Customer:
         display_name=c.display_name,
         identifiers=[_identifier(i) for i in c.identifiers],
         names=[
-            pb.CustomerName(channel=_CHANNEL_ENUMS[n.channel], name=n.name, last_seen_time=n.last_seen_time)
+            pb.CustomerName(channel=channels.BY_NAME[n.channel], name=n.name, last_seen_time=n.last_seen_time)
             for n in c.names
         ],
         merged_into_customer_id=str(c.merged_into) if c.merged_into else "",

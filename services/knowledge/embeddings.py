@@ -129,11 +129,6 @@ def _normalise(vector: Sequence[float]) -> list[float]:
     return [x / norm for x in vector]
 
 
-def cosine(a: Sequence[float], b: Sequence[float]) -> float:
-    """Cosine of two unit vectors."""
-    return float(sum(x * y for x, y in zip(a, b, strict=True)))
-
-
 def openai_client(settings: KnowledgeSettings, timeout_s: float):
     """An AsyncOpenAI client for OPENAI_API_KEY / OPENAI_BASE_URL (the caller closes it)."""
     from openai import AsyncOpenAI

@@ -12,16 +12,19 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from devstack.kafka import ensure_topics
 from services.common.kafka import new_producer, processing, publish
 from services.common.telemetry import setup_tracing
 
-TOPIC = "fte.metrics"
+# A topic of its own: no service reads it, so a test record confuses nobody.
+TOPIC = "fte.test.trace-propagation"
 
 
 async def test_consumed_record_continues_the_producers_trace(stack):
     provider = setup_tracing("kafka-test")
     exporter = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
+    await ensure_topics(stack.bootstrap_servers, {TOPIC: 1})
     key = f"customer-{uuid.uuid4()}"
     event = events_pb2.InboundMessage(idempotency_key=key, content="hello")
 

@@ -17,7 +17,6 @@ from datetime import datetime, timezone
 from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from fte.common.v1 import channel_pb2
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 from fte.events.v1 import events_pb2
 
@@ -25,12 +24,13 @@ from devstack import kafka as devkafka
 from services.channels.outbound_dispatcher import DispatcherSettings, DispatcherTopics, run_dispatcher
 from services.channels.resilience import BreakerRegistry
 from services.channels.settings import ChannelSettings
+from services.common import channels as channel_names
 from services.common.kafka import new_producer, publish
 from tests import polling
 
 T = TypeVar("T")
 
-CHANNELS = (channel_pb2.CHANNEL_EMAIL, channel_pb2.CHANNEL_WHATSAPP, channel_pb2.CHANNEL_WEB_FORM)
+CHANNELS = channel_names.VALUES
 
 
 async def until(probe: Callable[[], T | Awaitable[T]], what: str, timeout: float = 60) -> T:

@@ -34,8 +34,8 @@ async def test_submission_yields_one_connected_trace(http, otlp):
     expected = {
         ("edge", "fte.tickets.incoming publish"),
         ("worker", "fte.tickets.incoming process"),
-        ("worker", "fte.channels.web.outbound publish"),
-        ("dispatcher", "fte.channels.web.outbound process"),
+        ("worker", "fte.channels.web_form.outbound publish"),
+        ("dispatcher", "fte.channels.web_form.outbound process"),
         ("identity", "/fte.identity.v1.IdentityService/ResolveCustomer"),
         ("agent", "/fte.agent.v1.AgentService/Respond"),
         ("dispatcher", "/fte.conversation.v1.ConversationService/UpdateDeliveryStatus"),

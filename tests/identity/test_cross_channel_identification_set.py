@@ -9,17 +9,12 @@ import json
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from fte.common.v1 import channel_pb2
 from fte.identity.v1 import identity_service_pb2 as pb
 
+from services.common import channels
 from tests.identity.generate_identification_set import SEED, Generator
 
 DATA = Path(__file__).with_name("identification_set.jsonl")
-CHANNELS = {
-    "email": channel_pb2.CHANNEL_EMAIL,
-    "whatsapp": channel_pb2.CHANNEL_WHATSAPP,
-    "web_form": channel_pb2.CHANNEL_WEB_FORM,
-}
 
 
 def _rows() -> list[dict]:
@@ -33,7 +28,7 @@ def test_the_committed_set_is_what_the_seeded_generator_produces():
 def test_the_set_covers_every_channel_variants_and_look_alikes():
     rows = _rows()
     assert len(rows) >= 200
-    assert set(Counter(r["channel"] for r in rows)) == set(CHANNELS)
+    assert set(Counter(r["channel"] for r in rows)) == set(channels.BY_NAME)
     assert any(r["action"] == "link" for r in rows)
     look_alikes = " ".join({r["look_alike"] for r in rows})
     for kind in ("same name", "email one character", "+", "phone one digit", "same national number"):
@@ -50,7 +45,7 @@ async def _resolve_row(identity, row: dict) -> str:
         ))
         return owner.customer.customer_id
     reply = await identity.ResolveCustomer(pb.ResolveCustomerRequest(
-        channel=CHANNELS[row["channel"]], email=row["email"], phone=row["phone"],
+        channel=channels.BY_NAME[row["channel"]], email=row["email"], phone=row["phone"],
         whatsapp=row["whatsapp"], display_name=row["display_name"],
         default_region=row["default_region"],
     ))

@@ -38,7 +38,7 @@ def test_partition_counts_can_be_overridden_from_the_environment() -> None:
 
     assert partitions["fte.dlq"] == 2
     assert partitions["fte.extra"] == 4
-    assert partitions["fte.metrics"] == kafka.DEFAULT_TOPIC_PARTITIONS["fte.metrics"]
+    assert partitions["fte.escalations"] == kafka.DEFAULT_TOPIC_PARTITIONS["fte.escalations"]
     with pytest.raises(ValueError, match="FTE_TOPIC_PARTITIONS"):
         kafka.topic_partitions({"FTE_TOPIC_PARTITIONS": '{"fte.dlq": 0}'})
 
@@ -96,10 +96,11 @@ async def test_idempotent_producer_round_trip_preserves_keys_values_headers_and_
 
 def test_configured_topics_are_exactly_the_topics_the_services_use() -> None:
     from fte.common.v1 import channel_pb2
+    from services.common import channels as channel_names
     from services.common import topics
 
-    channels = [channel_pb2.CHANNEL_EMAIL, channel_pb2.CHANNEL_WHATSAPP, channel_pb2.CHANNEL_WEB_FORM]
-    used = {topics.INCOMING, topics.ESCALATIONS, topics.METRICS, topics.DLQ}
-    used |= {topic(ch) for ch in channels for topic in (topics.inbound_topic, topics.outbound_topic)}
+    channels = channel_names.VALUES
+    used = {topics.INCOMING, topics.ESCALATIONS, topics.DLQ, topics.inbound_topic(channel_pb2.CHANNEL_EMAIL)}
+    used |= {topics.outbound_topic(ch) for ch in channels}
 
     assert set(kafka.DEFAULT_TOPIC_PARTITIONS) == used

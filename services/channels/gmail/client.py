@@ -24,14 +24,16 @@ import google.auth.exceptions
 import google.oauth2.credentials
 import google_auth_httplib2
 import httplib2
+from fte.common.v1 import channel_pb2
 from google.oauth2 import service_account
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
 from services.channels.resilience import BREAKERS, BreakerRegistry, ChannelGuard, SendFailed
 from services.channels.settings import ChannelSettings
+from services.common import channels as channel_names
 
-CHANNEL_NAME = "email"
+CHANNEL_NAME = channel_names.name(channel_pb2.CHANNEL_EMAIL)
 GMAIL_SCOPES = [
     "https://www.googleapis.com/auth/gmail.readonly",
     "https://www.googleapis.com/auth/gmail.send",

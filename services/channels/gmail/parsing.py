@@ -35,7 +35,6 @@ class ParsedEmail:
     to: list[str]
     subject: str
     message_id: str
-    in_reply_to: str
     references: list[str]
     text: str
     received: datetime | None
@@ -67,7 +66,6 @@ def parse_gmail_message(resource: dict) -> ParsedEmail:
         to=[a.lower() for _, a in getaddresses([headers.get("to", "")]) if a],
         subject=headers.get("subject", "").strip(),
         message_id=headers.get("message-id", "").strip(),
-        in_reply_to=headers.get("in-reply-to", "").strip(),
         references=headers.get("references", "").split(),
         text=text,
         received=datetime.fromtimestamp(int(internal) / 1000, tz=timezone.utc)

@@ -15,6 +15,7 @@ from fte.events.v1 import events_pb2
 from services.channels.gmail.client import GmailApi
 from services.channels.resilience import SendFailed, SendProgress
 from services.channels.settings import ChannelSettings
+from services.common.company import COMPANY
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class GmailSender:
     delivered_status = conv_pb.DELIVERY_STATUS_SENT
 
     def __init__(
-        self, settings: ChannelSettings, api: GmailApi, from_name: str = "Flowboard Support"
+        self, settings: ChannelSettings, api: GmailApi, from_name: str = COMPANY.support_name
     ) -> None:
         self.settings = settings
         self.api = api
