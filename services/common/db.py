@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import asyncpg
 
+from services.common.config import Settings
 from services.common.errors import Unavailable
 
 
@@ -19,3 +22,10 @@ async def open_pool(dsn: str, min_size: int = 1, max_size: int = 10) -> asyncpg.
         command_timeout=15,
         server_settings={"statement_timeout": "15000", "application_name": "fte"},
     )
+
+
+async def owned_pool(resources: contextlib.AsyncExitStack, settings: Settings) -> asyncpg.Pool:
+    """The service's pool (DATABASE_URL, DB_POOL_MIN/MAX), closed with `resources`."""
+    pool = await open_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
+    resources.push_async_callback(pool.close)
+    return pool

@@ -4,6 +4,7 @@ the caller owns and closes; there are no module-level stubs."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import grpc
@@ -68,3 +69,12 @@ def open_channel(address: str, timeout_s: float = 10.0) -> grpc.aio.Channel:
             ("grpc.max_reconnect_backoff_ms", 2000),
         ],
     )
+
+
+def owned_channel(
+    resources: contextlib.AsyncExitStack, address: str, timeout_s: float = 10.0
+) -> grpc.aio.Channel:
+    """`open_channel`, closed with `resources`: a service owns the channels its stubs use."""
+    channel = open_channel(address, timeout_s)
+    resources.push_async_callback(channel.close)
+    return channel

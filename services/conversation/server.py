@@ -13,9 +13,9 @@ from fte.conversation.v1 import conversation_service_pb2 as pb
 from fte.conversation.v1 import conversation_service_pb2_grpc as pb_grpc
 
 from services.common.config import Settings
-from services.common.db import open_pool
+from services.common.db import owned_pool
 from services.common.errors import InvalidArgument, NotFound
-from services.common.grpc_client import open_channel
+from services.common.grpc_client import owned_channel
 from services.common.grpc_server import Servicer
 from services.conversation import tickets
 from services.conversation.identities import IdentityClient
@@ -344,10 +344,8 @@ async def build(
     clock: Clock = tickets.utc_now,
 ) -> list[Servicer]:
     settings = settings or ConversationSettings()
-    pool = await open_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
-    resources.push_async_callback(pool.close)
-    channel = open_channel(settings.identity_addr, settings.identity_timeout_s)
-    resources.push_async_callback(channel.close)
+    pool = await owned_pool(resources, settings)
+    channel = owned_channel(resources, settings.identity_addr, settings.identity_timeout_s)
     identities = IdentityClient(channel, settings.identity_timeout_s)
     return [
         Servicer(

@@ -12,9 +12,9 @@ from fte.identity.v1 import identity_service_pb2_grpc as pb_grpc
 
 from services.common import channels
 from services.common.config import Settings
-from services.common.db import open_pool
+from services.common.db import owned_pool
 from services.common.errors import InvalidArgument
-from services.common.grpc_client import open_channel
+from services.common.grpc_client import owned_channel
 from services.common.grpc_server import Servicer
 from services.identity import resolver
 from services.identity.conversations import ConversationsClient
@@ -178,10 +178,8 @@ async def build(
     resources: contextlib.AsyncExitStack, settings: IdentitySettings | None = None
 ) -> list[Servicer]:
     settings = settings or IdentitySettings()
-    pool = await open_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
-    resources.push_async_callback(pool.close)
-    channel = open_channel(settings.conversation_addr, settings.rpc_timeout_s)
-    resources.push_async_callback(channel.close)
+    pool = await owned_pool(resources, settings)
+    channel = owned_channel(resources, settings.conversation_addr, settings.rpc_timeout_s)
     servicer = IdentityServicer(
         IdentityStore(pool),
         ConversationsClient(channel),

@@ -12,7 +12,7 @@ from fte.knowledge.v1 import knowledge_service_pb2 as kb_pb
 from fte.knowledge.v1 import knowledge_service_pb2_grpc as knowledge_grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from services.common.db import open_pool
+from services.common.db import owned_pool
 from services.common.errors import InvalidArgument
 from services.common.grpc_server import Servicer
 from services.knowledge import articles
@@ -109,8 +109,7 @@ async def build(
     settings = settings or KnowledgeSettings()
     if embedder is None:
         embedder = await resources.enter_async_context(build_embedder(settings))
-    pool = await open_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
-    resources.push_async_callback(pool.close)
+    pool = await owned_pool(resources, settings)
     return [
         Servicer(
             knowledge_grpc.add_KnowledgeServiceServicer_to_server,
