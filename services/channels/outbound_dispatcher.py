@@ -6,7 +6,8 @@ ConversationService first (a duplicate tells us its stored delivery status), and
 already sent is never sent again. Channels without a configured sender are not consumed: their
 replies wait in Kafka rather than being dropped.
 
-What happens to a record that fails (`OutboundDispatcher.process`):
+What happens to a record that fails (`OutboundDispatcher.retry`, applied by the shared consume
+loop in `services.common.consumer`):
 
 * An outage waits, however long it lasts, in order, uncommitted: the channel's provider down
   (`ChannelUnavailable`: retries exhausted or circuit open; the breaker already paces the
@@ -33,20 +34,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import grpc
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
-from aiokafka.errors import KafkaError
+from aiokafka import ConsumerRecord
 from fte.common.v1 import channel_pb2
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 from fte.conversation.v1 import conversation_service_pb2_grpc as conv_grpc
 from fte.events.v1 import events_pb2
 from google.protobuf.message import DecodeError
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
 
 from services.common.dead_letters import DeadLetters, describe_error
 from services.channels.gmail.client import GmailApi
@@ -58,11 +51,12 @@ from services.channels.web import PublishNotice, WebSender, is_notice, notice_pu
 from services.channels.whatsapp import WhatsAppSender
 from services.common import topics
 from services.common.config import Settings
+from services.common.consumer import consume
 from services.common.grpc_client import open_channel
 from services.common.grpc_server import GrpcService
 from services.common.kafka import new_producer, processing
 from services.common.logs import setup_logging
-from services.common.retry import is_transient
+from services.common.retry import RetryPolicy, Stopped, is_transient
 from services.common.signals import stop_on_signals
 from services.common.telemetry import setup_tracing, shutdown_tracing
 
@@ -136,41 +130,22 @@ class OutboundDispatcher:
         conversation: conv_grpc.ConversationServiceStub,
         senders: list[ChannelSender],
         *,
-        dead_letters: DeadLetters | None = None,
+        dead_letters: DeadLetters,
         settings: DispatcherSettings | None = None,
     ):
         self.conversation = conversation
         self.senders = {s.channel: s for s in senders}
         self.dead_letters = dead_letters
         self.settings = settings or DispatcherSettings()
-
-    async def process(self, record: ConsumerRecord) -> str:
-        """Handles one record to the end: sent, skipped, failed (recorded) or dead-lettered.
-        Returns once the record may be committed; an outage keeps it here until it is over."""
-        attempts = 0
-
-        def gives_up(state: RetryCallState) -> bool:
-            exc = state.outcome.exception() if state.outcome else None
-            return not is_outage(exc) and stop_after_attempt(self.settings.max_attempts)(state)
-
-        try:
-            async for attempt in AsyncRetrying(
-                retry=retry_if_exception(is_transient),
-                stop=gives_up,
-                wait=wait_exponential_jitter(
-                    multiplier=self.settings.retry_initial_s, max=self.settings.retry_max_s
-                ),
-                reraise=True,
-            ):
-                with attempt:
-                    attempts = attempt.retry_state.attempt_number
-                    return await self.handle(record)
-        except Exception as exc:  # noqa: BLE001 - whatever it was, the record is parked, not lost
-            if self.dead_letters is None:
-                raise
-            await self._dead_letter(record, exc, attempts)
-            return "dead_lettered"
-        raise AssertionError("unreachable: tenacity either returned or raised")
+        # How the consume loop tries a record before it is dead-lettered; an outage waits
+        # (uncommitted, in order) for as long as it lasts.
+        self.retry = RetryPolicy(
+            attempts=self.settings.max_attempts,
+            initial_s=self.settings.retry_initial_s,
+            max_s=self.settings.retry_max_s,
+            retry_on=is_transient,
+            outage=is_outage,
+        )
 
     async def handle(self, record: ConsumerRecord) -> str:
         """One attempt at one outbound record. Returns sent | skipped_duplicate | failed;
@@ -252,8 +227,8 @@ class OutboundDispatcher:
                 )
             )
 
-    async def _dead_letter(self, record: ConsumerRecord, exc: BaseException, attempts: int) -> None:
-        assert self.dead_letters is not None
+    async def dead_letter(self, record: ConsumerRecord, exc: BaseException, attempts: int) -> None:
+        """Parks a record that failed for good in the DLQ, then hands its ticket to a person."""
         message = events_pb2.OutboundMessage()
         with contextlib.suppress(DecodeError):
             message = events_pb2.OutboundMessage.FromString(record.value or b"")
@@ -269,22 +244,17 @@ class OutboundDispatcher:
             # No ticket to hand over (the DLQ holds it for people), or a web-reply notice whose
             # reply is on the ticket page already.
             return
+        escalate = RetryPolicy(attempts=3, initial_s=self.settings.retry_initial_s, max_s=5, retry_on=is_transient)
         try:
-            async for attempt in AsyncRetrying(
-                retry=retry_if_exception(is_transient),
-                stop=stop_after_attempt(3),
-                wait=wait_exponential_jitter(multiplier=self.settings.retry_initial_s, max=5),
-                reraise=True,
-            ):
-                with attempt:
-                    await self.conversation.Escalate(
-                        conv_pb.EscalateRequest(
-                            ticket_id=message.ticket_id,
-                            reason=conv_pb.ESCALATION_REASON_PROCESSING_ERROR,
-                            note=f"automatic: reply {message.reply_id} could not be sent "
-                            f"(parked in {self.dead_letters.topic}): {error[:500]}",
-                        )
-                    )
+            await escalate.call(
+                self.conversation.Escalate,
+                conv_pb.EscalateRequest(
+                    ticket_id=message.ticket_id,
+                    reason=conv_pb.ESCALATION_REASON_PROCESSING_ERROR,
+                    note=f"automatic: reply {message.reply_id} could not be sent "
+                    f"(parked in {self.dead_letters.topic}): {error[:500]}",
+                ),
+            )
         except Exception as escalation_error:  # noqa: BLE001 - the dead letter is what counts
             log.error(
                 "ticket %s not escalated after dead-lettering reply %s: %s",
@@ -301,46 +271,39 @@ async def run_channel(
     stop: asyncio.Event,
     topic: str | None = None,
 ) -> None:
-    """One channel's consumer loop: in order, commit after each record is handled."""
-    slug = topics.channel_slug(sender.channel)
-    consumer = AIOKafkaConsumer(
-        topic or topics.outbound_topic(sender.channel),
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        group_id=f"{settings.consumer_group_prefix}-{slug}",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
+    """One channel's consumer, in a consumer group of its own: an outage holds this channel's
+    queue (in order, nothing dropped) while the other channels keep flowing; a bad record is
+    parked in the DLQ."""
+    await consume(
+        settings.kafka_bootstrap_servers,
+        f"{settings.consumer_group_prefix}-{topics.channel_slug(sender.channel)}",
+        [topic or topics.outbound_topic(sender.channel)],
+        dispatcher.handle,
+        stop,
+        grace_s=settings.grace_period_s,
+        drain_s=settings.rebalance_drain_s,
+        retry=dispatcher.retry,
+        dead_letter=dispatcher.dead_letter,
+        max_records=50,
     )
-    await consumer.start()
-    try:
-        while not stop.is_set():
-            batches = await consumer.getmany(timeout_ms=500, max_records=50)
-            for tp, records in batches.items():
-                for record in records:
-                    # An outage holds this channel's queue (in order, nothing dropped) while
-                    # the other channels keep flowing; a bad record is parked in the DLQ.
-                    await dispatcher.process(record)
-                    try:
-                        await consumer.commit({tp: record.offset + 1})
-                    except KafkaError as exc:
-                        # Typically the partition moved to another consumer: it redoes the
-                        # record, which the reply id makes harmless.
-                        log.warning("commit on %s failed: %s", tp, type(exc).__name__)
-    finally:
-        await consumer.stop()
+
+
+# A crashed loop starts again, sooner at first; until the dispatcher stops.
+_RESTART = RetryPolicy(initial_s=1.0, max_s=60.0)
 
 
 async def supervised(name: str, run: Callable[[], Awaitable[None]], stop: asyncio.Event) -> None:
     """Restarts a loop that crashed, so one channel's trouble never ends the others."""
-    delay = 1.0
-    while not stop.is_set():
+
+    async def logged() -> None:
         try:
             await run()
-            return
-        except Exception:  # noqa: BLE001 - logged with its trace; the loop starts again
-            log.exception("%s loop crashed; restarting in %.0fs", name, delay)
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=delay)
-        delay = min(delay * 2, 60.0)
+        except Exception:
+            log.exception("%s loop crashed; restarting it", name)
+            raise
+
+    with contextlib.suppress(Stopped):
+        await _RESTART.call(logged, stop=stop)
 
 
 def build_senders(
@@ -402,6 +365,8 @@ async def run_dispatcher(
                     incoming_topic=names.incoming,
                     dlq_topic=names.dlq,
                     registry=registry,
+                    grace_s=settings.grace_period_s,
+                    drain_s=settings.rebalance_drain_s,
                 ),
                 stop,
             )

@@ -28,9 +28,9 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from prometheus_client import Gauge
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from services.channels.settings import ChannelSettings
+from services.common.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -205,21 +205,14 @@ class ChannelGuard:
             raise ChannelUnavailable(
                 self.channel, f"circuit open, {operation} not attempted", attempted=False
             )
+        retry = RetryPolicy(
+            attempts=self.settings.channel_retry_attempts,
+            initial_s=self.settings.channel_retry_initial_s,
+            max_s=self.settings.channel_retry_max_s,
+            retry_on=self.is_transient,
+        )
         try:
-            async for attempt in AsyncRetrying(
-                retry=retry_if_exception(self.is_transient),
-                stop=stop_after_attempt(self.settings.channel_retry_attempts),
-                # Jitter in proportion to the base wait, so many senders hit by the same
-                # outage do not come back in lockstep.
-                wait=wait_exponential_jitter(
-                    multiplier=self.settings.channel_retry_initial_s,
-                    max=self.settings.channel_retry_max_s,
-                    jitter=self.settings.channel_retry_initial_s,
-                ),
-                reraise=True,
-            ):
-                with attempt:
-                    result = await fn()
+            result = await retry.call(fn)
         except Exception as exc:
             if not self.is_transient(exc):
                 self.breaker.record_success()

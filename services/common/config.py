@@ -16,6 +16,9 @@ class Settings(BaseSettings):
     grpc_port: int = 0
     # Seconds in-flight RPCs get to finish after SIGTERM before they are cancelled.
     grace_period_s: float = 10.0
+    # How long a Kafka partition being moved to another consumer may finish the record in
+    # hand; past it the new owner handles that record again, harmlessly (every write is keyed).
+    rebalance_drain_s: float = 20.0
     # Deadline applied to every outgoing RPC that does not set its own.
     rpc_timeout_s: float = 10.0
 

@@ -13,10 +13,10 @@ import logging
 import grpc
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from fte.events.v1 import events_pb2
-from tenacity import AsyncRetrying, stop_after_delay, stop_never, wait_exponential_jitter
 
 from services.common import topics
 from services.common.kafka import publish
+from services.common.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +58,8 @@ class DeadLetters:
         )
         letter.fail_time.GetCurrentTime()
         kafka_key = letter.key.decode(errors="replace")
-        stop = stop_never if give_up_after_s is None else stop_after_delay(give_up_after_s)
-        async for attempt in AsyncRetrying(
-            wait=wait_exponential_jitter(multiplier=0.5, max=10), stop=stop, reraise=True
-        ):
-            with attempt:
-                await publish(self.producer, self.topic, kafka_key, letter)
+        retry = RetryPolicy(initial_s=0.5, max_s=10, give_up_after_s=give_up_after_s)
+        await retry.call(publish, self.producer, self.topic, kafka_key, letter)
         where = f"{letter.original_topic}@{letter.partition}:{letter.offset}" if record else "-"
         log.error("dead-lettered %s (%s, stage %s) after %d attempt(s): %s",
                   idempotency_key or "record", where, stage, attempts, letter.error)

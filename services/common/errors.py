@@ -11,9 +11,7 @@ never a stack trace.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 from typing import Any, NoReturn
 
 import asyncpg
@@ -36,6 +34,8 @@ from grpc_interceptor.server import AsyncServerInterceptor
 from opentelemetry import trace
 from pydantic import ValidationError
 
+from services.common.retry import conflict_retry, is_database_conflict
+
 log = logging.getLogger(__name__)
 
 
@@ -44,16 +44,8 @@ def _validation_details(err: ValidationError) -> str:
     return "; ".join(parts)
 
 
-# Attempts of an RPC whose transaction lost a deadlock or serialization conflict; PostgreSQL
-# picked a victim, and the retry usually runs alone.
+# Attempts of an RPC whose transaction lost a deadlock or serialization conflict.
 CONFLICT_ATTEMPTS = 3
-_CONFLICT_BACKOFF_S = 0.05
-
-
-def is_database_conflict(ex: BaseException) -> bool:
-    """Deadlock detected (40P01) or serialization failure (40001): the transaction was rolled
-    back and running it again is the documented remedy."""
-    return isinstance(ex, (asyncpg.DeadlockDetectedError, asyncpg.SerializationError))
 
 
 def is_database_unavailable(ex: BaseException) -> bool:
@@ -84,21 +76,21 @@ class ExceptionToStatusInterceptor(AsyncServerInterceptor):
 
     async def intercept(self, method, request_or_iterator, context, method_name) -> Any:
         # A request stream is consumed by the first attempt, so only unary requests re-run.
-        attempts = 1 if hasattr(request_or_iterator, "__aiter__") else CONFLICT_ATTEMPTS
-        for attempt in range(1, attempts + 1):
-            try:
-                response = method(request_or_iterator, context)
-                if not hasattr(response, "__aiter__"):
-                    return await response
-            except Exception as ex:  # noqa: BLE001 - every exception gets a status
-                if is_database_conflict(ex) and attempt < attempts and _time_left(context):
-                    log.warning(
-                        "%s: %s, attempt %d of %d", method_name, type(ex).__name__, attempt, attempts
-                    )
-                    await asyncio.sleep(_CONFLICT_BACKOFF_S * attempt * (1 + random.random()))
-                    continue
-                await self._abort(ex, context, method_name, attempt)
-            return self._stream(response, context, method_name)
+        streaming = hasattr(request_or_iterator, "__aiter__")
+        retrying = conflict_retry(1 if streaming else CONFLICT_ATTEMPTS, log_as=method_name).retrying(
+            give_up=lambda: not _time_left(context)
+        )
+        attempts = 0
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    attempts = attempt.retry_state.attempt_number
+                    response = method(request_or_iterator, context)
+                    if not hasattr(response, "__aiter__"):
+                        return await response
+        except Exception as ex:  # noqa: BLE001 - every exception gets a status
+            await self._abort(ex, context, method_name, attempts)
+        return self._stream(response, context, method_name)
 
     async def _stream(self, response, context, method_name):
         try:

@@ -13,7 +13,8 @@ from datetime import datetime
 
 import asyncpg
 
-from services.common.errors import Aborted, AlreadyExists, FailedPrecondition, NotFound
+from services.common.errors import AlreadyExists, FailedPrecondition, NotFound
+from services.common.retry import in_transaction
 from services.conversation import tickets
 from services.conversation.tickets import (
     ChannelSwitch,
@@ -55,15 +56,15 @@ class ConversationStore:
 
     async def record_inbound(self, m: Inbound, now: datetime) -> InboundResult:
         at = tickets.message_time(m.receive_time, now)
-        for _ in range(_ATTEMPTS):
-            try:
-                async with self._pool.acquire() as conn, conn.transaction():
-                    return await _record_inbound(conn, m, at, now)
-            except asyncpg.UniqueViolationError:
-                # The same key (or ticket id) arrived for another customer at the same time;
-                # the next attempt reads what the winner stored.
-                continue
-        raise Aborted("conversation lost every race for the same message; retry")
+        # The same key (or ticket id) arriving for another customer at the same time is a
+        # unique violation; the next attempt reads what the winner stored.
+        return await in_transaction(
+            self._pool,
+            lambda conn: _record_inbound(conn, m, at, now),
+            attempts=_ATTEMPTS,
+            retry_on=lambda exc: isinstance(exc, asyncpg.UniqueViolationError),
+            exhausted="conversation lost every race for the same message; retry",
+        )
 
     # --- RecordOutbound / UpdateDeliveryStatus --------------------------------------------
 

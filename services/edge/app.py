@@ -36,6 +36,7 @@ from services.channels.whatsapp import record_delivery_status
 from services.common import channels as channel_names
 from services.common import topics
 from services.common.kafka import new_producer, publish
+from services.common.retry import RetryPolicy
 from services.edge.webhooks import create_webhook_router
 from services.edge.forms import SubmissionAccepted, SupportSubmission, TicketMessage, TicketView
 from services.edge.settings import EdgeSettings
@@ -76,6 +77,10 @@ def _grpc_to_http(err: grpc.aio.AioRpcError) -> HTTPException:
     return HTTPException(status_code=status, detail=detail)
 
 
+# Kafka unreachable at start-up is tried again until it answers, at most 2 s apart.
+_RECONNECT = RetryPolicy(initial_s=0.5, max_s=2.0, retry_on=lambda exc: isinstance(exc, KafkaError))
+
+
 class _Producer:
     """The edge's Kafka producer. The edge starts even when Kafka is down (it answers 503 and
     /ready says why) and connects as soon as Kafka is back."""
@@ -86,10 +91,12 @@ class _Producer:
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
-        if not await self._try_start():
-            self._task = asyncio.create_task(self._keep_trying())
+        try:
+            await self._connect()
+        except KafkaError:
+            self._task = asyncio.create_task(_RECONNECT.call(self._connect))
 
-    async def _try_start(self) -> bool:
+    async def _connect(self) -> None:
         producer = new_producer(
             self._settings.kafka_bootstrap_servers,
             "edge",
@@ -100,13 +107,8 @@ class _Producer:
         except KafkaError as exc:
             log.warning("kafka not reachable yet: %s", type(exc).__name__)
             await producer.stop()
-            return False
+            raise
         self.producer = producer
-        return True
-
-    async def _keep_trying(self) -> None:
-        while not await self._try_start():
-            await asyncio.sleep(2)
 
     async def stop(self) -> None:
         if self._task:

@@ -8,7 +8,7 @@ import uuid
 
 import asyncpg
 
-from services.common.errors import Aborted
+from services.common.retry import in_transaction, is_database_conflict
 from services.identity import resolver
 from services.identity.resolver import Customer, Identifier, Merge, Name, StoredIdentifier
 
@@ -20,20 +20,22 @@ class _LostRace(Exception):
     """Another transaction wrote what this one was about to: roll back and look again."""
 
 
+def _lost_race(exc: BaseException) -> bool:
+    return isinstance(exc, _LostRace) or is_database_conflict(exc)
+
+
 class IdentityStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
     async def _retrying(self, work):
-        for _ in range(_ATTEMPTS):
-            async with self._pool.acquire() as conn:
-                try:
-                    async with conn.transaction():
-                        return await work(conn)
-                except (_LostRace, asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
-                    continue
-        # A concurrency conflict, not an outage: ABORTED tells the caller to retry the call.
-        raise Aborted(f"identity lost {_ATTEMPTS} races for the same customer; retry")
+        return await in_transaction(
+            self._pool,
+            work,
+            attempts=_ATTEMPTS,
+            retry_on=_lost_race,
+            exhausted=f"identity lost {_ATTEMPTS} races for the same customer; retry",
+        )
 
     # --- reads -------------------------------------------------------------------------
 

@@ -13,7 +13,6 @@ gets an apology and a human — it never blocks its partition.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -21,14 +20,7 @@ import uuid
 from dataclasses import dataclass
 
 import grpc
-from aiokafka import (
-    AIOKafkaConsumer,
-    AIOKafkaProducer,
-    ConsumerRebalanceListener,
-    ConsumerRecord,
-    TopicPartition,
-)
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 from fte.agent.v1 import agent_service_pb2 as agent_pb
 from fte.agent.v1 import agent_service_pb2_grpc as agent_grpc
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
@@ -37,20 +29,15 @@ from fte.events.v1 import events_pb2
 from fte.identity.v1 import identity_service_pb2 as id_pb
 from fte.identity.v1 import identity_service_pb2_grpc as id_grpc
 from google.protobuf.message import DecodeError
-from tenacity import (
-    AsyncRetrying,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
 
 from services.common import topics
 from services.common.config import Settings
+from services.common.consumer import consume
 from services.common.dead_letters import DeadLetters
 from services.common.grpc_client import open_channel
 from services.common.kafka import new_producer, processing, publish
 from services.common.logs import setup_logging
-from services.common.retry import is_transient
+from services.common.retry import RetryPolicy, is_transient
 from services.common.signals import stop_on_signals
 from services.common.telemetry import setup_tracing, shutdown_tracing
 
@@ -75,9 +62,6 @@ class WorkerSettings(Settings):
     # How long Kafka may keep refusing a dead letter before the record is left uncommitted (and
     # read again): an outage neither loses the record nor holds a shutdown forever.
     dlq_publish_timeout_s: float = 30.0
-    # How long a partition being moved to another worker may finish the record in hand; past
-    # it the new owner handles that record again, harmlessly (every write is keyed).
-    rebalance_drain_s: float = 20.0
 
 
 def reply_id_for(idempotency_key: str, suffix: str = "") -> str:
@@ -118,20 +102,17 @@ class InboundWorker:
         self.identity = identity
         self.conversation = conversation
         self.agent = agent
+        self.retry = RetryPolicy(
+            attempts=settings.max_attempts,
+            initial_s=settings.retry_initial_s,
+            max_s=settings.retry_max_s,
+            retry_on=is_transient,
+        )
 
     async def _step(self, stage: str, call, *args, **kwargs):
         attempts = 0
         try:
-            async for attempt in AsyncRetrying(
-                retry=retry_if_exception(is_transient),
-                stop=stop_after_attempt(self.settings.max_attempts),
-                wait=wait_exponential_jitter(
-                    multiplier=self.settings.retry_initial_s,
-                    max=self.settings.retry_max_s,
-                    jitter=self.settings.retry_initial_s,
-                ),
-                reraise=True,
-            ):
+            async for attempt in self.retry.retrying():
                 with attempt:
                     attempts = attempt.retry_state.attempt_number
                     return await call(*args, **kwargs)
@@ -371,110 +352,6 @@ def _sender_key(event: events_pb2.InboundMessage) -> str:
     return (sender.email or sender.whatsapp or sender.phone).strip().lower()
 
 
-class PartitionRunner(ConsumerRebalanceListener):
-    """Consumes with per-record commits: partitions concurrently, each partition in order.
-
-    A stop (SIGTERM) or the revoke of a partition takes effect between records: the record in
-    hand is finished and committed, the rest of the fetched batch is not touched (the next owner
-    of the partition reads it from the committed offset). The record in hand gets the grace
-    period on stop, and `drain_s` on revoke; past that it is abandoned uncommitted and handled
-    again later, which the keyed writes downstream make harmless."""
-
-    def __init__(
-        self,
-        consumer: AIOKafkaConsumer,
-        handle,
-        stop: asyncio.Event,
-        grace_s: float,
-        drain_s: float,
-        batch_ms: int = 500,
-        max_records: int = 100,
-    ) -> None:
-        self.consumer = consumer
-        self.handle = handle
-        self.stop = stop
-        self.grace_s = grace_s
-        self.drain_s = drain_s
-        self.batch_ms = batch_ms
-        self.max_records = max_records
-        # Bumped when a partition is revoked: a loop started before that stops at its next record.
-        self._epoch: dict[TopicPartition, int] = {}
-        self._running: dict[TopicPartition, asyncio.Task] = {}
-
-    async def on_partitions_revoked(self, revoked) -> None:
-        """Called by aiokafka before the group rebalances, while the commits of this
-        generation still count: lets the revoked partitions finish and commit their record."""
-        waiting = []
-        for tp in revoked:
-            self._epoch[tp] = self._epoch.get(tp, 0) + 1
-            task = self._running.get(tp)
-            if task is not None and not task.done():
-                waiting.append(task)
-        if waiting:
-            _, late = await asyncio.wait(waiting, timeout=self.drain_s)
-            if late:
-                log.warning("%d revoked partition(s) still busy after %.0f s", len(late), self.drain_s)
-
-    async def on_partitions_assigned(self, assigned) -> None:
-        log.info("assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
-
-    async def run(self) -> None:
-        while not self.stop.is_set():
-            batches = await self.consumer.getmany(timeout_ms=self.batch_ms, max_records=self.max_records)
-            if not batches:
-                continue
-            self._running = {
-                tp: asyncio.create_task(self._run_partition(tp, records, self._epoch.get(tp, 0)))
-                for tp, records in batches.items()
-            }
-            try:
-                await self._finish(list(self._running.values()))
-            finally:
-                self._running = {}
-
-    async def _finish(self, tasks: list[asyncio.Task]) -> None:
-        """Waits for the batch; once stop is set, for at most the grace period more."""
-        batch = asyncio.gather(*tasks)
-        stopping = asyncio.ensure_future(self.stop.wait())
-        try:
-            await asyncio.wait({batch, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopping.cancel()
-        if batch.done():
-            batch.result()
-            return
-        try:
-            await asyncio.wait_for(asyncio.shield(batch), self.grace_s)
-        except asyncio.TimeoutError:
-            log.warning("grace period of %.0f s over: abandoning records in hand uncommitted", self.grace_s)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def _run_partition(self, tp: TopicPartition, records: list[ConsumerRecord], epoch: int) -> None:
-        for record in records:
-            if self.stop.is_set() or self._epoch.get(tp, 0) != epoch:
-                return
-            try:
-                await self.handle(record)
-            except Exception:  # noqa: BLE001 - only a dead letter Kafka would not take gets here
-                log.exception(
-                    "record %s[%d]@%d not handled; reading it again", tp.topic, tp.partition, record.offset
-                )
-                with contextlib.suppress(IllegalStateError):
-                    self.consumer.seek(tp, record.offset)
-                return
-            try:
-                await self.consumer.commit({tp: record.offset + 1})
-            except (CommitFailedError, IllegalStateError) as exc:
-                # The partition went to another worker mid-record: it reads this record again,
-                # and every write downstream is keyed, so the repeat changes nothing.
-                log.warning(
-                    "commit of %s[%d]@%d lost to a rebalance: %s", tp.topic, tp.partition, record.offset, exc
-                )
-                return
-
-
 async def main() -> None:
     settings = WorkerSettings()
     setup_logging("worker", settings.log_level)
@@ -492,13 +369,6 @@ async def main() -> None:
         producer = new_producer(settings.kafka_bootstrap_servers, "inbound-worker")
         await producer.start()
         stack.push_async_callback(producer.stop)
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            group_id=settings.consumer_group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-        )
         worker = InboundWorker(
             settings,
             producer,
@@ -506,14 +376,16 @@ async def main() -> None:
             conv_grpc.ConversationServiceStub(channels["conversation"]),
             agent_grpc.AgentServiceStub(channels["agent"]),
         )
-        runner = PartitionRunner(
-            consumer, worker.handle, stop, settings.grace_period_s, settings.rebalance_drain_s
+        # Each step retries and dead-letters on its own (see InboundWorker.handle): the loop
+        # tries a record once and reads it again only if even its dead letter failed.
+        await consume(
+            settings.kafka_bootstrap_servers,
+            settings.consumer_group,
+            [topics.INCOMING],
+            worker.handle,
+            stop,
+            grace_s=settings.grace_period_s,
+            drain_s=settings.rebalance_drain_s,
         )
-        consumer.subscribe([topics.INCOMING], listener=runner)
-        await consumer.start()
-        # Stopping the consumer leaves the group, so the partitions move on at once.
-        stack.push_async_callback(consumer.stop)
-        log.info("inbound worker consuming %s as %s", topics.INCOMING, settings.consumer_group)
-        await runner.run()
-        log.info("inbound worker stopping: leaving the group")
+        log.info("inbound worker stopped: it left the group")
     shutdown_tracing()

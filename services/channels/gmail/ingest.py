@@ -18,15 +18,8 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from aiokafka import (
-    AIOKafkaConsumer,
-    AIOKafkaProducer,
-    ConsumerRebalanceListener,
-    ConsumerRecord,
-    TopicPartition,
-)
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
 from fte.common.v1 import channel_pb2
 from fte.events.v1 import events_pb2
 from googleapiclient.errors import HttpError
@@ -36,8 +29,10 @@ from services.channels.gmail.parsing import SKIP_LABELS, ParsedEmail, parse_gmai
 from services.channels.resilience import BREAKERS, BreakerRegistry, ChannelUnavailable
 from services.channels.settings import ChannelSettings
 from services.common import topics
+from services.common.consumer import consume
 from services.common.dead_letters import DeadLetters, describe_error
 from services.common.kafka import new_producer, publish
+from services.common.retry import RetryPolicy, Stopped
 
 log = logging.getLogger(__name__)
 
@@ -285,19 +280,6 @@ class HistoryCheckpoints:
             await self._admin.close()
 
 
-class _ForgetOnRevoke(ConsumerRebalanceListener):
-    # Loading happens in the consume loop, not here: aiokafka may hand out records of a newly
-    # assigned partition before an assignment callback has finished.
-    def __init__(self, checkpoints: HistoryCheckpoints) -> None:
-        self.checkpoints = checkpoints
-
-    async def on_partitions_revoked(self, revoked) -> None:
-        self.checkpoints.forget(revoked)
-
-    async def on_partitions_assigned(self, assigned) -> None:
-        pass
-
-
 def kafka_emitter(producer: AIOKafkaProducer, topic: str = topics.INCOMING) -> Emit:
     """Publishes ingested mail to fte.tickets.incoming, keyed by the sender's address."""
 
@@ -308,67 +290,87 @@ def kafka_emitter(producer: AIOKafkaProducer, topic: str = topics.INCOMING) -> E
     return emit
 
 
+class MalformedNotification(ValueError):
+    """A record on the notifications topic that is not a MailboxChanged: parked, never retried."""
+
+
+def _notification(record: ConsumerRecord) -> MailboxNotification:
+    try:
+        note = MailboxNotification.from_bytes(record.value or b"")
+    except Exception as exc:  # noqa: BLE001 - whatever the decoder says, it is not one
+        raise MalformedNotification(describe_error(exc)) from exc
+    if not note.email_address:
+        raise MalformedNotification("no emailAddress")
+    return note
+
+
+def latest_per_mailbox(records: list[ConsumerRecord]) -> list[ConsumerRecord]:
+    """A batch's notifications for one mailbox are handled once, at the last of them: history
+    from the checkpoint covers them all. Records that are not notifications stay (to be
+    dead-lettered)."""
+    mailboxes = [_mailbox(record) for record in records]
+    last = {mailbox: i for i, mailbox in enumerate(mailboxes) if mailbox is not None}
+    return [r for i, (r, mailbox) in enumerate(zip(records, mailboxes)) if mailbox is None or last[mailbox] == i]
+
+
+def _mailbox(record: ConsumerRecord) -> str | None:
+    try:
+        return _notification(record).email_address
+    except MalformedNotification:
+        return None
+
+
 async def consume_notifications(
-    consumer: AIOKafkaConsumer,
+    kafka_bootstrap_servers: str,
+    group_id: str,
+    topic: str,
     ingest: GmailIngest,
     checkpoints: HistoryCheckpoints,
     stop: asyncio.Event,
     dead_letters: DeadLetters,
+    *,
+    grace_s: float,
+    drain_s: float,
     retry_max_s: float = 60.0,
 ) -> None:
-    """The ingest loop. A batch's notifications for one mailbox are handled once (history from
-    the checkpoint covers them all); the offset is committed with the new checkpoint only after
-    the mail is published. Gmail down: the batch is retried with backoff, uncommitted, until it
-    works or we stop — notifications wait in Kafka, nothing is dropped. A record that is not a
-    notification is dead-lettered."""
-    while not stop.is_set():
-        batches = await consumer.getmany(timeout_ms=500, max_records=200)
-        for tp, records in batches.items():
-            latest: dict[str, tuple[MailboxNotification, ConsumerRecord]] = {}
-            for record in records:
-                try:
-                    note = MailboxNotification.from_bytes(record.value or b"")
-                    if not note.email_address:
-                        raise ValueError("no emailAddress")
-                except Exception as exc:  # noqa: BLE001 - a record we can never read is parked
-                    await dead_letters.park(
-                        record, stage="gmail_notification", error=describe_error(exc), attempts=1
-                    )
-                    continue
-                latest[note.email_address] = (note, record)
-            for mailbox, (note, record) in latest.items():
+    """The ingest loop. The offset is committed with the mailbox's new checkpoint (as commit
+    metadata) only after its mail is published. Gmail down: the notification is retried with
+    backoff, uncommitted, until it works or we stop — notifications wait in Kafka, nothing is
+    dropped. A record that is not a notification is dead-lettered."""
 
-                async def step(tp=tp, mailbox=mailbox, note=note, record=record) -> int | None:
-                    await checkpoints.ensure_loaded(tp)
-                    return await ingest.handle(note, checkpoints.get(tp, mailbox), record)
+    async def handle(record: ConsumerRecord) -> None:
+        note = _notification(record)
+        tp = TopicPartition(record.topic, record.partition)
+        # Loaded here rather than on assignment: aiokafka may hand out records of a newly
+        # assigned partition before an assignment callback has finished.
+        await checkpoints.ensure_loaded(tp)
+        checkpoint = checkpoints.get(tp, note.email_address)
+        checkpoints.set(tp, note.email_address, await ingest.handle(note, checkpoint, record))
 
-                handled, new_history_id = await _until_done(step, stop, retry_max_s)
-                if not handled:
-                    return  # stopping: left uncommitted for the next run
-                checkpoints.set(tp, mailbox, new_history_id)
-            try:
-                await consumer.commit({tp: (records[-1].offset + 1, checkpoints.metadata(tp))})
-            except KafkaError as exc:
-                # Typically the partition moved to another consumer mid-batch: it redoes the
-                # batch from the last commit (same idempotency keys, deduplicated downstream).
-                log.warning("gmail ingest commit for %s failed: %s", tp, type(exc).__name__)
-                checkpoints.forget([tp])
+    async def dead_letter(record: ConsumerRecord, exc: BaseException, attempts: int) -> None:
+        await dead_letters.park(record, stage="gmail_notification", error=str(exc), attempts=attempts)
 
-
-async def _until_done(
-    step: Callable[[], Awaitable[int | None]], stop: asyncio.Event, retry_max_s: float
-) -> tuple[bool, int | None]:
-    delay = 1.0
-    while True:
-        try:
-            return True, await step()
-        except Exception as exc:  # noqa: BLE001 - anything may clear up; the record waits
-            log.warning("gmail ingest failed, retrying in %.0fs: %s", delay, type(exc).__name__)
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=delay)
-        if stop.is_set():
-            return False, None
-        delay = min(delay * 2, retry_max_s)
+    await consume(
+        kafka_bootstrap_servers,
+        group_id,
+        [topic],
+        handle,
+        stop,
+        grace_s=grace_s,
+        drain_s=drain_s,
+        retry=RetryPolicy(
+            initial_s=1.0,
+            max_s=retry_max_s,
+            # Anything else may clear up (Gmail back, Kafka back): the notification waits.
+            retry_on=lambda exc: not isinstance(exc, MalformedNotification),
+            log_as="gmail ingest",
+        ),
+        dead_letter=dead_letter,
+        commit_metadata=checkpoints.metadata,
+        on_revoke=checkpoints.forget,
+        collapse=latest_per_mailbox,
+        max_records=200,
+    )
 
 
 async def run_gmail_ingest(
@@ -380,21 +382,16 @@ async def run_gmail_ingest(
     incoming_topic: str = topics.INCOMING,
     dlq_topic: str = topics.DLQ,
     registry: BreakerRegistry = BREAKERS,
+    grace_s: float = 10.0,
+    drain_s: float = 20.0,
 ) -> None:
     """The Gmail ingest worker: fte.channels.email.inbound → Gmail API → fte.tickets.incoming.
 
-    Run it next to the dispatcher's consumers (e.g. in `asyncio.gather`); returns after `stop`."""
+    Run it next to the dispatcher's consumers (e.g. in `asyncio.gather`); returns after `stop`.
+    `grace_s` and `drain_s` as for `services.common.consumer.PartitionedConsumer`."""
     producer = new_producer(kafka_bootstrap_servers, "gmail-ingest")
     await producer.start()
     checkpoints = HistoryCheckpoints(kafka_bootstrap_servers, settings.gmail_ingest_group)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=kafka_bootstrap_servers,
-        group_id=settings.gmail_ingest_group,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
-    consumer.subscribe([notifications_topic], listener=_ForgetOnRevoke(checkpoints))
-    await consumer.start()
     watcher: asyncio.Task | None = None
     try:
         api = GmailApi(settings, registry=registry)
@@ -410,13 +407,22 @@ async def run_gmail_ingest(
         ingest = GmailIngest(
             settings, api, kafka_emitter(producer, incoming_topic), dead_letter=dead_letter
         )
-        await consume_notifications(consumer, ingest, checkpoints, stop, dead_letters)
+        await consume_notifications(
+            kafka_bootstrap_servers,
+            settings.gmail_ingest_group,
+            notifications_topic,
+            ingest,
+            checkpoints,
+            stop,
+            dead_letters,
+            grace_s=grace_s,
+            drain_s=drain_s,
+        )
     finally:
         if watcher is not None:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
-        await consumer.stop()
         await checkpoints.close()
         await producer.stop()
 
@@ -424,13 +430,11 @@ async def run_gmail_ingest(
 async def keep_watching(api: GmailApi, settings: ChannelSettings, stop: asyncio.Event) -> None:
     """Renews the mailbox's users.watch well before its 7-day expiry; retries a failed renewal
     every few minutes (notifications keep flowing from the previous watch meanwhile)."""
-    while not stop.is_set():
-        try:
-            answer = await api.watch(settings.gmail_pubsub_topic)
+    every_s = min(300.0, settings.gmail_watch_renew_s)
+    renewal = RetryPolicy(initial_s=every_s, max_s=every_s, log_as="gmail watch renewal")
+    with contextlib.suppress(Stopped):
+        while not stop.is_set():
+            answer = await renewal.call(api.watch, settings.gmail_pubsub_topic, stop=stop)
             log.info("gmail watch renewed until %s", answer.get("expiration", "?"))
-            wait = settings.gmail_watch_renew_s
-        except Exception as exc:  # noqa: BLE001 - retried; the old watch is still active
-            log.warning("gmail watch renewal failed: %s", type(exc).__name__)
-            wait = min(300.0, settings.gmail_watch_renew_s)
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=wait)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=settings.gmail_watch_renew_s)

@@ -1,0 +1,220 @@
+"""The one Kafka consume loop: at-least-once, one record at a time, committed as it is handled.
+
+Partitions run concurrently, each in order. A record's offset is committed only after it was
+handled (or parked in the DLQ), so a crash at any point means the record is read again; every
+consumer here makes that harmless with keyed writes downstream.
+
+Each record is tried as its `RetryPolicy` says; one that still fails goes to `dead_letter`
+and is committed, so it never blocks its partition. Without a dead-letter hook, or when the
+hook fails too, the record is left uncommitted and read again.
+
+A stop (SIGTERM) or the revoke of a partition takes effect between records: the record in hand
+is finished and committed, the rest of the fetched batch is not touched (the next owner of the
+partition reads it from the committed offset). The record in hand gets `grace_s` on stop and
+`drain_s` on revoke; past that it is abandoned uncommitted and handled again later. A retry
+waiting for its next attempt ends at once on stop or revoke, leaving its record uncommitted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Collection, Sequence
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import IllegalStateError, KafkaError
+
+from services.common.retry import RetryPolicy, Stopped
+
+log = logging.getLogger(__name__)
+
+Handle = Callable[[ConsumerRecord], Awaitable[object]]
+# (the record, the error it failed with, attempts made); returns once the record is parked.
+DeadLetter = Callable[[ConsumerRecord, BaseException, int], Awaitable[None]]
+
+# Each record is tried once: for handlers that retry their own steps and dead-letter
+# themselves.
+ONCE = RetryPolicy(attempts=1)
+
+
+class PartitionedConsumer(ConsumerRebalanceListener):
+    """The loop, and the rebalance listener that drains revoked partitions.
+
+    Hooks for what differs between consumers:
+    * `retry` / `dead_letter`: how often a record is tried and where it goes when it fails;
+    * `commit_metadata(tp)`: metadata committed with each offset of `tp` (state that must
+      move with the offset, e.g. a checkpoint);
+    * `on_revoke(partitions)`: called after revoked partitions have drained, and for a
+      partition whose commit failed (it has usually moved on): state kept for them is stale;
+    * `collapse(records)`: which records of one partition's batch to handle, in order; the
+      offsets it leaves out are committed with the next record it keeps, so it may only drop
+      records that a later one supersedes."""
+
+    def __init__(
+        self,
+        consumer: AIOKafkaConsumer,
+        handle: Handle,
+        stop: asyncio.Event,
+        *,
+        grace_s: float,
+        drain_s: float,
+        retry: RetryPolicy = ONCE,
+        dead_letter: DeadLetter | None = None,
+        commit_metadata: Callable[[TopicPartition], str] | None = None,
+        on_revoke: Callable[[Collection[TopicPartition]], None] | None = None,
+        collapse: Callable[[list[ConsumerRecord]], list[ConsumerRecord]] | None = None,
+        batch_ms: int = 500,
+        max_records: int = 100,
+    ) -> None:
+        self.consumer = consumer
+        self.handle = handle
+        self.stop = stop
+        self.grace_s = grace_s
+        self.drain_s = drain_s
+        self.retry = retry
+        self.dead_letter = dead_letter
+        self.commit_metadata = commit_metadata
+        self.on_revoke = on_revoke
+        self.collapse = collapse
+        self.batch_ms = batch_ms
+        self.max_records = max_records
+        # Per partition of the batch in hand: its task, and the event that ends it between
+        # records (and ends a retry's wait) once the partition is revoked or the loop stops.
+        self._running: dict[TopicPartition, asyncio.Task] = {}
+        self._halts: dict[TopicPartition, asyncio.Event] = {}
+
+    async def on_partitions_revoked(self, revoked) -> None:
+        """Called by aiokafka before the group rebalances, while the commits of this
+        generation still count: lets the revoked partitions finish and commit their record."""
+        waiting = []
+        for tp in revoked:
+            if tp in self._halts:
+                self._halts[tp].set()
+            task = self._running.get(tp)
+            if task is not None and not task.done():
+                waiting.append(task)
+        if waiting:
+            _, late = await asyncio.wait(waiting, timeout=self.drain_s)
+            if late:
+                log.warning("%d revoked partition(s) still busy after %.0f s", len(late), self.drain_s)
+        if self.on_revoke is not None:
+            self.on_revoke(revoked)
+
+    async def on_partitions_assigned(self, assigned) -> None:
+        log.info("assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
+
+    async def run(self) -> None:
+        """Consumes until the stop event is set (the consumer must be started and subscribed
+        with this object as its listener)."""
+        while not self.stop.is_set():
+            batches = await self.consumer.getmany(timeout_ms=self.batch_ms, max_records=self.max_records)
+            if not batches:
+                continue
+            self._halts = {tp: asyncio.Event() for tp in batches}
+            self._running = {
+                tp: asyncio.create_task(self._run_partition(tp, records, self._halts[tp]))
+                for tp, records in batches.items()
+            }
+            try:
+                await self._finish(list(self._running.values()))
+            finally:
+                self._running, self._halts = {}, {}
+
+    async def _finish(self, tasks: list[asyncio.Task]) -> None:
+        """Waits for the batch; once stop is set, for at most the grace period more."""
+        batch = asyncio.gather(*tasks)
+        stopping = asyncio.ensure_future(self.stop.wait())
+        try:
+            await asyncio.wait({batch, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if batch.done():
+            batch.result()
+            return
+        for halt in self._halts.values():
+            halt.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(batch), self.grace_s)
+        except asyncio.TimeoutError:
+            log.warning("grace period of %.0f s over: abandoning records in hand uncommitted", self.grace_s)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _run_partition(
+        self, tp: TopicPartition, records: list[ConsumerRecord], halt: asyncio.Event
+    ) -> None:
+        for record in self.collapse(records) if self.collapse else records:
+            if halt.is_set() or self.stop.is_set():
+                return
+            try:
+                await self._handle(record, halt)
+            except Stopped:
+                return  # left uncommitted for the next run
+            except Exception:  # noqa: BLE001 - not handled and not parked: must not be skipped
+                log.exception(
+                    "record %s[%d]@%d not handled; reading it again", tp.topic, tp.partition, record.offset
+                )
+                self._read_again(tp, record.offset)
+                return
+            metadata = self.commit_metadata(tp) if self.commit_metadata else ""
+            try:
+                await self.consumer.commit({tp: (record.offset + 1, metadata)})
+            except (KafkaError, IllegalStateError) as exc:
+                # Typically the partition went to another consumer mid-record: it reads this
+                # record again, and every write downstream is keyed, so the repeat changes nothing.
+                log.warning(
+                    "commit of %s[%d]@%d failed: %s", tp.topic, tp.partition, record.offset, type(exc).__name__
+                )
+                if self.on_revoke is not None:
+                    self.on_revoke([tp])
+                self._read_again(tp, record.offset + 1)
+                return
+
+    async def _handle(self, record: ConsumerRecord, halt: asyncio.Event) -> None:
+        attempts = 0
+        try:
+            async for attempt in self.retry.retrying(halt):
+                with attempt:
+                    attempts = attempt.retry_state.attempt_number
+                    await self.handle(record)
+        except Stopped:
+            raise
+        except Exception as exc:
+            if self.dead_letter is None:
+                raise
+            await self.dead_letter(record, exc, attempts)
+
+    def _read_again(self, tp: TopicPartition, offset: int) -> None:
+        """The rest of the fetched batch is not handled: while this consumer still owns the
+        partition it fetches from `offset` again instead of skipping ahead."""
+        with contextlib.suppress(IllegalStateError):
+            self.consumer.seek(tp, offset)
+
+
+async def consume(
+    bootstrap_servers: str,
+    group_id: str,
+    topics: Sequence[str],
+    handle: Handle,
+    stop: asyncio.Event,
+    **options,
+) -> None:
+    """Runs a `PartitionedConsumer` (`options` are its keyword arguments) in consumer group
+    `group_id` until `stop`, then leaves the group so its partitions move on at once."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+    )
+    loop = PartitionedConsumer(consumer, handle, stop, **options)
+    consumer.subscribe(list(topics), listener=loop)
+    await consumer.start()
+    try:
+        log.info("consuming %s as %s", ", ".join(topics), group_id)
+        await loop.run()
+    finally:
+        await consumer.stop()

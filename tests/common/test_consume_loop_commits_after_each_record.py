@@ -1,0 +1,105 @@
+"""The shared consume loop (services.common.consumer) on the test stack's real Kafka: each
+record is handled once, partitions each in order, and its offset is committed right after it
+is handled, with the metadata its consumer attaches. A stop finishes the record in hand and
+leaves the rest uncommitted; a record that will not finish is abandoned, uncommitted, at the
+end of the grace period."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from tests.common.kafka_run import Running, topic
+
+
+async def test_records_are_handled_once_each_partition_in_order_and_all_committed(stack):
+    async with topic(stack.bootstrap_servers, partitions=3) as t:
+        for p in range(3):
+            await t.put(p, *(f"p{p}-{i}" for i in range(20)))
+
+        async def handle(record) -> None:
+            t.note(record)
+            await asyncio.sleep(0.001 * (record.offset % 3))  # partitions interleave
+
+        run = Running(t, handle)
+        await run.until(lambda: len(t.handled) >= 60, "every record handled")
+        await run.until(
+            lambda: _all_committed(t, run.group, {0: 20, 1: 20, 2: 20}), "every offset committed"
+        )
+        await run.finish()
+
+    for p in range(3):
+        assert t.values(p) == [f"p{p}-{i}" for i in range(20)]
+    assert len(t.handled) == 60
+
+
+async def test_each_commit_follows_its_record_and_carries_the_consumers_metadata(stack):
+    async with topic(stack.bootstrap_servers) as t:
+        await t.put(0, "a", "b", "c")
+        seen: list[tuple[str, dict]] = []
+        run: Running
+
+        async def handle(record) -> None:
+            # What is committed when this record starts: only the records before it.
+            offset, metadata = (await t.committed(run.group)).get(0, (-1, ""))
+            seen.append((t.note(record), {"offset": offset, "metadata": metadata}))
+
+        run = Running(t, handle, commit_metadata=lambda tp: json.dumps({"last": t.values()[-1]}))
+        await run.until(lambda: _all_committed(t, run.group, {0: 3}), "the three records committed")
+        await run.finish()
+        committed = await t.committed(run.group)
+
+    assert [value for value, _ in seen] == ["a", "b", "c"]
+    assert [s["offset"] for _, s in seen] == [-1, 1, 2]
+    assert [s["metadata"] for _, s in seen][1:] == ['{"last": "a"}', '{"last": "b"}']
+    assert committed == {0: (3, '{"last": "c"}')}
+
+
+async def test_a_stop_finishes_the_record_in_hand_and_leaves_the_rest_uncommitted(stack):
+    async with topic(stack.bootstrap_servers) as t:
+        await t.put(0, *(f"r{i}" for i in range(10)))
+        in_hand = asyncio.Event()
+        release = asyncio.Event()
+
+        async def handle(record) -> None:
+            if record.offset == 3:
+                in_hand.set()
+                await release.wait()
+            t.note(record)
+
+        run = Running(t, handle)
+        await run.until(in_hand.is_set, "the fourth record in hand")
+        run.stop.set()
+        await asyncio.sleep(0.5)
+        assert not run.task.done(), "the loop must wait for the record in hand"
+        release.set()
+        await run.finish()
+        committed = await t.committed(run.group)
+
+    assert t.values() == ["r0", "r1", "r2", "r3"]
+    assert committed == {0: (4, "")}
+
+
+async def test_a_record_that_will_not_finish_is_abandoned_uncommitted_after_the_grace_period(stack):
+    async with topic(stack.bootstrap_servers) as t:
+        await t.put(0, "quick", "hangs", "never")
+        in_hand = asyncio.Event()
+
+        async def handle(record) -> None:
+            if t.note(record) == "hangs":
+                in_hand.set()
+                await asyncio.Event().wait()
+
+        run = Running(t, handle, grace_s=1.0)
+        await run.until(in_hand.is_set, "the hanging record in hand")
+        took = await run.finish()
+        committed = await t.committed(run.group)
+
+    assert 1.0 <= took < 4.0
+    assert t.values() == ["quick", "hangs"]
+    assert committed == {0: (1, "")}
+
+
+async def _all_committed(t, group: str, ends: dict[int, int]) -> bool:
+    committed = await t.committed(group)
+    return all(committed.get(p, (0, ""))[0] == end for p, end in ends.items())
