@@ -77,7 +77,6 @@ class DispatcherSettings(Settings):
     # Attempts for a record failing transiently for reasons other than an outage (see the
     # module docstring) before it is dead-lettered; ~1 minute of backoff with the defaults.
     max_attempts: int = 10
-    retry_initial_s: float = 0.2
     retry_max_s: float = 30.0
 
 
@@ -139,13 +138,7 @@ class OutboundDispatcher:
         self.settings = settings or DispatcherSettings()
         # How the consume loop tries a record before it is dead-lettered; an outage waits
         # (uncommitted, in order) for as long as it lasts.
-        self.retry = RetryPolicy(
-            attempts=self.settings.max_attempts,
-            initial_s=self.settings.retry_initial_s,
-            max_s=self.settings.retry_max_s,
-            retry_on=is_transient,
-            outage=is_outage,
-        )
+        self.retry = self.settings.retry_policy(outage=is_outage)
 
     async def handle(self, record: ConsumerRecord) -> str:
         """One attempt at one outbound record. Returns sent | skipped_duplicate | failed;

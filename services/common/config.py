@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.common.retry import RetryPolicy, is_transient
+
 
 class Settings(BaseSettings):
     """Settings every process reads. Services subclass it to add their own."""
@@ -21,6 +23,11 @@ class Settings(BaseSettings):
     rebalance_drain_s: float = 20.0
     # Deadline applied to every outgoing RPC that does not set its own.
     rpc_timeout_s: float = 10.0
+    # A Kafka record's transient failures: attempts, and the backoff between them (seconds),
+    # before it is dead-lettered (`retry_policy`).
+    max_attempts: int = 5
+    retry_initial_s: float = 0.2
+    retry_max_s: float = 5.0
 
     database_url: str = ""
     db_pool_min: int = 1
@@ -34,3 +41,9 @@ class Settings(BaseSettings):
     conversation_addr: str = "127.0.0.1:50052"
     agent_addr: str = "127.0.0.1:50053"
     knowledge_addr: str = "127.0.0.1:50053"
+
+    def retry_policy(self, **overrides) -> RetryPolicy:
+        """MAX_ATTEMPTS / RETRY_INITIAL_S / RETRY_MAX_S as the policy for transient errors."""
+        values = dict(attempts=self.max_attempts, initial_s=self.retry_initial_s,
+                      max_s=self.retry_max_s, retry_on=is_transient)
+        return RetryPolicy(**(values | overrides))

@@ -34,10 +34,9 @@ from services.common import topics
 from services.common.config import Settings
 from services.common.consumer import consume
 from services.common.dead_letters import DeadLetters
-from services.common.grpc_client import open_channel
+from services.common.grpc_client import owned_channel
 from services.common.kafka import new_producer, processing, publish
 from services.common.logs import setup_logging
-from services.common.retry import RetryPolicy, is_transient
 from services.common.signals import stop_on_signals
 from services.common.telemetry import setup_tracing, shutdown_tracing
 
@@ -55,9 +54,6 @@ APOLOGY = (
 
 class WorkerSettings(Settings):
     consumer_group: str = "fte-inbound-worker"
-    max_attempts: int = 5
-    retry_initial_s: float = 0.2
-    retry_max_s: float = 5.0
     respond_timeout_s: float = 60.0
     # How long Kafka may keep refusing a dead letter before the record is left uncommitted (and
     # read again): an outage neither loses the record nor holds a shutdown forever.
@@ -102,12 +98,7 @@ class InboundWorker:
         self.identity = identity
         self.conversation = conversation
         self.agent = agent
-        self.retry = RetryPolicy(
-            attempts=settings.max_attempts,
-            initial_s=settings.retry_initial_s,
-            max_s=settings.retry_max_s,
-            retry_on=is_transient,
-        )
+        self.retry = settings.retry_policy()
 
     async def _step(self, stage: str, call, *args, **kwargs):
         attempts = 0
@@ -358,23 +349,18 @@ async def main() -> None:
     setup_tracing("worker", settings.otel_exporter_otlp_endpoint)
     stop = stop_on_signals()
     async with contextlib.AsyncExitStack() as stack:
-        channels = {}
-        for name, addr in (
-            ("identity", settings.identity_addr),
-            ("conversation", settings.conversation_addr),
-            ("agent", settings.agent_addr),
-        ):
-            channels[name] = open_channel(addr, settings.rpc_timeout_s)
-            stack.push_async_callback(channels[name].close)
+        def stub(make, address: str):
+            return make(owned_channel(stack, address, settings.rpc_timeout_s))
+
         producer = new_producer(settings.kafka_bootstrap_servers, "inbound-worker")
         await producer.start()
         stack.push_async_callback(producer.stop)
         worker = InboundWorker(
             settings,
             producer,
-            id_grpc.IdentityServiceStub(channels["identity"]),
-            conv_grpc.ConversationServiceStub(channels["conversation"]),
-            agent_grpc.AgentServiceStub(channels["agent"]),
+            stub(id_grpc.IdentityServiceStub, settings.identity_addr),
+            stub(conv_grpc.ConversationServiceStub, settings.conversation_addr),
+            stub(agent_grpc.AgentServiceStub, settings.agent_addr),
         )
         # Each step retries and dead-letters on its own (see InboundWorker.handle): the loop
         # tries a record once and reads it again only if even its dead letter failed.
