@@ -17,8 +17,8 @@ PROTOS := $(shell find proto -name '*.proto' | sort)
 .PHONY: deps deps-run deps-test-fast system-packages system-packages-run run up down \
 	test test-fast lint gen webform bench eval clean
 
-# Three install sets, each a subset of the next. Running needs no browser (chromium is minutes
-# of apt on a fresh machine) and no buf; the fast tests need no Kafka jars, grpcurl or apt.
+# Two subsets of `deps`: running needs no browser (chromium is minutes of apt on a fresh
+# machine) and no buf; the fast tests need no Kafka jars, grpcurl or apt.
 ## deps-test-fast: what `make test-fast` needs: the Python venv, buf, the web form's node_modules
 deps-test-fast: $(VENV)/.installed node_modules/.installed webform/node_modules/.installed
 
