@@ -1,4 +1,5 @@
 # Flowboard Support FTE. Two commands on a fresh machine: `make run` and `make test`.
+# `make test-fast` is the inner loop: the tests that need no PostgreSQL, Kafka or browser.
 # Everything installed lands in ignored folders (.venv, node_modules, .cache).
 
 SHELL := /bin/bash
@@ -13,19 +14,32 @@ export PATH := $(CURDIR)/.cache/bin:$(PATH)
 
 PROTOS := $(shell find proto -name '*.proto' | sort)
 
-.PHONY: deps system-packages run up down test lint gen webform bench eval clean
+.PHONY: deps deps-run deps-test-fast system-packages system-packages-run run up down \
+	test test-fast lint gen webform bench eval clean
 
-## deps: install everything the project needs (idempotent, cached)
-deps: $(VENV)/.installed node_modules/.installed webform/node_modules/.installed \
-	$(KAFKA_LIBS)/.installed $(GRPCURL) system-packages
+# Two subsets of `deps`: running needs no browser (chromium is minutes of apt on a fresh
+# machine) and no buf; the fast tests need no Kafka jars, grpcurl or apt.
+## deps-test-fast: what `make test-fast` needs: the Python venv, buf, the web form's node_modules
+deps-test-fast: $(VENV)/.installed node_modules/.installed webform/node_modules/.installed
 
-# Debian packages the tests drive: jq (README examples), chromium (browser tests). Checked on
-# every run instead of trusting a marker file (two `command -v`, cheap): a package removed after
-# the first install must be put back, not surface later as a baffling browser-test failure.
-# Root installs directly (CI has no sudo); others need passwordless sudo or get the command to run.
-SYSTEM_PACKAGES := jq chromium
-system-packages:
-	@missing=""; for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+## deps-run: what `make run` needs: the venv, Kafka's jars, the web form's node_modules (to build
+## it), grpcurl and jq (the READMEs' grpcurl walkthroughs)
+deps-run: $(VENV)/.installed webform/node_modules/.installed $(KAFKA_LIBS)/.installed $(GRPCURL) \
+	system-packages-run
+
+## deps: install everything the project needs, incl. chromium for the browser tests (idempotent, cached)
+deps: deps-run deps-test-fast system-packages
+
+# Debian packages: jq (README examples) for running, chromium (browser tests) too for testing.
+# Checked on every run instead of trusting a marker file (a `command -v` each, cheap): a package
+# removed after the first install must be put back, not surface later as a baffling browser-test
+# failure. Root installs directly (CI has no sudo); others need passwordless sudo or get the
+# command to run. One recipe, given the package list: `system-packages` installs
+# SYSTEM_PACKAGES, `system-packages-run` only RUN_SYSTEM_PACKAGES.
+RUN_SYSTEM_PACKAGES := jq
+SYSTEM_PACKAGES := $(RUN_SYSTEM_PACKAGES) chromium
+define install_system_packages
+	@missing=""; for p in $(1); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
 	[ -z "$$missing" ] && exit 0; \
 	fail() { echo "system-packages: missing$$missing: $$1" >&2; exit 1; }; \
 	command -v apt-get >/dev/null || fail "apt-get is not available here; install them with this system's package manager"; \
@@ -37,6 +51,11 @@ system-packages:
 	$$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing \
 		|| fail "apt-get install failed (see above)"; \
 	for p in $$missing; do command -v $$p >/dev/null || fail "installed, but $$p is still not on PATH"; done
+endef
+system-packages:
+	$(call install_system_packages,$(SYSTEM_PACKAGES))
+system-packages-run:
+	$(call install_system_packages,$(RUN_SYSTEM_PACKAGES))
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || $(PY_SYS) -m venv $(VENV)
@@ -83,27 +102,36 @@ lint: node_modules/.installed
 webform: webform/node_modules/.installed
 	cd webform && npm run --silent build
 
-## test: install, lint, then every test (web form unit tests, then pytest incl. the browser tests)
+## test: install everything, lint, then every test (web form unit tests, then pytest incl. the
+## browser tests). What CI runs.
 test: deps lint webform
 	cd webform && npm run --silent test:unit
 	$(PY) -m pytest -ra
 
-## run: install, start PostgreSQL, Kafka, migrations and every service; Ctrl-C stops all
-run: deps webform
+## test-fast: the inner loop, under 2 minutes: the web form's unit tests, then every pytest test
+## not marked `stack` (PostgreSQL/Kafka) or `browser` (Chromium); starts no server. The marks
+## come from what each test uses (tests/conftest.py). `make test` still runs everything.
+test-fast: deps-test-fast
+	cd webform && npm run --silent test:unit
+	$(PY) -m pytest -ra -m "not stack and not browser"
+
+## run: install what running needs (no chromium), start PostgreSQL, Kafka, migrations and every
+## service; Ctrl-C stops all
+run: deps-run webform
 	$(PY) -m devstack run
 
 ## up / down: only the embedded PostgreSQL and Kafka (for running tests against them by hand)
-up: deps
+up: deps-run
 	$(PY) -m devstack up
 down:
 	$(PY) -m devstack down
 
 ## eval: the labelled tickets through AgentService over gRPC (needs `make run` up); fails below the floors
-eval: deps
+eval: deps-run
 	$(PY) -m services.agent.eval --check
 
 ## bench: throughput and latency figures (edge vs a no-op endpoint, end to end, knowledge search)
-bench: deps webform
+bench: deps-run webform
 	$(PY) -m tests.bench
 
 clean:

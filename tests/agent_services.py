@@ -3,7 +3,8 @@ the test stack's PostgreSQL (role fte_knowledge), with the knowledge base seeded
 session from the repository's article files. The agent's tools reach Knowledge (itself) and
 Conversation (started by tests.running_services) over real gRPC.
 
-Conftests import these fixtures.
+A pytest plugin, registered once by tests/conftest.py (`pytest_plugins`): one service and one
+seed per run, whichever folder asks first.
 """
 
 from __future__ import annotations

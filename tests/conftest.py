@@ -2,6 +2,15 @@
 
 The test stack has its own data dir and ports, so tests can run while `make run` is up.
 DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS, if set, are used instead of the embedded servers.
+
+The in-process services (identity + conversation, agent + knowledge, the seeded knowledge base)
+are registered here once, as plugins: a fixture defined in a module that several conftests
+import is a separate fixture per folder, so each folder would start its own copy. A folder's
+conftest may still define a fixture of the same name (e2e's `identity` is a stub on the
+pipeline's process); the nearest definition wins.
+
+Each test is marked by what it needs, from the fixtures it uses (`make test-fast` deselects
+them): `stack` for PostgreSQL or Kafka, `browser` for Chromium.
 """
 
 from __future__ import annotations
@@ -10,10 +19,13 @@ import fcntl
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
 from devstack import DEFAULT_DATA_ROOT, kafka, postgres, stack as devstack
+
+pytest_plugins = ["tests.running_services", "tests.agent_services"]
 
 TEST_DATA_ROOT = DEFAULT_DATA_ROOT / "test-stack"
 # Two checkouts (e.g. git worktrees) can test side by side when one sets FTE_TEST_PORT_OFFSET.
@@ -47,3 +59,27 @@ async def stack(stack_lock: None) -> AsyncIterator[devstack.Endpoints]:
     yield endpoints
     devstack.down(TEST_STACK)
     assert not devstack.embedded_running(TEST_STACK), "test stack left running"
+
+
+# Tests that start PostgreSQL, Kafka or Chromium themselves (their own data dir and ports, or a
+# subprocess), so the `stack` fixture does not show in what they use. Paths under tests/.
+STARTS_ITS_OWN_STACK = {
+    "stack/test_crash_recovery.py",  # kills and restarts its own PostgreSQL and Kafka
+    "stack/test_devstack_run.py",  # `python -m devstack run` as a child process
+}
+STARTS_CHROMIUM = {
+    "e2e/test_webform_in_chromium.py",  # `npm run test:browser`: playwright drives Chromium
+}
+TESTS_DIR = Path(__file__).parent
+# A renamed file must not silently fall into `make test-fast`.
+assert all((TESTS_DIR / p).is_file() for p in STARTS_ITS_OWN_STACK | STARTS_CHROMIUM), \
+    "tests/conftest.py lists a test file that no longer exists"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = item.path.relative_to(TESTS_DIR).as_posix() if item.path.is_relative_to(TESTS_DIR) else ""
+        if "stack" in getattr(item, "fixturenames", ()) or path in STARTS_ITS_OWN_STACK:
+            item.add_marker(pytest.mark.stack)
+        if path in STARTS_CHROMIUM:
+            item.add_marker(pytest.mark.browser)

@@ -1,8 +1,11 @@
 """Identity and conversation started in this process through the real bootstrap, on port 0,
 against the test stack's PostgreSQL with each service's own role; stubs over real gRPC.
 
-Conftests import these fixtures. The conversation service reads time from `clock`, which
-follows real time until a test pins it, so the 24 h window is tested without sleeping.
+A pytest plugin, registered once by tests/conftest.py (`pytest_plugins`), so every folder
+shares one pair of services; test modules import only its helpers. The conversation service
+reads time from `clock`, which follows real time until a test pins it, so the 24 h window is
+tested without sleeping. `clock` and the autouse reset need nothing else: they cost a test
+that never touches the services nothing.
 """
 
 from __future__ import annotations
@@ -63,9 +66,8 @@ def _real_time_between_tests(clock: Clock):
     clock.release()
 
 
-# Identity's address, known once `conversation_address` has started both services. Module
-# state rather than a fixture of its own, so conftests that import only `conversation_address`
-# and `identity_address` keep working.
+# Identity's address, known once `conversation_address` has started both services (each needs
+# the other's address, so one fixture starts the pair).
 _identity_addr: list[str] = []
 
 

@@ -8,22 +8,7 @@ from services.agent import server as agent_server
 from services.common.grpc_client import open_channel
 from services.common.grpc_server import running
 from tests.agent.fake_openai import FakeOpenAI
-from tests.agent_services import (  # noqa: F401  (fixtures)
-    agent,
-    agent_address,
-    agent_settings,
-    fake_openai,
-    knowledge,
-    knowledge_dsn,
-    seeded_knowledge,
-)
-from tests.running_services import (  # noqa: F401  (fixtures)
-    _real_time_between_tests,
-    admin_db,
-    clock,
-    conversation,
-    conversation_address,
-)
+from tests.agent_services import agent_settings
 
 ONLINE_MODEL = "gpt-4o-compatible-test"
 

@@ -1,7 +1,8 @@
 """`make system-packages` (part of `make deps`) puts back jq and Debian's chromium whenever they are
 missing — checked on every run, no marker file that goes stale — installs as root without sudo
-(CI), and says clearly what to do when apt cannot be used. apt-get, id and sudo are faked on a
-private PATH: the real ones would change this machine."""
+(CI), and says clearly what to do when apt cannot be used. `make run` asks the same recipe for
+jq only: chromium is for the browser tests. apt-get, id and sudo are faked on a private PATH:
+the real ones would change this machine."""
 
 from __future__ import annotations
 
@@ -90,3 +91,20 @@ def test_apt_failure_is_reported_not_swallowed(tmp_path):
     assert result.returncode != 0
     assert "E: Unable to locate package" in result.stderr
     assert "missing fbpkg: apt-get install failed" in result.stderr
+
+
+def _planned(target: str) -> str:
+    """What `make <target>` would run (`make -n` prints the recipes, runs none of them)."""
+    make = shutil.which("make")
+    assert make, "GNU make is needed"
+    result = subprocess.run([make, "-n", "-C", str(REPO), target], capture_output=True, text=True,
+                            timeout=60, env={**os.environ, "LC_ALL": "C"})
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_run_installs_jq_but_not_chromium_which_only_the_tests_need():
+    run, test = _planned("run"), _planned("test")
+    assert "for p in jq; do command -v" in run
+    assert "chromium" not in run
+    assert "for p in jq chromium; do command -v" in test

@@ -19,13 +19,6 @@ from fte.events.v1 import events_pb2
 from services.channels.resilience import BreakerRegistry
 from services.channels.settings import ChannelSettings
 from tests.channels import mail_samples as mail
-from tests.running_services import (  # noqa: F401  (fixtures)
-    _real_time_between_tests,
-    admin_db,
-    clock,
-    conversation,
-    conversation_address,
-)
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "f" * 32

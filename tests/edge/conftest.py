@@ -14,14 +14,6 @@ from fastapi import FastAPI
 
 from services.edge.app import create_app
 from services.edge.settings import EdgeSettings
-from tests.running_services import (  # noqa: F401  (fixtures)
-    _real_time_between_tests,
-    clock,
-    conversation,
-    conversation_address,
-    identity,
-    identity_address,
-)
 
 
 @contextlib.asynccontextmanager
