@@ -29,11 +29,13 @@ pytest_plugins = ["tests.running_services", "tests.agent_services"]
 
 TEST_DATA_ROOT = DEFAULT_DATA_ROOT / "test-stack"
 # Two checkouts (e.g. git worktrees) can test side by side when one sets FTE_TEST_PORT_OFFSET.
+# The test servers' ports lie below the kernel's ephemeral range (32768+), where no outgoing
+# connection can be holding one when a server binds it, and below tests/ports.py's 20000-32000.
 PORT_OFFSET = int(os.environ.get("FTE_TEST_PORT_OFFSET", "0"))
 TEST_STACK = devstack.StackConfig(
-    postgres=postgres.PostgresConfig(data_dir=TEST_DATA_ROOT / "postgres", port=55442 + PORT_OFFSET),
-    kafka=kafka.KafkaConfig(data_dir=TEST_DATA_ROOT / "kafka", port=59102 + PORT_OFFSET,
-                            controller_port=59103 + PORT_OFFSET),
+    postgres=postgres.PostgresConfig(data_dir=TEST_DATA_ROOT / "postgres", port=15442 + PORT_OFFSET),
+    kafka=kafka.KafkaConfig(data_dir=TEST_DATA_ROOT / "kafka", port=19102 + PORT_OFFSET,
+                            controller_port=19103 + PORT_OFFSET),
     external_database_url=os.environ.get("DATABASE_URL") or None,
     external_kafka=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
 )

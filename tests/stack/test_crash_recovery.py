@@ -19,9 +19,9 @@ from tests.conftest import PORT_OFFSET
 
 CRASH_DATA_ROOT = DEFAULT_DATA_ROOT / "test-crash"
 CRASH_STACK = StackConfig(
-    postgres=postgres.PostgresConfig(data_dir=CRASH_DATA_ROOT / "postgres", port=55472 + PORT_OFFSET),
-    kafka=kafka.KafkaConfig(data_dir=CRASH_DATA_ROOT / "kafka", port=59132 + PORT_OFFSET,
-                            controller_port=59133 + PORT_OFFSET),
+    postgres=postgres.PostgresConfig(data_dir=CRASH_DATA_ROOT / "postgres", port=15472 + PORT_OFFSET),
+    kafka=kafka.KafkaConfig(data_dir=CRASH_DATA_ROOT / "kafka", port=19132 + PORT_OFFSET,
+                            controller_port=19133 + PORT_OFFSET),
 )
 TOPIC = "crash.survivors"
 

@@ -17,12 +17,14 @@ import pytest
 
 from devstack import DEFAULT_DATA_ROOT, REPO_ROOT, _proc, kafka, postgres
 from devstack.stack import StackConfig, down
+from tests.conftest import PORT_OFFSET
 from tests.stack.dummy_processes import PROCESSES
 
 RUN_DATA_ROOT = DEFAULT_DATA_ROOT / "test-run"
 RUN_STACK = StackConfig(
-    postgres=postgres.PostgresConfig(data_dir=RUN_DATA_ROOT / "postgres", port=55462),
-    kafka=kafka.KafkaConfig(data_dir=RUN_DATA_ROOT / "kafka", port=59122, controller_port=59123),
+    postgres=postgres.PostgresConfig(data_dir=RUN_DATA_ROOT / "postgres", port=15462 + PORT_OFFSET),
+    kafka=kafka.KafkaConfig(data_dir=RUN_DATA_ROOT / "kafka", port=19122 + PORT_OFFSET,
+                            controller_port=19123 + PORT_OFFSET),
 )
 ALPHA, BETA = PROCESSES
 STARTUP_TIMEOUT = 120
