@@ -103,10 +103,12 @@ webform: webform/node_modules/.installed
 	cd webform && npm run --silent build
 
 ## test: install everything, lint, then every test (web form unit tests, then pytest incl. the
-## browser tests). What CI runs.
+## browser tests, in TEST_WORKERS pytest-xdist workers, each with a stack of its own; 0 runs
+## them in this process). What CI runs.
+TEST_WORKERS ?= 2
 test: deps lint webform
 	cd webform && npm run --silent test:unit
-	$(PY) -m pytest -ra
+	$(PY) -m pytest -ra -n $(TEST_WORKERS)
 
 ## test-fast: the inner loop, under 2 minutes: the web form's unit tests, then every pytest test
 ## not marked `stack` (PostgreSQL/Kafka) or `browser` (Chromium); starts no server. The marks

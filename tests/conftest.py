@@ -11,6 +11,9 @@ pipeline's process); the nearest definition wins.
 
 Each test is marked by what it needs, from the fixtures it uses (`make test-fast` deselects
 them): `stack` for PostgreSQL or Kafka, `browser` for Chromium.
+
+`make test` runs two pytest-xdist workers (`-n 2`); each is a session with a stack of its own,
+and `pytest_xdist_make_scheduler` below decides which tests share a worker.
 """
 
 from __future__ import annotations
@@ -27,11 +30,14 @@ from devstack import DEFAULT_DATA_ROOT, kafka, postgres, stack as devstack
 
 pytest_plugins = ["tests.running_services", "tests.agent_services"]
 
-TEST_DATA_ROOT = DEFAULT_DATA_ROOT / "test-stack"
+# `make test` runs the suite in pytest-xdist workers; each worker is a session of its own, with a
+# stack of its own: data dir, ports (+1000 a worker) and lock.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+TEST_DATA_ROOT = DEFAULT_DATA_ROOT / ("test-stack" + (f"-{WORKER}" if WORKER else ""))
 # Two checkouts (e.g. git worktrees) can test side by side when one sets FTE_TEST_PORT_OFFSET.
 # The test servers' ports lie below the kernel's ephemeral range (32768+), where no outgoing
 # connection can be holding one when a server binds it, and below tests/ports.py's 20000-32000.
-PORT_OFFSET = int(os.environ.get("FTE_TEST_PORT_OFFSET", "0"))
+PORT_OFFSET = int(os.environ.get("FTE_TEST_PORT_OFFSET", "0")) + 1000 * int(WORKER.removeprefix("gw") or 0)
 TEST_STACK = devstack.StackConfig(
     postgres=postgres.PostgresConfig(data_dir=TEST_DATA_ROOT / "postgres", port=15442 + PORT_OFFSET),
     kafka=kafka.KafkaConfig(data_dir=TEST_DATA_ROOT / "kafka", port=19102 + PORT_OFFSET,
@@ -43,11 +49,11 @@ TEST_STACK = devstack.StackConfig(
 
 @pytest.fixture(scope="session")
 def stack_lock() -> Iterator[None]:
-    """Serialises test sessions of this checkout: they share the test stack's ports and data
-    dir, and each session wipes and stops it. The lock dies with its process, so a crashed
-    session never blocks the next one."""
+    """Serialises test sessions of this checkout (per xdist worker): they share the test stack's
+    ports and data dir, and each session wipes and stops it. The lock dies with its process, so
+    a crashed session never blocks the next one."""
     DEFAULT_DATA_ROOT.mkdir(exist_ok=True)
-    with open(DEFAULT_DATA_ROOT / "test-stack.lock", "w") as lock:
+    with open(DEFAULT_DATA_ROOT / f"{TEST_DATA_ROOT.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
@@ -85,3 +91,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.stack)
         if path in STARTS_CHROMIUM:
             item.add_marker(pytest.mark.browser)
+    # The end-to-end tests first: they are the longest unit of work (see below).
+    items.sort(key=lambda item: not item.nodeid.startswith(E2E))
+
+
+E2E = "tests/e2e/"
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """How `make test` shares the tests between its xdist workers: the end-to-end tests are one
+    unit of work, so the pipeline of processes they share starts once, on one worker, and it is
+    handed out first, being the longest; every other test file is a unit of its own, handed to
+    whichever worker is free."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class EndToEndAsOneUnit(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return E2E if nodeid.startswith(E2E) else super()._split_scope(nodeid)
+
+    # Keep the collection's order (e2e first) rather than the largest file first.
+    config.option.loadscopereorder = False
+    return EndToEndAsOneUnit(config, log)

@@ -7,6 +7,7 @@ and outgoing connections never use), each at most once per test process."""
 
 from __future__ import annotations
 
+import os
 import random
 import socket
 from pathlib import Path
@@ -22,9 +23,19 @@ def _ephemeral_start() -> int:
         return 32768
 
 
+def _worker_range() -> tuple[int, int]:
+    """The whole range, or under pytest-xdist the worker's own slice of it: two workers never
+    hand out the same port."""
+    low, high = _RANGE[0], min(_RANGE[1], _ephemeral_start())
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    index = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    width = (high - low) // max(count, 1)
+    return low + index * width, low + (index + 1) * width
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that is free now and was not given out before in this process."""
-    low, high = _RANGE[0], min(_RANGE[1], _ephemeral_start())
+    low, high = _worker_range()
     for _ in range(200):
         port = random.randrange(low, high)
         if port in _given:
