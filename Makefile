@@ -30,13 +30,14 @@ deps-run: $(VENV)/.installed webform/node_modules/.installed $(KAFKA_LIBS)/.inst
 ## deps: install everything the project needs, incl. chromium for the browser tests (idempotent, cached)
 deps: deps-run deps-test-fast system-packages
 
-# Debian packages: jq (README examples) for running, chromium (browser tests) too for testing.
+# Debian packages: jq (README examples) and redis-server (the embedded Redis: the edge's shared rate
+# limits) for running, chromium (browser tests) too for testing.
 # Checked on every run instead of trusting a marker file (a `command -v` each, cheap): a package
 # removed after the first install must be put back, not surface later as a baffling browser-test
 # failure. Root installs directly (CI has no sudo); others need passwordless sudo or get the
 # command to run. One recipe, given the package list: `system-packages` installs
 # SYSTEM_PACKAGES, `system-packages-run` only RUN_SYSTEM_PACKAGES.
-RUN_SYSTEM_PACKAGES := jq
+RUN_SYSTEM_PACKAGES := jq redis-server
 SYSTEM_PACKAGES := $(RUN_SYSTEM_PACKAGES) chromium
 define install_system_packages
 	@missing=""; for p in $(1); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \

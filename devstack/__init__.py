@@ -1,7 +1,9 @@
-"""Embedded local stack: PostgreSQL 16 + pgvector, a single-node Kafka broker, schema
-migrations and the service processes, so `python -m devstack run` needs no configuration.
+"""Embedded local stack: PostgreSQL 16 + pgvector, a single-node Kafka broker, Redis (the edge's
+shared rate limits), schema migrations and the service processes, so `python -m devstack run`
+needs no configuration.
 
-`DATABASE_URL` / `KAFKA_BOOTSTRAP_SERVERS` switch the stack to external servers instead.
+`DATABASE_URL` / `KAFKA_BOOTSTRAP_SERVERS` / `RATE_LIMIT_STORAGE_URI` (or `REDIS_URL`) switch
+the stack to external servers instead.
 """
 
 from pathlib import Path

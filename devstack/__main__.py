@@ -1,10 +1,10 @@
 """python -m devstack {up,down,run}
 
-  up    start PostgreSQL and Kafka, apply migrations and topics, print addresses, exit
+  up    start PostgreSQL, Kafka and Redis, apply migrations and topics, print addresses, exit
         (the servers keep running)
-  down  stop the embedded PostgreSQL and Kafka
+  down  stop the embedded PostgreSQL, Kafka and Redis
   run   `up`, then the application processes (devstack/processes.py) until Ctrl-C/SIGTERM
-        or until one of them exits; then stops the processes, Kafka and PostgreSQL. Servers
+        or until one of them exits; then stops the processes, Redis, Kafka and PostgreSQL. Servers
         that were already running before `run` (e.g. from `up`) are left running.
 """
 
@@ -17,12 +17,12 @@ import signal
 import sys
 from pathlib import Path
 
-from devstack import kafka, migrate, postgres, runner, stack
+from devstack import kafka, migrate, postgres, redis, runner, stack
 from devstack.processes import load_processes, load_setup
 
 # Failures with a message that says it all; anything else keeps its traceback.
-_EXPECTED = (postgres.PostgresError, kafka.KafkaStartError, migrate.MigrationError,
-             runner.StartupError)
+_EXPECTED = (postgres.PostgresError, kafka.KafkaStartError, redis.RedisStartError,
+             migrate.MigrationError, runner.StartupError)
 
 
 def _print_endpoints(cfg: stack.StackConfig, endpoints: stack.Endpoints) -> None:
@@ -33,6 +33,8 @@ def _print_endpoints(cfg: stack.StackConfig, endpoints: stack.Endpoints) -> None
         ("postgres", runner.redact(endpoints.admin_dsn),
          where(cfg.external_database_url, cfg.postgres.data_dir)),
         ("kafka", endpoints.bootstrap_servers, where(cfg.external_kafka, cfg.kafka.data_dir)),
+        *([("redis", runner.redact(endpoints.rate_limit_storage_uri),
+            where(cfg.external_rate_limit_storage, cfg.redis.data_dir))] if cfg.redis else []),
     ])
 
 

@@ -65,6 +65,7 @@ def child_env(spec: AppProcess, processes: Sequence[AppProcess], endpoints: Endp
     if spec.schema:
         env["DATABASE_URL"] = service_dsn(endpoints.admin_dsn, spec.schema)
     env["KAFKA_BOOTSTRAP_SERVERS"] = endpoints.bootstrap_servers
+    env["RATE_LIMIT_STORAGE_URI"] = endpoints.rate_limit_storage_uri
     for peer in processes:
         for name in peer.advertise_as:
             env[name] = f"{HOST}:{peer.port}"
@@ -190,7 +191,9 @@ async def supervise(processes: Sequence[AppProcess], endpoints: Endpoints, stop:
                     + [(c.spec.name, f"{HOST}:{c.spec.port}" if c.spec.port else "-", str(c.proc.pid))
                        for c in children]
                     + [("postgres", redact(endpoints.admin_dsn), ""),
-                       ("kafka", endpoints.bootstrap_servers, "")],
+                       ("kafka", endpoints.bootstrap_servers, "")]
+                    + ([("redis", redact(endpoints.rate_limit_storage_uri), "")]
+                       if endpoints.rate_limit_storage_uri else []),
                     out,
                 )
                 for c in children:

@@ -1,7 +1,9 @@
-"""PostgreSQL + Kafka + migrations + topics as one unit, embedded or external.
+"""PostgreSQL + Kafka + migrations + topics (+ Redis for the edge's rate limits) as one unit,
+embedded or external.
 
 `DATABASE_URL` (an admin URL) and `KAFKA_BOOTSTRAP_SERVERS` replace the embedded servers;
-migrations and topics are then applied to those instead.
+migrations and topics are then applied to those instead. `RATE_LIMIT_STORAGE_URI` (or
+`REDIS_URL`) replaces the embedded Redis.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from devstack import DEFAULT_DATA_ROOT, kafka, migrate, postgres
+from devstack import DEFAULT_DATA_ROOT, kafka, migrate, postgres, redis
 
 log = logging.getLogger(__name__)
 
@@ -25,33 +27,48 @@ class StackConfig:
     # Set: use these servers; the embedded one of that kind is neither started nor stopped.
     external_database_url: str | None = None
     external_kafka: str | None = None
+    # The edge replicas' shared rate-limit store. None: no embedded Redis, and unless
+    # `external_rate_limit_storage` names one, each edge counts in memory.
+    redis: redis.RedisConfig | None = None
+    external_rate_limit_storage: str | None = None
 
     @classmethod
     def from_env(cls) -> StackConfig:
         """The `make run` stack. FTE_DATA_DIR, FTE_PG_PORT, FTE_KAFKA_PORT and
-        FTE_KAFKA_CONTROLLER_PORT allow a second, independent one."""
+        FTE_KAFKA_CONTROLLER_PORT (and FTE_REDIS_PORT) allow a second, independent one."""
         data_root = Path(os.environ.get("FTE_DATA_DIR") or DEFAULT_DATA_ROOT).resolve()
         return cls(
             postgres.PostgresConfig.from_env(data_root),
             kafka.KafkaConfig.from_env(data_root),
             external_database_url=os.environ.get("DATABASE_URL") or None,
             external_kafka=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
+            redis=redis.RedisConfig.from_env(data_root),
+            external_rate_limit_storage=(os.environ.get("RATE_LIMIT_STORAGE_URI")
+                                         or os.environ.get("REDIS_URL") or None),
         )
+
+    @property
+    def embedded_redis(self) -> redis.RedisConfig | None:
+        return None if self.external_rate_limit_storage else self.redis
 
 
 @dataclass(frozen=True)
 class Endpoints:
     admin_dsn: str
     bootstrap_servers: str
+    # For the edge: `redis://...`, or "" for in-memory counts.
+    rate_limit_storage_uri: str = ""
 
 
 def embedded_running(cfg: StackConfig) -> set[str]:
-    """Which embedded servers of this config are running now ("postgres", "kafka")."""
+    """Which embedded servers of this config are running now ("postgres", "kafka", "redis")."""
     running = set()
     if not cfg.external_database_url and postgres.running_pid(cfg.postgres):
         running.add("postgres")
     if not cfg.external_kafka and kafka.running_pid(cfg.kafka):
         running.add("kafka")
+    if cfg.embedded_redis and redis.running_pid(cfg.embedded_redis):
+        running.add("redis")
     return running
 
 
@@ -63,7 +80,7 @@ async def _timed(label: str, coro):
 
 
 async def up(cfg: StackConfig) -> Endpoints:
-    """Start what is embedded (both servers at once), then apply migrations and topics.
+    """Start what is embedded (all servers at once), then apply migrations and topics.
 
     Idempotent: running servers are reused and only pending migrations are applied.
     """
@@ -74,7 +91,9 @@ async def up(cfg: StackConfig) -> Endpoints:
         starts.append(_timed("PostgreSQL", postgres.start(cfg.postgres)))
     if not cfg.external_kafka:
         starts.append(_timed("Kafka", kafka.start(cfg.kafka)))
-    # Both starts run to the end even if one fails, so the caller's clean-up sees (and can
+    if cfg.embedded_redis:
+        starts.append(_timed("Redis", redis.start(cfg.embedded_redis)))
+    # All starts run to the end even if one fails, so the caller's clean-up sees (and can
     # stop) everything that was started.
     for result in await asyncio.gather(*starts, return_exceptions=True):
         if isinstance(result, BaseException):
@@ -84,13 +103,16 @@ async def up(cfg: StackConfig) -> Endpoints:
         _timed("topics", kafka.ensure_topics(bootstrap, kafka.topic_partitions(),
                                              kafka.topic_replication_factor())),
     )
-    return Endpoints(admin_dsn, bootstrap)
+    storage = cfg.external_rate_limit_storage or (cfg.redis.url if cfg.redis else "")
+    return Endpoints(admin_dsn, bootstrap, storage)
 
 
 def down(cfg: StackConfig, *, only: set[str] | None = None) -> None:
     """Stop the embedded servers, or just those named in `only`; no-op for stopped ones.
     External servers are never touched."""
-    wanted = {"postgres", "kafka"} if only is None else only
+    wanted = {"postgres", "kafka", "redis"} if only is None else only
+    if "redis" in wanted and cfg.embedded_redis:
+        redis.stop(cfg.embedded_redis)
     if "kafka" in wanted and not cfg.external_kafka:
         kafka.stop(cfg.kafka)
     if "postgres" in wanted and not cfg.external_database_url:

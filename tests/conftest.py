@@ -1,4 +1,4 @@
-"""Shared fixtures. `stack` boots PostgreSQL + Kafka once per session for the tests that ask.
+"""Shared fixtures. `stack` boots PostgreSQL + Kafka (+ Redis) once per session for the tests that ask.
 
 The test stack has its own data dir and ports, so tests can run while `make run` is up.
 DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS, if set, are used instead of the embedded servers.
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack import DEFAULT_DATA_ROOT, kafka, postgres, stack as devstack
+from devstack import DEFAULT_DATA_ROOT, kafka, postgres, redis, stack as devstack
 
 pytest_plugins = ["tests.running_services", "tests.agent_services"]
 
@@ -44,6 +44,8 @@ TEST_STACK = devstack.StackConfig(
                             controller_port=19103 + PORT_OFFSET),
     external_database_url=os.environ.get("DATABASE_URL") or None,
     external_kafka=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
+    redis=redis.RedisConfig(data_dir=TEST_DATA_ROOT / "redis", port=16379 + PORT_OFFSET),
+    external_rate_limit_storage=os.environ.get("RATE_LIMIT_STORAGE_URI") or os.environ.get("REDIS_URL") or None,
 )
 
 

@@ -26,8 +26,6 @@ from fte.identity.v1 import identity_service_pb2 as id_pb
 from fte.identity.v1 import identity_service_pb2_grpc as id_grpc
 from google.protobuf.json_format import MessageToDict
 from limits import parse as parse_limit
-from limits.aio.storage import MemoryStorage
-from limits.aio.strategies import MovingWindowRateLimiter
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
 from services.common.grpc_client import open_channel
@@ -39,6 +37,7 @@ from services.common.kafka import new_producer, publish
 from services.common.retry import RetryPolicy
 from services.edge.webhooks import create_webhook_router
 from services.edge.forms import SubmissionAccepted, SupportSubmission, TicketMessage, TicketView
+from services.edge.rate_limits import EdgeRateLimiter
 from services.edge.settings import EdgeSettings
 
 log = logging.getLogger(__name__)
@@ -136,7 +135,7 @@ class _Clients:
 def create_app(settings: EdgeSettings | None = None, channels: ChannelSettings | None = None) -> FastAPI:
     settings = settings or EdgeSettings()
     channels = channels or ChannelSettings()
-    limiter = MovingWindowRateLimiter(MemoryStorage())
+    limiter = EdgeRateLimiter(settings.rate_limit_storage_uri, settings.rate_limit_storage_timeout_s)
     per_ip = parse_limit(settings.rate_limit_per_ip)
     per_sender = parse_limit(settings.rate_limit_per_sender)
 

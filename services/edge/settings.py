@@ -19,6 +19,11 @@ class EdgeSettings(Settings):
     publish_timeout_s: float = 5.0
     rate_limit_per_ip: str = "60/minute"
     rate_limit_per_sender: str = "10/minute"
+    # Where the counts live: `redis://host:port` shares them between edge replicas; empty (or
+    # `memory://`) keeps them in this process, so each replica allows the full rate.
+    rate_limit_storage_uri: str = ""
+    # Seconds a rate-limit store call may take before the replica falls back to its own counts.
+    rate_limit_storage_timeout_s: float = 0.5
     expected_response_time: str = "within 5 minutes"
     # The dispatcher's gRPC health endpoint: per-channel health (breakers) for GET /health.
     dispatcher_addr: str = "127.0.0.1:50054"

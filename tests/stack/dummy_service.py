@@ -11,7 +11,8 @@ import signal
 
 import asyncpg
 
-REPORTED_ENV = ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "GRPC_PORT", "ALPHA_ADDR", "BETA_ADDR")
+REPORTED_ENV = ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "RATE_LIMIT_STORAGE_URI", "GRPC_PORT", "ALPHA_ADDR",
+                "BETA_ADDR")
 
 
 async def main() -> None:

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from devstack import DEFAULT_DATA_ROOT, REPO_ROOT, _proc, kafka, postgres
+from devstack import DEFAULT_DATA_ROOT, REPO_ROOT, _proc, kafka, postgres, redis
 from devstack.stack import StackConfig, down
 from tests.conftest import PORT_OFFSET
 from tests.stack.dummy_processes import PROCESSES
@@ -25,6 +25,7 @@ RUN_STACK = StackConfig(
     postgres=postgres.PostgresConfig(data_dir=RUN_DATA_ROOT / "postgres", port=15462 + PORT_OFFSET),
     kafka=kafka.KafkaConfig(data_dir=RUN_DATA_ROOT / "kafka", port=19122 + PORT_OFFSET,
                             controller_port=19123 + PORT_OFFSET),
+    redis=redis.RedisConfig(data_dir=RUN_DATA_ROOT / "redis", port=16399 + PORT_OFFSET),
 )
 ALPHA, BETA = PROCESSES
 STARTUP_TIMEOUT = 120
@@ -59,11 +60,13 @@ class Run:
 @pytest.fixture
 async def run(stack_lock: None) -> AsyncIterator[Run]:
     down(RUN_STACK)  # whatever an aborted earlier run left behind
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "RATE_LIMIT_STORAGE_URI", "REDIS_URL")}
     env.update(
         FTE_DATA_DIR=str(RUN_DATA_ROOT), FTE_PG_PORT=str(RUN_STACK.postgres.port),
         FTE_KAFKA_PORT=str(RUN_STACK.kafka.port),
         FTE_KAFKA_CONTROLLER_PORT=str(RUN_STACK.kafka.controller_port),
+        FTE_REDIS_PORT=str(RUN_STACK.redis.port),
         FTE_DEVSTACK_PROCESSES="tests.stack.dummy_processes:PROCESSES",
     )
     proc = await asyncio.create_subprocess_exec(
@@ -85,8 +88,9 @@ async def _report(port: int) -> dict:
 
 
 def _stack_pids() -> list[int]:
-    pids = [postgres.running_pid(RUN_STACK.postgres), kafka.running_pid(RUN_STACK.kafka)]
-    assert None not in pids, "run did not start both embedded servers"
+    pids = [postgres.running_pid(RUN_STACK.postgres), kafka.running_pid(RUN_STACK.kafka),
+            redis.running_pid(RUN_STACK.redis)]
+    assert None not in pids, "run did not start every embedded server"
     return pids
 
 
@@ -94,21 +98,25 @@ async def test_run_wires_processes_and_stops_everything_on_sigterm(run: Run) -> 
     await run.read_until("all processes up")
     alpha, beta = await _report(ALPHA.port), await _report(BETA.port)
     pids = [alpha["pid"], beta["pid"], *_stack_pids()]
+    assert redis.ping(RUN_STACK.redis.host, RUN_STACK.redis.port), "the embedded Redis does not answer PING"
 
     run.proc.send_signal(signal.SIGTERM)
     code = await run.exit_code()
 
     assert code == 0, run.output
     assert not [pid for pid in pids if _proc.pid_alive(pid)], "processes outlived run"
+    assert not redis.ping(RUN_STACK.redis.host, RUN_STACK.redis.port)
     # Each process got its own role, the broker and every peer's address; no admin URL leaks.
     assert alpha["db_user"] == "fte_identity"
     assert "db_user" not in beta and beta["env"]["DATABASE_URL"] is None
     for report in (alpha, beta):
         assert report["env"]["KAFKA_BOOTSTRAP_SERVERS"] == RUN_STACK.kafka.bootstrap_servers
+        assert report["env"]["RATE_LIMIT_STORAGE_URI"] == f"redis://127.0.0.1:{RUN_STACK.redis.port}"
         assert report["env"]["ALPHA_ADDR"] == f"127.0.0.1:{ALPHA.port}"
         assert report["env"]["BETA_ADDR"] == f"127.0.0.1:{BETA.port}"
     # The address table, and each process's output prefixed with its name.
     assert f"127.0.0.1:{ALPHA.port}" in run.output and f"127.0.0.1:{BETA.port}" in run.output
+    assert RUN_STACK.redis.url in run.output
     lines = [line.split("|", 1) for line in run.lines if "|" in line]
     assert ["alpha", f" listening on {ALPHA.port}"] in [[a.strip(), b.rstrip()] for a, b in lines]
     assert ["beta", " stopped on SIGTERM"] in [[a.strip(), b.rstrip()] for a, b in lines]

@@ -1,4 +1,4 @@
-"""DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS point the same code at existing servers: migrations
+"""DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS and RATE_LIMIT_STORAGE_URI point the same code at existing servers: migrations
 and topics go there, no embedded server is started, and stopping the stack leaves them alone."""
 
 from __future__ import annotations
@@ -7,23 +7,25 @@ import asyncpg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from devstack import kafka, postgres
+from devstack import kafka, postgres, redis
 from devstack.stack import Endpoints, StackConfig, down, embedded_running, up
 
 
-async def test_external_postgres_and_kafka_are_used_and_never_started_or_stopped(
+async def test_external_postgres_kafka_and_redis_are_used_and_never_started_or_stopped(
     stack: Endpoints, tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", stack.admin_dsn)
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", stack.bootstrap_servers)
+    monkeypatch.setenv("RATE_LIMIT_STORAGE_URI", stack.rate_limit_storage_uri)
     monkeypatch.setenv("FTE_DATA_DIR", str(tmp_path))
     cfg = StackConfig.from_env()
 
     endpoints = await up(cfg)
 
-    assert endpoints == Endpoints(stack.admin_dsn, stack.bootstrap_servers)
+    assert endpoints == Endpoints(stack.admin_dsn, stack.bootstrap_servers, stack.rate_limit_storage_uri)
     assert embedded_running(cfg) == set()
     assert postgres.running_pid(cfg.postgres) is None and kafka.running_pid(cfg.kafka) is None
+    assert redis.running_pid(cfg.redis) is None
     assert not any(tmp_path.iterdir()), "nothing embedded may be initialised"
 
     down(cfg)  # must not touch the external servers
