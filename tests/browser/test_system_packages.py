@@ -103,8 +103,8 @@ def _planned(target: str) -> str:
     return result.stdout
 
 
-def test_run_installs_jq_but_not_chromium_which_only_the_tests_need():
+def test_run_installs_jq_and_redis_but_not_chromium_which_only_the_tests_need():
     run, test = _planned("run"), _planned("test")
-    assert "for p in jq; do command -v" in run
+    assert "for p in jq redis-server; do command -v" in run
     assert "chromium" not in run
-    assert "for p in jq chromium; do command -v" in test
+    assert "for p in jq redis-server chromium; do command -v" in test
