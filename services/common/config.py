@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common.retry import RetryPolicy, is_transient
@@ -16,6 +18,11 @@ class Settings(BaseSettings):
 
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 0
+    # TLS for what this process serves (its gRPC port, or the edge's HTTP port): a PEM
+    # certificate chain and its private key, both or neither. Neither: plaintext, for loopback
+    # and meshes whose sidecars encrypt. Clients trust the CA in TLS_CA_FILE (grpc_client.py).
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
     # Seconds in-flight RPCs get to finish after SIGTERM before they are cancelled.
     grace_period_s: float = 10.0
     # How long a Kafka partition being moved to another consumer may finish the record in
@@ -47,3 +54,11 @@ class Settings(BaseSettings):
         values = dict(attempts=self.max_attempts, initial_s=self.retry_initial_s,
                       max_s=self.retry_max_s, retry_on=is_transient)
         return RetryPolicy(**(values | overrides))
+
+    def server_tls(self) -> tuple[bytes, bytes] | None:
+        """(certificate chain, private key) read from TLS_CERT_FILE / TLS_KEY_FILE, or None."""
+        if not (self.tls_cert_file or self.tls_key_file):
+            return None
+        if not (self.tls_cert_file and self.tls_key_file):
+            raise ValueError("TLS_CERT_FILE and TLS_KEY_FILE go together: set both or neither")
+        return Path(self.tls_cert_file).read_bytes(), Path(self.tls_key_file).read_bytes()

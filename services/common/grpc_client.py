@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+from pathlib import Path
 
 import grpc
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Retry only what is safe to retry: the call never reached the server (UNAVAILABLE).
 _SERVICE_CONFIG = json.dumps(
@@ -54,21 +56,33 @@ class _DefaultDeadline(
         return await continuation(self._with_deadline(client_call_details), request)
 
 
+class ClientTls(BaseSettings):
+    """TLS_CA_FILE: the PEM certificates a client trusts for the services it calls (their
+    TLS_CERT_FILE's issuer, or the self-signed certificate itself). Empty: plaintext."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    tls_ca_file: str = ""
+
+
 def open_channel(address: str, timeout_s: float = 10.0) -> grpc.aio.Channel:
-    """An insecure (in-mesh, loopback or mTLS-by-sidecar) channel with a default deadline."""
-    return grpc.aio.insecure_channel(
-        address,
-        interceptors=[_DefaultDeadline(timeout_s)],
-        options=[
-            ("grpc.service_config", _SERVICE_CONFIG),
-            ("grpc.enable_retries", 1),
-            # After a peer restarts, reconnect within seconds (gRPC's default backoff grows
-            # to two minutes, failing every call fast meanwhile).
-            ("grpc.initial_reconnect_backoff_ms", 100),
-            ("grpc.min_reconnect_backoff_ms", 100),
-            ("grpc.max_reconnect_backoff_ms", 2000),
-        ],
-    )
+    """A channel with a default deadline: TLS when TLS_CA_FILE is set, else plaintext (loopback,
+    or a mesh whose sidecars encrypt)."""
+    ca_file = ClientTls().tls_ca_file
+    options = [
+        ("grpc.service_config", _SERVICE_CONFIG),
+        ("grpc.enable_retries", 1),
+        # After a peer restarts, reconnect within seconds (gRPC's default backoff grows
+        # to two minutes, failing every call fast meanwhile).
+        ("grpc.initial_reconnect_backoff_ms", 100),
+        ("grpc.min_reconnect_backoff_ms", 100),
+        ("grpc.max_reconnect_backoff_ms", 2000),
+    ]
+    interceptors = [_DefaultDeadline(timeout_s)]
+    if not ca_file:
+        return grpc.aio.insecure_channel(address, interceptors=interceptors, options=options)
+    credentials = grpc.ssl_channel_credentials(root_certificates=Path(ca_file).read_bytes())
+    return grpc.aio.secure_channel(address, credentials, interceptors=interceptors, options=options)
 
 
 def owned_channel(

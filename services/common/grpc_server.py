@@ -80,11 +80,18 @@ class GrpcService:
             [*self._names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
         )
         address = f"{self.settings.grpc_host}:{self.settings.grpc_port}"
-        self.port = self.server.add_insecure_port(address)
+        tls = self.settings.server_tls()
+        if tls is None:
+            self.port = self.server.add_insecure_port(address)
+        else:
+            self.port = self.server.add_secure_port(
+                address, grpc.ssl_server_credentials([(tls[1], tls[0])])
+            )
         await self.server.start()
         for service_name in ["", *self._names]:
             await self._health.set(service_name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("%s serving on %s:%s", self.name, self.settings.grpc_host, self.port)
+        log.info("%s serving on %s:%s%s", self.name, self.settings.grpc_host, self.port,
+                 " (TLS)" if tls else "")
         return self.port
 
     async def set_health(self, service_name: str, serving: bool) -> None:

@@ -14,10 +14,14 @@ if __name__ == "__main__":
     setup_tracing("edge", settings.otel_exporter_otlp_endpoint)
     app = create_app(settings)
     FastAPIInstrumentor.instrument_app(app, excluded_urls="health,ready,metrics")
+    settings.server_tls()  # both TLS files or neither, and readable: fail before serving
     uvicorn.run(
         app,
         host=settings.http_host,
         port=settings.http_port,
         log_config=None,
         timeout_graceful_shutdown=int(settings.grace_period_s),
+        # TLS_CERT_FILE / TLS_KEY_FILE: HTTPS; neither: plain HTTP behind a TLS-ending proxy.
+        ssl_certfile=settings.tls_cert_file or None,
+        ssl_keyfile=settings.tls_key_file or None,
     )
