@@ -30,6 +30,8 @@ from devstack import DEFAULT_DATA_ROOT, kafka, postgres, redis, stack as devstac
 
 pytest_plugins = ["tests.running_services", "tests.agent_services"]
 
+TESTS_DIR = Path(__file__).parent
+
 # `make test` runs the suite in pytest-xdist workers; each worker is a session of its own, with a
 # stack of its own: data dir, ports (+1000 a worker) and lock.
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
@@ -47,6 +49,21 @@ TEST_STACK = devstack.StackConfig(
     redis=redis.RedisConfig(data_dir=TEST_DATA_ROOT / "redis", port=16379 + PORT_OFFSET),
     external_rate_limit_storage=os.environ.get("RATE_LIMIT_STORAGE_URI") or os.environ.get("REDIS_URL") or None,
 )
+
+
+# The product facts the knowledge base and the fixed replies are written from: beside the
+# repository (as in CI), or in a copy under docs/.
+FACTS_CANDIDATES = [TESTS_DIR.parent / "docs/product/FACTS.md", TESTS_DIR.parent.parent / "shared/product/FACTS.md"]
+
+
+@pytest.fixture(scope="session")
+def facts() -> str:
+    """FACTS.md's text. Without it the grounding checks would prove nothing, so its absence is
+    a failure, never a skip."""
+    path = next((p for p in FACTS_CANDIDATES if p.exists()), None)
+    if path is None:
+        pytest.fail("FACTS.md not found; looked in: " + ", ".join(map(str, FACTS_CANDIDATES)))
+    return path.read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="session")
@@ -80,7 +97,6 @@ STARTS_ITS_OWN_STACK = {
 STARTS_CHROMIUM = {
     "e2e/test_webform_in_chromium.py",  # `npm run test:browser`: playwright drives Chromium
 }
-TESTS_DIR = Path(__file__).parent
 # A renamed file must not silently fall into `make test-fast`.
 assert all((TESTS_DIR / p).is_file() for p in STARTS_ITS_OWN_STACK | STARTS_CHROMIUM), \
     "tests/conftest.py lists a test file that no longer exists"

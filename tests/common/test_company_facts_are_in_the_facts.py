@@ -7,23 +7,10 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import fields
-from pathlib import Path
 
 import pytest
 
 from services.common import company
-
-ROOT = Path(__file__).resolve().parents[2]
-FACTS_CANDIDATES = [ROOT / "docs/product/FACTS.md", ROOT.parent / "shared/product/FACTS.md"]
-
-
-@pytest.fixture(scope="module")
-def facts() -> str:
-    # Without FACTS.md this check would prove nothing, so its absence fails, never skips.
-    path = next((p for p in FACTS_CANDIDATES if p.exists()), None)
-    if path is None:
-        pytest.fail("FACTS.md not found; looked in: " + ", ".join(map(str, FACTS_CANDIDATES)))
-    return path.read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="module")

@@ -9,15 +9,10 @@ agent quotes articles word for word."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
-
-import pytest
 
 from services.knowledge.articles import load_directory
 from services.knowledge.settings import KNOWLEDGE_BASE_DIR
 
-ROOT = Path(__file__).resolve().parents[2]
-FACTS_CANDIDATES = [ROOT / "docs/product/FACTS.md", ROOT.parent / "shared/product/FACTS.md"]
 
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,:]\d+)*")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -27,16 +22,6 @@ _LIST_MARKER = re.compile(r"^\s*(?:[-*]|\d+\.)\s+", re.M)
 # "I" and the possessive of the product name are the only capitalised words allowed beyond
 # the facts' own vocabulary.
 _GENERIC = {"I", "Flowboard's"}
-
-
-@pytest.fixture(scope="module")
-def facts() -> str:
-    # FACTS.md always sits beside the repository (and in CI); without it these checks would
-    # prove nothing, so its absence is a failure, never a skip.
-    path = next((p for p in FACTS_CANDIDATES if p.exists()), None)
-    if path is None:
-        pytest.fail("FACTS.md not found; looked in: " + ", ".join(map(str, FACTS_CANDIDATES)))
-    return path.read_text(encoding="utf-8")
 
 
 def _fact_bullets(facts: str) -> list[str]:
