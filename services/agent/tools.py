@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import grpc
 from agents import RunContextWrapper, function_tool
-from fte.common.v1.sender_assurance_pb2 import SENDER_ASSURANCE_CLAIMED
+from fte.common.v1.sender_assurance_pb2 import SENDER_ASSURANCE_CLAIMED, SENDER_ASSURANCE_VERIFIED
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 from fte.conversation.v1 import conversation_service_pb2_grpc as conv_grpc
 from fte.knowledge.v1 import knowledge_service_pb2 as kb_pb
@@ -247,6 +247,8 @@ async def ensure_ticket(turn: TurnContext) -> dict[str, Any]:
                 subject=turn.request.subject,
                 sender_name=turn.request.customer_name,
                 requested_ticket_id=turn.request.ticket_id,
+                sender_assurance=SENDER_ASSURANCE_VERIFIED
+                if turn.request.sender_verified else SENDER_ASSURANCE_CLAIMED,
             )
         )
         ticket = (await turn.conversation.GetTicket(

@@ -82,3 +82,17 @@ async def test_a_claimed_sender_still_sees_this_tickets_own_messages(conversatio
     assert texts == ["How do I create a new API token?", "Here is how."]
     assert seen["sender_verified"] is False and seen["earlier_contact_on_other_channels"] == []
     assert "401" not in json.dumps(seen)
+
+
+async def test_a_ticket_the_agent_records_itself_keeps_the_claim(conversation, agent):
+    from fte.agent.v1 import agent_service_pb2 as agent_pb
+
+    customer, ticket = str(uuid.uuid4()), str(uuid.uuid4())
+    await agent.Respond(agent_pb.RespondRequest(
+        ticket_id=ticket, customer_id=customer, channel=WEB_FORM,
+        message="Which browsers are supported?", sender_assurance=SENDER_ASSURANCE_CLAIMED,
+    ))
+
+    found = await conversation.GetTicket(conv_pb.GetTicketRequest(ticket_id=ticket))
+    [inbound] = [m for m in found.messages if m.role == conv_pb.MESSAGE_ROLE_CUSTOMER]
+    assert inbound.sender_assurance == SENDER_ASSURANCE_CLAIMED
