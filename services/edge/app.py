@@ -212,7 +212,6 @@ def create_app(settings: EdgeSettings | None = None, channels: ChannelSettings |
         idempotency_key: str | None = Header(default=None, max_length=200),
     ) -> SubmissionAccepted:
         sender = str(form.email).strip().lower()
-        assurance = _form_assurance(form, sender, settings)
         if not await limiter.hit(per_sender, "sender", sender):
             SUBMISSIONS.labels("rate_limited").inc()
             raise HTTPException(429, "too many submissions from this sender", {"Retry-After": "60"})
@@ -222,6 +221,7 @@ def create_app(settings: EdgeSettings | None = None, channels: ChannelSettings |
         else:
             ticket_id = str(uuid.uuid4())
             key = f"web:{ticket_id}"
+        assurance = _form_assurance(form, sender, settings)
         event = events_pb2.InboundMessage(
             idempotency_key=key,
             channel=channel_pb2.CHANNEL_WEB_FORM,
