@@ -13,6 +13,7 @@ import uuid
 
 from fte.agent.v1 import agent_service_pb2 as agent_pb
 from fte.agent.v1 import agent_service_pb2_grpc as agent_grpc
+from fte.common.v1.sender_assurance_pb2 import SENDER_ASSURANCE_CLAIMED
 
 from services.agent.agent import RespondInput, SupportAgent
 from services.agent.runtime import build_model
@@ -60,6 +61,9 @@ class AgentServicer(agent_grpc.AgentServiceServicer):
                 subject=request.subject,
                 customer_name=request.customer_name,
                 message_id=request.message_id,
+                # Only an explicit claim narrows the history: callers from before the field
+                # existed vouched for their sender.
+                sender_verified=request.sender_assurance != SENDER_ASSURANCE_CLAIMED,
             )
         )
         return outcome.to_proto()

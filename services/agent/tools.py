@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import grpc
 from agents import RunContextWrapper, function_tool
+from fte.common.v1.sender_assurance_pb2 import SENDER_ASSURANCE_CLAIMED, SENDER_ASSURANCE_VERIFIED
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 from fte.conversation.v1 import conversation_service_pb2_grpc as conv_grpc
 from fte.knowledge.v1 import knowledge_service_pb2 as kb_pb
@@ -58,6 +59,9 @@ class RespondInput:
     subject: str = ""
     customer_name: str = ""
     message_id: str = ""
+    # False when the sender only claimed the address (a web form without an identity token):
+    # the history the agent reads is then this ticket's own messages only.
+    sender_verified: bool = True
 
 
 @dataclass
@@ -179,8 +183,24 @@ async def search(turn: TurnContext, query: str) -> dict[str, Any]:
     }
 
 
+def provable_history(turn: TurnContext, history: list[conv_pb.Message]) -> list[conv_pb.Message]:
+    """What may be shown to this sender as their own earlier contact.
+
+    A claimed sender (they typed an address nobody proved) sees this ticket's messages only: the
+    customer whose address they typed may be someone else. A verified sender sees everything
+    except other tickets' claimed messages, which may have been written by someone else."""
+    if not turn.request.sender_verified:
+        return [m for m in history if m.ticket_id == turn.request.ticket_id]
+    return [
+        m for m in history
+        if m.ticket_id == turn.request.ticket_id
+        or m.sender_assurance != SENDER_ASSURANCE_CLAIMED
+    ]
+
+
 async def customer_history(turn: TurnContext) -> dict[str, Any]:
-    messages = [m for m in await turn.load_history() if not _is_current(turn, m)][-HISTORY_SHOWN:]
+    history = provable_history(turn, await turn.load_history())
+    messages = [m for m in history if not _is_current(turn, m)][-HISTORY_SHOWN:]
     current = turn.channel_name
     listed = [
         {
@@ -198,6 +218,9 @@ async def customer_history(turn: TurnContext) -> dict[str, Any]:
     ]
     return {
         "current_channel": current,
+        # False: nobody proved this sender owns the address, so only this ticket is shown and
+        # nothing earlier may be mentioned.
+        "sender_verified": turn.request.sender_verified,
         "messages": listed,
         "earlier_contact_on_other_channels": other_channel[-3:],
     }
@@ -224,6 +247,8 @@ async def ensure_ticket(turn: TurnContext) -> dict[str, Any]:
                 subject=turn.request.subject,
                 sender_name=turn.request.customer_name,
                 requested_ticket_id=turn.request.ticket_id,
+                sender_assurance=SENDER_ASSURANCE_VERIFIED
+                if turn.request.sender_verified else SENDER_ASSURANCE_CLAIMED,
             )
         )
         ticket = (await turn.conversation.GetTicket(

@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 import aiohttp
 import grpc
 import phonenumbers
-from fte.common.v1 import channel_pb2
+from fte.common.v1 import channel_pb2, sender_assurance_pb2
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 from fte.events.v1 import events_pb2
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
@@ -97,7 +97,12 @@ def parse_inbound(form: Mapping[str, str], receive_time: datetime) -> tuple[str,
     event = events_pb2.InboundMessage(
         idempotency_key=sid,
         channel=channel_pb2.CHANNEL_WHATSAPP,
-        sender=events_pb2.Sender(whatsapp=f"whatsapp:{key}", display_name=form.get("ProfileName", "")),
+        # Only a webhook whose Twilio signature checked out reaches here: the number is proven.
+        sender=events_pb2.Sender(
+            whatsapp=f"whatsapp:{key}",
+            display_name=form.get("ProfileName", ""),
+            assurance=sender_assurance_pb2.SENDER_ASSURANCE_VERIFIED,
+        ),
         content=body,
         thread=events_pb2.ThreadRef(external_id=sid),
         attributes=attributes,

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from fte.common.v1 import channel_pb2
+from fte.common.v1 import channel_pb2, sender_assurance_pb2
 from fte.conversation.v1 import conversation_service_pb2 as pb
 from fte.conversation.v1 import conversation_service_pb2_grpc as pb_grpc
 
@@ -65,6 +65,10 @@ class ConversationServicer(pb_grpc.ConversationServiceServicer):
             receive_time=(
                 request.receive_time.ToDatetime(tzinfo=UTC)
                 if request.HasField("receive_time") else None
+            ),
+            sender_assurance=_enum_in(
+                sender_assurance_pb2.SenderAssurance, request.sender_assurance,
+                "sender_assurance", default="verified",
             ),
         )
         r = await self._store.record_inbound(inbound, self._clock())
@@ -308,6 +312,7 @@ def _message(m: Message) -> pb.Message:
         reply_id=m.reply_id or "",
         idempotency_key=m.idempotency_key or "",
         sentiment=m.sentiment or 0.0,
+        sender_assurance=_enum_out(sender_assurance_pb2.SenderAssurance, m.sender_assurance),
     )
 
 

@@ -36,7 +36,7 @@ _ATTEMPTS = 4
 _MESSAGE_COLUMNS = (
     "message_id, conversation_id, ticket_id, customer_id, channel, direction, role, content,"
     " subject, create_time, delivery_status, reply_id, idempotency_key, sentiment, thread_ref,"
-    " sender_name"
+    " sender_name, sender_assurance"
 )
 _TICKET_COLUMNS = (
     "ticket_id, customer_id, conversation_id, source_channel, category, priority, status,"
@@ -460,10 +460,11 @@ async def _record_inbound(
     await conn.execute(
         "INSERT INTO conversation.messages (message_id, conversation_id, ticket_id, customer_id,"
         " channel, direction, role, content, subject, create_time, idempotency_key, thread_ref,"
-        " sender_name, sentiment)"
-        " VALUES ($1, $2, $3, $4, $5, 'inbound', 'customer', $6, $7, $8, $9, $10, $11, $12)",
+        " sender_name, sentiment, sender_assurance)"
+        " VALUES ($1, $2, $3, $4, $5, 'inbound', 'customer', $6, $7, $8, $9, $10, $11, $12, $13)",
         message_id, conversation_id, ticket_id, m.customer_id, m.channel, m.content, m.subject,
         at, m.idempotency_key, m.thread_ref, m.sender_name, tickets.sentiment(m.content),
+        m.sender_assurance,
     )
     switch = None
     if plan.switch_from is not None:

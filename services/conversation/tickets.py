@@ -87,6 +87,8 @@ class Message:
     sentiment: float | None
     thread_ref: str
     sender_name: str
+    # Inbound: "verified" or "claimed"; None on outbound messages and older inbound ones.
+    sender_assurance: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,7 @@ class Inbound:
     priority: str
     requested_ticket_id: uuid.UUID | None
     receive_time: datetime | None
+    sender_assurance: str = "verified"
 
 
 @dataclass(frozen=True)

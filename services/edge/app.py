@@ -18,7 +18,7 @@ from fastapi import FastAPI, Header, HTTPException, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fte.common.v1 import channel_pb2
+from fte.common.v1 import channel_pb2, sender_assurance_pb2
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 from fte.conversation.v1 import conversation_service_pb2_grpc as conv_grpc
 from fte.events.v1 import events_pb2
@@ -37,6 +37,7 @@ from services.common.kafka import new_producer, publish
 from services.common.retry import RetryPolicy
 from services.edge.webhooks import create_webhook_router
 from services.edge.forms import SubmissionAccepted, SupportSubmission, TicketMessage, TicketView
+from services.edge.identity_token import token_matches
 from services.edge.rate_limits import EdgeRateLimiter
 from services.edge.settings import EdgeSettings
 
@@ -74,6 +75,22 @@ def _grpc_to_http(err: grpc.aio.AioRpcError) -> HTTPException:
     }.get(err.code(), 503)
     detail = err.details() if status != 503 else "a service is unavailable, try again shortly"
     return HTTPException(status_code=status, detail=detail)
+
+
+def _form_assurance(form: SupportSubmission, email: str, settings: EdgeSettings) -> int:
+    """VERIFIED with a valid identity token, CLAIMED without one. A token that does not prove the
+    email is refused rather than downgraded: the host page meant to vouch, so something is wrong
+    there (a stale token, the wrong secret) and it should hear so."""
+    if not form.identity_token:
+        return sender_assurance_pb2.SENDER_ASSURANCE_CLAIMED
+    secret = settings.webform_identity_secret
+    if secret is None or not secret.get_secret_value():
+        SUBMISSIONS.labels("identity_token_refused").inc()
+        raise HTTPException(400, "identity_token: this site does not accept identity tokens")
+    if not token_matches(email, form.identity_token, secret.get_secret_value()):
+        SUBMISSIONS.labels("identity_token_refused").inc()
+        raise HTTPException(403, "identity_token: not valid for this email")
+    return sender_assurance_pb2.SENDER_ASSURANCE_VERIFIED
 
 
 # Kafka unreachable at start-up is tried again until it answers, at most 2 s apart.
@@ -203,10 +220,13 @@ def create_app(settings: EdgeSettings | None = None, channels: ChannelSettings |
         else:
             ticket_id = str(uuid.uuid4())
             key = f"web:{ticket_id}"
+        assurance = _form_assurance(form, sender, settings)
         event = events_pb2.InboundMessage(
             idempotency_key=key,
             channel=channel_pb2.CHANNEL_WEB_FORM,
-            sender=events_pb2.Sender(email=sender, phone=form.phone or "", display_name=form.name),
+            sender=events_pb2.Sender(
+                email=sender, phone=form.phone or "", display_name=form.name, assurance=assurance
+            ),
             content=form.message,
             subject=form.subject,
             category=form.category,

@@ -20,6 +20,9 @@ class SupportSubmission(BaseModel):
     category: Category
     message: str = Field(min_length=10, max_length=5000)
     phone: str | None = Field(default=None, max_length=32)
+    # The host page's signed identity token for its signed-in user (hex HMAC-SHA256 of the
+    # email): it turns the email from a claim into a proof. Absent: the email is a claim.
+    identity_token: str | None = Field(default=None, max_length=128)
 
     @field_validator("phone")
     @classmethod

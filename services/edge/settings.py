@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from services.common.config import Settings
 
@@ -29,3 +29,6 @@ class EdgeSettings(Settings):
     dispatcher_addr: str = "127.0.0.1:50054"
     # The built web form (`npm run build` in webform/), served at /webform/.
     webform_dist_dir: Path = Path(__file__).resolve().parents[2] / "webform" / "dist"
+    # Shared with the host pages that embed the form: their identity token (HMAC-SHA256 of the
+    # signed-in user's email) proves the form's email. Unset: no token is accepted.
+    webform_identity_secret: SecretStr | None = None

@@ -154,6 +154,16 @@ def _primary_kinds(channel: str) -> tuple[str, ...]:
     return (PHONE, EMAIL) if channel == "whatsapp" else (EMAIL, PHONE)
 
 
+def claimed_identifiers(identifiers: Iterable[Identifier], channel: str) -> list[Identifier]:
+    """The one address a claim is matched by: the channel's primary one (email on the web form).
+
+    A claimed message links nothing. Linking its second address (say, the form's phone) to the
+    customer who owns its first would let whoever owns that phone later read that customer's
+    history from WhatsApp, and a claim naming two customers' addresses must not join them."""
+    order = _primary_kinds(channel)
+    return [min(identifiers, key=lambda i: (order.index(i.kind), i.value))]
+
+
 def plan_resolution(
     identifiers: Iterable[Identifier], owners: Mapping[Identifier, uuid.UUID], channel: str
 ) -> Plan:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 
+from fte.common.v1.sender_assurance_pb2 import SENDER_ASSURANCE_CLAIMED
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 from fte.identity.v1 import identity_service_pb2 as pb
 from fte.identity.v1 import identity_service_pb2_grpc as pb_grpc
@@ -46,8 +47,11 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         identifiers = resolver.identifiers_on_message(
             request.email, request.phone, request.whatsapp, region
         )
+        claimed = request.assurance == SENDER_ASSURANCE_CLAIMED
+        if claimed:
+            identifiers = resolver.claimed_identifiers(identifiers, channel)
         customer, created, linked = await self._store.resolve(
-            identifiers, channel, resolver.clean_name(request.display_name)
+            identifiers, channel, resolver.clean_name(request.display_name), claimed=claimed
         )
         return pb.ResolveCustomerResponse(
             customer=_customer(customer),

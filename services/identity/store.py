@@ -56,11 +56,14 @@ class IdentityStore:
     # --- ResolveCustomer -----------------------------------------------------------------
 
     async def resolve(
-        self, identifiers: list[Identifier], channel: str, name: str
+        self, identifiers: list[Identifier], channel: str, name: str, claimed: bool = False
     ) -> tuple[Customer, bool, list[StoredIdentifier]]:
         """Upserts, never check-then-insert: a new customer and its identifiers are inserted
         in one transaction; if any identifier turns out to be taken meanwhile (the primary key
-        said so), the whole transaction rolls back and the next attempt finds the winner."""
+        said so), the whole transaction rolls back and the next attempt finds the winner.
+
+        A claimed sender's name is recorded only on a customer the claim created: an existing
+        customer is not renamed by whoever typed their address."""
 
         async def work(conn: asyncpg.Connection):
             rows = await conn.fetch(
@@ -88,9 +91,10 @@ class IdentityStore:
             linked = [await _insert_identifier(conn, customer_id, i, channel) for i in plan.link]
             if None in linked:
                 raise _LostRace
-            if name:
+            named = bool(name) and (created or not claimed)
+            if named:
                 await _saw_name(conn, customer_id, channel, name)
-            if not created and (linked or name):
+            if not created and (linked or named):
                 await _touch(conn, customer_id)
             return await _load(conn, customer_id), created, linked
 

@@ -23,6 +23,7 @@ import grpc
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from fte.agent.v1 import agent_service_pb2 as agent_pb
 from fte.agent.v1 import agent_service_pb2_grpc as agent_grpc
+from fte.common.v1 import channel_pb2, sender_assurance_pb2
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 from fte.conversation.v1 import conversation_service_pb2_grpc as conv_grpc
 from fte.events.v1 import events_pb2
@@ -133,6 +134,8 @@ class InboundWorker:
             return outcome
 
     async def _drive(self, event: events_pb2.InboundMessage, known: _Known) -> str:
+        assurance = sender_assurance(event)
+        verified = assurance == sender_assurance_pb2.SENDER_ASSURANCE_VERIFIED
         resolved = await self._step(
             "resolve_customer",
             self.identity.ResolveCustomer,
@@ -142,6 +145,7 @@ class InboundWorker:
                 phone=event.sender.phone,
                 whatsapp=event.sender.whatsapp,
                 display_name=event.sender.display_name,
+                assurance=assurance,
             ),
         )
         known.customer_id = resolved.customer.customer_id
@@ -160,6 +164,7 @@ class InboundWorker:
                 priority=event.priority,
                 requested_ticket_id=event.ticket_id,
                 receive_time=event.receive_time if event.HasField("receive_time") else None,
+                sender_assurance=assurance,
             ),
         )
         known.ticket_id, known.conversation_id = recorded.ticket_id, recorded.conversation_id
@@ -173,8 +178,12 @@ class InboundWorker:
                 channel=event.channel,
                 message=event.content,
                 subject=event.subject,
-                customer_name=resolved.customer.display_name or event.sender.display_name,
+                # A claimed sender is greeted by the name they typed, never by the name the
+                # customer whose address they gave is known by.
+                customer_name=(resolved.customer.display_name if verified else "")
+                or event.sender.display_name,
                 message_id=recorded.message_id,
+                sender_assurance=assurance,
             ),
             timeout=self.settings.respond_timeout_s,
         )
@@ -336,6 +345,17 @@ def _since_received_ms(event: events_pb2.InboundMessage) -> int:
     if not event.HasField("receive_time"):
         return 0
     return max(0, int(time.time() * 1000) - event.receive_time.ToMilliseconds())
+
+
+def sender_assurance(event: events_pb2.InboundMessage) -> int:
+    """The event's assurance; one published before the field existed is read by its channel:
+    a web form's addresses were typed (claimed), the other channels' were checked by the edge."""
+    stated = event.sender.assurance
+    if stated != sender_assurance_pb2.SENDER_ASSURANCE_UNSPECIFIED:
+        return stated
+    if event.channel == channel_pb2.CHANNEL_WEB_FORM:
+        return sender_assurance_pb2.SENDER_ASSURANCE_CLAIMED
+    return sender_assurance_pb2.SENDER_ASSURANCE_VERIFIED
 
 
 def _sender_key(event: events_pb2.InboundMessage) -> str:

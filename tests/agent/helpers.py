@@ -40,6 +40,7 @@ async def ask(
     subject: str = "",
     name: str = "Ada Lovelace",
     at: datetime | None = None,
+    assurance: int = 0,
 ) -> Exchange:
     customer_id = customer_id or str(uuid.uuid4())
     receive_time = None
@@ -52,10 +53,12 @@ async def ask(
         # still recorded with what the channel delivered (here: whitespace made visible).
         content=message if message.strip() else "(empty message)",
         subject=subject, sender_name=name, receive_time=receive_time,
+        sender_assurance=assurance,
     ))
     response = await agent.Respond(agent_pb.RespondRequest(
         ticket_id=recorded.ticket_id, customer_id=customer_id,
         conversation_id=recorded.conversation_id, channel=channel, message=message,
         subject=subject, customer_name=name, message_id=recorded.message_id,
+        sender_assurance=assurance,
     ))
     return Exchange(recorded, response)

@@ -41,8 +41,9 @@ def test_limits_carry_every_form_field_and_rule(exporter):
     from services.edge.forms import Category, SupportSubmission
 
     limits = json.loads(exporter.OUT.read_text(encoding="utf-8"))
-    fields = limits["fields"]
+    fields = limits["fields"] | limits["hostFields"]
     assert set(fields) == set(SupportSubmission.model_fields)
+    assert set(limits["hostFields"]) == {"identity_token"}
     for name, info in SupportSubmission.model_fields.items():
         assert fields[name]["required"] is info.is_required(), name
         for meta in info.metadata:

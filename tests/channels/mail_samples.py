@@ -220,3 +220,25 @@ Content-Type: text/plain; charset="UTF-8"
 Address not found.
 --b1--
 """)
+
+
+def gmail_authentication_results(dmarc: str, header_from: str = "example.com",
+                                 authserv_id: str = "mx.google.com") -> str:
+    """The header Gmail's MX prepends to a delivered mail, folded the way Gmail folds it."""
+    return (
+        f"Authentication-Results: {authserv_id};\n"
+        f"       dkim=pass header.i=@{header_from} header.s=s1 header.b=Xy12abCD;\n"
+        f"       spf=pass (google.com: domain of ana.silva@{header_from} designates 209.85.220.41 as"
+        f" permitted sender) smtp.mailfrom=ana.silva@{header_from};\n"
+        f"       dmarc={dmarc} (p=REJECT sp=REJECT dis=NONE) header.from={header_from}"
+    )
+
+
+def authenticated(message_id: str, *authentication_results: str) -> bytes:
+    """A customer mail with the given Authentication-Results headers, topmost first (Gmail
+    prepends its own, so whatever the sender wrote into the mail comes after it)."""
+    return plain(
+        f"Ana Silva <{CUSTOMER}>", "Where is my invoice?",
+        "Hello, I cannot find the invoice for March. Where can I download it?",
+        message_id, *authentication_results,
+    )

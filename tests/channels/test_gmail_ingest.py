@@ -4,8 +4,11 @@ text the customer wrote, automatic and own mail skipped, expired history resynce
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from fte.common.v1 import channel_pb2
+from fte.common.v1.sender_assurance_pb2 import SENDER_ASSURANCE_CLAIMED, SENDER_ASSURANCE_VERIFIED
 from fte.events.v1 import events_pb2
 
 from services.channels.gmail.ingest import GmailIngest, MailboxNotification
@@ -210,3 +213,49 @@ async def test_gmail_down_raises_a_transient_error_and_emits_nothing(gmail, inge
 
     await ingest.handle(note(gmail), start)  # Gmail is back: the same notification works
     assert len(emitted.events) == 1
+
+
+# --- what an email proves (issue 12): Gmail's DMARC verdict on the From address --------------
+
+
+async def test_dmarc_pass_in_gmails_header_makes_the_sender_verified(gmail, ingest, emitted):
+    raw = mail.authenticated("<dmarc-pass@example.com>", mail.gmail_authentication_results("pass"))
+
+    event = await ingest_one(gmail, ingest, emitted, raw)
+
+    assert event.sender.email == mail.CUSTOMER
+    assert (event.sender.dmarc, event.sender.assurance) == ("pass", SENDER_ASSURANCE_VERIFIED)
+
+
+@pytest.mark.parametrize("verdict", ["fail", "none", "temperror"])
+async def test_dmarc_other_than_pass_leaves_the_sender_a_claim(gmail, ingest, emitted, verdict):
+    raw = mail.authenticated(f"<dmarc-{verdict}@example.com>", mail.gmail_authentication_results(verdict))
+
+    event = await ingest_one(gmail, ingest, emitted, raw)
+
+    assert (event.sender.dmarc, event.sender.assurance) == (verdict, SENDER_ASSURANCE_CLAIMED)
+
+
+async def test_mail_without_authentication_results_is_a_claim(gmail, ingest, emitted):
+    event = await ingest_one(gmail, ingest, emitted, mail.authenticated("<no-auth@example.com>"))
+
+    assert (event.sender.dmarc, event.sender.assurance) == ("", SENDER_ASSURANCE_CLAIMED)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        # The sender wrote a "pass" below Gmail's own "fail": only the topmost one counts.
+        (mail.gmail_authentication_results("fail"), mail.gmail_authentication_results("pass")),
+        # Another server's verdict is not Gmail's.
+        (mail.gmail_authentication_results("pass", authserv_id="mx.evil.example"),),
+        # A pass for another domain than the From address's proves nothing about this sender.
+        (mail.gmail_authentication_results("pass", header_from="evil.example"),),
+    ],
+    ids=["forged-below-gmails", "other-authserv-id", "other-domain"],
+)
+async def test_a_pass_that_is_not_gmails_verdict_on_the_from_domain_is_a_claim(gmail, ingest, emitted, headers):
+    event = await ingest_one(gmail, ingest, emitted, mail.authenticated(f"<{uuid.uuid4().hex}@example.com>", *headers))
+
+    assert event.sender.assurance == SENDER_ASSURANCE_CLAIMED
+    assert event.sender.dmarc != "pass"

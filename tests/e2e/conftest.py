@@ -34,6 +34,8 @@ E2E_ENV = {
     "RATE_LIMIT_PER_SENDER": "1000/minute",
     "HF_HUB_OFFLINE": "1",
     "LOG_LEVEL": "INFO",
+    # The host page's secret for web-form identity tokens (issue 12).
+    "WEBFORM_IDENTITY_SECRET": "e2e-host-page-secret",
 }
 
 

@@ -22,6 +22,8 @@ for _p in (_REPO, _REPO / "gen" / "python"):  # so it runs without PYTHONPATH to
         sys.path.insert(0, str(_p))
 OUT = WEBFORM / "src" / "limits.json"
 VERDICTS = WEBFORM / "tests" / "unit" / "server_verdicts.json"
+# Fields the host page supplies (the identity token), not form controls.
+HOST_FIELDS = ("identity_token",)
 
 
 def _string_schema(prop: dict[str, Any]) -> dict[str, Any]:
@@ -38,19 +40,22 @@ def build_limits() -> dict[str, Any]:
     schema = SupportSubmission.model_json_schema()
     required = set(schema.get("required", []))
     fields: dict[str, Any] = {}
+    host_fields: dict[str, Any] = {}
     for name, raw in schema["properties"].items():
         prop = _string_schema(raw)
         rule: dict[str, Any] = {"required": name in required}
         for key in ("minLength", "maxLength", "format", "enum"):
             if key in prop:
                 rule[key] = prop[key]
-        fields[name] = rule
+        (host_fields if name in HOST_FIELDS else fields)[name] = rule
     config = SupportSubmission.model_config
     return {
         "_generated_by": "webform/scripts/export_limits.py from services.edge.forms.SupportSubmission; do not edit",
         # pydantic strips surrounding whitespace before checking lengths; the form does the same.
         "stripWhitespace": bool(config.get("str_strip_whitespace", False)),
         "fields": fields,
+        # Set by the embedding page (the <script> tag's data-*), never typed by the customer.
+        "hostFields": host_fields,
     }
 
 

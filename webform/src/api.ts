@@ -51,6 +51,8 @@ export interface ValidationIssue {
 }
 
 const REQUEST_TIMEOUT_MS = 15_000;
+export const IDENTITY_REFUSED =
+  "We could not confirm this email belongs to the account you are signed in with. Use that account's email, or reload the page and try again.";
 export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function apiUrl(base: string, path: string): string {
@@ -179,7 +181,12 @@ export async function submitRequest(
       }
       return { kind: "failed", status: response.status };
     case 400:
+    case 403:
     case 422:
+      if (typeof body?.detail === "string" && body.detail.startsWith("identity_token:")) {
+        // The host page's token does not prove this email (the customer changed it, or the page is stale).
+        return { kind: "invalid", fieldErrors: {}, formError: IDENTITY_REFUSED };
+      }
       return { kind: "invalid", ...mapValidationErrors(body?.detail) };
     case 413:
       return { kind: "too_large" };

@@ -3,6 +3,9 @@
 //   data-api     edge base URL; default: the origin embed.js was loaded from
 //   data-target  CSS selector of an element to render into; default: right after the tag
 //   data-mode    "embed" (default) or "page" (the standalone page with the ticket view)
+//   data-identity-token  optional: the host page's token for its signed-in user, the hex
+//                HMAC-SHA256 of their email (trimmed, lower-cased) under the site's secret;
+//                it makes the email proven instead of claimed
 import { mount, type MountOptions, type Mounted } from "./mount";
 
 const HOST_TAG = "flowboard-support";
@@ -37,6 +40,7 @@ function boot(script: HTMLScriptElement): void {
       api,
       mode,
       statusPageUrl: (id) => `${statusPage.href}#/ticket/${encodeURIComponent(id)}`,
+      identityToken: script.dataset.identityToken?.trim() || undefined,
     });
   };
 

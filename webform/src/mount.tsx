@@ -8,6 +8,9 @@ export interface MountOptions {
   mode?: Mode;
   /** URL of the standalone ticket status page for a ticket id. */
   statusPageUrl?: (ticketId: string) => string;
+  /** The host page's identity token for its signed-in user (hex HMAC-SHA256 of their email),
+   * sent with every submission so the edge can treat the email as proven, not claimed. */
+  identityToken?: string;
 }
 
 export interface Mounted {
@@ -41,7 +44,9 @@ export function mount(host: HTMLElement, options: MountOptions): Mounted {
   const statusPageUrl =
     options.statusPageUrl ?? ((id: string) => `${api}/webform/index.html#/ticket/${encodeURIComponent(id)}`);
   const root: Root = createRoot(container);
-  root.render(<App api={api} mode={options.mode ?? "embed"} statusPageUrl={statusPageUrl} />);
+  root.render(
+    <App api={api} mode={options.mode ?? "embed"} statusPageUrl={statusPageUrl} identityToken={options.identityToken} />,
+  );
   return {
     shadowRoot: shadow,
     unmount() {

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from fte.common.v1 import channel_pb2
+from fte.common.v1 import channel_pb2, sender_assurance_pb2
 from fte.events.v1 import events_pb2
 from googleapiclient.errors import HttpError
 
@@ -209,7 +209,15 @@ def inbound_message(email: ParsedEmail, mailbox: str) -> events_pb2.InboundMessa
     event = events_pb2.InboundMessage(
         idempotency_key=email.gmail_id,
         channel=channel_pb2.CHANNEL_EMAIL,
-        sender=events_pb2.Sender(email=email.from_address, display_name=email.from_name),
+        sender=events_pb2.Sender(
+            email=email.from_address,
+            display_name=email.from_name,
+            # Gmail's delivery proves the From address only when DMARC passed for its domain.
+            assurance=sender_assurance_pb2.SENDER_ASSURANCE_VERIFIED
+            if email.dmarc == "pass"
+            else sender_assurance_pb2.SENDER_ASSURANCE_CLAIMED,
+            dmarc=email.dmarc,
+        ),
         content=text,
         subject=email.subject,
         thread=events_pb2.ThreadRef(

@@ -42,6 +42,9 @@ class ParsedEmail:
     attachments: int = 0
     headers: dict[str, str] = field(default_factory=dict)
     mime_type: str = ""
+    # Gmail's DMARC verdict on the From address ("pass", "fail", "none", ...); "" when Gmail's
+    # Authentication-Results header is missing or speaks for another domain.
+    dmarc: str = ""
 
 
 def parse_gmail_message(resource: dict) -> ParsedEmail:
@@ -75,7 +78,43 @@ def parse_gmail_message(resource: dict) -> ParsedEmail:
         attachments=attachments,
         headers=headers,
         mime_type=payload.get("mimeType", ""),
+        dmarc=dmarc_verdict(headers.get("authentication-results", ""), address.strip().lower()),
     )
+
+
+# Only the receiving server's own verdict counts: anyone can write an Authentication-Results
+# header into a mail they send. Gmail prepends its header, so the first one is Gmail's
+# (`_headers` keeps the first value), and it names Gmail as the authserv-id (RFC 8601).
+TRUSTED_AUTHSERV_IDS = frozenset({"mx.google.com"})
+_COMMENT = re.compile(r"\([^()]*\)")
+_DMARC = re.compile(r"(?:^|\s)dmarc\s*=\s*([a-z]+)", re.I)
+_HEADER_FROM = re.compile(r"(?:^|\s)header\.from\s*=\s*\"?([^\s;\"]+)", re.I)
+
+
+def dmarc_verdict(authentication_results: str, from_address: str) -> str:
+    """The DMARC result in Gmail's Authentication-Results header for the From address's domain,
+    lower-cased ("pass", "fail", "none", "quarantine", ...), or "" when there is none.
+
+    `dmarc=pass` only proves the domain named in `header.from`; a verdict for another domain
+    than the From address's says nothing about this sender and reads as "".
+    """
+    text = " ".join(authentication_results.split())
+    for _ in range(3):  # comments may nest a little: "(p=NONE (x))"
+        text = _COMMENT.sub(" ", text)
+    first, _, rest = text.partition(";")
+    authserv_id = first.strip().split(" ")[0].lower() if first.strip() else ""
+    if authserv_id not in TRUSTED_AUTHSERV_IDS:
+        return ""
+    for clause in rest.split(";"):
+        found = _DMARC.search(clause)
+        if not found:
+            continue
+        domain = _HEADER_FROM.search(clause)
+        from_domain = from_address.rpartition("@")[2]
+        if domain and domain.group(1).lower().rstrip(".") != from_domain:
+            return ""
+        return found.group(1).lower()
+    return ""
 
 
 def skip_reason(email: ParsedEmail, own_addresses: frozenset[str]) -> str | None:

@@ -12,6 +12,8 @@ export interface AppProps {
   /** Where the standalone ticket status view for a ticket lives. */
   statusPageUrl: (ticketId: string) => string;
   submit?: SubmitFn;
+  /** The host page's identity token, passed on to every submission. */
+  identityToken?: string;
 }
 
 type View = { kind: "form" } | { kind: "accepted"; ticket: SubmissionAccepted } | { kind: "ticket"; id: string };
@@ -32,7 +34,7 @@ function Logo() {
   );
 }
 
-export function App({ api, mode, statusPageUrl, submit }: AppProps) {
+export function App({ api, mode, statusPageUrl, submit, identityToken }: AppProps) {
   const page = mode === "page";
   const [view, setView] = useState<View>(() => (page ? viewFromHash(window.location.hash) : { kind: "form" }));
 
@@ -59,7 +61,9 @@ export function App({ api, mode, statusPageUrl, submit }: AppProps) {
   let content;
   switch (view.kind) {
     case "form":
-      content = <SupportForm api={api} onAccepted={onAccepted} headingLevel={headingLevel} submit={submit} />;
+      content = (
+        <SupportForm api={api} onAccepted={onAccepted} headingLevel={headingLevel} submit={submit} identityToken={identityToken} />
+      );
       break;
     case "accepted":
       content = (

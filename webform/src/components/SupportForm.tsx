@@ -46,6 +46,8 @@ export interface SupportFormProps {
   submit?: SubmitFn;
   /** Injected in tests to skip the wait between automatic retries. */
   sleep?: (ms: number) => Promise<void>;
+  /** The host page's identity token for its signed-in user; sent as `identity_token`. */
+  identityToken?: string;
 }
 
 const FIELD_NOUNS: Record<FieldName, string> = {
@@ -88,7 +90,14 @@ function noticeFor(outcome: Exclude<SubmitOutcome, { kind: "accepted" | "invalid
   }
 }
 
-export function SupportForm({ api, onAccepted, headingLevel = 2, submit = submitRequest, sleep = defaultSleep }: SupportFormProps) {
+export function SupportForm({
+  api,
+  onAccepted,
+  headingLevel = 2,
+  submit = submitRequest,
+  sleep = defaultSleep,
+  identityToken,
+}: SupportFormProps) {
   const uid = useId().replace(/[^a-zA-Z0-9_-]/g, "");
   const fieldId = (field: FieldName) => `fb-${uid}-${field}`;
   const [values, setValues] = useState<FormValues>(EMPTY_VALUES);
@@ -152,6 +161,7 @@ export function SupportForm({ api, onAccepted, headingLevel = 2, submit = submit
     setSubmitting(true);
     setNotice({ tone: "info", text: "Sending your request…" });
     const payload = toPayload(values);
+    if (identityToken) payload.identity_token = identityToken;
     const body = JSON.stringify(payload);
     // Same details as a failed attempt → same key, so a request that did reach the edge names the same ticket.
     const key = attempt.current?.body === body ? attempt.current.key : newIdempotencyKey();

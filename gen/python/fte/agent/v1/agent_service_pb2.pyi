@@ -1,4 +1,5 @@
 from fte.common.v1 import channel_pb2 as _channel_pb2
+from fte.common.v1 import sender_assurance_pb2 as _sender_assurance_pb2
 from fte.conversation.v1 import conversation_service_pb2 as _conversation_service_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -9,7 +10,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RespondRequest(_message.Message):
-    __slots__ = ("ticket_id", "customer_id", "conversation_id", "channel", "message", "subject", "customer_name", "message_id")
+    __slots__ = ("ticket_id", "customer_id", "conversation_id", "channel", "message", "subject", "customer_name", "message_id", "sender_assurance")
     TICKET_ID_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -18,6 +19,7 @@ class RespondRequest(_message.Message):
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_NAME_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    SENDER_ASSURANCE_FIELD_NUMBER: _ClassVar[int]
     ticket_id: str
     customer_id: str
     conversation_id: str
@@ -26,7 +28,8 @@ class RespondRequest(_message.Message):
     subject: str
     customer_name: str
     message_id: str
-    def __init__(self, ticket_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., channel: _Optional[_Union[_channel_pb2.Channel, str]] = ..., message: _Optional[str] = ..., subject: _Optional[str] = ..., customer_name: _Optional[str] = ..., message_id: _Optional[str] = ...) -> None: ...
+    sender_assurance: _sender_assurance_pb2.SenderAssurance
+    def __init__(self, ticket_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., channel: _Optional[_Union[_channel_pb2.Channel, str]] = ..., message: _Optional[str] = ..., subject: _Optional[str] = ..., customer_name: _Optional[str] = ..., message_id: _Optional[str] = ..., sender_assurance: _Optional[_Union[_sender_assurance_pb2.SenderAssurance, str]] = ...) -> None: ...
 
 class TokenUsage(_message.Message):
     __slots__ = ("input_tokens", "output_tokens", "total_tokens")

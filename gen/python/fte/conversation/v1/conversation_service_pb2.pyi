@@ -1,6 +1,7 @@
 import datetime
 
 from fte.common.v1 import channel_pb2 as _channel_pb2
+from fte.common.v1 import sender_assurance_pb2 as _sender_assurance_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -105,7 +106,7 @@ CONVERSATION_STATUS_ESCALATED: ConversationStatus
 CONVERSATION_STATUS_CLOSED: ConversationStatus
 
 class Message(_message.Message):
-    __slots__ = ("message_id", "conversation_id", "ticket_id", "customer_id", "channel", "direction", "role", "content", "subject", "create_time", "delivery_status", "reply_id", "idempotency_key", "sentiment")
+    __slots__ = ("message_id", "conversation_id", "ticket_id", "customer_id", "channel", "direction", "role", "content", "subject", "create_time", "delivery_status", "reply_id", "idempotency_key", "sentiment", "sender_assurance")
     MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
     TICKET_ID_FIELD_NUMBER: _ClassVar[int]
@@ -120,6 +121,7 @@ class Message(_message.Message):
     REPLY_ID_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     SENTIMENT_FIELD_NUMBER: _ClassVar[int]
+    SENDER_ASSURANCE_FIELD_NUMBER: _ClassVar[int]
     message_id: str
     conversation_id: str
     ticket_id: str
@@ -134,7 +136,8 @@ class Message(_message.Message):
     reply_id: str
     idempotency_key: str
     sentiment: float
-    def __init__(self, message_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., ticket_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., channel: _Optional[_Union[_channel_pb2.Channel, str]] = ..., direction: _Optional[_Union[MessageDirection, str]] = ..., role: _Optional[_Union[MessageRole, str]] = ..., content: _Optional[str] = ..., subject: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delivery_status: _Optional[_Union[DeliveryStatus, str]] = ..., reply_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., sentiment: _Optional[float] = ...) -> None: ...
+    sender_assurance: _sender_assurance_pb2.SenderAssurance
+    def __init__(self, message_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., ticket_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., channel: _Optional[_Union[_channel_pb2.Channel, str]] = ..., direction: _Optional[_Union[MessageDirection, str]] = ..., role: _Optional[_Union[MessageRole, str]] = ..., content: _Optional[str] = ..., subject: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delivery_status: _Optional[_Union[DeliveryStatus, str]] = ..., reply_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., sentiment: _Optional[float] = ..., sender_assurance: _Optional[_Union[_sender_assurance_pb2.SenderAssurance, str]] = ...) -> None: ...
 
 class ChannelSwitch(_message.Message):
     __slots__ = ("from_channel", "to_channel", "switch_time", "message_id")
@@ -223,7 +226,7 @@ class ToolCall(_message.Message):
     def __init__(self, name: _Optional[str] = ..., arguments_json: _Optional[str] = ..., ok: _Optional[bool] = ...) -> None: ...
 
 class RecordInboundRequest(_message.Message):
-    __slots__ = ("customer_id", "channel", "idempotency_key", "content", "subject", "thread_ref", "sender_name", "category", "priority", "requested_ticket_id", "receive_time")
+    __slots__ = ("customer_id", "channel", "idempotency_key", "content", "subject", "thread_ref", "sender_name", "category", "priority", "requested_ticket_id", "receive_time", "sender_assurance")
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
@@ -235,6 +238,7 @@ class RecordInboundRequest(_message.Message):
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     REQUESTED_TICKET_ID_FIELD_NUMBER: _ClassVar[int]
     RECEIVE_TIME_FIELD_NUMBER: _ClassVar[int]
+    SENDER_ASSURANCE_FIELD_NUMBER: _ClassVar[int]
     customer_id: str
     channel: _channel_pb2.Channel
     idempotency_key: str
@@ -246,7 +250,8 @@ class RecordInboundRequest(_message.Message):
     priority: TicketPriority
     requested_ticket_id: str
     receive_time: _timestamp_pb2.Timestamp
-    def __init__(self, customer_id: _Optional[str] = ..., channel: _Optional[_Union[_channel_pb2.Channel, str]] = ..., idempotency_key: _Optional[str] = ..., content: _Optional[str] = ..., subject: _Optional[str] = ..., thread_ref: _Optional[str] = ..., sender_name: _Optional[str] = ..., category: _Optional[str] = ..., priority: _Optional[_Union[TicketPriority, str]] = ..., requested_ticket_id: _Optional[str] = ..., receive_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    sender_assurance: _sender_assurance_pb2.SenderAssurance
+    def __init__(self, customer_id: _Optional[str] = ..., channel: _Optional[_Union[_channel_pb2.Channel, str]] = ..., idempotency_key: _Optional[str] = ..., content: _Optional[str] = ..., subject: _Optional[str] = ..., thread_ref: _Optional[str] = ..., sender_name: _Optional[str] = ..., category: _Optional[str] = ..., priority: _Optional[_Union[TicketPriority, str]] = ..., requested_ticket_id: _Optional[str] = ..., receive_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sender_assurance: _Optional[_Union[_sender_assurance_pb2.SenderAssurance, str]] = ...) -> None: ...
 
 class RecordInboundResponse(_message.Message):
     __slots__ = ("customer_id", "conversation_id", "ticket_id", "message_id", "duplicate", "new_conversation", "channel_switch")

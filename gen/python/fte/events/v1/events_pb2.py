@@ -23,11 +23,12 @@ _sym_db = _symbol_database.Default()
 
 
 from fte.common.v1 import channel_pb2 as fte_dot_common_dot_v1_dot_channel__pb2
+from fte.common.v1 import sender_assurance_pb2 as fte_dot_common_dot_v1_dot_sender__assurance__pb2
 from fte.conversation.v1 import conversation_service_pb2 as fte_dot_conversation_dot_v1_dot_conversation__service__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x66te/events/v1/events.proto\x12\rfte.events.v1\x1a\x1b\x66te/common/v1/channel.proto\x1a.fte/conversation/v1/conversation_service.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"N\n\x06Sender\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\r\n\x05phone\x18\x02 \x01(\t\x12\x10\n\x08whatsapp\x18\x03 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\"[\n\tThreadRef\x12\x11\n\tthread_id\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12\x12\n\nreferences\x18\x03 \x03(\t\x12\x13\n\x0b\x65xternal_id\x18\x04 \x01(\t\"\xfb\x03\n\x0eInboundMessage\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12\'\n\x07\x63hannel\x18\x02 \x01(\x0e\x32\x16.fte.common.v1.Channel\x12%\n\x06sender\x18\x03 \x01(\x0b\x32\x15.fte.events.v1.Sender\x12\x0f\n\x07\x63ontent\x18\x04 \x01(\t\x12\x0f\n\x07subject\x18\x05 \x01(\t\x12(\n\x06thread\x18\x06 \x01(\x0b\x32\x18.fte.events.v1.ThreadRef\x12\x10\n\x08\x63\x61tegory\x18\x07 \x01(\t\x12\x35\n\x08priority\x18\x08 \x01(\x0e\x32#.fte.conversation.v1.TicketPriority\x12\x11\n\tticket_id\x18\t \x01(\t\x12\x30\n\x0creceive_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0cpublish_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x41\n\nattributes\x18\x0c \x03(\x0b\x32-.fte.events.v1.InboundMessage.AttributesEntry\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"?\n\tRecipient\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\r\n\x05phone\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\"\xc3\x03\n\x0fOutboundMessage\x12\x10\n\x08reply_id\x18\x01 \x01(\t\x12\x11\n\tticket_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x04 \x01(\t\x12\'\n\x07\x63hannel\x18\x05 \x01(\x0e\x32\x16.fte.common.v1.Channel\x12+\n\trecipient\x18\x06 \x01(\x0b\x32\x18.fte.events.v1.Recipient\x12\r\n\x05parts\x18\x07 \x03(\t\x12\x0c\n\x04html\x18\x08 \x01(\t\x12\x0f\n\x07subject\x18\t \x01(\t\x12(\n\x06thread\x18\n \x01(\x0b\x32\x18.fte.events.v1.ThreadRef\x12\x11\n\tescalated\x18\x0b \x01(\x08\x12\x17\n\x0fin_reply_to_key\x18\x0c \x01(\t\x12/\n\x0b\x63reate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nlatency_ms\x18\x0e \x01(\x03\x12>\n\x1a\x63ustomer_last_inbound_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x83\x02\n\nEscalation\x12\x15\n\rescalation_id\x18\x01 \x01(\t\x12\x11\n\tticket_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x04 \x01(\t\x12\'\n\x07\x63hannel\x18\x05 \x01(\x0e\x32\x16.fte.common.v1.Channel\x12\x35\n\x06reason\x18\x06 \x01(\x0e\x32%.fte.conversation.v1.EscalationReason\x12\x0c\n\x04note\x18\x07 \x01(\t\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xdd\x01\n\nDeadLetter\x12\x16\n\x0eoriginal_topic\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\x05\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\x0b\n\x03key\x18\x04 \x01(\x0c\x12\x0f\n\x07payload\x18\x05 \x01(\x0c\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x07 \x01(\x05\x12\r\n\x05stage\x18\x08 \x01(\t\x12\x17\n\x0fidempotency_key\x18\t \x01(\t\x12-\n\tfail_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x88\x01\n\x0eMailboxChanged\x12\x15\n\remail_address\x18\x01 \x01(\t\x12\x12\n\nhistory_id\x18\x02 \x01(\x04\x12\x19\n\x11pubsub_message_id\x18\x03 \x01(\t\x12\x30\n\x0cpublish_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x66te/events/v1/events.proto\x12\rfte.events.v1\x1a\x1b\x66te/common/v1/channel.proto\x1a$fte/common/v1/sender_assurance.proto\x1a.fte/conversation/v1/conversation_service.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x90\x01\n\x06Sender\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\r\n\x05phone\x18\x02 \x01(\t\x12\x10\n\x08whatsapp\x18\x03 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\x12\x31\n\tassurance\x18\x05 \x01(\x0e\x32\x1e.fte.common.v1.SenderAssurance\x12\r\n\x05\x64marc\x18\x06 \x01(\t\"[\n\tThreadRef\x12\x11\n\tthread_id\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12\x12\n\nreferences\x18\x03 \x03(\t\x12\x13\n\x0b\x65xternal_id\x18\x04 \x01(\t\"\xfb\x03\n\x0eInboundMessage\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12\'\n\x07\x63hannel\x18\x02 \x01(\x0e\x32\x16.fte.common.v1.Channel\x12%\n\x06sender\x18\x03 \x01(\x0b\x32\x15.fte.events.v1.Sender\x12\x0f\n\x07\x63ontent\x18\x04 \x01(\t\x12\x0f\n\x07subject\x18\x05 \x01(\t\x12(\n\x06thread\x18\x06 \x01(\x0b\x32\x18.fte.events.v1.ThreadRef\x12\x10\n\x08\x63\x61tegory\x18\x07 \x01(\t\x12\x35\n\x08priority\x18\x08 \x01(\x0e\x32#.fte.conversation.v1.TicketPriority\x12\x11\n\tticket_id\x18\t \x01(\t\x12\x30\n\x0creceive_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0cpublish_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x41\n\nattributes\x18\x0c \x03(\x0b\x32-.fte.events.v1.InboundMessage.AttributesEntry\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"?\n\tRecipient\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\r\n\x05phone\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\"\xc3\x03\n\x0fOutboundMessage\x12\x10\n\x08reply_id\x18\x01 \x01(\t\x12\x11\n\tticket_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x04 \x01(\t\x12\'\n\x07\x63hannel\x18\x05 \x01(\x0e\x32\x16.fte.common.v1.Channel\x12+\n\trecipient\x18\x06 \x01(\x0b\x32\x18.fte.events.v1.Recipient\x12\r\n\x05parts\x18\x07 \x03(\t\x12\x0c\n\x04html\x18\x08 \x01(\t\x12\x0f\n\x07subject\x18\t \x01(\t\x12(\n\x06thread\x18\n \x01(\x0b\x32\x18.fte.events.v1.ThreadRef\x12\x11\n\tescalated\x18\x0b \x01(\x08\x12\x17\n\x0fin_reply_to_key\x18\x0c \x01(\t\x12/\n\x0b\x63reate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nlatency_ms\x18\x0e \x01(\x03\x12>\n\x1a\x63ustomer_last_inbound_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x83\x02\n\nEscalation\x12\x15\n\rescalation_id\x18\x01 \x01(\t\x12\x11\n\tticket_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x04 \x01(\t\x12\'\n\x07\x63hannel\x18\x05 \x01(\x0e\x32\x16.fte.common.v1.Channel\x12\x35\n\x06reason\x18\x06 \x01(\x0e\x32%.fte.conversation.v1.EscalationReason\x12\x0c\n\x04note\x18\x07 \x01(\t\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xdd\x01\n\nDeadLetter\x12\x16\n\x0eoriginal_topic\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\x05\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\x0b\n\x03key\x18\x04 \x01(\x0c\x12\x0f\n\x07payload\x18\x05 \x01(\x0c\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x07 \x01(\x05\x12\r\n\x05stage\x18\x08 \x01(\t\x12\x17\n\x0fidempotency_key\x18\t \x01(\t\x12-\n\tfail_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x88\x01\n\x0eMailboxChanged\x12\x15\n\remail_address\x18\x01 \x01(\t\x12\x12\n\nhistory_id\x18\x02 \x01(\x04\x12\x19\n\x11pubsub_message_id\x18\x03 \x01(\t\x12\x30\n\x0cpublish_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,22 +37,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_INBOUNDMESSAGE_ATTRIBUTESENTRY']._loaded_options = None
   _globals['_INBOUNDMESSAGE_ATTRIBUTESENTRY']._serialized_options = b'8\001'
-  _globals['_SENDER']._serialized_start=155
-  _globals['_SENDER']._serialized_end=233
-  _globals['_THREADREF']._serialized_start=235
-  _globals['_THREADREF']._serialized_end=326
-  _globals['_INBOUNDMESSAGE']._serialized_start=329
-  _globals['_INBOUNDMESSAGE']._serialized_end=836
-  _globals['_INBOUNDMESSAGE_ATTRIBUTESENTRY']._serialized_start=787
-  _globals['_INBOUNDMESSAGE_ATTRIBUTESENTRY']._serialized_end=836
-  _globals['_RECIPIENT']._serialized_start=838
-  _globals['_RECIPIENT']._serialized_end=901
-  _globals['_OUTBOUNDMESSAGE']._serialized_start=904
-  _globals['_OUTBOUNDMESSAGE']._serialized_end=1355
-  _globals['_ESCALATION']._serialized_start=1358
-  _globals['_ESCALATION']._serialized_end=1617
-  _globals['_DEADLETTER']._serialized_start=1620
-  _globals['_DEADLETTER']._serialized_end=1841
-  _globals['_MAILBOXCHANGED']._serialized_start=1844
-  _globals['_MAILBOXCHANGED']._serialized_end=1980
+  _globals['_SENDER']._serialized_start=194
+  _globals['_SENDER']._serialized_end=338
+  _globals['_THREADREF']._serialized_start=340
+  _globals['_THREADREF']._serialized_end=431
+  _globals['_INBOUNDMESSAGE']._serialized_start=434
+  _globals['_INBOUNDMESSAGE']._serialized_end=941
+  _globals['_INBOUNDMESSAGE_ATTRIBUTESENTRY']._serialized_start=892
+  _globals['_INBOUNDMESSAGE_ATTRIBUTESENTRY']._serialized_end=941
+  _globals['_RECIPIENT']._serialized_start=943
+  _globals['_RECIPIENT']._serialized_end=1006
+  _globals['_OUTBOUNDMESSAGE']._serialized_start=1009
+  _globals['_OUTBOUNDMESSAGE']._serialized_end=1460
+  _globals['_ESCALATION']._serialized_start=1463
+  _globals['_ESCALATION']._serialized_end=1722
+  _globals['_DEADLETTER']._serialized_start=1725
+  _globals['_DEADLETTER']._serialized_end=1946
+  _globals['_MAILBOXCHANGED']._serialized_start=1949
+  _globals['_MAILBOXCHANGED']._serialized_end=2085
 # @@protoc_insertion_point(module_scope)

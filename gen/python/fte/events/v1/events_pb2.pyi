@@ -1,6 +1,7 @@
 import datetime
 
 from fte.common.v1 import channel_pb2 as _channel_pb2
+from fte.common.v1 import sender_assurance_pb2 as _sender_assurance_pb2
 from fte.conversation.v1 import conversation_service_pb2 as _conversation_service_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -12,16 +13,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Sender(_message.Message):
-    __slots__ = ("email", "phone", "whatsapp", "display_name")
+    __slots__ = ("email", "phone", "whatsapp", "display_name", "assurance", "dmarc")
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     PHONE_FIELD_NUMBER: _ClassVar[int]
     WHATSAPP_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    ASSURANCE_FIELD_NUMBER: _ClassVar[int]
+    DMARC_FIELD_NUMBER: _ClassVar[int]
     email: str
     phone: str
     whatsapp: str
     display_name: str
-    def __init__(self, email: _Optional[str] = ..., phone: _Optional[str] = ..., whatsapp: _Optional[str] = ..., display_name: _Optional[str] = ...) -> None: ...
+    assurance: _sender_assurance_pb2.SenderAssurance
+    dmarc: str
+    def __init__(self, email: _Optional[str] = ..., phone: _Optional[str] = ..., whatsapp: _Optional[str] = ..., display_name: _Optional[str] = ..., assurance: _Optional[_Union[_sender_assurance_pb2.SenderAssurance, str]] = ..., dmarc: _Optional[str] = ...) -> None: ...
 
 class ThreadRef(_message.Message):
     __slots__ = ("thread_id", "message_id", "references", "external_id")

@@ -1,6 +1,7 @@
 import datetime
 
 from fte.common.v1 import channel_pb2 as _channel_pb2
+from fte.common.v1 import sender_assurance_pb2 as _sender_assurance_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -77,20 +78,22 @@ class Customer(_message.Message):
     def __init__(self, customer_id: _Optional[str] = ..., display_name: _Optional[str] = ..., identifiers: _Optional[_Iterable[_Union[Identifier, _Mapping]]] = ..., names: _Optional[_Iterable[_Union[CustomerName, _Mapping]]] = ..., conversations: _Optional[_Iterable[_Union[CustomerConversation, _Mapping]]] = ..., merged_into_customer_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ResolveCustomerRequest(_message.Message):
-    __slots__ = ("channel", "email", "phone", "whatsapp", "display_name", "default_region")
+    __slots__ = ("channel", "email", "phone", "whatsapp", "display_name", "default_region", "assurance")
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     PHONE_FIELD_NUMBER: _ClassVar[int]
     WHATSAPP_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_REGION_FIELD_NUMBER: _ClassVar[int]
+    ASSURANCE_FIELD_NUMBER: _ClassVar[int]
     channel: _channel_pb2.Channel
     email: str
     phone: str
     whatsapp: str
     display_name: str
     default_region: str
-    def __init__(self, channel: _Optional[_Union[_channel_pb2.Channel, str]] = ..., email: _Optional[str] = ..., phone: _Optional[str] = ..., whatsapp: _Optional[str] = ..., display_name: _Optional[str] = ..., default_region: _Optional[str] = ...) -> None: ...
+    assurance: _sender_assurance_pb2.SenderAssurance
+    def __init__(self, channel: _Optional[_Union[_channel_pb2.Channel, str]] = ..., email: _Optional[str] = ..., phone: _Optional[str] = ..., whatsapp: _Optional[str] = ..., display_name: _Optional[str] = ..., default_region: _Optional[str] = ..., assurance: _Optional[_Union[_sender_assurance_pb2.SenderAssurance, str]] = ...) -> None: ...
 
 class ResolveCustomerResponse(_message.Message):
     __slots__ = ("customer", "created", "linked_identifiers")
