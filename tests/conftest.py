@@ -28,7 +28,7 @@ import pytest
 
 from devstack import DEFAULT_DATA_ROOT, kafka, postgres, redis, stack as devstack
 
-pytest_plugins = ["tests.running_services", "tests.agent_services"]
+pytest_plugins = ["tests.running_services", "tests.agent_services", "tests.access_services"]
 
 # `make test` runs the suite in pytest-xdist workers; each worker is a session of its own, with a
 # stack of its own: data dir, ports (+1000 a worker) and lock.
