@@ -151,6 +151,6 @@ def _has_kid(keys: KeySet, kid: object) -> bool:
 
 
 def _reason(e: Exception, fallback: str) -> str:
-    # joserfc's descriptions name the claim ("expired_token", "invalid_claim: aud"), never its value.
-    text = getattr(e, "description", "") or str(e)
-    return f"{getattr(e, 'error', type(e).__name__)}: {text}"[:200] if text else fallback
+    # joserfc's descriptions name the claim ("Invalid claim: 'aud'"), never its value.
+    error = getattr(e, "error", "") or type(e).__name__
+    return f"{error}: {getattr(e, 'description', '') or fallback}"[:200]
