@@ -1,9 +1,10 @@
 """Verifies OIDC bearer JWTs from the company's identity provider with joserfc.
 
 The provider's signing keys come from its JWKS URL (httpx), cached for `jwks_cache_s`; a token
-signed under a key id the cache does not know makes one refetch (the provider rotated keys),
-at most once per `jwks_refetch_min_interval_s`, so a stream of forged key ids cannot turn this
-service into a flood of requests at the provider. Checked: the signature with an asymmetric
+signed under a key id the cache does not know makes one refetch (the provider rotated keys).
+Fetches are at least `jwks_refetch_min_interval_s` apart, so a stream of forged key ids cannot
+turn this service into a flood of requests at the provider; while the provider cannot be
+reached, the keys fetched last stay in use. Checked: the signature with an asymmetric
 algorithm only (never `none`, never HMAC: an attacker must not pick the algorithm), `iss`, `aud`,
 `exp` (required), `nbf` and `iat` with a small leeway, and `sub` (required). The role comes from
 a configurable claim (a string or a list of strings); the highest known role wins.
@@ -65,7 +66,7 @@ class OidcVerifier:
         self._config = config
         self._http = http
         self._keys: KeySet | None = None
-        self._fetched_at = float("-inf")
+        self._fetched_at = self._attempted_at = float("-inf")
         self._lock = asyncio.Lock()
 
     async def verify(self, token: str) -> OidcIdentity:
@@ -105,27 +106,30 @@ class OidcVerifier:
         return OidcIdentity(subject=f"oidc:{subject}", display_name=name, role=role)
 
     async def _keys_with(self, kid: object) -> KeySet:
-        """The cached key set, fetched when stale, and refetched once when it lacks `kid`."""
+        """The cached key set, fetched again when stale or when it lacks `kid`; fetches are
+        at least `jwks_refetch_min_interval_s` apart."""
         async with self._lock:
             now = time.monotonic()
-            if self._keys is None or now - self._fetched_at > self._config.jwks_cache_s:
+            may_fetch = now - self._attempted_at >= self._config.jwks_refetch_min_interval_s
+            if self._keys is None or may_fetch and (
+                    now - self._fetched_at > self._config.jwks_cache_s or not _has_kid(self._keys, kid)):
                 await self._fetch()
-            elif not _has_kid(self._keys, kid) and (
-                    now - self._fetched_at >= self._config.jwks_refetch_min_interval_s):
-                log.info("OIDC token signed with an unknown key id: refetching the JWKS")
-                await self._fetch()
-            assert self._keys is not None
             if not _has_kid(self._keys, kid):
                 raise Unauthenticated("token: signed with a key the identity provider does not publish")
             return self._keys
 
     async def _fetch(self) -> None:
+        """Fetches the key set. If that fails while keys were fetched before, they stay in use
+        (a provider outage must not lock everyone out) and the next try waits its turn."""
+        self._attempted_at = time.monotonic()
         try:
             response = await self._http.get(self._config.jwks_url, timeout=self._config.http_timeout_s)
             response.raise_for_status()
             keys = KeySet.import_key_set(response.json())
         except (httpx.HTTPError, ValueError, JoseError) as e:
             log.warning("OIDC JWKS fetch from %s failed: %s", self._config.jwks_url, type(e).__name__)
+            if self._keys is not None:
+                return
             raise Unavailable(f"the identity provider's signing keys cannot be fetched "
                               f"({type(e).__name__}); retry later") from None
         self._keys, self._fetched_at = keys, time.monotonic()

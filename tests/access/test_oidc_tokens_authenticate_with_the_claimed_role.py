@@ -21,6 +21,7 @@ from services.common.grpc_client import open_channel
 from services.common.grpc_server import running
 from tests.access_services import OIDC_AUDIENCE, OIDC_ISSUER, access_settings
 from tests.fakes.google_oidc import FakeGoogleCerts, SigningKey
+from tests.fakes.http import Reply
 from tests.running_services import rpc_error
 
 
@@ -161,3 +162,24 @@ async def test_an_unreachable_provider_is_unavailable_not_unauthenticated(
 
     assert err.code() == grpc.StatusCode.UNAVAILABLE
     assert "signing keys cannot be fetched" in err.details()
+
+
+async def test_keys_fetched_before_stay_in_use_while_the_provider_is_down(
+        access_dsn, identity_provider) -> None:
+    always_stale = access_settings(access_dsn, identity_provider, oidc_jwks_cache_s=0)
+
+    async with (running("access", always_stale,
+                        functools.partial(access_server.build, settings=always_stale)) as s,
+                open_channel(f"127.0.0.1:{s.port}") as channel):
+        stub = access_grpc.AccessServiceStub(channel)
+        await _principal(stub, _token(identity_provider))
+        fetches = len(identity_provider.received("GET", "/oauth2/v3/certs"))
+        identity_provider.fail("GET", "/oauth2/v3/certs", Reply(503, b"down"), times=100)
+        try:
+            principal = await _principal(stub, _token(identity_provider))
+            tried = len(identity_provider.received("GET", "/oauth2/v3/certs")) - fetches
+        finally:
+            identity_provider.recover()
+
+    assert principal.role == pb.ROLE_AGENT
+    assert tried == 1  # it did try to refresh the stale keys
