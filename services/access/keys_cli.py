@@ -51,7 +51,8 @@ def _row(k: StoredKey) -> str:
 async def _run(args: argparse.Namespace, settings: AccessSettings) -> int:
     # Checked before connecting, so a typo is answered without a database at hand.
     if args.command == "create":
-        keys.check_role(args.role), keys.check_name(args.name)
+        keys.check_role(args.role)
+        keys.check_name(args.name)
     elif args.command == "revoke":
         keys.check_key_id(args.key_id)
     pool = await open_pool(settings.database_url, min_size=1, max_size=1)
