@@ -28,7 +28,7 @@ import pytest
 
 from devstack import DEFAULT_DATA_ROOT, kafka, postgres, redis, stack as devstack
 
-pytest_plugins = ["tests.running_services", "tests.agent_services"]
+pytest_plugins = ["tests.running_services", "tests.agent_services", "tests.access_services"]
 
 TESTS_DIR = Path(__file__).parent
 

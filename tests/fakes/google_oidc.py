@@ -99,13 +99,16 @@ class FakeGoogleCerts(FakeServer):
         lifetime_s: int = 3600,
         key: SigningKey | None = None,
         kid: str | None = None,
+        claims: dict | None = None,
     ) -> str:
         """An ID token like the one a push subscription sends, signed with the served key (or
-        `key`, e.g. an attacker's, announced under `kid`)."""
+        `key`, e.g. an attacker's, announced under `kid`). `claims` are added or replace the
+        defaults (a claim set to None is left out): the same signer serves as any OIDC
+        provider's, e.g. a company IdP's token with a `roles` claim."""
         key = key or self.key
         signer = crypt.RSASigner.from_string(key.private_pem, key_id=kid or key.kid)
         issued = int(time.time()) - issued_ago_s
-        claims = {
+        defaults = {
             "aud": audience,
             "azp": "113774264463038321964",
             "email": email,
@@ -115,6 +118,7 @@ class FakeGoogleCerts(FakeServer):
             "iss": issuer,
             "sub": "113774264463038321964",
         }
+        claims = {k: v for k, v in {**defaults, **(claims or {})}.items() if v is not None}
         return google_jwt.encode(signer, claims).decode()
 
 

@@ -1,0 +1,95 @@
+"""Credential → principal, for API keys and OIDC tokens. No gRPC and no SQL in here.
+
+argon2 verification is slow by design, so it runs in a worker thread (the event loop keeps
+serving), at most `max_concurrent_verifications` at once (a flood of wrong secrets for a real
+key id costs memory and CPU bounded by that, not by the flood). A successful verification is
+cached for `cache_ttl_s`, keyed by the SHA-256 of the credential (the credential itself is
+never kept): a revocation made through this process drops its entries at once, one made
+elsewhere (another replica, the CLI) takes effect here within the TTL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from grpc_interceptor.exceptions import Unauthenticated
+
+from services.access import keys
+from services.access.oidc import OidcVerifier, looks_like_jwt
+from services.access.store import AccessStore
+
+API_KEY = "api_key"
+OIDC = "oidc"
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    display_name: str
+    role: str
+    kind: str
+    key_id: str = ""
+
+
+class Authenticator:
+    def __init__(self, store: AccessStore, oidc: OidcVerifier, *, cache_ttl_s: float = 30.0,
+                 cache_size: int = 10_000, max_concurrent_verifications: int = 4) -> None:
+        self._store = store
+        self._oidc = oidc
+        self._ttl = cache_ttl_s
+        self._size = cache_size
+        self._cache: OrderedDict[bytes, tuple[float, Principal]] = OrderedDict()
+        self._verifying = asyncio.Semaphore(max_concurrent_verifications)
+
+    async def authenticate(self, credential: str) -> Principal:
+        credential = credential.strip()
+        if credential[:7].lower() == "bearer ":
+            credential = credential[7:].strip()
+        if not credential:
+            raise Unauthenticated("credential: required (an API key or an OIDC bearer token)")
+        if keys.looks_like_key(credential):
+            return await self._api_key(credential)
+        if looks_like_jwt(credential):
+            identity = await self._oidc.verify(credential)
+            return Principal(identity.subject, identity.display_name, identity.role, OIDC)
+        raise Unauthenticated("credential: neither an API key (fte_<key id>_<secret>) nor a JWT")
+
+    def forget_key(self, key_id: str) -> None:
+        """Drops cached verifications of a key (called when this process revokes it)."""
+        for digest in [d for d, (_, p) in self._cache.items() if p.key_id == key_id]:
+            del self._cache[digest]
+
+    async def _api_key(self, credential: str) -> Principal:
+        digest = hashlib.sha256(credential.encode()).digest()
+        cached = self._cache.get(digest)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        parsed = keys.parse(credential)
+        if parsed is None:
+            raise Unauthenticated("credential: malformed API key (expected fte_<key id>_<secret>)")
+        found = await self._store.key_for_verification(parsed.key_id)
+        if found is None:
+            # One message for unknown and revoked keys, and for a wrong secret below: the
+            # answer tells a guesser nothing about which part was wrong.
+            raise Unauthenticated("credential: API key is not valid")
+        key, secret_hash = found
+        async with self._verifying:
+            ok = await asyncio.to_thread(keys.verify_secret, secret_hash, parsed.secret)
+        if not ok:
+            raise Unauthenticated("credential: API key is not valid")
+        await self._store.mark_used(key.key_id)
+        principal = Principal(f"api-key:{key.key_id}", key.name, key.role, API_KEY, key.key_id)
+        self._remember(digest, principal)
+        return principal
+
+    def _remember(self, digest: bytes, principal: Principal) -> None:
+        if self._ttl <= 0:
+            return
+        self._cache[digest] = (time.monotonic() + self._ttl, principal)
+        self._cache.move_to_end(digest)
+        while len(self._cache) > self._size:
+            self._cache.popitem(last=False)
