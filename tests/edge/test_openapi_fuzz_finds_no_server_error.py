@@ -13,7 +13,7 @@ from pathlib import Path
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 
 
-async def test_no_generated_request_gets_a_server_error(edge_url):
+async def test_no_generated_request_gets_a_server_error(edge_url, tmp_path):
     proc = await asyncio.create_subprocess_exec(
         str(SCHEMATHESIS), "run", f"{edge_url}/openapi.json",
         "--checks", "not_a_server_error",
@@ -23,6 +23,7 @@ async def test_no_generated_request_gets_a_server_error(edge_url):
         "--workers", "1",
         "--no-color",
         env={**os.environ, "NO_PROXY": "127.0.0.1", "SCHEMATHESIS_HOOKS": ""},
+        cwd=tmp_path,  # its cache of found crashes stays out of the checkout
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await asyncio.wait_for(proc.communicate(), timeout=240)
