@@ -72,10 +72,11 @@ _identity_addr: list[str] = []
 
 
 @pytest.fixture(scope="session")
-async def conversation_address(stack: Endpoints, clock: Clock) -> AsyncIterator[str]:
+async def conversation_address(stack: Endpoints, clock: Clock, access_address: str) -> AsyncIterator[str]:
     """Starts conversation and identity, each knowing the other's address: conversation asks
     identity for a customer's addresses (Escalate), identity asks conversation for
-    conversations (GetCustomer, merges), so identity's port is chosen before either starts."""
+    conversations (GetCustomer, merges), so identity's port is chosen before either starts.
+    Identity records its erasures' audit events in the access service (`access_address`)."""
     identity_port = free_port()
     conversation_settings = conversation_server.ConversationSettings(
         grpc_port=0,
@@ -89,6 +90,7 @@ async def conversation_address(stack: Endpoints, clock: Clock) -> AsyncIterator[
             grpc_port=identity_port,
             database_url=migrate.service_dsn(stack.admin_dsn, "identity"),
             conversation_addr=conversation_addr,
+            access_addr=access_address,
             default_phone_region="US",
         )
         build = functools.partial(identity_server.build, settings=identity_settings)

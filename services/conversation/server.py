@@ -215,6 +215,11 @@ class ConversationServicer(pb_grpc.ConversationServiceServicer):
             ]
         )
 
+    async def EraseCustomerContent(self, request, context):
+        customer_id = _uuid(request.customer_id, "customer_id")
+        counts = await self._store.erase_customer_content(customer_id)
+        return pb.EraseCustomerContentResponse(**counts)
+
     def _conversation(self, c: Conversation) -> pb.Conversation:
         status = tickets.visible_status(c.status, c.last_message_time, self._clock())
         return pb.Conversation(

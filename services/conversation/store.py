@@ -74,6 +74,8 @@ class ConversationStore:
             ticket = await _ticket(conn, o.ticket_id)
             if ticket is None:
                 raise NotFound(f"ticket_id: ticket {o.ticket_id} does not exist")
+            if await _erased(conn, ticket.customer_id):
+                o = tickets.erased_outbound(o)
             row = await conn.fetchrow(
                 "INSERT INTO conversation.messages (message_id, conversation_id, ticket_id,"
                 "  customer_id, channel, direction, role, content, create_time, reply_id,"
@@ -284,6 +286,79 @@ class ConversationStore:
             )
         return _count(moved), _count(messages), [c.conversation_id for c in closing]
 
+    # --- EraseCustomerContent ----------------------------------------------------------------
+
+    async def erase_customer_content(self, customer_id: uuid.UUID) -> dict[str, int]:
+        """Replaces the personal text of the customer's messages, tickets, ticket events and
+        escalations by the tombstone; rows, ids, statuses, channels, counts and times stay, so
+        metrics add up as before. Only rows that still hold something are written: a repeat
+        changes nothing. Under the customer's lock, so no message is recorded half-way."""
+        t = tickets.TOMBSTONE
+
+        def erased(column: str) -> str:
+            return f"{column} = CASE WHEN {column} IN ('', $2) THEN {column} ELSE $2 END"
+
+        def holds(column: str) -> str:
+            return f"{column} NOT IN ('', $2)"
+
+        async with self._pool.acquire() as conn, conn.transaction():
+            await _lock_customer(conn, customer_id)
+            # Recorded first: a message for this customer recorded after this transaction is
+            # stored tombstoned (RecordInbound checks it under the same lock).
+            await conn.execute(
+                "INSERT INTO conversation.customer_erasures (customer_id, erase_time)"
+                " VALUES ($1, now()) ON CONFLICT (customer_id) DO NOTHING", customer_id,
+            )
+            ticket_ids = await conn.fetchval(
+                "SELECT coalesce(array_agg(ticket_id), '{}') FROM conversation.tickets"
+                " WHERE customer_id = $1", customer_id,
+            )
+            text_columns = ("content", "subject", "thread_ref", "sender_name", "delivery_error")
+            messages = await conn.execute(
+                "UPDATE conversation.messages SET "
+                + ", ".join(erased(c) for c in text_columns)
+                # The tools' names and outcomes stay (they are metrics); their arguments go.
+                + ", tool_calls = CASE WHEN jsonb_typeof(tool_calls) <> 'array' THEN tool_calls"
+                "   ELSE (SELECT coalesce(jsonb_agg(CASE WHEN jsonb_typeof(c) = 'object'"
+                "     THEN c || jsonb_build_object('arguments_json', $2::text)"
+                "     ELSE to_jsonb($2::text) END), '[]') FROM jsonb_array_elements(tool_calls) c) END"
+                " WHERE (customer_id = $1 OR ticket_id = ANY($3::uuid[])) AND ("
+                + " OR ".join(holds(c) for c in text_columns)
+                + " OR (jsonb_typeof(tool_calls) = 'array' AND jsonb_path_exists(tool_calls,"
+                "   '$[*] ? (@.arguments_json != $t)',"
+                "   jsonb_build_object('t', $2::text))))",
+                customer_id, t, ticket_ids,
+            )
+            ticket_rows = await conn.execute(
+                f"UPDATE conversation.tickets SET {erased('subject')}"
+                f" WHERE ticket_id = ANY($1::uuid[]) AND {holds('subject')}", ticket_ids, t,
+            )
+            events = await conn.execute(
+                f"UPDATE conversation.ticket_events SET {erased('note')}"
+                f" WHERE ticket_id = ANY($1::uuid[]) AND {holds('note')}", ticket_ids, t,
+            )
+            escalations = 0
+            for row in await conn.fetch(
+                "SELECT escalation_id, note, context::text AS context FROM conversation.escalations"
+                " WHERE ticket_id = ANY($1::uuid[]) FOR UPDATE", ticket_ids,
+            ):
+                context = json.loads(row["context"])
+                cleaned = tickets.erased_context(context)
+                note = t if row["note"] else ""
+                if cleaned == context and note == row["note"]:
+                    continue
+                await conn.execute(
+                    "UPDATE conversation.escalations SET note = $2, context = $3::jsonb"
+                    " WHERE escalation_id = $1", row["escalation_id"], note, json.dumps(cleaned),
+                )
+                escalations += 1
+        return {
+            "messages_erased": _count(messages),
+            "tickets_erased": _count(ticket_rows),
+            "ticket_events_erased": _count(events),
+            "escalations_erased": escalations,
+        }
+
     # --- GetChannelMetrics ------------------------------------------------------------------
 
     async def channel_metrics(self, since: datetime | None) -> list[dict]:
@@ -336,6 +411,13 @@ class ConversationStore:
 async def _lock_customer(conn: asyncpg.Connection, customer_id: uuid.UUID) -> None:
     await conn.execute(
         "SELECT pg_advisory_xact_lock($1, hashtext($2))", _LOCK_CLASS, str(customer_id)
+    )
+
+
+async def _erased(conn: asyncpg.Connection, customer_id: uuid.UUID) -> bool:
+    return await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM conversation.customer_erasures WHERE customer_id = $1)",
+        customer_id,
     )
 
 
@@ -397,6 +479,10 @@ async def _record_inbound(
     if final != m.customer_id:
         await _lock_customer(conn, final)
         m = dataclasses.replace(m, customer_id=final)
+    # Resolved before the customer was erased, arriving after: stored as the erasure left the
+    # rest (EraseCustomerContent holds this customer's lock while it erases and records it).
+    if await _erased(conn, m.customer_id):
+        m = tickets.erased_inbound(m)
     if m.requested_ticket_id is not None:
         owner = await conn.fetchval(
             "SELECT customer_id FROM conversation.tickets WHERE ticket_id = $1",

@@ -4,6 +4,7 @@ sentiment estimate. `store.py` asks these functions what to write."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -316,6 +317,55 @@ def escalation_context(
                 "time": m.create_time.isoformat(),
             }
             for m in messages
+        ],
+    }
+
+
+# Replaces personal text that has to stay a row (GDPR erasure): the row still counts.
+TOMBSTONE = "[erased]"
+
+
+def erased_inbound(m: Inbound) -> Inbound:
+    """A message for a customer already erased, as the erasure would have left it."""
+    return dataclasses.replace(m, **{
+        name: TOMBSTONE for name in ("content", "subject", "thread_ref", "sender_name")
+        if getattr(m, name)
+    })
+
+
+def erased_outbound(o: Outbound) -> Outbound:
+    return dataclasses.replace(
+        o, content=TOMBSTONE if o.content else "",
+        tool_calls=[{**call, "arguments_json": TOMBSTONE} for call in o.tool_calls],
+    )
+
+
+def erased_context(context: dict[str, Any]) -> dict[str, Any]:
+    """An escalation context with nothing personal left: only the parts known to hold ids,
+    channels, statuses and times are kept (so a key added to the context later is dropped,
+    not leaked); message contents and subjects become the tombstone."""
+    ticket = context.get("ticket") or {}
+    conversation = context.get("conversation") or {}
+    return {
+        "erased": True,
+        "ticket": {key: ticket[key] for key in (
+            "ticket_id", "status", "source_channel", "category", "priority", "create_time")
+            if key in ticket} | ({"subject": TOMBSTONE} if ticket.get("subject") else {}),
+        "customer_id": context.get("customer_id"),
+        "customer": {"erased": True},
+        "conversation": {key: conversation[key] for key in (
+            "conversation_id", "status", "initial_channel", "current_channel", "start_time")
+            if key in conversation},
+        "channels": context.get("channels") or [],
+        "channel_switches": context.get("channel_switches") or [],
+        "thread_refs": [],
+        "sender_names": [],
+        "messages": [
+            {key: m[key] for key in (
+                "message_id", "ticket_id", "channel", "direction", "role", "time") if key in m}
+            | {"subject": TOMBSTONE if m.get("subject") else "",
+               "content": TOMBSTONE if m.get("content") else ""}
+            for m in context.get("messages") or []
         ],
     }
 

@@ -1,5 +1,5 @@
-"""Identity's view of ConversationService: a customer's conversations, and moving them on a
-merge. Identity never reads schema `conversation`; it asks over gRPC, on a channel it owns."""
+"""Identity's view of ConversationService: a customer's conversations, moving them on a
+merge, and erasing their content on an erasure. Identity never reads schema `conversation`; it asks over gRPC, on a channel it owns."""
 
 from __future__ import annotations
 
@@ -41,6 +41,14 @@ class ConversationsClient:
         except grpc.aio.AioRpcError as ex:
             raise _translate(ex, "moving conversations") from None
         return reply.conversations_moved, reply.messages_moved
+
+    async def erase(self, customer_id: uuid.UUID) -> conv_pb.EraseCustomerContentResponse:
+        try:
+            return await self._stub.EraseCustomerContent(
+                conv_pb.EraseCustomerContentRequest(customer_id=str(customer_id))
+            )
+        except grpc.aio.AioRpcError as ex:
+            raise _translate(ex, "erasing conversation content") from None
 
 
 def _translate(ex: grpc.aio.AioRpcError, doing: str) -> Exception:

@@ -55,12 +55,29 @@ class Customer:
     update_time: datetime
     identifiers: list[StoredIdentifier] = field(default_factory=list)
     names: list[Name] = field(default_factory=list)  # most recently seen first
+    # Set by EraseCustomer: the customer's addresses and names are gone for good.
+    erase_time: datetime | None = None
 
     @property
     def display_name(self) -> str:
         """The most recently seen name on any channel."""
         latest = max(self.names, key=lambda n: n.last_seen_time, default=None)
         return latest.name if latest else ""
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What one EraseCustomer call did in schema identity (a repeat: zeros, changed False)."""
+
+    customer_ids: list[uuid.UUID]  # the customer first, then everyone merged into it
+    erase_time: datetime
+    identifiers_erased: int
+    names_erased: int
+    changed: bool
+
+
+# Replaces personal text that has to stay a row (a merge's record of what moved).
+TOMBSTONE = "[erased]"
 
 
 @dataclass(frozen=True)
@@ -200,6 +217,8 @@ def check_linkable(customer: Customer | None, customer_id: uuid.UUID) -> Custome
         raise FailedPrecondition(
             f"customer {customer_id} was merged into {customer.merged_into}; use that customer"
         )
+    if customer.erase_time is not None:
+        raise FailedPrecondition(f"customer {customer_id} was erased; it gains no addresses")
     return customer
 
 
@@ -231,7 +250,23 @@ def check_merge(
         raise FailedPrecondition(
             f"target customer {target_id} was merged into {target.merged_into}; merge into that one"
         )
+    # An erased customer is given no personal data back, and one is not erased by halves.
+    for which, customer in (("source", source), ("target", target)):
+        if customer.erase_time is not None:
+            raise FailedPrecondition(f"{which} customer {customer.customer_id} was erased")
     return False
+
+
+def check_erasable(customer: Customer | None, customer_id: uuid.UUID) -> Customer:
+    """The live customer is erased with everyone merged into it; a merged-away id would
+    leave the person's addresses (moved to the target) in place, so it is refused."""
+    customer = check_exists(customer, customer_id)
+    if customer.merged_into is not None:
+        raise FailedPrecondition(
+            f"customer_id: customer {customer_id} was merged into {customer.merged_into};"
+            " erase that customer (the ones merged into it are erased with it)"
+        )
+    return customer
 
 
 def pick_lookup(

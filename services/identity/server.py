@@ -18,6 +18,7 @@ from services.common.errors import InvalidArgument
 from services.common.grpc_client import owned_channel
 from services.common.grpc_server import Servicer
 from services.identity import resolver
+from services.identity.audit import AuditClient
 from services.identity.conversations import ConversationsClient
 from services.identity.resolver import Customer, StoredIdentifier
 from services.identity.store import IdentityStore
@@ -27,6 +28,8 @@ class IdentitySettings(Settings):
     grpc_port: int = 50051
     # Region for numbers written without a country code, when the request names none.
     default_phone_region: str = "US"
+    # AccessService, where EraseCustomer records its audit event.
+    access_addr: str = "127.0.0.1:50056"
 
 
 _KINDS = {pb.IDENTIFIER_TYPE_EMAIL: resolver.EMAIL, pb.IDENTIFIER_TYPE_PHONE: resolver.PHONE}
@@ -35,11 +38,16 @@ _KIND_ENUMS = {name: number for number, name in _KINDS.items()}
 
 class IdentityServicer(pb_grpc.IdentityServiceServicer):
     def __init__(
-        self, store: IdentityStore, conversations: ConversationsClient, default_region: str
+        self,
+        store: IdentityStore,
+        conversations: ConversationsClient,
+        default_region: str,
+        audit: AuditClient,
     ) -> None:
         self._store = store
         self._conversations = conversations
         self._default_region = default_region
+        self._audit = audit
 
     async def ResolveCustomer(self, request, context):
         channel = _channel(request.channel, "channel", required=True)
@@ -116,6 +124,44 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         )
         return pb.LookupCustomerResponse(customer=await self._with_conversations(customer))
 
+    async def EraseCustomer(self, request, context):
+        customer_id = _uuid(request.customer_id, "customer_id")
+        requested_by = request.requested_by.strip()
+        if not requested_by:
+            raise InvalidArgument("requested_by: required (who asked for the erasure is recorded)")
+        # Identity first: once committed no address leads to these customers, so nothing new
+        # lands on them while conversation erases. Every call (a retry too) erases the content
+        # of every id again, which is idempotent: a call that failed midway is finished by the
+        # next one, and so is an audit event that could not be written.
+        erasure = await self._store.erase(customer_id, requested_by)
+        messages = changed = 0
+        for erased_id in erasure.customer_ids:
+            reply = await self._conversations.erase(erased_id)
+            messages += reply.messages_erased
+            changed += (reply.messages_erased + reply.tickets_erased
+                        + reply.ticket_events_erased + reply.escalations_erased)
+        already = not erasure.changed and not changed
+        ids = [str(i) for i in erasure.customer_ids]
+        event_id = await self._audit.succeeded(
+            requested_by,
+            _ERASE_METHOD,
+            ids,
+            # Counts only: the audit log never holds a customer address.
+            "already erased, nothing left" if already else (
+                f"erased {len(ids)} customer(s): {erasure.identifiers_erased} identifiers,"
+                f" {erasure.names_erased} names, {messages} messages"
+            ),
+        )
+        return pb.EraseCustomerResponse(
+            erased_customer_ids=ids,
+            erase_time=erasure.erase_time,
+            already_erased=already,
+            identifiers_erased=erasure.identifiers_erased,
+            names_erased=erasure.names_erased,
+            messages_erased=messages,
+            audit_event_id=event_id,
+        )
+
     async def _with_conversations(self, customer: Customer) -> pb.Customer:
         message = _customer(customer)
         for c in await self._conversations.list(customer.customer_id):
@@ -131,6 +177,9 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
                 )
             )
         return message
+
+
+_ERASE_METHOD = "/fte.identity.v1.IdentityService/EraseCustomer"
 
 
 def _uuid(value: str, field: str) -> uuid.UUID:
@@ -175,6 +224,7 @@ def _customer(c: Customer) -> pb.Customer:
         merged_into_customer_id=str(c.merged_into) if c.merged_into else "",
         create_time=c.create_time,
         update_time=c.update_time,
+        erase_time=c.erase_time,
     )
 
 
@@ -184,10 +234,12 @@ async def build(
     settings = settings or IdentitySettings()
     pool = await owned_pool(resources, settings)
     channel = owned_channel(resources, settings.conversation_addr, settings.rpc_timeout_s)
+    access_channel = owned_channel(resources, settings.access_addr, settings.rpc_timeout_s)
     servicer = IdentityServicer(
         IdentityStore(pool),
         ConversationsClient(channel),
         resolver.check_region(settings.default_phone_region, "US"),
+        AuditClient(access_channel),
     )
     return [
         Servicer(

@@ -10,7 +10,15 @@ import asyncpg
 
 from services.common.retry import in_transaction, is_database_conflict
 from services.identity import resolver
-from services.identity.resolver import Customer, Identifier, Merge, Name, StoredIdentifier
+from services.identity.resolver import (
+    TOMBSTONE,
+    Customer,
+    Erasure,
+    Identifier,
+    Merge,
+    Name,
+    StoredIdentifier,
+)
 
 # A lost race costs one retry; more than a handful means something is badly wrong.
 _ATTEMPTS = 8
@@ -81,13 +89,15 @@ class IdentityStore:
                 )
             else:
                 customer_id = plan.customer_id
-                # Serialises against a merge of this customer (which takes FOR UPDATE).
-                merged_into = await conn.fetchval(
-                    "SELECT merged_into FROM identity.customers WHERE customer_id = $1"
+                # Serialises against a merge or an erasure of this customer (FOR UPDATE).
+                row = await conn.fetchrow(
+                    "SELECT merged_into, erase_time FROM identity.customers WHERE customer_id = $1"
                     " FOR NO KEY UPDATE", customer_id,
                 )
-                if merged_into is not None:
-                    raise _LostRace  # merged since we looked: its identifiers moved too
+                if row["merged_into"] is not None or row["erase_time"] is not None:
+                    # Merged since we looked (its identifiers moved too), or erased (they are
+                    # gone): look again, so nothing new is attached to an erased customer.
+                    raise _LostRace
             linked = [await _insert_identifier(conn, customer_id, i, channel) for i in plan.link]
             if None in linked:
                 raise _LostRace
@@ -185,6 +195,83 @@ class IdentityStore:
             )
         return _merge(row)
 
+    # --- EraseCustomer -------------------------------------------------------------------
+
+    async def erase(self, customer_id: uuid.UUID, requested_by: str) -> Erasure:
+        """Deletes the addresses and names of the customer and of everyone merged into it,
+        tombstones what the merge records say moved, and marks them erased. Once committed no
+        address leads to them any more (a new message from one creates a new customer), so
+        nothing new lands on them while the other services erase. A repeat changes nothing."""
+
+        async def work(conn: asyncpg.Connection):
+            await conn.execute(
+                "SELECT 1 FROM identity.customers WHERE customer_id = $1 FOR UPDATE", customer_id
+            )
+            resolver.check_erasable(await _load(conn, customer_id), customer_id)
+            ids = await conn.fetchval(
+                """
+                WITH RECURSIVE merged(customer_id, depth) AS (
+                    SELECT $1::uuid, 0
+                    UNION
+                    SELECT m.source_customer_id, d.depth + 1
+                      FROM merged d
+                      JOIN identity.customer_merges m ON m.target_customer_id = d.customer_id
+                     WHERE d.depth < 50)
+                SELECT array_agg(customer_id ORDER BY depth, customer_id) FROM merged
+                """,
+                customer_id,
+            )
+            # Same lock order as merges (by id), so an erasure and a merge cannot deadlock.
+            await conn.execute(
+                "SELECT 1 FROM identity.customers WHERE customer_id = ANY($1::uuid[])"
+                " ORDER BY customer_id FOR UPDATE", ids,
+            )
+            identifiers = await conn.execute(
+                "DELETE FROM identity.customer_identifiers WHERE customer_id = ANY($1::uuid[])", ids
+            )
+            names = await conn.execute(
+                "DELETE FROM identity.customer_names WHERE customer_id = ANY($1::uuid[])", ids
+            )
+            # The merge record keeps its shape (how many identifiers and names moved, who
+            # merged, when); the addresses, names and free-text reason in it are replaced.
+            merges = await conn.execute(
+                """
+                UPDATE identity.customer_merges SET
+                    identifiers_moved = (SELECT coalesce(jsonb_agg(e || jsonb_build_object('value', $2::text)), '[]')
+                                           FROM jsonb_array_elements(identifiers_moved) e),
+                    names_copied = (SELECT coalesce(jsonb_agg(e || jsonb_build_object('name', $2::text)), '[]')
+                                      FROM jsonb_array_elements(names_copied) e),
+                    reason = CASE WHEN reason = '' THEN '' ELSE $2 END
+                 WHERE (source_customer_id = ANY($1::uuid[]) OR target_customer_id = ANY($1::uuid[]))
+                   AND (reason NOT IN ('', $2)
+                        OR jsonb_path_exists(identifiers_moved, '$[*] ? (@.value != $t)', jsonb_build_object('t', $2::text))
+                        OR jsonb_path_exists(names_copied, '$[*] ? (@.name != $t)', jsonb_build_object('t', $2::text)))
+                """,
+                ids, TOMBSTONE,
+            )
+            marked = await conn.execute(
+                "UPDATE identity.customers SET erase_time = now(), erased_by = $2, update_time = now()"
+                " WHERE customer_id = ANY($1::uuid[]) AND erase_time IS NULL", ids, requested_by,
+            )
+            erase_time = await conn.fetchval(
+                "SELECT erase_time FROM identity.customers WHERE customer_id = $1", customer_id
+            )
+            counts = [_count(tag) for tag in (identifiers, names, merges, marked)]
+            return Erasure(
+                customer_ids=list(ids),
+                erase_time=erase_time,
+                identifiers_erased=counts[0],
+                names_erased=counts[1],
+                changed=any(counts),
+            )
+
+        return await self._retrying(work)
+
+
+def _count(status: str) -> int:
+    """Rows touched, from asyncpg's command tag (`DELETE 3`, `UPDATE 1`)."""
+    return int(status.rsplit(" ", 1)[-1])
+
 
 def _snapshot(conn: asyncpg.Connection):
     return conn.transaction(isolation="repeatable_read", readonly=True)
@@ -219,7 +306,7 @@ async def _touch(conn: asyncpg.Connection, customer_id: uuid.UUID) -> None:
 
 async def _load(conn: asyncpg.Connection, customer_id: uuid.UUID) -> Customer | None:
     row = await conn.fetchrow(
-        "SELECT customer_id, merged_into, create_time, update_time FROM identity.customers"
+        "SELECT customer_id, merged_into, create_time, update_time, erase_time FROM identity.customers"
         " WHERE customer_id = $1", customer_id,
     )
     if row is None:

@@ -468,3 +468,21 @@ class GetChannelMetricsResponse(_message.Message):
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
     channels: _containers.RepeatedCompositeFieldContainer[ChannelMetrics]
     def __init__(self, channels: _Optional[_Iterable[_Union[ChannelMetrics, _Mapping]]] = ...) -> None: ...
+
+class EraseCustomerContentRequest(_message.Message):
+    __slots__ = ("customer_id",)
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    customer_id: str
+    def __init__(self, customer_id: _Optional[str] = ...) -> None: ...
+
+class EraseCustomerContentResponse(_message.Message):
+    __slots__ = ("messages_erased", "tickets_erased", "ticket_events_erased", "escalations_erased")
+    MESSAGES_ERASED_FIELD_NUMBER: _ClassVar[int]
+    TICKETS_ERASED_FIELD_NUMBER: _ClassVar[int]
+    TICKET_EVENTS_ERASED_FIELD_NUMBER: _ClassVar[int]
+    ESCALATIONS_ERASED_FIELD_NUMBER: _ClassVar[int]
+    messages_erased: int
+    tickets_erased: int
+    ticket_events_erased: int
+    escalations_erased: int
+    def __init__(self, messages_erased: _Optional[int] = ..., tickets_erased: _Optional[int] = ..., ticket_events_erased: _Optional[int] = ..., escalations_erased: _Optional[int] = ...) -> None: ...

@@ -91,6 +91,11 @@ class ConversationServiceStub:
                 request_serializer=fte_dot_conversation_dot_v1_dot_conversation__service__pb2.GetChannelMetricsRequest.SerializeToString,
                 response_deserializer=fte_dot_conversation_dot_v1_dot_conversation__service__pb2.GetChannelMetricsResponse.FromString,
                 _registered_method=True)
+        self.EraseCustomerContent = channel.unary_unary(
+                '/fte.conversation.v1.ConversationService/EraseCustomerContent',
+                request_serializer=fte_dot_conversation_dot_v1_dot_conversation__service__pb2.EraseCustomerContentRequest.SerializeToString,
+                response_deserializer=fte_dot_conversation_dot_v1_dot_conversation__service__pb2.EraseCustomerContentResponse.FromString,
+                _registered_method=True)
 
 
 class ConversationServiceServicer:
@@ -180,6 +185,19 @@ class ConversationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EraseCustomerContent(self, request, context):
+        """EraseCustomerContent replaces everything personal the customer's messages, tickets and
+        escalations hold (contents, subjects, sender names, thread refs, delivery errors, tool-call
+        arguments, notes, escalation contexts) by the tombstone "[erased]"; ids, statuses,
+        channels, counts, sentiment, latencies and times are kept, so metrics do not change.
+        Called by IdentityService.EraseCustomer for each erased customer id. Idempotent: a repeat
+        erases nothing. Errors: INVALID_ARGUMENT for a malformed id (an id with nothing stored
+        erases nothing: conversation does not know which customers exist).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConversationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -237,6 +255,11 @@ def add_ConversationServiceServicer_to_server(servicer, server):
                     servicer.GetChannelMetrics,
                     request_deserializer=fte_dot_conversation_dot_v1_dot_conversation__service__pb2.GetChannelMetricsRequest.FromString,
                     response_serializer=fte_dot_conversation_dot_v1_dot_conversation__service__pb2.GetChannelMetricsResponse.SerializeToString,
+            ),
+            'EraseCustomerContent': grpc.unary_unary_rpc_method_handler(
+                    servicer.EraseCustomerContent,
+                    request_deserializer=fte_dot_conversation_dot_v1_dot_conversation__service__pb2.EraseCustomerContentRequest.FromString,
+                    response_serializer=fte_dot_conversation_dot_v1_dot_conversation__service__pb2.EraseCustomerContentResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -538,6 +561,33 @@ class ConversationService:
             '/fte.conversation.v1.ConversationService/GetChannelMetrics',
             fte_dot_conversation_dot_v1_dot_conversation__service__pb2.GetChannelMetricsRequest.SerializeToString,
             fte_dot_conversation_dot_v1_dot_conversation__service__pb2.GetChannelMetricsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EraseCustomerContent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fte.conversation.v1.ConversationService/EraseCustomerContent',
+            fte_dot_conversation_dot_v1_dot_conversation__service__pb2.EraseCustomerContentRequest.SerializeToString,
+            fte_dot_conversation_dot_v1_dot_conversation__service__pb2.EraseCustomerContentResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -58,7 +58,7 @@ class CustomerConversation(_message.Message):
     def __init__(self, conversation_id: _Optional[str] = ..., status: _Optional[str] = ..., initial_channel: _Optional[_Union[_channel_pb2.Channel, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_message_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Customer(_message.Message):
-    __slots__ = ("customer_id", "display_name", "identifiers", "names", "conversations", "merged_into_customer_id", "create_time", "update_time")
+    __slots__ = ("customer_id", "display_name", "identifiers", "names", "conversations", "merged_into_customer_id", "create_time", "update_time", "erase_time")
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
@@ -67,6 +67,7 @@ class Customer(_message.Message):
     MERGED_INTO_CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ERASE_TIME_FIELD_NUMBER: _ClassVar[int]
     customer_id: str
     display_name: str
     identifiers: _containers.RepeatedCompositeFieldContainer[Identifier]
@@ -75,7 +76,8 @@ class Customer(_message.Message):
     merged_into_customer_id: str
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, customer_id: _Optional[str] = ..., display_name: _Optional[str] = ..., identifiers: _Optional[_Iterable[_Union[Identifier, _Mapping]]] = ..., names: _Optional[_Iterable[_Union[CustomerName, _Mapping]]] = ..., conversations: _Optional[_Iterable[_Union[CustomerConversation, _Mapping]]] = ..., merged_into_customer_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    erase_time: _timestamp_pb2.Timestamp
+    def __init__(self, customer_id: _Optional[str] = ..., display_name: _Optional[str] = ..., identifiers: _Optional[_Iterable[_Union[Identifier, _Mapping]]] = ..., names: _Optional[_Iterable[_Union[CustomerName, _Mapping]]] = ..., conversations: _Optional[_Iterable[_Union[CustomerConversation, _Mapping]]] = ..., merged_into_customer_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., erase_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ResolveCustomerRequest(_message.Message):
     __slots__ = ("channel", "email", "phone", "whatsapp", "display_name", "default_region", "assurance")
@@ -178,3 +180,29 @@ class LookupCustomerResponse(_message.Message):
     CUSTOMER_FIELD_NUMBER: _ClassVar[int]
     customer: Customer
     def __init__(self, customer: _Optional[_Union[Customer, _Mapping]] = ...) -> None: ...
+
+class EraseCustomerRequest(_message.Message):
+    __slots__ = ("customer_id", "requested_by")
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_BY_FIELD_NUMBER: _ClassVar[int]
+    customer_id: str
+    requested_by: str
+    def __init__(self, customer_id: _Optional[str] = ..., requested_by: _Optional[str] = ...) -> None: ...
+
+class EraseCustomerResponse(_message.Message):
+    __slots__ = ("erased_customer_ids", "erase_time", "already_erased", "identifiers_erased", "names_erased", "messages_erased", "audit_event_id")
+    ERASED_CUSTOMER_IDS_FIELD_NUMBER: _ClassVar[int]
+    ERASE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_ERASED_FIELD_NUMBER: _ClassVar[int]
+    IDENTIFIERS_ERASED_FIELD_NUMBER: _ClassVar[int]
+    NAMES_ERASED_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_ERASED_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    erased_customer_ids: _containers.RepeatedScalarFieldContainer[str]
+    erase_time: _timestamp_pb2.Timestamp
+    already_erased: bool
+    identifiers_erased: int
+    names_erased: int
+    messages_erased: int
+    audit_event_id: str
+    def __init__(self, erased_customer_ids: _Optional[_Iterable[str]] = ..., erase_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., already_erased: _Optional[bool] = ..., identifiers_erased: _Optional[int] = ..., names_erased: _Optional[int] = ..., messages_erased: _Optional[int] = ..., audit_event_id: _Optional[str] = ...) -> None: ...

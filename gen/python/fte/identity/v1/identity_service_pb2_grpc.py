@@ -61,6 +61,11 @@ class IdentityServiceStub:
                 request_serializer=fte_dot_identity_dot_v1_dot_identity__service__pb2.LookupCustomerRequest.SerializeToString,
                 response_deserializer=fte_dot_identity_dot_v1_dot_identity__service__pb2.LookupCustomerResponse.FromString,
                 _registered_method=True)
+        self.EraseCustomer = channel.unary_unary(
+                '/fte.identity.v1.IdentityService/EraseCustomer',
+                request_serializer=fte_dot_identity_dot_v1_dot_identity__service__pb2.EraseCustomerRequest.SerializeToString,
+                response_deserializer=fte_dot_identity_dot_v1_dot_identity__service__pb2.EraseCustomerResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -110,6 +115,22 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EraseCustomer(self, request, context):
+        """EraseCustomer erases one customer's personal data in every service that holds it (GDPR
+        Art. 17): identity's addresses and names (also of the customers merged into this one),
+        then, through ConversationService.EraseCustomerContent, message contents, subjects,
+        sender names, thread refs, notes and escalation contexts, replaced by a tombstone.
+        Customer ids, tickets, statuses, channels, counts and times are kept for metrics.
+        Idempotent: a repeat succeeds and changes nothing. The erasure is audited
+        (AccessService.RecordAuditEvent). Errors: INVALID_ARGUMENT for a malformed id or no
+        requested_by; NOT_FOUND for an unknown customer; FAILED_PRECONDITION for a customer
+        merged away (erase the one it was merged into); UNAVAILABLE when a service could not be
+        reached or the audit not written — a retry finishes what is left.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -137,6 +158,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.LookupCustomer,
                     request_deserializer=fte_dot_identity_dot_v1_dot_identity__service__pb2.LookupCustomerRequest.FromString,
                     response_serializer=fte_dot_identity_dot_v1_dot_identity__service__pb2.LookupCustomerResponse.SerializeToString,
+            ),
+            'EraseCustomer': grpc.unary_unary_rpc_method_handler(
+                    servicer.EraseCustomer,
+                    request_deserializer=fte_dot_identity_dot_v1_dot_identity__service__pb2.EraseCustomerRequest.FromString,
+                    response_serializer=fte_dot_identity_dot_v1_dot_identity__service__pb2.EraseCustomerResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -276,6 +302,33 @@ class IdentityService:
             '/fte.identity.v1.IdentityService/LookupCustomer',
             fte_dot_identity_dot_v1_dot_identity__service__pb2.LookupCustomerRequest.SerializeToString,
             fte_dot_identity_dot_v1_dot_identity__service__pb2.LookupCustomerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EraseCustomer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fte.identity.v1.IdentityService/EraseCustomer',
+            fte_dot_identity_dot_v1_dot_identity__service__pb2.EraseCustomerRequest.SerializeToString,
+            fte_dot_identity_dot_v1_dot_identity__service__pb2.EraseCustomerResponse.FromString,
             options,
             channel_credentials,
             insecure,
