@@ -11,7 +11,7 @@ from tests.running_services import run_readme_examples
 async def test_conversation_readme_examples_record_and_read_back(identity_address, conversation_address):
     output = await run_readme_examples(
         REPO_ROOT / "services/conversation/README.md", identity_address, conversation_address)
-    duplicate, switched, reply, ticket, history, metrics = _documents(output)
+    duplicate, switched, reply, ticket, history, metrics, erased, erased_ticket = _documents(output)
     assert duplicate["duplicate"] is True
     assert switched["channel_switch"]["from_channel"] == "CHANNEL_EMAIL"
     assert switched["channel_switch"]["to_channel"] == "CHANNEL_WHATSAPP"
@@ -20,6 +20,9 @@ async def test_conversation_readme_examples_record_and_read_back(identity_addres
     assert [m["content"] for m in ticket["messages"]] == ["How do I export a board to CSV?", "Board → Export → CSV."]
     assert [m["channel"] for m in history["messages"]] == ["CHANNEL_EMAIL", "CHANNEL_WHATSAPP", "CHANNEL_EMAIL"]
     assert {c["channel"] for c in metrics["channels"]} == {"CHANNEL_EMAIL", "CHANNEL_WHATSAPP", "CHANNEL_WEB_FORM"}
+    assert (erased["messages_erased"], erased["tickets_erased"]) == (3, 2)
+    assert erased_ticket["ticket"]["status"] == "TICKET_STATUS_OPEN"
+    assert [m["content"] for m in erased_ticket["messages"]] == ["[erased]", "[erased]"]
 
 
 async def test_root_readme_walkthrough_records_a_message_and_reads_its_ticket(identity_address, conversation_address):

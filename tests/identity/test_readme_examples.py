@@ -23,9 +23,9 @@ def _documents(output: str) -> list[dict]:
     return docs
 
 
-async def test_identity_readme_examples_resolve_link_get_and_look_up(identity_address, conversation_address):
+async def test_identity_readme_examples_resolve_link_get_look_up_and_erase(identity_address, conversation_address):
     output = await run_readme_examples(REPO_ROOT / "services/identity/README.md", identity_address, conversation_address)
-    whatsapp, form, get, lookup = _documents(output)
+    whatsapp, form, get, lookup, erased, again = _documents(output)
     customer_id = whatsapp["customer"]["customer_id"]
     assert re.search(rf"^{customer_id}$", output, re.M)  # the echoed $CUSTOMER_ID
     assert form["customer"]["customer_id"] == customer_id
@@ -33,3 +33,6 @@ async def test_identity_readme_examples_resolve_link_get_and_look_up(identity_ad
     assert re.fullmatch(r"ada-\w+@example\.com", linked["value"])  # trimmed and case-folded
     assert get["customer"]["customer_id"] == lookup["customer"]["customer_id"] == customer_id
     assert get["customer"]["display_name"] == "Ada Lovelace"
+    assert erased["erased_customer_ids"] == [customer_id] and erased["identifiers_erased"] == 2
+    assert "already_erased" not in erased  # false: grpcurl leaves it out
+    assert again["already_erased"] is True and again["erase_time"] == erased["erase_time"]
