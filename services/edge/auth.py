@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 # Longer than any real credential (an API key is 65 characters, a JWT a few kilobytes at most):
 # refused with 401 before anything is hashed or sent.
 MAX_CREDENTIAL_CHARS = 8192
+# Principals remembered at once (a few hundred bytes each).
+_CACHE_MAX = 10_000
 
 
 class Role(enum.IntEnum):
@@ -104,8 +106,10 @@ class Authenticator:
             ) from err
         p = reply.principal
         principal = Principal(subject=p.subject, role=p.role, kind=p.kind)
-        if len(self._cache) > 10_000:  # bounded: drop what has expired, else everything
-            self._cache = {k: v for k, v in self._cache.items() if v[0] > now} if len(self._cache) < 20_000 else {}
+        if len(self._cache) >= _CACHE_MAX:  # bounded: drop what has expired, else everything
+            self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
+            if len(self._cache) >= _CACHE_MAX:
+                self._cache.clear()
         self._cache[digest] = (now + self._ttl, principal)
         return principal
 
