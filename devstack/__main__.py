@@ -63,10 +63,10 @@ async def _run(cfg: stack.StackConfig) -> int:
         endpoints = await stack.up(cfg)
         if stop.is_set():
             return 0
-        await runner.run_setup(load_setup(), processes, endpoints)
+        printed = await runner.run_setup(load_setup(), processes, endpoints)
         if stop.is_set():
             return 0
-        return await runner.supervise(processes, endpoints, stop)
+        return await runner.supervise(processes, endpoints, stop, printed=printed)
     except _EXPECTED as e:
         print(f"devstack run failed: {e}", file=sys.stderr)
         return 1

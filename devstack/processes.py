@@ -26,6 +26,9 @@ class AppProcess:
     env: Mapping[str, str] = field(default_factory=dict)
     # HTTP paths worth printing once the process is up (the API docs, the web form).
     urls: tuple[str, ...] = ()
+    # SETUP steps only: the step prints one value on stdout (its stderr is shown as usual),
+    # which `run` prints as `<prints_as>=<value>` with the URLs once everything is up.
+    prints_as: str | None = None
 
 
 PROCESSES: tuple[AppProcess, ...] = (
@@ -40,6 +43,9 @@ PROCESSES: tuple[AppProcess, ...] = (
     AppProcess("worker", ("-m", "services.inbound")),
     AppProcess("dispatcher", ("-m", "services.channels"), port=50054,
                advertise_as=("DISPATCHER_ADDR",)),
+    # Who an operator's credential belongs to; the edge asks it on every operator route.
+    AppProcess("access", ("-m", "services.access"), port=50056, schema="access",
+               advertise_as=("ACCESS_ADDR",)),
     AppProcess("edge", ("-m", "services.edge"), port=8080, port_env="HTTP_PORT",
                urls=("/webform/", "/webform/demo.html", "/docs", "/health")),
 )
@@ -49,6 +55,10 @@ PROCESSES: tuple[AppProcess, ...] = (
 SETUP: tuple[AppProcess, ...] = (
     # Loads the knowledge base; unchanged articles are skipped, so restarts are quick.
     AppProcess("seed-knowledge", ("-m", "services.knowledge.seed"), schema="knowledge"),
+    # An admin key for this laptop, printed with the URLs; the previous run's is revoked.
+    AppProcess("api-key", ("-m", "services.access.keys_cli", "create", "--role", "admin",
+                           "--name", "make run (local)", "--replace"),
+               schema="access", prints_as="FTE_API_KEY"),
 )
 
 

@@ -98,18 +98,23 @@ async def _copy_output(name: str, width: int, stream: asyncio.StreamReader, out)
         out.flush()
 
 
-async def _spawn(spec: AppProcess, env: dict[str, str], width: int, out) -> _Child:
+async def _spawn(spec: AppProcess, env: dict[str, str], width: int, out,
+                 capture_stdout: bool = False) -> _Child:
+    """`capture_stdout`: stdout is left for the caller to read (`proc.stdout`) and only stderr
+    is copied, prefixed."""
     if spec.port is not None and _proc.port_open(HOST, spec.port):
         raise StartupError(f"{spec.name}: port {spec.port} is already in use by another process")
     proc = await asyncio.create_subprocess_exec(
         _python(), *spec.args, env=env, cwd=REPO_ROOT,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT, limit=1 << 20,
+        stderr=asyncio.subprocess.PIPE if capture_stdout else asyncio.subprocess.STDOUT,
+        limit=1 << 20,
         # A group of its own: Ctrl-C reaches only the runner, which stops processes in order;
         # signalling the group also reaches anything the process spawned.
         start_new_session=True, preexec_fn=_die_with_parent,
     )
-    output = asyncio.create_task(_copy_output(spec.name, width, proc.stdout, out))
+    shown = proc.stderr if capture_stdout else proc.stdout
+    output = asyncio.create_task(_copy_output(spec.name, width, shown, out))
     return _Child(spec, proc, output)
 
 
@@ -147,22 +152,32 @@ async def _stop(child: _Child, out) -> None:
 
 
 async def run_setup(steps: Sequence[AppProcess], processes: Sequence[AppProcess],
-                    endpoints: Endpoints, out=None) -> None:
-    """Runs each one-shot step to completion, its output prefixed; a failure stops `run`."""
+                    endpoints: Endpoints, out=None) -> list[tuple[str, str]]:
+    """Runs each one-shot step to completion, its output prefixed; a failure stops `run`.
+    Returns (name, value) for each step with `prints_as`: its stdout, kept out of the log."""
     out = out or sys.stdout
     width = max([len(p.name) for p in (*steps, *processes)] + [len("devstack")])
+    printed: list[tuple[str, str]] = []
     for step in steps:
-        child = await _spawn(step, child_env(step, processes, endpoints), width, out)
+        capture = step.prints_as is not None
+        child = await _spawn(step, child_env(step, processes, endpoints), width, out, capture)
+        value = (await child.proc.stdout.read()).decode(errors="replace").strip() if capture else ""
         code = await child.proc.wait()
         await child.output
         if code != 0:
             raise StartupError(f"{step.name} failed with exit code {code}")
+        if capture:
+            if not value or "\n" in value:
+                raise StartupError(f"{step.name} printed no single value for {step.prints_as}")
+            printed.append((step.prints_as, value))
+    return printed
 
 
 async def supervise(processes: Sequence[AppProcess], endpoints: Endpoints, stop: asyncio.Event,
-                    out=None) -> int:
-    """Start `processes`, print their addresses once all listen, and run until `stop` is set
-    (exit code 0) or one of them exits (1). Every process is stopped before returning."""
+                    out=None, printed: Sequence[tuple[str, str]] = ()) -> int:
+    """Start `processes`, print their addresses (and `printed`, the setup steps' values, as
+    NAME=value) once all listen, and run until `stop` is set (exit code 0) or one of them
+    exits (1). Every process is stopped before returning."""
     out = out or sys.stdout
     width = max([len(p.name) for p in processes] + [len("devstack")])
     children: list[_Child] = []
@@ -199,6 +214,8 @@ async def supervise(processes: Sequence[AppProcess], endpoints: Endpoints, stop:
                 for c in children:
                     for path in c.spec.urls:
                         out.write(f"  http://{HOST}:{c.spec.port}{path}\n")
+                for name, value in printed:
+                    out.write(f"  {name}={value}\n")
                 out.write("all processes up; Ctrl-C stops them\n")
                 out.flush()
     finally:

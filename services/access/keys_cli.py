@@ -2,7 +2,7 @@
 has to come from somewhere). Talks to schema `access` directly, as role fte_access
 (DATABASE_URL), through the same code CreateApiKey / RevokeApiKey use.
 
-    python -m services.access.keys_cli create --role agent --name "ops laptop"
+    python -m services.access.keys_cli create --role agent --name "ops laptop" [--replace]
     python -m services.access.keys_cli list [--all]
     python -m services.access.keys_cli revoke KEY_ID
 
@@ -33,6 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     create = commands.add_parser("create", help="make a key; its secret is printed once")
     create.add_argument("--role", required=True, help=f"one of {', '.join(keys.ROLES)}")
     create.add_argument("--name", required=True, help='what the key is for, e.g. "ops laptop"')
+    create.add_argument("--replace", action="store_true",
+                        help="first revoke the active keys of this name (a key made on every start)")
     listing = commands.add_parser("list", help="list keys (never secrets)")
     listing.add_argument("--all", action="store_true", help="include revoked keys")
     revoke = commands.add_parser("revoke", help="revoke a key (idempotent)")
@@ -59,6 +61,11 @@ async def _run(args: argparse.Namespace, settings: AccessSettings) -> int:
     try:
         store = AccessStore(pool)
         if args.command == "create":
+            if args.replace:
+                for old in await store.list_keys(include_revoked=False):
+                    if old.name == keys.check_name(args.name):
+                        await api_keys.revoke(store, old.key_id)
+                        print(f"revoked API key {old.key_id} ({old.name!r}), replaced", file=sys.stderr)
             key, credential = await api_keys.create(store, args.name, args.role)
             print(f"created API key {key.key_id} ({key.role}, {key.name!r}). The key is printed "
                   "below once; it is not stored and cannot be shown again.", file=sys.stderr)

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 import grpc
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError
-from fastapi import FastAPI, Header, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -35,6 +35,7 @@ from services.common import channels as channel_names
 from services.common import topics
 from services.common.kafka import new_producer, publish
 from services.common.retry import RetryPolicy
+from services.edge.auth import Authenticator, Role, require_role
 from services.edge.webhooks import create_webhook_router
 from services.edge.forms import SubmissionAccepted, SupportSubmission, TicketMessage, TicketView
 from services.edge.identity_token import token_matches
@@ -161,9 +162,13 @@ def create_app(settings: EdgeSettings | None = None, channels: ChannelSettings |
         app.state.kafka = _Producer(settings)
         await app.state.kafka.start()
         app.state.clients = _Clients(settings)
+        app.state.authenticator = Authenticator(
+            settings.access_addr, settings.rpc_timeout_s, settings.auth_cache_ttl_s
+        )
         try:
             yield
         finally:
+            await app.state.authenticator.close()
             await app.state.clients.close()
             await app.state.kafka.stop()
 
@@ -177,8 +182,13 @@ def create_app(settings: EdgeSettings | None = None, channels: ChannelSettings |
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST"],
-        allow_headers=["Content-Type", "Idempotency-Key"],
+        allow_headers=["Content-Type", "Idempotency-Key", "Authorization"],
     )
+
+    # Every route people and tools use (not customers, not providers' webhooks) carries this:
+    # a Bearer API key or OIDC JWT with at least role viewer. tests/edge/test_every_operator_route_
+    # needs_a_credential.py walks the OpenAPI document, so a route added without it fails there.
+    operators = [Depends(require_role(Role.VIEWER))]
 
     @app.middleware("http")
     async def limit_body_and_rate(request: Request, call_next):
@@ -297,7 +307,7 @@ def create_app(settings: EdgeSettings | None = None, channels: ChannelSettings |
             updated_at=_iso(t.update_time),
         )
 
-    @app.get("/conversations/{conversation_id}")
+    @app.get("/conversations/{conversation_id}", dependencies=operators)
     async def get_conversation(conversation_id: uuid.UUID, request: Request) -> dict:
         try:
             reply = await request.app.state.clients.conversation.GetConversation(
@@ -307,7 +317,7 @@ def create_app(settings: EdgeSettings | None = None, channels: ChannelSettings |
             raise _grpc_to_http(err) from err
         return MessageToDict(reply, preserving_proto_field_name=True)
 
-    @app.get("/customers/lookup")
+    @app.get("/customers/lookup", dependencies=operators)
     async def lookup_customer(
         request: Request,
         email: str | None = Query(default=None, max_length=254),
@@ -323,7 +333,7 @@ def create_app(settings: EdgeSettings | None = None, channels: ChannelSettings |
             raise _grpc_to_http(err) from err
         return MessageToDict(reply.customer, preserving_proto_field_name=True)
 
-    @app.get("/metrics/channels")
+    @app.get("/metrics/channels", dependencies=operators)
     async def channel_metrics(request: Request) -> dict:
         try:
             reply = await request.app.state.clients.conversation.GetChannelMetrics(
@@ -398,6 +408,9 @@ def create_app(settings: EdgeSettings | None = None, channels: ChannelSettings |
         ok = all(v == "ok" for v in checks.values())
         return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
 
+    # Open, like /health and /ready: Prometheus scrapes it without a credential, and it holds
+    # only counters by outcome and webhook — no customer, ticket or message data. Keep it that
+    # way (no labels carrying ids or addresses); restrict it by network where that matters.
     @app.get("/metrics")
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import uuid
 
 import grpc
 from fte.access.v1 import access_service_pb2 as pb
@@ -70,3 +71,19 @@ async def test_the_cli_refuses_bad_input_with_a_clear_message(access_dsn, admin_
     assert all(out == "" for _, out, _ in (bad_role, no_name, unknown, malformed))
     assert "Traceback" not in "".join(e for *_, e in (bad_role, no_name, unknown, malformed, no_db))
     assert await admin_db.fetchval("SELECT count(*) FROM access.api_keys") == before
+
+
+async def test_create_with_replace_revokes_the_earlier_keys_of_that_name_only(access, access_dsn) -> None:
+    name = f"make run (local) {uuid.uuid4().hex[:8]}"
+    _, first, _ = await _cli(access_dsn, "create", "--role", "admin", "--name", name)
+    _, other, _ = await _cli(access_dsn, "create", "--role", "admin", "--name", name + " other")
+
+    code, second, err = await _cli(access_dsn, "create", "--role", "admin", "--name", name, "--replace")
+
+    assert code == 0, err
+    assert first.strip().split("_")[1] in err and "replaced" in err
+    e = await rpc_error(access.Authenticate(pb.AuthenticateRequest(credential=first.strip())))
+    assert e.code() == grpc.StatusCode.UNAUTHENTICATED
+    for kept in (second, other):
+        principal = (await access.Authenticate(pb.AuthenticateRequest(credential=kept.strip()))).principal
+        assert principal.role == pb.ROLE_ADMIN

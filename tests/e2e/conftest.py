@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+from fte.access.v1 import access_service_pb2 as access_pb
+from fte.access.v1 import access_service_pb2_grpc as access_grpc
 from fte.conversation.v1 import conversation_service_pb2_grpc as conv_grpc
 from fte.identity.v1 import identity_service_pb2_grpc as id_grpc
 
@@ -141,6 +143,16 @@ async def pipeline(stack, otlp, pipeline_specs, channel_fakes) -> AsyncIterator[
 async def http(pipeline) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=pipeline.edge_url, timeout=30) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+async def operator_headers(pipeline) -> dict[str, str]:
+    """`Authorization` for the operators' routes: a viewer key from the pipeline's access service."""
+    async with open_channel(pipeline.address("access"), 20) as channel:
+        reply = await access_grpc.AccessServiceStub(channel).CreateApiKey(
+            access_pb.CreateApiKeyRequest(name="e2e operator", role=access_pb.ROLE_VIEWER)
+        )
+    return {"Authorization": f"Bearer {reply.secret}"}
 
 
 async def wait_for_reply(http: httpx.AsyncClient, ticket_id: str, timeout: float = 90) -> dict:

@@ -12,21 +12,21 @@ from tests.e2e.probes import submit_many
 COUNTS = ("tickets", "conversations", "messages")
 
 
-async def _counts(http) -> dict[str, dict[str, int]]:
-    reply = await http.get("/metrics/channels")
+async def _counts(http, headers: dict[str, str]) -> dict[str, dict[str, int]]:
+    reply = await http.get("/metrics/channels", headers=headers)
     assert reply.status_code == 200, reply.text
     # Proto JSON: int64 as strings, zero values left out.
     return {c["channel"]: {k: int(c.get(k, 0)) for k in COUNTS} for c in reply.json()["channels"]}
 
 
-async def test_channel_metrics_reflect_answered_submissions(http):
-    before = await _counts(http)
+async def test_channel_metrics_reflect_answered_submissions(http, operator_headers):
+    before = await _counts(http, operator_headers)
     assert set(before) == {"CHANNEL_EMAIL", "CHANNEL_WHATSAPP", "CHANNEL_WEB_FORM"}
 
     ticket_ids = list(await submit_many(http, 3, "metrics"))
     await asyncio.gather(*(wait_for_reply(http, t) for t in ticket_ids))
 
-    after = await _counts(http)
+    after = await _counts(http, operator_headers)
     assert after["CHANNEL_WEB_FORM"] == {
         "tickets": before["CHANNEL_WEB_FORM"]["tickets"] + 3,
         "conversations": before["CHANNEL_WEB_FORM"]["conversations"] + 3,

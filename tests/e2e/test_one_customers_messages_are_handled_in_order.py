@@ -34,7 +34,7 @@ async def _stored_in_order(admin_dsn: str, customer_id: str) -> list[str]:
     return [r["content"] for r in rows]
 
 
-async def test_one_senders_messages_are_stored_in_the_order_sent(http, pipeline, stack):
+async def test_one_senders_messages_are_stored_in_the_order_sent(http, pipeline, stack, operator_headers):
     email = f"ordered-{uuid.uuid4().hex[:8]}@example.com"
     # Queue everything first, so the worker meets the whole sequence in one batch.
     with pipeline.frozen("worker"):
@@ -49,7 +49,7 @@ async def test_one_senders_messages_are_stored_in_the_order_sent(http, pipeline,
             await submit_many(http, 3, "others")  # other customers in between
 
     async def customer_id() -> str:
-        found = await http.get("/customers/lookup", params={"email": email})
+        found = await http.get("/customers/lookup", params={"email": email}, headers=operator_headers)
         return found.json()["customer_id"] if found.status_code == 200 else ""
 
     await eventually(customer_id, 120, "the customer is known")
@@ -71,6 +71,6 @@ async def test_one_senders_messages_are_stored_in_the_order_sent(http, pipeline,
         )
     finally:
         await conn.close()
-    history = (await http.get(f"/conversations/{conversation_id}")).json()["messages"]
+    history = (await http.get(f"/conversations/{conversation_id}", headers=operator_headers)).json()["messages"]
     inbound = [m["content"] for m in history if m["direction"] == "MESSAGE_DIRECTION_INBOUND"]
     assert inbound == QUESTIONS

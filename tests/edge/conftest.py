@@ -1,5 +1,6 @@
 """The edge served for real (uvicorn on a free port) against the test Kafka and the in-process
-identity and conversation services."""
+identity, conversation and access services. Operators' routes need a key: `operator` is a client
+sending a viewer key made with the access service."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from fte.access.v1 import access_service_pb2 as access_pb
 
 from services.edge.app import create_app
 from services.edge.settings import EdgeSettings
@@ -37,7 +39,10 @@ async def serve_edge(settings: EdgeSettings, app: FastAPI | None = None) -> Asyn
 
 
 def edge_settings(stack, identity_address: str, conversation_address: str, **overrides) -> EdgeSettings:
+    """`access_addr` defaults to one where nothing listens: pass the access service's address to
+    reach the operators' routes."""
     values = dict(
+        access_addr="127.0.0.1:9",
         kafka_bootstrap_servers=stack.bootstrap_servers,
         identity_addr=identity_address,
         conversation_addr=conversation_address,
@@ -50,14 +55,33 @@ def edge_settings(stack, identity_address: str, conversation_address: str, **ove
 
 
 @pytest.fixture(scope="session")
-async def edge_url(stack, identity_address, conversation_address) -> AsyncIterator[str]:
-    async with serve_edge(edge_settings(stack, identity_address, conversation_address)) as url:
+async def edge_url(stack, identity_address, conversation_address, access_address) -> AsyncIterator[str]:
+    settings = edge_settings(stack, identity_address, conversation_address, access_addr=access_address)
+    async with serve_edge(settings) as url:
         yield url
 
 
 @pytest.fixture
 async def http(edge_url) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=edge_url, timeout=20) as client:
+        yield client
+
+
+async def new_key(access, role: int, name: str = "edge tests") -> str:
+    """A fresh API key (the whole `fte_…` credential) with `role` (access_pb.ROLE_…)."""
+    return (await access.CreateApiKey(access_pb.CreateApiKeyRequest(name=name, role=role))).secret
+
+
+@pytest.fixture(scope="session")
+async def viewer_key(access) -> str:
+    return await new_key(access, access_pb.ROLE_VIEWER, "edge tests viewer")
+
+
+@pytest.fixture
+async def operator(edge_url, viewer_key) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the edge sending a viewer key, as support staff and their tools do."""
+    headers = {"Authorization": f"Bearer {viewer_key}"}
+    async with httpx.AsyncClient(base_url=edge_url, timeout=20, headers=headers) as client:
         yield client
 
 

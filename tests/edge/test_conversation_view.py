@@ -9,7 +9,7 @@ from fte.common.v1 import channel_pb2
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 
 
-async def test_a_stored_conversation_is_shown_with_its_messages(http, conversation):
+async def test_a_stored_conversation_is_shown_with_its_messages(operator, conversation):
     customer_id = str(uuid.uuid4())
     first = await conversation.RecordInbound(
         conv_pb.RecordInboundRequest(
@@ -26,7 +26,7 @@ async def test_a_stored_conversation_is_shown_with_its_messages(http, conversati
         )
     )
 
-    reply = await http.get(f"/conversations/{first.conversation_id}")
+    reply = await operator.get(f"/conversations/{first.conversation_id}")
 
     assert reply.status_code == 200, reply.text
     body = reply.json()
@@ -39,14 +39,14 @@ async def test_a_stored_conversation_is_shown_with_its_messages(http, conversati
     assert [t["ticket_id"] for t in body["tickets"]] == [first.ticket_id]
 
 
-async def test_an_unknown_conversation_is_404(http):
-    reply = await http.get(f"/conversations/{uuid.uuid4()}")
+async def test_an_unknown_conversation_is_404(operator):
+    reply = await operator.get(f"/conversations/{uuid.uuid4()}")
     assert reply.status_code == 404, reply.text
     assert "conversation" in reply.json()["detail"].lower()
 
 
-async def test_a_malformed_id_is_422_naming_the_parameter(http):
-    reply = await http.get("/conversations/not-a-uuid")
+async def test_a_malformed_id_is_422_naming_the_parameter(operator):
+    reply = await operator.get("/conversations/not-a-uuid")
     assert reply.status_code == 422
     [problem] = reply.json()["detail"]
     assert problem["loc"] == ["path", "conversation_id"]

@@ -113,9 +113,9 @@ async def test_unknown_ticket_shows_received_and_bad_id_is_422(http):
     assert (await http.get("/support/ticket/not-a-uuid")).status_code == 422
 
 
-async def test_customer_lookup_needs_email_or_phone(http):
-    assert (await http.get("/customers/lookup")).status_code == 400
-    missing = await http.get("/customers/lookup", params={"email": f"nobody-{uuid.uuid4().hex}@example.com"})
+async def test_customer_lookup_needs_email_or_phone(operator):
+    assert (await operator.get("/customers/lookup")).status_code == 400
+    missing = await operator.get("/customers/lookup", params={"email": f"nobody-{uuid.uuid4().hex}@example.com"})
     assert missing.status_code == 404
 
 

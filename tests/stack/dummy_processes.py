@@ -20,3 +20,9 @@ PROCESSES = (
                advertise_as=("ALPHA_ADDR",)),
     AppProcess("beta", ("-m", "tests.stack.dummy_service"), port=_BETA_PORT, advertise_as=("BETA_ADDR",)),
 )
+
+# A one-shot step whose stdout `run` prints as NAME=value with the URLs (like make run's API key).
+SETUP = (
+    AppProcess("token", ("-c", "import sys; print('made a dummy token', file=sys.stderr); "
+                               "print('dummy-token-1234')"), prints_as="DUMMY_TOKEN"),
+)

@@ -120,6 +120,11 @@ async def test_run_wires_processes_and_stops_everything_on_sigterm(run: Run) -> 
     lines = [line.split("|", 1) for line in run.lines if "|" in line]
     assert ["alpha", f" listening on {ALPHA.port}"] in [[a.strip(), b.rstrip()] for a, b in lines]
     assert ["beta", " stopped on SIGTERM"] in [[a.strip(), b.rstrip()] for a, b in lines]
+    # A setup step's value is printed once, as NAME=value with the URLs; its stderr is prefixed.
+    assert ["token", " made a dummy token"] in [[a.strip(), b.rstrip()] for a, b in lines]
+    assert "  DUMMY_TOKEN=dummy-token-1234\n" in run.lines
+    assert run.output.count("dummy-token-1234") == 1
+    assert run.output.index("DUMMY_TOKEN=") < run.output.index("all processes up")
 
 
 async def test_run_stops_everything_and_fails_when_a_process_dies(run: Run) -> None:
