@@ -11,9 +11,6 @@ elsewhere (another replica, the CLI) takes effect here within the TTL.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import time
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from grpc_interceptor.exceptions import Unauthenticated
@@ -21,6 +18,7 @@ from grpc_interceptor.exceptions import Unauthenticated
 from services.access import keys
 from services.access.oidc import OidcVerifier, looks_like_jwt
 from services.access.store import AccessStore
+from services.common.credential_cache import CredentialCache
 
 API_KEY = "api_key"
 OIDC = "oidc"
@@ -40,9 +38,7 @@ class Authenticator:
                  cache_size: int = 10_000, max_concurrent_verifications: int = 4) -> None:
         self._store = store
         self._oidc = oidc
-        self._ttl = cache_ttl_s
-        self._size = cache_size
-        self._cache: OrderedDict[bytes, tuple[float, Principal]] = OrderedDict()
+        self._cache: CredentialCache[Principal] = CredentialCache(cache_ttl_s, cache_size)
         self._verifying = asyncio.Semaphore(max_concurrent_verifications)
 
     async def authenticate(self, credential: str) -> Principal:
@@ -60,14 +56,12 @@ class Authenticator:
 
     def forget_key(self, key_id: str) -> None:
         """Drops cached verifications of a key (called when this process revokes it)."""
-        for digest in [d for d, (_, p) in self._cache.items() if p.key_id == key_id]:
-            del self._cache[digest]
+        self._cache.drop(lambda principal: principal.key_id == key_id)
 
     async def _api_key(self, credential: str) -> Principal:
-        digest = hashlib.sha256(credential.encode()).digest()
-        cached = self._cache.get(digest)
-        if cached and cached[0] > time.monotonic():
-            return cached[1]
+        cached = self._cache.get(credential)
+        if cached is not None:
+            return cached
         parsed = keys.parse(credential)
         if parsed is None:
             raise Unauthenticated("credential: malformed API key (expected fte_<key id>_<secret>)")
@@ -83,13 +77,5 @@ class Authenticator:
             raise Unauthenticated("credential: API key is not valid")
         await self._store.mark_used(key.key_id)
         principal = Principal(f"api-key:{key.key_id}", key.name, key.role, API_KEY, key.key_id)
-        self._remember(digest, principal)
+        self._cache.put(credential, principal)
         return principal
-
-    def _remember(self, digest: bytes, principal: Principal) -> None:
-        if self._ttl <= 0:
-            return
-        self._cache[digest] = (time.monotonic() + self._ttl, principal)
-        self._cache.move_to_end(digest)
-        while len(self._cache) > self._size:
-            self._cache.popitem(last=False)

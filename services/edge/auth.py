@@ -14,9 +14,7 @@ the cache is keyed by its SHA-256, so the credential itself is not kept either.
 from __future__ import annotations
 
 import enum
-import hashlib
 import logging
-import time
 from dataclasses import dataclass
 
 import grpc
@@ -25,6 +23,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fte.access.v1 import access_service_pb2 as access_pb
 from fte.access.v1 import access_service_pb2_grpc as access_grpc
 
+from services.common.credential_cache import CredentialCache
 from services.common.grpc_client import open_channel
 
 log = logging.getLogger(__name__)
@@ -32,8 +31,6 @@ log = logging.getLogger(__name__)
 # Longer than any real credential (an API key is 65 characters, a JWT a few kilobytes at most):
 # refused with 401 before anything is hashed or sent.
 MAX_CREDENTIAL_CHARS = 8192
-# Principals remembered at once (a few hundred bytes each).
-_CACHE_MAX = 10_000
 
 
 class Role(enum.IntEnum):
@@ -76,18 +73,15 @@ class Authenticator:
         self._channel = open_channel(access_addr, timeout_s)
         self._stub = access_grpc.AccessServiceStub(self._channel)
         self._timeout_s = timeout_s
-        self._ttl = cache_ttl_s
-        self._cache: dict[bytes, tuple[float, Principal]] = {}
+        self._cache: CredentialCache[Principal] = CredentialCache(cache_ttl_s)
 
     async def close(self) -> None:
         await self._channel.close()
 
     async def authenticate(self, credential: str) -> Principal:
-        digest = hashlib.sha256(credential.encode()).digest()
-        now = time.monotonic()
-        hit = self._cache.get(digest)
-        if hit and hit[0] > now:
-            return hit[1]
+        cached = self._cache.get(credential)
+        if cached is not None:
+            return cached
         try:
             reply = await self._stub.Authenticate(
                 access_pb.AuthenticateRequest(credential=credential), timeout=self._timeout_s
@@ -106,11 +100,7 @@ class Authenticator:
             ) from err
         p = reply.principal
         principal = Principal(subject=p.subject, role=p.role, kind=p.kind)
-        if len(self._cache) >= _CACHE_MAX:  # bounded: drop what has expired, else everything
-            self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
-            if len(self._cache) >= _CACHE_MAX:
-                self._cache.clear()
-        self._cache[digest] = (now + self._ttl, principal)
+        self._cache.put(credential, principal)
         return principal
 
 
