@@ -172,6 +172,12 @@ async def run_readme_examples(readme: Path, identity_address: str, conversation_
         b for b in blocks if "grpcurl" in b and not (skip_blocks_with and skip_blocks_with in b)))
     script = script.replace("127.0.0.1:50051", identity_address)
     script = script.replace("127.0.0.1:50052", conversation_address)
+    return await run_grpcurl_script(script)
+
+
+async def run_grpcurl_script(script: str) -> str:
+    """Runs a README's grpcurl commands in bash (-euo pipefail) with the project's grpcurl and
+    jq on the PATH, as a reader would paste them; asserts it succeeds and returns its output."""
     path = f"{REPO_ROOT / '.cache' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
     for tool in ("grpcurl", "jq"):
         if shutil.which(tool, path=path) is None:

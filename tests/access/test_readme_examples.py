@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import re
-import shutil
-
-import pytest
 
 from devstack import REPO_ROOT
+from tests.running_services import run_grpcurl_script
 
 
 async def test_access_readme_examples_create_authenticate_audit_and_revoke(access_address) -> None:
@@ -19,16 +15,7 @@ async def test_access_readme_examples_create_authenticate_audit_and_revoke(acces
     script = script.replace("127.0.0.1:50056", access_address)
     script += f'\ngrpcurl -plaintext -d "{{\\"credential\\": \\"$KEY\\"}}" {access_address} ' \
               "fte.access.v1.AccessService/Authenticate 2>&1 || true\n"
-    path = f"{REPO_ROOT / '.cache' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
-    for tool in ("grpcurl", "jq"):
-        if shutil.which(tool, path=path) is None:
-            pytest.fail(f"{tool} is not installed: run `make deps` (it installs grpcurl and jq)")
-    proc = await asyncio.create_subprocess_exec(
-        "bash", "-euo", "pipefail", "-c", script, env={**os.environ, "PATH": path},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    out, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
-    output = out.decode()
-    assert proc.returncode == 0, output
+    output = await run_grpcurl_script(script)
 
     docs = [json.loads(d) for d in re.findall(r"^\{\n.*?^\}$", output, re.S | re.M)]
     authenticated, listed, recorded, audit, revoked = docs
