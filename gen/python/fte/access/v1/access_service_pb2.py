@@ -22,52 +22,67 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"fte/access/v1/access_service.proto\x12\rfte.access.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdf\x01\n\x06\x41piKey\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12!\n\x04role\x18\x03 \x01(\x0e\x32\x13.fte.access.v1.Role\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brevoke_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0elast_used_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x92\x01\n\tPrincipal\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12!\n\x04role\x18\x03 \x01(\x0e\x32\x13.fte.access.v1.Role\x12+\n\x04kind\x18\x04 \x01(\x0e\x32\x1d.fte.access.v1.CredentialKind\x12\x0e\n\x06key_id\x18\x05 \x01(\t\"\xe4\x01\n\nAuditEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12!\n\x04role\x18\x03 \x01(\x0e\x32\x13.fte.access.v1.Role\x12\x0e\n\x06method\x18\x04 \x01(\t\x12\x12\n\ntarget_ids\x18\x05 \x03(\t\x12,\n\x07outcome\x18\x06 \x01(\x0e\x32\x1b.fte.access.v1.AuditOutcome\x12\x0e\n\x06\x64\x65tail\x18\x07 \x01(\t\x12.\n\nevent_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"F\n\x13\x43reateApiKeyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12!\n\x04role\x18\x02 \x01(\x0e\x32\x13.fte.access.v1.Role\"J\n\x14\x43reateApiKeyResponse\x12\"\n\x03key\x18\x01 \x01(\x0b\x32\x15.fte.access.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\"-\n\x12ListApiKeysRequest\x12\x17\n\x0finclude_revoked\x18\x01 \x01(\x08\":\n\x13ListApiKeysResponse\x12#\n\x04keys\x18\x01 \x03(\x0b\x32\x15.fte.access.v1.ApiKey\"%\n\x13RevokeApiKeyRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\"S\n\x14RevokeApiKeyResponse\x12\"\n\x03key\x18\x01 \x01(\x0b\x32\x15.fte.access.v1.ApiKey\x12\x17\n\x0f\x61lready_revoked\x18\x02 \x01(\x08\")\n\x13\x41uthenticateRequest\x12\x12\n\ncredential\x18\x01 \x01(\t\"C\n\x14\x41uthenticateResponse\x12+\n\tprincipal\x18\x01 \x01(\x0b\x32\x18.fte.access.v1.Principal\"\xaf\x01\n\x17RecordAuditEventRequest\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12!\n\x04role\x18\x02 \x01(\x0e\x32\x13.fte.access.v1.Role\x12\x0e\n\x06method\x18\x03 \x01(\t\x12\x12\n\ntarget_ids\x18\x04 \x03(\t\x12,\n\x07outcome\x18\x05 \x01(\x0e\x32\x1b.fte.access.v1.AuditOutcome\x12\x0e\n\x06\x64\x65tail\x18\x06 \x01(\t\"D\n\x18RecordAuditEventResponse\x12(\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x19.fte.access.v1.AuditEvent\"`\n\x16ListAuditEventsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x0e\n\x06method\x18\x04 \x01(\t\"]\n\x17ListAuditEventsResponse\x12)\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x19.fte.access.v1.AuditEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*_\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_VIEWER\x10\x01\x12\x0e\n\nROLE_AGENT\x10\x02\x12\x0e\n\nROLE_ADMIN\x10\x03\x12\x10\n\x0cROLE_SERVICE\x10\x04*h\n\x0e\x43redentialKind\x12\x1f\n\x1b\x43REDENTIAL_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43REDENTIAL_KIND_API_KEY\x10\x01\x12\x18\n\x14\x43REDENTIAL_KIND_OIDC\x10\x02*~\n\x0c\x41uditOutcome\x12\x1d\n\x19\x41UDIT_OUTCOME_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x41UDIT_OUTCOME_SUCCEEDED\x10\x01\x12\x18\n\x14\x41UDIT_OUTCOME_DENIED\x10\x02\x12\x18\n\x14\x41UDIT_OUTCOME_FAILED\x10\x03\x32\xb7\x04\n\rAccessService\x12W\n\x0c\x43reateApiKey\x12\".fte.access.v1.CreateApiKeyRequest\x1a#.fte.access.v1.CreateApiKeyResponse\x12T\n\x0bListApiKeys\x12!.fte.access.v1.ListApiKeysRequest\x1a\".fte.access.v1.ListApiKeysResponse\x12W\n\x0cRevokeApiKey\x12\".fte.access.v1.RevokeApiKeyRequest\x1a#.fte.access.v1.RevokeApiKeyResponse\x12W\n\x0c\x41uthenticate\x12\".fte.access.v1.AuthenticateRequest\x1a#.fte.access.v1.AuthenticateResponse\x12\x63\n\x10RecordAuditEvent\x12&.fte.access.v1.RecordAuditEventRequest\x1a\'.fte.access.v1.RecordAuditEventResponse\x12`\n\x0fListAuditEvents\x12%.fte.access.v1.ListAuditEventsRequest\x1a&.fte.access.v1.ListAuditEventsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"fte/access/v1/access_service.proto\x12\rfte.access.v1\x1a google/protobuf/descriptor.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdf\x01\n\x06\x41piKey\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12!\n\x04role\x18\x03 \x01(\x0e\x32\x13.fte.access.v1.Role\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brevoke_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0elast_used_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x92\x01\n\tPrincipal\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12!\n\x04role\x18\x03 \x01(\x0e\x32\x13.fte.access.v1.Role\x12+\n\x04kind\x18\x04 \x01(\x0e\x32\x1d.fte.access.v1.CredentialKind\x12\x0e\n\x06key_id\x18\x05 \x01(\t\"\xe4\x01\n\nAuditEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12!\n\x04role\x18\x03 \x01(\x0e\x32\x13.fte.access.v1.Role\x12\x0e\n\x06method\x18\x04 \x01(\t\x12\x12\n\ntarget_ids\x18\x05 \x03(\t\x12,\n\x07outcome\x18\x06 \x01(\x0e\x32\x1b.fte.access.v1.AuditOutcome\x12\x0e\n\x06\x64\x65tail\x18\x07 \x01(\t\x12.\n\nevent_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"F\n\x13\x43reateApiKeyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12!\n\x04role\x18\x02 \x01(\x0e\x32\x13.fte.access.v1.Role\"J\n\x14\x43reateApiKeyResponse\x12\"\n\x03key\x18\x01 \x01(\x0b\x32\x15.fte.access.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\"-\n\x12ListApiKeysRequest\x12\x17\n\x0finclude_revoked\x18\x01 \x01(\x08\":\n\x13ListApiKeysResponse\x12#\n\x04keys\x18\x01 \x03(\x0b\x32\x15.fte.access.v1.ApiKey\"%\n\x13RevokeApiKeyRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\"S\n\x14RevokeApiKeyResponse\x12\"\n\x03key\x18\x01 \x01(\x0b\x32\x15.fte.access.v1.ApiKey\x12\x17\n\x0f\x61lready_revoked\x18\x02 \x01(\x08\")\n\x13\x41uthenticateRequest\x12\x12\n\ncredential\x18\x01 \x01(\t\"C\n\x14\x41uthenticateResponse\x12+\n\tprincipal\x18\x01 \x01(\x0b\x32\x18.fte.access.v1.Principal\"\xaf\x01\n\x17RecordAuditEventRequest\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12!\n\x04role\x18\x02 \x01(\x0e\x32\x13.fte.access.v1.Role\x12\x0e\n\x06method\x18\x03 \x01(\t\x12\x12\n\ntarget_ids\x18\x04 \x03(\t\x12,\n\x07outcome\x18\x05 \x01(\x0e\x32\x1b.fte.access.v1.AuditOutcome\x12\x0e\n\x06\x64\x65tail\x18\x06 \x01(\t\"D\n\x18RecordAuditEventResponse\x12(\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x19.fte.access.v1.AuditEvent\"`\n\x16ListAuditEventsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x0e\n\x06method\x18\x04 \x01(\t\"]\n\x17ListAuditEventsResponse\x12)\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x19.fte.access.v1.AuditEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"X\n\x0cMethodAccess\x12%\n\x08min_role\x18\x01 \x01(\x0e\x32\x13.fte.access.v1.Role\x12\x10\n\x08services\x18\x02 \x03(\t\x12\x0f\n\x07\x61udited\x18\x03 \x01(\x08*_\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_VIEWER\x10\x01\x12\x0e\n\nROLE_AGENT\x10\x02\x12\x0e\n\nROLE_ADMIN\x10\x03\x12\x10\n\x0cROLE_SERVICE\x10\x04*h\n\x0e\x43redentialKind\x12\x1f\n\x1b\x43REDENTIAL_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43REDENTIAL_KIND_API_KEY\x10\x01\x12\x18\n\x14\x43REDENTIAL_KIND_OIDC\x10\x02*~\n\x0c\x41uditOutcome\x12\x1d\n\x19\x41UDIT_OUTCOME_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x41UDIT_OUTCOME_SUCCEEDED\x10\x01\x12\x18\n\x14\x41UDIT_OUTCOME_DENIED\x10\x02\x12\x18\n\x14\x41UDIT_OUTCOME_FAILED\x10\x03\x32\xc7\x05\n\rAccessService\x12\x61\n\x0c\x43reateApiKey\x12\".fte.access.v1.CreateApiKeyRequest\x1a#.fte.access.v1.CreateApiKeyResponse\"\x08\x82\xd8\x18\x04\x08\x03\x18\x01\x12\\\n\x0bListApiKeys\x12!.fte.access.v1.ListApiKeysRequest\x1a\".fte.access.v1.ListApiKeysResponse\"\x06\x82\xd8\x18\x02\x08\x03\x12\x61\n\x0cRevokeApiKey\x12\".fte.access.v1.RevokeApiKeyRequest\x1a#.fte.access.v1.RevokeApiKeyResponse\"\x08\x82\xd8\x18\x04\x08\x03\x18\x01\x12\x8f\x01\n\x0c\x41uthenticate\x12\".fte.access.v1.AuthenticateRequest\x1a#.fte.access.v1.AuthenticateResponse\"6\x82\xd8\x18\x32\x08\x03\x12\x04\x65\x64ge\x12\x08identity\x12\x0c\x63onversation\x12\x05\x61gent\x12\tknowledge\x12\x95\x01\n\x10RecordAuditEvent\x12&.fte.access.v1.RecordAuditEventRequest\x1a\'.fte.access.v1.RecordAuditEventResponse\"0\x82\xd8\x18,\x08\x03\x12\x08identity\x12\x0c\x63onversation\x12\x05\x61gent\x12\tknowledge\x12h\n\x0fListAuditEvents\x12%.fte.access.v1.ListAuditEventsRequest\x1a&.fte.access.v1.ListAuditEventsResponse\"\x06\x82\xd8\x18\x02\x08\x03:T\n\rmethod_access\x12\x1e.google.protobuf.MethodOptions\x18\x80\x8b\x03 \x01(\x0b\x32\x1b.fte.access.v1.MethodAccessb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fte.access.v1.access_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ROLE']._serialized_start=1624
-  _globals['_ROLE']._serialized_end=1719
-  _globals['_CREDENTIALKIND']._serialized_start=1721
-  _globals['_CREDENTIALKIND']._serialized_end=1825
-  _globals['_AUDITOUTCOME']._serialized_start=1827
-  _globals['_AUDITOUTCOME']._serialized_end=1953
-  _globals['_APIKEY']._serialized_start=87
-  _globals['_APIKEY']._serialized_end=310
-  _globals['_PRINCIPAL']._serialized_start=313
-  _globals['_PRINCIPAL']._serialized_end=459
-  _globals['_AUDITEVENT']._serialized_start=462
-  _globals['_AUDITEVENT']._serialized_end=690
-  _globals['_CREATEAPIKEYREQUEST']._serialized_start=692
-  _globals['_CREATEAPIKEYREQUEST']._serialized_end=762
-  _globals['_CREATEAPIKEYRESPONSE']._serialized_start=764
-  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=838
-  _globals['_LISTAPIKEYSREQUEST']._serialized_start=840
-  _globals['_LISTAPIKEYSREQUEST']._serialized_end=885
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=887
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=945
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=947
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=984
-  _globals['_REVOKEAPIKEYRESPONSE']._serialized_start=986
-  _globals['_REVOKEAPIKEYRESPONSE']._serialized_end=1069
-  _globals['_AUTHENTICATEREQUEST']._serialized_start=1071
-  _globals['_AUTHENTICATEREQUEST']._serialized_end=1112
-  _globals['_AUTHENTICATERESPONSE']._serialized_start=1114
-  _globals['_AUTHENTICATERESPONSE']._serialized_end=1181
-  _globals['_RECORDAUDITEVENTREQUEST']._serialized_start=1184
-  _globals['_RECORDAUDITEVENTREQUEST']._serialized_end=1359
-  _globals['_RECORDAUDITEVENTRESPONSE']._serialized_start=1361
-  _globals['_RECORDAUDITEVENTRESPONSE']._serialized_end=1429
-  _globals['_LISTAUDITEVENTSREQUEST']._serialized_start=1431
-  _globals['_LISTAUDITEVENTSREQUEST']._serialized_end=1527
-  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_start=1529
-  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_end=1622
-  _globals['_ACCESSSERVICE']._serialized_start=1956
-  _globals['_ACCESSSERVICE']._serialized_end=2523
+  _globals['_ACCESSSERVICE'].methods_by_name['CreateApiKey']._loaded_options = None
+  _globals['_ACCESSSERVICE'].methods_by_name['CreateApiKey']._serialized_options = b'\202\330\030\004\010\003\030\001'
+  _globals['_ACCESSSERVICE'].methods_by_name['ListApiKeys']._loaded_options = None
+  _globals['_ACCESSSERVICE'].methods_by_name['ListApiKeys']._serialized_options = b'\202\330\030\002\010\003'
+  _globals['_ACCESSSERVICE'].methods_by_name['RevokeApiKey']._loaded_options = None
+  _globals['_ACCESSSERVICE'].methods_by_name['RevokeApiKey']._serialized_options = b'\202\330\030\004\010\003\030\001'
+  _globals['_ACCESSSERVICE'].methods_by_name['Authenticate']._loaded_options = None
+  _globals['_ACCESSSERVICE'].methods_by_name['Authenticate']._serialized_options = b'\202\330\0302\010\003\022\004edge\022\010identity\022\014conversation\022\005agent\022\tknowledge'
+  _globals['_ACCESSSERVICE'].methods_by_name['RecordAuditEvent']._loaded_options = None
+  _globals['_ACCESSSERVICE'].methods_by_name['RecordAuditEvent']._serialized_options = b'\202\330\030,\010\003\022\010identity\022\014conversation\022\005agent\022\tknowledge'
+  _globals['_ACCESSSERVICE'].methods_by_name['ListAuditEvents']._loaded_options = None
+  _globals['_ACCESSSERVICE'].methods_by_name['ListAuditEvents']._serialized_options = b'\202\330\030\002\010\003'
+  _globals['_ROLE']._serialized_start=1748
+  _globals['_ROLE']._serialized_end=1843
+  _globals['_CREDENTIALKIND']._serialized_start=1845
+  _globals['_CREDENTIALKIND']._serialized_end=1949
+  _globals['_AUDITOUTCOME']._serialized_start=1951
+  _globals['_AUDITOUTCOME']._serialized_end=2077
+  _globals['_APIKEY']._serialized_start=121
+  _globals['_APIKEY']._serialized_end=344
+  _globals['_PRINCIPAL']._serialized_start=347
+  _globals['_PRINCIPAL']._serialized_end=493
+  _globals['_AUDITEVENT']._serialized_start=496
+  _globals['_AUDITEVENT']._serialized_end=724
+  _globals['_CREATEAPIKEYREQUEST']._serialized_start=726
+  _globals['_CREATEAPIKEYREQUEST']._serialized_end=796
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_start=798
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=872
+  _globals['_LISTAPIKEYSREQUEST']._serialized_start=874
+  _globals['_LISTAPIKEYSREQUEST']._serialized_end=919
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=921
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=979
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=981
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1018
+  _globals['_REVOKEAPIKEYRESPONSE']._serialized_start=1020
+  _globals['_REVOKEAPIKEYRESPONSE']._serialized_end=1103
+  _globals['_AUTHENTICATEREQUEST']._serialized_start=1105
+  _globals['_AUTHENTICATEREQUEST']._serialized_end=1146
+  _globals['_AUTHENTICATERESPONSE']._serialized_start=1148
+  _globals['_AUTHENTICATERESPONSE']._serialized_end=1215
+  _globals['_RECORDAUDITEVENTREQUEST']._serialized_start=1218
+  _globals['_RECORDAUDITEVENTREQUEST']._serialized_end=1393
+  _globals['_RECORDAUDITEVENTRESPONSE']._serialized_start=1395
+  _globals['_RECORDAUDITEVENTRESPONSE']._serialized_end=1463
+  _globals['_LISTAUDITEVENTSREQUEST']._serialized_start=1465
+  _globals['_LISTAUDITEVENTSREQUEST']._serialized_end=1561
+  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_start=1563
+  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_end=1656
+  _globals['_METHODACCESS']._serialized_start=1658
+  _globals['_METHODACCESS']._serialized_end=1746
+  _globals['_ACCESSSERVICE']._serialized_start=2080
+  _globals['_ACCESSSERVICE']._serialized_end=2791
 # @@protoc_insertion_point(module_scope)

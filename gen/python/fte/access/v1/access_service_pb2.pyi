@@ -1,5 +1,6 @@
 import datetime
 
+from google.protobuf import descriptor_pb2 as _descriptor_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -42,6 +43,8 @@ AUDIT_OUTCOME_UNSPECIFIED: AuditOutcome
 AUDIT_OUTCOME_SUCCEEDED: AuditOutcome
 AUDIT_OUTCOME_DENIED: AuditOutcome
 AUDIT_OUTCOME_FAILED: AuditOutcome
+METHOD_ACCESS_FIELD_NUMBER: _ClassVar[int]
+method_access: _descriptor.FieldDescriptor
 
 class ApiKey(_message.Message):
     __slots__ = ("key_id", "name", "role", "create_time", "revoke_time", "last_used_time")
@@ -188,3 +191,13 @@ class ListAuditEventsResponse(_message.Message):
     events: _containers.RepeatedCompositeFieldContainer[AuditEvent]
     next_page_token: str
     def __init__(self, events: _Optional[_Iterable[_Union[AuditEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class MethodAccess(_message.Message):
+    __slots__ = ("min_role", "services", "audited")
+    MIN_ROLE_FIELD_NUMBER: _ClassVar[int]
+    SERVICES_FIELD_NUMBER: _ClassVar[int]
+    AUDITED_FIELD_NUMBER: _ClassVar[int]
+    min_role: Role
+    services: _containers.RepeatedScalarFieldContainer[str]
+    audited: bool
+    def __init__(self, min_role: _Optional[_Union[Role, str]] = ..., services: _Optional[_Iterable[str]] = ..., audited: _Optional[bool] = ...) -> None: ...

@@ -1,3 +1,4 @@
+from fte.access.v1 import access_service_pb2 as _access_service_pb2
 from fte.common.v1 import channel_pb2 as _channel_pb2
 from fte.common.v1 import sender_assurance_pb2 as _sender_assurance_pb2
 from fte.conversation.v1 import conversation_service_pb2 as _conversation_service_pb2

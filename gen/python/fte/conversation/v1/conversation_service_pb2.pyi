@@ -1,5 +1,6 @@
 import datetime
 
+from fte.access.v1 import access_service_pb2 as _access_service_pb2
 from fte.common.v1 import channel_pb2 as _channel_pb2
 from fte.common.v1 import sender_assurance_pb2 as _sender_assurance_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2

@@ -22,52 +22,65 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from fte.access.v1 import access_service_pb2 as fte_dot_access_dot_v1_dot_access__service__pb2
 from fte.common.v1 import channel_pb2 as fte_dot_common_dot_v1_dot_channel__pb2
 from fte.common.v1 import sender_assurance_pb2 as fte_dot_common_dot_v1_dot_sender__assurance__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&fte/identity/v1/identity_service.proto\x12\x0f\x66te.identity.v1\x1a\x1b\x66te/common/v1/channel.proto\x1a$fte/common/v1/sender_assurance.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaf\x01\n\nIdentifier\x12-\n\x04type\x18\x01 \x01(\x0e\x32\x1f.fte.identity.v1.IdentifierType\x12\r\n\x05value\x18\x02 \x01(\t\x12\x32\n\x12\x66irst_seen_channel\x18\x03 \x01(\x0e\x32\x16.fte.common.v1.Channel\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"y\n\x0c\x43ustomerName\x12\'\n\x07\x63hannel\x18\x01 \x01(\x0e\x32\x16.fte.common.v1.Channel\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x32\n\x0elast_seen_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xd7\x01\n\x14\x43ustomerConversation\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12/\n\x0finitial_channel\x18\x03 \x01(\x0e\x32\x16.fte.common.v1.Channel\x12.\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x11last_message_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x86\x03\n\x08\x43ustomer\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x30\n\x0bidentifiers\x18\x03 \x03(\x0b\x32\x1b.fte.identity.v1.Identifier\x12,\n\x05names\x18\x04 \x03(\x0b\x32\x1d.fte.identity.v1.CustomerName\x12<\n\rconversations\x18\x05 \x03(\x0b\x32%.fte.identity.v1.CustomerConversation\x12\x1f\n\x17merged_into_customer_id\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nerase_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xd2\x01\n\x16ResolveCustomerRequest\x12\'\n\x07\x63hannel\x18\x01 \x01(\x0e\x32\x16.fte.common.v1.Channel\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\r\n\x05phone\x18\x03 \x01(\t\x12\x10\n\x08whatsapp\x18\x04 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x05 \x01(\t\x12\x16\n\x0e\x64\x65\x66\x61ult_region\x18\x06 \x01(\t\x12\x31\n\tassurance\x18\x07 \x01(\x0e\x32\x1e.fte.common.v1.SenderAssurance\"\x90\x01\n\x17ResolveCustomerResponse\x12+\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x19.fte.identity.v1.Customer\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12\x37\n\x12linked_identifiers\x18\x03 \x03(\x0b\x32\x1b.fte.identity.v1.Identifier\"\xab\x01\n\x15LinkIdentifierRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12-\n\x04type\x18\x02 \x01(\x0e\x32\x1f.fte.identity.v1.IdentifierType\x12\r\n\x05value\x18\x03 \x01(\t\x12\'\n\x07\x63hannel\x18\x04 \x01(\x0e\x32\x16.fte.common.v1.Channel\x12\x16\n\x0e\x64\x65\x66\x61ult_region\x18\x05 \x01(\t\"]\n\x16LinkIdentifierResponse\x12+\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x19.fte.identity.v1.Customer\x12\x16\n\x0e\x61lready_linked\x18\x02 \x01(\x08\"u\n\x15MergeCustomersRequest\x12\x1a\n\x12source_customer_id\x18\x01 \x01(\t\x12\x1a\n\x12target_customer_id\x18\x02 \x01(\t\x12\x14\n\x0crequested_by\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\x8f\x01\n\x16MergeCustomersResponse\x12+\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x19.fte.identity.v1.Customer\x12\x10\n\x08merge_id\x18\x02 \x01(\t\x12\x19\n\x11identifiers_moved\x18\x03 \x01(\x05\x12\x1b\n\x13\x63onversations_moved\x18\x04 \x01(\x05\")\n\x12GetCustomerRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\"B\n\x13GetCustomerResponse\x12+\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x19.fte.identity.v1.Customer\"M\n\x15LookupCustomerRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\r\n\x05phone\x18\x02 \x01(\t\x12\x16\n\x0e\x64\x65\x66\x61ult_region\x18\x03 \x01(\t\"E\n\x16LookupCustomerResponse\x12+\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x19.fte.identity.v1.Customer\"A\n\x14\x45raseCustomerRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x14\n\x0crequested_by\x18\x02 \x01(\t\"\xdf\x01\n\x15\x45raseCustomerResponse\x12\x1b\n\x13\x65rased_customer_ids\x18\x01 \x03(\t\x12.\n\nerase_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x61lready_erased\x18\x03 \x01(\x08\x12\x1a\n\x12identifiers_erased\x18\x04 \x01(\x05\x12\x14\n\x0cnames_erased\x18\x05 \x01(\x05\x12\x17\n\x0fmessages_erased\x18\x06 \x01(\x05\x12\x16\n\x0e\x61udit_event_id\x18\x07 \x01(\t*g\n\x0eIdentifierType\x12\x1f\n\x1bIDENTIFIER_TYPE_UNSPECIFIED\x10\x00\x12\x19\n\x15IDENTIFIER_TYPE_EMAIL\x10\x01\x12\x19\n\x15IDENTIFIER_TYPE_PHONE\x10\x02\x32\xda\x04\n\x0fIdentityService\x12\x64\n\x0fResolveCustomer\x12\'.fte.identity.v1.ResolveCustomerRequest\x1a(.fte.identity.v1.ResolveCustomerResponse\x12\x61\n\x0eLinkIdentifier\x12&.fte.identity.v1.LinkIdentifierRequest\x1a\'.fte.identity.v1.LinkIdentifierResponse\x12\x61\n\x0eMergeCustomers\x12&.fte.identity.v1.MergeCustomersRequest\x1a\'.fte.identity.v1.MergeCustomersResponse\x12X\n\x0bGetCustomer\x12#.fte.identity.v1.GetCustomerRequest\x1a$.fte.identity.v1.GetCustomerResponse\x12\x61\n\x0eLookupCustomer\x12&.fte.identity.v1.LookupCustomerRequest\x1a\'.fte.identity.v1.LookupCustomerResponse\x12^\n\rEraseCustomer\x12%.fte.identity.v1.EraseCustomerRequest\x1a&.fte.identity.v1.EraseCustomerResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&fte/identity/v1/identity_service.proto\x12\x0f\x66te.identity.v1\x1a\"fte/access/v1/access_service.proto\x1a\x1b\x66te/common/v1/channel.proto\x1a$fte/common/v1/sender_assurance.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaf\x01\n\nIdentifier\x12-\n\x04type\x18\x01 \x01(\x0e\x32\x1f.fte.identity.v1.IdentifierType\x12\r\n\x05value\x18\x02 \x01(\t\x12\x32\n\x12\x66irst_seen_channel\x18\x03 \x01(\x0e\x32\x16.fte.common.v1.Channel\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"y\n\x0c\x43ustomerName\x12\'\n\x07\x63hannel\x18\x01 \x01(\x0e\x32\x16.fte.common.v1.Channel\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x32\n\x0elast_seen_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xd7\x01\n\x14\x43ustomerConversation\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12/\n\x0finitial_channel\x18\x03 \x01(\x0e\x32\x16.fte.common.v1.Channel\x12.\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x11last_message_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x86\x03\n\x08\x43ustomer\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x30\n\x0bidentifiers\x18\x03 \x03(\x0b\x32\x1b.fte.identity.v1.Identifier\x12,\n\x05names\x18\x04 \x03(\x0b\x32\x1d.fte.identity.v1.CustomerName\x12<\n\rconversations\x18\x05 \x03(\x0b\x32%.fte.identity.v1.CustomerConversation\x12\x1f\n\x17merged_into_customer_id\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nerase_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xd2\x01\n\x16ResolveCustomerRequest\x12\'\n\x07\x63hannel\x18\x01 \x01(\x0e\x32\x16.fte.common.v1.Channel\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\r\n\x05phone\x18\x03 \x01(\t\x12\x10\n\x08whatsapp\x18\x04 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x05 \x01(\t\x12\x16\n\x0e\x64\x65\x66\x61ult_region\x18\x06 \x01(\t\x12\x31\n\tassurance\x18\x07 \x01(\x0e\x32\x1e.fte.common.v1.SenderAssurance\"\x90\x01\n\x17ResolveCustomerResponse\x12+\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x19.fte.identity.v1.Customer\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12\x37\n\x12linked_identifiers\x18\x03 \x03(\x0b\x32\x1b.fte.identity.v1.Identifier\"\xab\x01\n\x15LinkIdentifierRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12-\n\x04type\x18\x02 \x01(\x0e\x32\x1f.fte.identity.v1.IdentifierType\x12\r\n\x05value\x18\x03 \x01(\t\x12\'\n\x07\x63hannel\x18\x04 \x01(\x0e\x32\x16.fte.common.v1.Channel\x12\x16\n\x0e\x64\x65\x66\x61ult_region\x18\x05 \x01(\t\"]\n\x16LinkIdentifierResponse\x12+\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x19.fte.identity.v1.Customer\x12\x16\n\x0e\x61lready_linked\x18\x02 \x01(\x08\"u\n\x15MergeCustomersRequest\x12\x1a\n\x12source_customer_id\x18\x01 \x01(\t\x12\x1a\n\x12target_customer_id\x18\x02 \x01(\t\x12\x14\n\x0crequested_by\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\x8f\x01\n\x16MergeCustomersResponse\x12+\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x19.fte.identity.v1.Customer\x12\x10\n\x08merge_id\x18\x02 \x01(\t\x12\x19\n\x11identifiers_moved\x18\x03 \x01(\x05\x12\x1b\n\x13\x63onversations_moved\x18\x04 \x01(\x05\")\n\x12GetCustomerRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\"B\n\x13GetCustomerResponse\x12+\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x19.fte.identity.v1.Customer\"M\n\x15LookupCustomerRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\r\n\x05phone\x18\x02 \x01(\t\x12\x16\n\x0e\x64\x65\x66\x61ult_region\x18\x03 \x01(\t\"E\n\x16LookupCustomerResponse\x12+\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x19.fte.identity.v1.Customer\"A\n\x14\x45raseCustomerRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x14\n\x0crequested_by\x18\x02 \x01(\t\"\xdf\x01\n\x15\x45raseCustomerResponse\x12\x1b\n\x13\x65rased_customer_ids\x18\x01 \x03(\t\x12.\n\nerase_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x61lready_erased\x18\x03 \x01(\x08\x12\x1a\n\x12identifiers_erased\x18\x04 \x01(\x05\x12\x14\n\x0cnames_erased\x18\x05 \x01(\x05\x12\x17\n\x0fmessages_erased\x18\x06 \x01(\x05\x12\x16\n\x0e\x61udit_event_id\x18\x07 \x01(\t*g\n\x0eIdentifierType\x12\x1f\n\x1bIDENTIFIER_TYPE_UNSPECIFIED\x10\x00\x12\x19\n\x15IDENTIFIER_TYPE_EMAIL\x10\x01\x12\x19\n\x15IDENTIFIER_TYPE_PHONE\x10\x02\x32\xa9\x05\n\x0fIdentityService\x12w\n\x0fResolveCustomer\x12\'.fte.identity.v1.ResolveCustomerRequest\x1a(.fte.identity.v1.ResolveCustomerResponse\"\x11\x82\xd8\x18\r\x08\x02\x12\x07inbound\x18\x01\x12k\n\x0eLinkIdentifier\x12&.fte.identity.v1.LinkIdentifierRequest\x1a\'.fte.identity.v1.LinkIdentifierResponse\"\x08\x82\xd8\x18\x04\x08\x02\x18\x01\x12k\n\x0eMergeCustomers\x12&.fte.identity.v1.MergeCustomersRequest\x1a\'.fte.identity.v1.MergeCustomersResponse\"\x08\x82\xd8\x18\x04\x08\x03\x18\x01\x12n\n\x0bGetCustomer\x12#.fte.identity.v1.GetCustomerRequest\x1a$.fte.identity.v1.GetCustomerResponse\"\x14\x82\xd8\x18\x10\x08\x01\x12\x0c\x63onversation\x12i\n\x0eLookupCustomer\x12&.fte.identity.v1.LookupCustomerRequest\x1a\'.fte.identity.v1.LookupCustomerResponse\"\x06\x82\xd8\x18\x02\x08\x01\x12h\n\rEraseCustomer\x12%.fte.identity.v1.EraseCustomerRequest\x1a&.fte.identity.v1.EraseCustomerResponse\"\x08\x82\xd8\x18\x04\x08\x03\x18\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fte.identity.v1.identity_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_IDENTIFIERTYPE']._serialized_start=2519
-  _globals['_IDENTIFIERTYPE']._serialized_end=2622
-  _globals['_IDENTIFIER']._serialized_start=160
-  _globals['_IDENTIFIER']._serialized_end=335
-  _globals['_CUSTOMERNAME']._serialized_start=337
-  _globals['_CUSTOMERNAME']._serialized_end=458
-  _globals['_CUSTOMERCONVERSATION']._serialized_start=461
-  _globals['_CUSTOMERCONVERSATION']._serialized_end=676
-  _globals['_CUSTOMER']._serialized_start=679
-  _globals['_CUSTOMER']._serialized_end=1069
-  _globals['_RESOLVECUSTOMERREQUEST']._serialized_start=1072
-  _globals['_RESOLVECUSTOMERREQUEST']._serialized_end=1282
-  _globals['_RESOLVECUSTOMERRESPONSE']._serialized_start=1285
-  _globals['_RESOLVECUSTOMERRESPONSE']._serialized_end=1429
-  _globals['_LINKIDENTIFIERREQUEST']._serialized_start=1432
-  _globals['_LINKIDENTIFIERREQUEST']._serialized_end=1603
-  _globals['_LINKIDENTIFIERRESPONSE']._serialized_start=1605
-  _globals['_LINKIDENTIFIERRESPONSE']._serialized_end=1698
-  _globals['_MERGECUSTOMERSREQUEST']._serialized_start=1700
-  _globals['_MERGECUSTOMERSREQUEST']._serialized_end=1817
-  _globals['_MERGECUSTOMERSRESPONSE']._serialized_start=1820
-  _globals['_MERGECUSTOMERSRESPONSE']._serialized_end=1963
-  _globals['_GETCUSTOMERREQUEST']._serialized_start=1965
-  _globals['_GETCUSTOMERREQUEST']._serialized_end=2006
-  _globals['_GETCUSTOMERRESPONSE']._serialized_start=2008
-  _globals['_GETCUSTOMERRESPONSE']._serialized_end=2074
-  _globals['_LOOKUPCUSTOMERREQUEST']._serialized_start=2076
-  _globals['_LOOKUPCUSTOMERREQUEST']._serialized_end=2153
-  _globals['_LOOKUPCUSTOMERRESPONSE']._serialized_start=2155
-  _globals['_LOOKUPCUSTOMERRESPONSE']._serialized_end=2224
-  _globals['_ERASECUSTOMERREQUEST']._serialized_start=2226
-  _globals['_ERASECUSTOMERREQUEST']._serialized_end=2291
-  _globals['_ERASECUSTOMERRESPONSE']._serialized_start=2294
-  _globals['_ERASECUSTOMERRESPONSE']._serialized_end=2517
-  _globals['_IDENTITYSERVICE']._serialized_start=2625
-  _globals['_IDENTITYSERVICE']._serialized_end=3227
+  _globals['_IDENTITYSERVICE'].methods_by_name['ResolveCustomer']._loaded_options = None
+  _globals['_IDENTITYSERVICE'].methods_by_name['ResolveCustomer']._serialized_options = b'\202\330\030\r\010\002\022\007inbound\030\001'
+  _globals['_IDENTITYSERVICE'].methods_by_name['LinkIdentifier']._loaded_options = None
+  _globals['_IDENTITYSERVICE'].methods_by_name['LinkIdentifier']._serialized_options = b'\202\330\030\004\010\002\030\001'
+  _globals['_IDENTITYSERVICE'].methods_by_name['MergeCustomers']._loaded_options = None
+  _globals['_IDENTITYSERVICE'].methods_by_name['MergeCustomers']._serialized_options = b'\202\330\030\004\010\003\030\001'
+  _globals['_IDENTITYSERVICE'].methods_by_name['GetCustomer']._loaded_options = None
+  _globals['_IDENTITYSERVICE'].methods_by_name['GetCustomer']._serialized_options = b'\202\330\030\020\010\001\022\014conversation'
+  _globals['_IDENTITYSERVICE'].methods_by_name['LookupCustomer']._loaded_options = None
+  _globals['_IDENTITYSERVICE'].methods_by_name['LookupCustomer']._serialized_options = b'\202\330\030\002\010\001'
+  _globals['_IDENTITYSERVICE'].methods_by_name['EraseCustomer']._loaded_options = None
+  _globals['_IDENTITYSERVICE'].methods_by_name['EraseCustomer']._serialized_options = b'\202\330\030\004\010\003\030\001'
+  _globals['_IDENTIFIERTYPE']._serialized_start=2555
+  _globals['_IDENTIFIERTYPE']._serialized_end=2658
+  _globals['_IDENTIFIER']._serialized_start=196
+  _globals['_IDENTIFIER']._serialized_end=371
+  _globals['_CUSTOMERNAME']._serialized_start=373
+  _globals['_CUSTOMERNAME']._serialized_end=494
+  _globals['_CUSTOMERCONVERSATION']._serialized_start=497
+  _globals['_CUSTOMERCONVERSATION']._serialized_end=712
+  _globals['_CUSTOMER']._serialized_start=715
+  _globals['_CUSTOMER']._serialized_end=1105
+  _globals['_RESOLVECUSTOMERREQUEST']._serialized_start=1108
+  _globals['_RESOLVECUSTOMERREQUEST']._serialized_end=1318
+  _globals['_RESOLVECUSTOMERRESPONSE']._serialized_start=1321
+  _globals['_RESOLVECUSTOMERRESPONSE']._serialized_end=1465
+  _globals['_LINKIDENTIFIERREQUEST']._serialized_start=1468
+  _globals['_LINKIDENTIFIERREQUEST']._serialized_end=1639
+  _globals['_LINKIDENTIFIERRESPONSE']._serialized_start=1641
+  _globals['_LINKIDENTIFIERRESPONSE']._serialized_end=1734
+  _globals['_MERGECUSTOMERSREQUEST']._serialized_start=1736
+  _globals['_MERGECUSTOMERSREQUEST']._serialized_end=1853
+  _globals['_MERGECUSTOMERSRESPONSE']._serialized_start=1856
+  _globals['_MERGECUSTOMERSRESPONSE']._serialized_end=1999
+  _globals['_GETCUSTOMERREQUEST']._serialized_start=2001
+  _globals['_GETCUSTOMERREQUEST']._serialized_end=2042
+  _globals['_GETCUSTOMERRESPONSE']._serialized_start=2044
+  _globals['_GETCUSTOMERRESPONSE']._serialized_end=2110
+  _globals['_LOOKUPCUSTOMERREQUEST']._serialized_start=2112
+  _globals['_LOOKUPCUSTOMERREQUEST']._serialized_end=2189
+  _globals['_LOOKUPCUSTOMERRESPONSE']._serialized_start=2191
+  _globals['_LOOKUPCUSTOMERRESPONSE']._serialized_end=2260
+  _globals['_ERASECUSTOMERREQUEST']._serialized_start=2262
+  _globals['_ERASECUSTOMERREQUEST']._serialized_end=2327
+  _globals['_ERASECUSTOMERRESPONSE']._serialized_start=2330
+  _globals['_ERASECUSTOMERRESPONSE']._serialized_end=2553
+  _globals['_IDENTITYSERVICE']._serialized_start=2661
+  _globals['_IDENTITYSERVICE']._serialized_end=3342
 # @@protoc_insertion_point(module_scope)

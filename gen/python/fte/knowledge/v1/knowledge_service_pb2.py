@@ -22,40 +22,51 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from fte.access.v1 import access_service_pb2 as fte_dot_access_dot_v1_dot_access__service__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(fte/knowledge/v1/knowledge_service.proto\x12\x10\x66te.knowledge.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf9\x01\n\x07\x41rticle\x12\x12\n\narticle_id\x18\x01 \x01(\t\x12\x0c\n\x04slug\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12\x0c\n\x04\x62ody\x18\x05 \x01(\t\x12\x14\n\x0c\x63ontent_hash\x18\x06 \x01(\t\x12\x17\n\x0f\x65mbedding_model\x18\x07 \x01(\t\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04tags\x18\n \x03(\t\"N\n\rSearchRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\t\n\x01k\x18\x02 \x01(\x05\x12\x11\n\tmin_score\x18\x03 \x01(\x01\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\"\x9b\x01\n\x0cSearchResult\x12\x12\n\narticle_id\x18\x01 \x01(\t\x12\x0c\n\x04slug\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x0f\n\x07snippet\x18\x04 \x01(\t\x12\r\n\x05score\x18\x05 \x01(\x01\x12\x14\n\x0cvector_score\x18\x06 \x01(\x01\x12\x12\n\ntext_score\x18\x07 \x01(\x01\x12\x10\n\x08\x63\x61tegory\x18\x08 \x01(\t\"Z\n\x0eSearchResponse\x12/\n\x07results\x18\x01 \x03(\x0b\x32\x1e.fte.knowledge.v1.SearchResult\x12\x17\n\x0f\x65mbedding_model\x18\x02 \x01(\t\"B\n\x14UpsertArticleRequest\x12*\n\x07\x61rticle\x18\x01 \x01(\x0b\x32\x19.fte.knowledge.v1.Article\"f\n\x15UpsertArticleResponse\x12*\n\x07\x61rticle\x18\x01 \x01(\x0b\x32\x19.fte.knowledge.v1.Article\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12\x10\n\x08\x65mbedded\x18\x03 \x01(\x08\"\'\n\x11GetArticleRequest\x12\x12\n\narticle_id\x18\x01 \x01(\t\"@\n\x12GetArticleResponse\x12*\n\x07\x61rticle\x18\x01 \x01(\x0b\x32\x19.fte.knowledge.v1.Article\"N\n\x13ListArticlesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x03 \x01(\t\"p\n\x14ListArticlesResponse\x12+\n\x08\x61rticles\x18\x01 \x03(\x0b\x32\x19.fte.knowledge.v1.Article\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"*\n\x14\x44\x65leteArticleRequest\x12\x12\n\narticle_id\x18\x01 \x01(\t\"\x17\n\x15\x44\x65leteArticleResponse2\xdb\x03\n\x10KnowledgeService\x12K\n\x06Search\x12\x1f.fte.knowledge.v1.SearchRequest\x1a .fte.knowledge.v1.SearchResponse\x12`\n\rUpsertArticle\x12&.fte.knowledge.v1.UpsertArticleRequest\x1a\'.fte.knowledge.v1.UpsertArticleResponse\x12W\n\nGetArticle\x12#.fte.knowledge.v1.GetArticleRequest\x1a$.fte.knowledge.v1.GetArticleResponse\x12]\n\x0cListArticles\x12%.fte.knowledge.v1.ListArticlesRequest\x1a&.fte.knowledge.v1.ListArticlesResponse\x12`\n\rDeleteArticle\x12&.fte.knowledge.v1.DeleteArticleRequest\x1a\'.fte.knowledge.v1.DeleteArticleResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(fte/knowledge/v1/knowledge_service.proto\x12\x10\x66te.knowledge.v1\x1a\"fte/access/v1/access_service.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf9\x01\n\x07\x41rticle\x12\x12\n\narticle_id\x18\x01 \x01(\t\x12\x0c\n\x04slug\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12\x0c\n\x04\x62ody\x18\x05 \x01(\t\x12\x14\n\x0c\x63ontent_hash\x18\x06 \x01(\t\x12\x17\n\x0f\x65mbedding_model\x18\x07 \x01(\t\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04tags\x18\n \x03(\t\"N\n\rSearchRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\t\n\x01k\x18\x02 \x01(\x05\x12\x11\n\tmin_score\x18\x03 \x01(\x01\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\"\x9b\x01\n\x0cSearchResult\x12\x12\n\narticle_id\x18\x01 \x01(\t\x12\x0c\n\x04slug\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x0f\n\x07snippet\x18\x04 \x01(\t\x12\r\n\x05score\x18\x05 \x01(\x01\x12\x14\n\x0cvector_score\x18\x06 \x01(\x01\x12\x12\n\ntext_score\x18\x07 \x01(\x01\x12\x10\n\x08\x63\x61tegory\x18\x08 \x01(\t\"Z\n\x0eSearchResponse\x12/\n\x07results\x18\x01 \x03(\x0b\x32\x1e.fte.knowledge.v1.SearchResult\x12\x17\n\x0f\x65mbedding_model\x18\x02 \x01(\t\"B\n\x14UpsertArticleRequest\x12*\n\x07\x61rticle\x18\x01 \x01(\x0b\x32\x19.fte.knowledge.v1.Article\"f\n\x15UpsertArticleResponse\x12*\n\x07\x61rticle\x18\x01 \x01(\x0b\x32\x19.fte.knowledge.v1.Article\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12\x10\n\x08\x65mbedded\x18\x03 \x01(\x08\"\'\n\x11GetArticleRequest\x12\x12\n\narticle_id\x18\x01 \x01(\t\"@\n\x12GetArticleResponse\x12*\n\x07\x61rticle\x18\x01 \x01(\x0b\x32\x19.fte.knowledge.v1.Article\"N\n\x13ListArticlesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x03 \x01(\t\"p\n\x14ListArticlesResponse\x12+\n\x08\x61rticles\x18\x01 \x03(\x0b\x32\x19.fte.knowledge.v1.Article\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"*\n\x14\x44\x65leteArticleRequest\x12\x12\n\narticle_id\x18\x01 \x01(\t\"\x17\n\x15\x44\x65leteArticleResponse2\x8e\x04\n\x10KnowledgeService\x12Z\n\x06Search\x12\x1f.fte.knowledge.v1.SearchRequest\x1a .fte.knowledge.v1.SearchResponse\"\r\x82\xd8\x18\t\x08\x01\x12\x05\x61gent\x12j\n\rUpsertArticle\x12&.fte.knowledge.v1.UpsertArticleRequest\x1a\'.fte.knowledge.v1.UpsertArticleResponse\"\x08\x82\xd8\x18\x04\x08\x03\x18\x01\x12_\n\nGetArticle\x12#.fte.knowledge.v1.GetArticleRequest\x1a$.fte.knowledge.v1.GetArticleResponse\"\x06\x82\xd8\x18\x02\x08\x01\x12\x65\n\x0cListArticles\x12%.fte.knowledge.v1.ListArticlesRequest\x1a&.fte.knowledge.v1.ListArticlesResponse\"\x06\x82\xd8\x18\x02\x08\x01\x12j\n\rDeleteArticle\x12&.fte.knowledge.v1.DeleteArticleRequest\x1a\'.fte.knowledge.v1.DeleteArticleResponse\"\x08\x82\xd8\x18\x04\x08\x03\x18\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fte.knowledge.v1.knowledge_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ARTICLE']._serialized_start=96
-  _globals['_ARTICLE']._serialized_end=345
-  _globals['_SEARCHREQUEST']._serialized_start=347
-  _globals['_SEARCHREQUEST']._serialized_end=425
-  _globals['_SEARCHRESULT']._serialized_start=428
-  _globals['_SEARCHRESULT']._serialized_end=583
-  _globals['_SEARCHRESPONSE']._serialized_start=585
-  _globals['_SEARCHRESPONSE']._serialized_end=675
-  _globals['_UPSERTARTICLEREQUEST']._serialized_start=677
-  _globals['_UPSERTARTICLEREQUEST']._serialized_end=743
-  _globals['_UPSERTARTICLERESPONSE']._serialized_start=745
-  _globals['_UPSERTARTICLERESPONSE']._serialized_end=847
-  _globals['_GETARTICLEREQUEST']._serialized_start=849
-  _globals['_GETARTICLEREQUEST']._serialized_end=888
-  _globals['_GETARTICLERESPONSE']._serialized_start=890
-  _globals['_GETARTICLERESPONSE']._serialized_end=954
-  _globals['_LISTARTICLESREQUEST']._serialized_start=956
-  _globals['_LISTARTICLESREQUEST']._serialized_end=1034
-  _globals['_LISTARTICLESRESPONSE']._serialized_start=1036
-  _globals['_LISTARTICLESRESPONSE']._serialized_end=1148
-  _globals['_DELETEARTICLEREQUEST']._serialized_start=1150
-  _globals['_DELETEARTICLEREQUEST']._serialized_end=1192
-  _globals['_DELETEARTICLERESPONSE']._serialized_start=1194
-  _globals['_DELETEARTICLERESPONSE']._serialized_end=1217
-  _globals['_KNOWLEDGESERVICE']._serialized_start=1220
-  _globals['_KNOWLEDGESERVICE']._serialized_end=1695
+  _globals['_KNOWLEDGESERVICE'].methods_by_name['Search']._loaded_options = None
+  _globals['_KNOWLEDGESERVICE'].methods_by_name['Search']._serialized_options = b'\202\330\030\t\010\001\022\005agent'
+  _globals['_KNOWLEDGESERVICE'].methods_by_name['UpsertArticle']._loaded_options = None
+  _globals['_KNOWLEDGESERVICE'].methods_by_name['UpsertArticle']._serialized_options = b'\202\330\030\004\010\003\030\001'
+  _globals['_KNOWLEDGESERVICE'].methods_by_name['GetArticle']._loaded_options = None
+  _globals['_KNOWLEDGESERVICE'].methods_by_name['GetArticle']._serialized_options = b'\202\330\030\002\010\001'
+  _globals['_KNOWLEDGESERVICE'].methods_by_name['ListArticles']._loaded_options = None
+  _globals['_KNOWLEDGESERVICE'].methods_by_name['ListArticles']._serialized_options = b'\202\330\030\002\010\001'
+  _globals['_KNOWLEDGESERVICE'].methods_by_name['DeleteArticle']._loaded_options = None
+  _globals['_KNOWLEDGESERVICE'].methods_by_name['DeleteArticle']._serialized_options = b'\202\330\030\004\010\003\030\001'
+  _globals['_ARTICLE']._serialized_start=132
+  _globals['_ARTICLE']._serialized_end=381
+  _globals['_SEARCHREQUEST']._serialized_start=383
+  _globals['_SEARCHREQUEST']._serialized_end=461
+  _globals['_SEARCHRESULT']._serialized_start=464
+  _globals['_SEARCHRESULT']._serialized_end=619
+  _globals['_SEARCHRESPONSE']._serialized_start=621
+  _globals['_SEARCHRESPONSE']._serialized_end=711
+  _globals['_UPSERTARTICLEREQUEST']._serialized_start=713
+  _globals['_UPSERTARTICLEREQUEST']._serialized_end=779
+  _globals['_UPSERTARTICLERESPONSE']._serialized_start=781
+  _globals['_UPSERTARTICLERESPONSE']._serialized_end=883
+  _globals['_GETARTICLEREQUEST']._serialized_start=885
+  _globals['_GETARTICLEREQUEST']._serialized_end=924
+  _globals['_GETARTICLERESPONSE']._serialized_start=926
+  _globals['_GETARTICLERESPONSE']._serialized_end=990
+  _globals['_LISTARTICLESREQUEST']._serialized_start=992
+  _globals['_LISTARTICLESREQUEST']._serialized_end=1070
+  _globals['_LISTARTICLESRESPONSE']._serialized_start=1072
+  _globals['_LISTARTICLESRESPONSE']._serialized_end=1184
+  _globals['_DELETEARTICLEREQUEST']._serialized_start=1186
+  _globals['_DELETEARTICLEREQUEST']._serialized_end=1228
+  _globals['_DELETEARTICLERESPONSE']._serialized_start=1230
+  _globals['_DELETEARTICLERESPONSE']._serialized_end=1253
+  _globals['_KNOWLEDGESERVICE']._serialized_start=1256
+  _globals['_KNOWLEDGESERVICE']._serialized_end=1782
 # @@protoc_insertion_point(module_scope)
