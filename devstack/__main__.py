@@ -17,7 +17,7 @@ import signal
 import sys
 from pathlib import Path
 
-from devstack import kafka, migrate, postgres, redis, runner, stack
+from devstack import kafka, migrate, postgres, redis, runner, service_keys, stack
 from devstack.processes import load_processes, load_setup
 
 # Failures with a message that says it all; anything else keeps its traceback.
@@ -64,6 +64,7 @@ async def _run(cfg: stack.StackConfig) -> int:
         if stop.is_set():
             return 0
         printed = await runner.run_setup(load_setup(), processes, endpoints)
+        processes = await service_keys.issue(processes, endpoints, replace=True)
         if stop.is_set():
             return 0
         return await runner.supervise(processes, endpoints, stop, printed=printed)

@@ -26,28 +26,32 @@ class AppProcess:
     env: Mapping[str, str] = field(default_factory=dict)
     # HTTP paths worth printing once the process is up (the API docs, the web form).
     urls: tuple[str, ...] = ()
+    # The name its service key carries (role service): what the contracts' method rules list
+    # in `services`. Each run gets a fresh key in SERVICE_KEY (devstack/service_keys.py).
+    service_identity: str | None = None
     # SETUP steps only: the step prints one value on stdout (its stderr is shown as usual),
     # which `run` prints as `<prints_as>=<value>` with the URLs once everything is up.
     prints_as: str | None = None
 
 
 PROCESSES: tuple[AppProcess, ...] = (
-    AppProcess("identity", ("-m", "services.identity"), port=50051, schema="identity",
-               advertise_as=("IDENTITY_ADDR",)),
-    AppProcess("conversation", ("-m", "services.conversation"), port=50052, schema="conversation",
-               advertise_as=("CONVERSATION_ADDR",)),
-    # One server hosts both the agent and the knowledge API, over the knowledge schema.
-    AppProcess("agent", ("-m", "services.agent"), port=50053, schema="knowledge",
-               advertise_as=("AGENT_ADDR", "KNOWLEDGE_ADDR")),
-    # Kafka consumers: no port of their own.
-    AppProcess("worker", ("-m", "services.inbound")),
-    AppProcess("dispatcher", ("-m", "services.channels"), port=50054,
-               advertise_as=("DISPATCHER_ADDR",)),
-    # Who an operator's credential belongs to; the edge asks it on every operator route.
+    # Who a caller's credential belongs to: every gRPC server and the edge ask it (and cache the
+    # answer), so it starts first. It checks its own callers itself: it needs no service key.
     AppProcess("access", ("-m", "services.access"), port=50056, schema="access",
                advertise_as=("ACCESS_ADDR",)),
+    AppProcess("identity", ("-m", "services.identity"), port=50051, schema="identity",
+               advertise_as=("IDENTITY_ADDR",), service_identity="identity"),
+    AppProcess("conversation", ("-m", "services.conversation"), port=50052, schema="conversation",
+               advertise_as=("CONVERSATION_ADDR",), service_identity="conversation"),
+    # One server hosts both the agent and the knowledge API, over the knowledge schema.
+    AppProcess("agent", ("-m", "services.agent"), port=50053, schema="knowledge",
+               advertise_as=("AGENT_ADDR", "KNOWLEDGE_ADDR"), service_identity="agent"),
+    # Kafka consumers: no port of their own.
+    AppProcess("worker", ("-m", "services.inbound"), service_identity="inbound"),
+    AppProcess("dispatcher", ("-m", "services.channels"), port=50054,
+               advertise_as=("DISPATCHER_ADDR",), service_identity="dispatcher"),
     AppProcess("edge", ("-m", "services.edge"), port=8080, port_env="HTTP_PORT",
-               urls=("/webform/", "/webform/demo.html", "/docs", "/health")),
+               urls=("/webform/", "/webform/demo.html", "/docs", "/health"), service_identity="edge"),
 )
 
 

@@ -69,23 +69,23 @@ def agent_settings(knowledge_dsn: str, conversation_address: str, **overrides) -
 
 @pytest.fixture(scope="session")
 async def agent_address(
-    seeded_knowledge: SeedReport, knowledge_dsn: str, conversation_address: str
+    seeded_knowledge: SeedReport, knowledge_dsn: str, conversation_address: str, service_auth
 ) -> AsyncIterator[str]:
-    settings = agent_settings(knowledge_dsn, conversation_address)
+    settings = agent_settings(knowledge_dsn, conversation_address, **service_auth("agent"))
     build = functools.partial(agent_server.build, settings=settings)
     async with running("agent", settings, build) as service:
         yield f"127.0.0.1:{service.port}"
 
 
 @pytest.fixture(scope="session")
-async def agent(agent_address: str) -> AsyncIterator[agent_grpc.AgentServiceStub]:
-    async with open_channel(agent_address, timeout_s=60) as channel:
+async def agent(agent_address: str, admin_key: str) -> AsyncIterator[agent_grpc.AgentServiceStub]:
+    async with open_channel(agent_address, timeout_s=60, credential=admin_key) as channel:
         yield agent_grpc.AgentServiceStub(channel)
 
 
 @pytest.fixture(scope="session")
-async def knowledge(agent_address: str) -> AsyncIterator[kb_grpc.KnowledgeServiceStub]:
-    async with open_channel(agent_address, timeout_s=30) as channel:
+async def knowledge(agent_address: str, admin_key: str) -> AsyncIterator[kb_grpc.KnowledgeServiceStub]:
+    async with open_channel(agent_address, timeout_s=30, credential=admin_key) as channel:
         yield kb_grpc.KnowledgeServiceStub(channel)
 
 

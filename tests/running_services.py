@@ -28,7 +28,7 @@ from fte.identity.v1 import identity_service_pb2_grpc as id_grpc
 
 from devstack import REPO_ROOT, migrate
 from devstack.stack import Endpoints
-from services.common.grpc_client import open_channel
+from services.common.grpc_client import CallDefaults, open_channel
 from services.common.grpc_server import running
 from services.conversation import server as conversation_server
 from services.identity import server as identity_server
@@ -72,16 +72,19 @@ _identity_addr: list[str] = []
 
 
 @pytest.fixture(scope="session")
-async def conversation_address(stack: Endpoints, clock: Clock, access_address: str) -> AsyncIterator[str]:
+async def conversation_address(stack: Endpoints, clock: Clock, access_address: str,
+                               service_keys: dict[str, str]) -> AsyncIterator[str]:
     """Starts conversation and identity, each knowing the other's address: conversation asks
     identity for a customer's addresses (Escalate), identity asks conversation for
     conversations (GetCustomer, merges), so identity's port is chosen before either starts.
-    Identity records its erasures' audit events in the access service (`access_address`)."""
+    Both ask the access service (`access_address`) who calls them, with their own service keys."""
     identity_port = free_port()
     conversation_settings = conversation_server.ConversationSettings(
         grpc_port=0,
         database_url=migrate.service_dsn(stack.admin_dsn, "conversation"),
         identity_addr=f"127.0.0.1:{identity_port}",
+        access_addr=access_address,
+        service_key=service_keys["conversation"],
     )
     build = functools.partial(conversation_server.build, settings=conversation_settings, clock=clock)
     async with running("conversation", conversation_settings, build) as conversation_service:
@@ -91,6 +94,7 @@ async def conversation_address(stack: Endpoints, clock: Clock, access_address: s
             database_url=migrate.service_dsn(stack.admin_dsn, "identity"),
             conversation_addr=conversation_addr,
             access_addr=access_address,
+            service_key=service_keys["identity"],
             default_phone_region="US",
         )
         build = functools.partial(identity_server.build, settings=identity_settings)
@@ -106,14 +110,14 @@ def identity_address(conversation_address: str) -> str:
 
 
 @pytest.fixture(scope="session")
-async def conversation(conversation_address: str) -> AsyncIterator[conv_grpc.ConversationServiceStub]:
-    async with open_channel(conversation_address, timeout_s=20) as channel:
+async def conversation(conversation_address: str, admin_key: str) -> AsyncIterator[conv_grpc.ConversationServiceStub]:
+    async with open_channel(conversation_address, timeout_s=20, credential=admin_key) as channel:
         yield conv_grpc.ConversationServiceStub(channel)
 
 
 @pytest.fixture(scope="session")
-async def identity(identity_address: str) -> AsyncIterator[id_grpc.IdentityServiceStub]:
-    async with open_channel(identity_address, timeout_s=20) as channel:
+async def identity(identity_address: str, admin_key: str) -> AsyncIterator[id_grpc.IdentityServiceStub]:
+    async with open_channel(identity_address, timeout_s=20, credential=admin_key) as channel:
         yield id_grpc.IdentityServiceStub(channel)
 
 
@@ -123,6 +127,12 @@ async def admin_db(stack: Endpoints) -> AsyncIterator[asyncpg.Connection]:
     conn = await asyncpg.connect(stack.admin_dsn)
     yield conn
     await conn.close()
+
+
+def plain_channel(address: str, credential: str) -> grpc.aio.Channel:
+    """A channel without client retries (each call shows the server's own answer) that still
+    carries a credential."""
+    return grpc.aio.insecure_channel(address, interceptors=[CallDefaults(30, credential)])
 
 
 def new_id() -> str:
@@ -163,27 +173,29 @@ def _fresh_addresses(script: str) -> str:
 
 
 async def run_readme_examples(readme: Path, identity_address: str, conversation_address: str,
-                              skip_blocks_with: str | None = None) -> str:
+                              api_key: str, skip_blocks_with: str | None = None) -> str:
     """Runs the README's grpcurl shell blocks as a reader would paste them, pointed at the
     in-process services instead of `make run`'s ports (blocks containing `skip_blocks_with`,
-    e.g. another service's address, are left out). Returns the combined output."""
+    e.g. another service's address, are left out), with `api_key` as the reader's FTE_API_KEY.
+    Returns the combined output."""
     blocks = re.findall(r"```sh\n(.*?)```", readme.read_text(), re.S)
     script = _fresh_addresses("\n".join(
         b for b in blocks if "grpcurl" in b and not (skip_blocks_with and skip_blocks_with in b)))
     script = script.replace("127.0.0.1:50051", identity_address)
     script = script.replace("127.0.0.1:50052", conversation_address)
-    return await run_grpcurl_script(script)
+    return await run_grpcurl_script(script, api_key)
 
 
-async def run_grpcurl_script(script: str) -> str:
+async def run_grpcurl_script(script: str, api_key: str) -> str:
     """Runs a README's grpcurl commands in bash (-euo pipefail) with the project's grpcurl and
-    jq on the PATH, as a reader would paste them; asserts it succeeds and returns its output."""
+    jq on the PATH and FTE_API_KEY set (what `make run` prints), as a reader would paste them;
+    asserts it succeeds and returns its output."""
     path = f"{REPO_ROOT / '.cache' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
     for tool in ("grpcurl", "jq"):
         if shutil.which(tool, path=path) is None:
             pytest.fail(f"{tool} is not installed: run `make deps` (it installs grpcurl and jq)")
     proc = await asyncio.create_subprocess_exec(
-        "bash", "-euo", "pipefail", "-c", script, env={**os.environ, "PATH": path},
+        "bash", "-euo", "pipefail", "-c", script, env={**os.environ, "PATH": path, "FTE_API_KEY": api_key},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await asyncio.wait_for(proc.communicate(), timeout=60)

@@ -11,26 +11,14 @@ elsewhere (another replica, the CLI) takes effect here within the TTL.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 
 from grpc_interceptor.exceptions import Unauthenticated
 
 from services.access import keys
 from services.access.oidc import OidcVerifier, looks_like_jwt
 from services.access.store import AccessStore
+from services.common.auth import API_KEY, OIDC, Principal
 from services.common.credential_cache import CredentialCache
-
-API_KEY = "api_key"
-OIDC = "oidc"
-
-
-@dataclass(frozen=True)
-class Principal:
-    subject: str
-    display_name: str
-    role: str
-    kind: str
-    key_id: str = ""
 
 
 class Authenticator:

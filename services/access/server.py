@@ -13,13 +13,14 @@ from fte.access.v1 import access_service_pb2 as pb
 from fte.access.v1 import access_service_pb2_grpc as pb_grpc
 
 from services.access import api_keys
-from services.access.authenticator import API_KEY, OIDC, Authenticator, Principal
+from services.access.authenticator import Authenticator
 from services.access.oidc import OidcVerifier
 from services.access.settings import AccessSettings
 from services.access.store import AccessStore, AuditEvent, StoredKey
+from services.common.auth import API_KEY, OIDC, Principal
 from services.common.db import owned_pool
-from services.common.errors import InvalidArgument
-from services.common.grpc_server import Servicer
+from services.common.errors import InvalidArgument, Unavailable, is_database_unavailable
+from services.common.grpc_server import Mount, Servicer
 
 _ROLES = {pb.ROLE_VIEWER: "viewer", pb.ROLE_AGENT: "agent", pb.ROLE_ADMIN: "admin",
           pb.ROLE_SERVICE: "service"}
@@ -88,6 +89,29 @@ class AccessServicer(pb_grpc.AccessServiceServicer):
         return pb.ListAuditEventsResponse(events=[_event(e) for e in events], next_page_token=token)
 
 
+class LocalGate:
+    """The access service checks its own callers with its own authenticator and writes its own
+    audit events (the other services ask it over gRPC: common.auth.RemoteGate)."""
+
+    def __init__(self, store: AccessStore, authenticator: Authenticator) -> None:
+        self._store = store
+        self._authenticator = authenticator
+
+    async def authenticate(self, credential: str) -> Principal:
+        return await self._authenticator.authenticate(credential)
+
+    async def record(self, principal: Principal, method: str, targets: list[str],
+                     outcome: str, detail: str) -> str:
+        try:
+            event = await self._store.record_event(
+                principal.subject, principal.role, method, targets, outcome, detail[:MAX_DETAIL])
+        except Exception as ex:
+            if is_database_unavailable(ex):
+                raise Unavailable(f"the audit log could not be written ({type(ex).__name__})") from None
+            raise
+        return str(event.event_id)
+
+
 def _text(value: str, field: str, *, required: bool) -> str:
     value = value.strip()
     if required and not value:
@@ -141,7 +165,7 @@ def _event(e: AuditEvent) -> pb.AuditEvent:
 
 async def build(
     resources: contextlib.AsyncExitStack, settings: AccessSettings | None = None
-) -> list[Servicer]:
+) -> Mount:
     settings = settings or AccessSettings()
     pool = await owned_pool(resources, settings)
     http = await resources.enter_async_context(httpx.AsyncClient(follow_redirects=False))
@@ -152,10 +176,9 @@ async def build(
         cache_ttl_s=settings.auth_cache_ttl_s,
         max_concurrent_verifications=settings.auth_max_concurrent_verifications,
     )
-    return [
-        Servicer(
-            pb_grpc.add_AccessServiceServicer_to_server,
-            AccessServicer(store, authenticator),
-            "fte.access.v1.AccessService",
-        )
-    ]
+    servicer = Servicer(
+        pb_grpc.add_AccessServiceServicer_to_server,
+        AccessServicer(store, authenticator),
+        "fte.access.v1.AccessService",
+    )
+    return Mount([servicer], LocalGate(store, authenticator))

@@ -21,9 +21,6 @@ class AccessSettings(Settings):
     # least time between two refetches caused by tokens naming an unknown key id.
     oidc_jwks_cache_s: float = 3600.0
     oidc_jwks_refetch_min_interval_s: float = 10.0
-    # How long a verified API key is taken on trust: a key revoked elsewhere (another replica,
-    # the CLI) still authenticates here for at most this long. 0 turns the cache off.
-    auth_cache_ttl_s: float = 30.0
     # argon2 verifications running at once (each takes ~64 MiB for tens of milliseconds).
     auth_max_concurrent_verifications: int = 4
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import sys
 import time
@@ -358,16 +359,20 @@ async def main(argv: list[str] | None = None) -> int:
                         help="a labelled JSONL file of your own instead of --set")
     parser.add_argument("--json", type=Path, default=None, help="also write per-ticket results")
     parser.add_argument("--check", action="store_true", help="exit 1 when a floor is missed")
+    parser.add_argument("--api-key", default=os.environ.get("FTE_API_KEY", ""),
+                        help="an agent (or admin) API key; default: $FTE_API_KEY, as make run prints it")
     args = parser.parse_args(argv)
+    if not args.api_key:
+        parser.error("an API key is needed: --api-key or FTE_API_KEY (make run prints one)")
     if args.tickets is not None:
         sets = {args.tickets.stem: args.tickets}
     else:
         sets = SETS if args.which == "all" else {args.which: SETS[args.which]}
     reports: dict[str, Report] = {}
     async with (
-        open_channel(args.agent_addr, timeout_s=60) as agent_channel,
-        open_channel(args.knowledge_addr or args.agent_addr, timeout_s=30) as knowledge_channel,
-        open_channel(args.conversation_addr, timeout_s=30) as conversation_channel,
+        open_channel(args.agent_addr, 60, args.api_key) as agent_channel,
+        open_channel(args.knowledge_addr or args.agent_addr, 30, args.api_key) as knowledge_channel,
+        open_channel(args.conversation_addr, 30, args.api_key) as conversation_channel,
     ):
         for name, path in sets.items():
             reports[name] = await run_eval(

@@ -20,7 +20,6 @@ from services.agent.runtime import build_model
 from services.agent.settings import AgentSettings
 from services.common import channels
 from services.common.errors import InvalidArgument
-from services.common.grpc_client import owned_channel
 from services.common.grpc_server import Servicer
 from services.knowledge import server as knowledge_server
 from services.knowledge.embeddings import build_embedder
@@ -76,8 +75,8 @@ async def build(
     embedder = await resources.enter_async_context(build_embedder(settings))
     # The agent's tools call Knowledge and Conversation over gRPC like any other client
     # (Knowledge is normally this very process), through channels this service owns.
-    knowledge_channel = owned_channel(resources, settings.knowledge_addr, settings.rpc_timeout_s)
-    conversation_channel = owned_channel(resources, settings.conversation_addr, settings.rpc_timeout_s)
+    knowledge_channel = settings.channel(resources, settings.knowledge_addr)
+    conversation_channel = settings.channel(resources, settings.conversation_addr)
     model = await resources.enter_async_context(build_model(settings, embedder))
     agent = SupportAgent(settings, model, knowledge_channel, conversation_channel)
     servicers = [

@@ -329,7 +329,8 @@ async def run_dispatcher(
     """Every channel's consumer (and the Gmail ingest) until `stop`."""
     producer = new_producer(settings.kafka_bootstrap_servers, "dispatcher")
     await producer.start()
-    channel = open_channel(settings.conversation_addr, settings.rpc_timeout_s)
+    channel = open_channel(
+        settings.conversation_addr, settings.rpc_timeout_s, settings.service_key.get_secret_value())
     email_topic = names.outbound(channel_pb2.CHANNEL_EMAIL)
     senders, _ = build_senders(channels, notice_publisher(producer, email_topic), registry)
     dispatcher = OutboundDispatcher(

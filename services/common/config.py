@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
+import grpc
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.common.grpc_client import owned_channel
 from services.common.retry import RetryPolicy, is_transient
 
 
@@ -48,6 +52,22 @@ class Settings(BaseSettings):
     conversation_addr: str = "127.0.0.1:50052"
     agent_addr: str = "127.0.0.1:50053"
     knowledge_addr: str = "127.0.0.1:50053"
+    # The access service: who a caller's credential belongs to, and the audit log.
+    access_addr: str = "127.0.0.1:50056"
+    # This process's own API key (role service, named after the process: `keys create --role
+    # service --name inbound`). It goes with every call the process makes, and a gRPC server
+    # uses it to ask the access service who its callers are.
+    service_key: SecretStr = SecretStr("")
+    # How long a verified caller is taken on trust: a revoked key or changed role reaches this
+    # process within this time. 0 asks the access service on every call.
+    auth_cache_ttl_s: float = 30.0
+
+    def channel(
+        self, resources: contextlib.AsyncExitStack, address: str, timeout_s: float | None = None
+    ) -> grpc.aio.Channel:
+        """A client channel closed with `resources`, carrying this process's service key."""
+        return owned_channel(resources, address, timeout_s or self.rpc_timeout_s,
+                             self.service_key.get_secret_value())
 
     def retry_policy(self, **overrides) -> RetryPolicy:
         """MAX_ATTEMPTS / RETRY_INITIAL_S / RETRY_MAX_S as the policy for transient errors."""

@@ -30,21 +30,26 @@ _SERVICE_CONFIG = json.dumps(
 )
 
 
-class _DefaultDeadline(
+class CallDefaults(
     grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor
 ):
-    """Gives every call without its own timeout the default one."""
+    """Gives every call without its own timeout the default one, and without its own
+    `authorization` metadata the channel's credential (this process's service key)."""
 
-    def __init__(self, timeout_s: float) -> None:
+    def __init__(self, timeout_s: float, credential: str) -> None:
         self._timeout_s = timeout_s
+        self._authorization = ("authorization", f"Bearer {credential}") if credential else None
 
     def _with_deadline(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
-        if details.timeout is not None:
+        metadata = details.metadata
+        if self._authorization and not any(k == "authorization" for k, _ in metadata or ()):
+            metadata = grpc.aio.Metadata(*(metadata or ()), self._authorization)
+        elif details.timeout is not None:
             return details
         return grpc.aio.ClientCallDetails(
             method=details.method,
-            timeout=self._timeout_s,
-            metadata=details.metadata,
+            timeout=self._timeout_s if details.timeout is None else details.timeout,
+            metadata=metadata,
             credentials=details.credentials,
             wait_for_ready=details.wait_for_ready,
         )
@@ -65,9 +70,10 @@ class ClientTls(BaseSettings):
     tls_ca_file: str = ""
 
 
-def open_channel(address: str, timeout_s: float = 10.0) -> grpc.aio.Channel:
+def open_channel(address: str, timeout_s: float = 10.0, credential: str = "") -> grpc.aio.Channel:
     """A channel with a default deadline: TLS when TLS_CA_FILE is set, else plaintext (loopback,
-    or a mesh whose sidecars encrypt)."""
+    or a mesh whose sidecars encrypt). `credential` (an API key, usually the process's
+    SERVICE_KEY) goes with every call that does not bring its own `authorization`."""
     ca_file = ClientTls().tls_ca_file
     options = [
         ("grpc.service_config", _SERVICE_CONFIG),
@@ -78,7 +84,7 @@ def open_channel(address: str, timeout_s: float = 10.0) -> grpc.aio.Channel:
         ("grpc.min_reconnect_backoff_ms", 100),
         ("grpc.max_reconnect_backoff_ms", 2000),
     ]
-    interceptors = [_DefaultDeadline(timeout_s)]
+    interceptors = [CallDefaults(timeout_s, credential)]
     if not ca_file:
         return grpc.aio.insecure_channel(address, interceptors=interceptors, options=options)
     credentials = grpc.ssl_channel_credentials(root_certificates=Path(ca_file).read_bytes())
@@ -86,9 +92,9 @@ def open_channel(address: str, timeout_s: float = 10.0) -> grpc.aio.Channel:
 
 
 def owned_channel(
-    resources: contextlib.AsyncExitStack, address: str, timeout_s: float = 10.0
+    resources: contextlib.AsyncExitStack, address: str, timeout_s: float = 10.0, credential: str = ""
 ) -> grpc.aio.Channel:
     """`open_channel`, closed with `resources`: a service owns the channels its stubs use."""
-    channel = open_channel(address, timeout_s)
+    channel = open_channel(address, timeout_s, credential)
     resources.push_async_callback(channel.close)
     return channel

@@ -1,8 +1,10 @@
 """The one gRPC server bootstrap every service uses.
 
 grpc.aio server with: the standard health service (SERVING once ready, NOT_SERVING while
-draining), server reflection (grpcurl list/describe), the exception-to-status interceptor,
-OpenTelemetry instrumentation, and a graceful stop on SIGTERM in which in-flight RPCs finish.
+draining), server reflection (grpcurl list/describe), the exception-to-status interceptor, the
+access interceptor (every method's `method_access` rule: credential, role, audit; see
+common/auth.py), OpenTelemetry instrumentation, and a graceful stop on SIGTERM in which
+in-flight RPCs finish.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from services.common.auth import AccessInterceptor, Gate, RemoteGate, policies
 from services.common.config import Settings
 from services.common.errors import ExceptionToStatusInterceptor
 from services.common.logs import setup_logging
@@ -35,9 +38,22 @@ class Servicer:
     full_name: str  # e.g. "fte.identity.v1.IdentityService"
 
 
+@dataclass(frozen=True)
+class Mount:
+    """What a `build` returns when it brings its own gate (the access service checks its
+    callers itself); other builds return just the list of servicers."""
+
+    servicers: list[Servicer]
+    gate: Gate
+
+
 # A service's `build` opens its resources (pools, client channels) inside the exit stack,
 # so they close after the server has drained, and returns the servicers to mount.
-Build = Callable[[contextlib.AsyncExitStack], "asyncio.Future[list[Servicer]] | Any"]
+Build = Callable[[contextlib.AsyncExitStack], "asyncio.Future[list[Servicer] | Mount] | Any"]
+
+
+class MissingServiceKey(RuntimeError):
+    pass
 
 
 class GrpcService:
@@ -65,11 +81,17 @@ class GrpcService:
             raise
 
     async def _start(self, build: Build) -> int:
-        servicers = await build(self._resources)
+        mounted = await build(self._resources)
+        servicers, gate = (mounted.servicers, mounted.gate) if isinstance(mounted, Mount) else (mounted, None)
+        rules = policies(s.full_name for s in servicers)  # refuses a method without a rule
+        # A server of health alone (the dispatcher's) has nobody to check.
+        gate = gate or (self._remote_gate() if rules else None)
         # Server interceptors run outermost first: OTel's (added by the instrumentor when it
-        # patched grpc.aio.server) wraps ours, so spans carry the final status code.
+        # patched grpc.aio.server) wraps ours, so spans carry the final status code; the
+        # status mapping wraps the access check, so its refusals become statuses.
         self.server = grpc.aio.server(
-            interceptors=[ExceptionToStatusInterceptor()],
+            interceptors=[ExceptionToStatusInterceptor(),
+                          *([AccessInterceptor(rules, gate)] if gate else [])],
             options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 8 << 20)],
         )
         for s in servicers:
@@ -93,6 +115,15 @@ class GrpcService:
         log.info("%s serving on %s:%s%s", self.name, self.settings.grpc_host, self.port,
                  " (TLS)" if tls else "")
         return self.port
+
+    def _remote_gate(self) -> RemoteGate:
+        """Asks the access service who callers are, as this service (its SERVICE_KEY)."""
+        if not self.settings.service_key.get_secret_value():
+            raise MissingServiceKey(
+                f"{self.name}: SERVICE_KEY is not set, so it cannot check who calls it. Make one"
+                f" with `python -m services.access.keys_cli create --role service --name {self.name}`")
+        channel = self.settings.channel(self._resources, self.settings.access_addr)
+        return RemoteGate(channel, self.settings.auth_cache_ttl_s)
 
     async def set_health(self, service_name: str, serving: bool) -> None:
         """Reports a part of this process (e.g. one channel) to health checkers."""

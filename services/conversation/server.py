@@ -15,7 +15,6 @@ from fte.conversation.v1 import conversation_service_pb2_grpc as pb_grpc
 from services.common.config import Settings
 from services.common.db import owned_pool
 from services.common.errors import InvalidArgument, NotFound
-from services.common.grpc_client import owned_channel
 from services.common.grpc_server import Servicer
 from services.conversation import tickets
 from services.conversation.identities import IdentityClient
@@ -355,7 +354,7 @@ async def build(
 ) -> list[Servicer]:
     settings = settings or ConversationSettings()
     pool = await owned_pool(resources, settings)
-    channel = owned_channel(resources, settings.identity_addr, settings.identity_timeout_s)
+    channel = settings.channel(resources, settings.identity_addr, settings.identity_timeout_s)
     identities = IdentityClient(channel, settings.identity_timeout_s)
     return [
         Servicer(

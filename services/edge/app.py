@@ -28,14 +28,14 @@ from google.protobuf.json_format import MessageToDict
 from limits import parse as parse_limit
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
-from services.common.grpc_client import open_channel
 from services.channels.settings import ChannelSettings
 from services.channels.whatsapp import record_delivery_status
 from services.common import channels as channel_names
 from services.common import topics
 from services.common.kafka import new_producer, publish
 from services.common.retry import RetryPolicy
-from services.edge.auth import Authenticator, Role, require_role
+from services.common.auth import VIEWER, RemoteGate
+from services.edge.auth import as_caller, require_role
 from services.edge.webhooks import create_webhook_router
 from services.edge.forms import SubmissionAccepted, SupportSubmission, TicketMessage, TicketView
 from services.edge.identity_token import token_matches
@@ -73,6 +73,8 @@ def _grpc_to_http(err: grpc.aio.AioRpcError) -> HTTPException:
         grpc.StatusCode.NOT_FOUND: 404,
         grpc.StatusCode.INVALID_ARGUMENT: 400,
         grpc.StatusCode.FAILED_PRECONDITION: 409,
+        grpc.StatusCode.UNAUTHENTICATED: 401,
+        grpc.StatusCode.PERMISSION_DENIED: 403,
     }.get(err.code(), 503)
     detail = err.details() if status != 503 else "a service is unavailable, try again shortly"
     return HTTPException(status_code=status, detail=detail)
@@ -135,19 +137,15 @@ class _Producer:
 
 
 class _Clients:
-    """gRPC stubs over channels the edge owns for its lifetime."""
+    """gRPC stubs over channels the edge owns for its lifetime (closed with `resources`); calls
+    carry the edge's service key unless a route passes the operator's (`as_caller`)."""
 
-    def __init__(self, settings: EdgeSettings) -> None:
-        self.conversation_channel = open_channel(settings.conversation_addr, settings.rpc_timeout_s)
-        self.identity_channel = open_channel(settings.identity_addr, settings.rpc_timeout_s)
-        self.dispatcher_channel = open_channel(settings.dispatcher_addr, settings.rpc_timeout_s)
+    def __init__(self, settings: EdgeSettings, resources: contextlib.AsyncExitStack) -> None:
+        self.conversation_channel = settings.channel(resources, settings.conversation_addr)
+        self.identity_channel = settings.channel(resources, settings.identity_addr)
+        self.dispatcher_channel = settings.channel(resources, settings.dispatcher_addr)
         self.conversation = conv_grpc.ConversationServiceStub(self.conversation_channel)
         self.identity = id_grpc.IdentityServiceStub(self.identity_channel)
-
-    async def close(self) -> None:
-        await self.conversation_channel.close()
-        await self.identity_channel.close()
-        await self.dispatcher_channel.close()
 
 
 def create_app(settings: EdgeSettings | None = None, channels: ChannelSettings | None = None) -> FastAPI:
@@ -161,15 +159,13 @@ def create_app(settings: EdgeSettings | None = None, channels: ChannelSettings |
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.kafka = _Producer(settings)
         await app.state.kafka.start()
-        app.state.clients = _Clients(settings)
-        app.state.authenticator = Authenticator(
-            settings.access_addr, settings.rpc_timeout_s, settings.auth_cache_ttl_s
-        )
         try:
-            yield
+            async with contextlib.AsyncExitStack() as resources:
+                app.state.clients = _Clients(settings, resources)
+                app.state.gate = RemoteGate(
+                    settings.channel(resources, settings.access_addr), settings.auth_cache_ttl_s)
+                yield
         finally:
-            await app.state.authenticator.close()
-            await app.state.clients.close()
             await app.state.kafka.stop()
 
     app = FastAPI(
@@ -188,7 +184,7 @@ def create_app(settings: EdgeSettings | None = None, channels: ChannelSettings |
     # Every route people and tools use (not customers, not providers' webhooks) carries this:
     # a Bearer API key or OIDC JWT with at least role viewer. tests/edge/test_every_operator_route_
     # needs_a_credential.py walks the OpenAPI document, so a route added without it fails there.
-    operators = [Depends(require_role(Role.VIEWER))]
+    operators = [Depends(require_role(VIEWER))]
 
     @app.middleware("http")
     async def limit_body_and_rate(request: Request, call_next):
@@ -311,7 +307,8 @@ def create_app(settings: EdgeSettings | None = None, channels: ChannelSettings |
     async def get_conversation(conversation_id: uuid.UUID, request: Request) -> dict:
         try:
             reply = await request.app.state.clients.conversation.GetConversation(
-                conv_pb.GetConversationRequest(conversation_id=str(conversation_id))
+                conv_pb.GetConversationRequest(conversation_id=str(conversation_id)),
+                metadata=as_caller(request),
             )
         except grpc.aio.AioRpcError as err:
             raise _grpc_to_http(err) from err
@@ -327,7 +324,8 @@ def create_app(settings: EdgeSettings | None = None, channels: ChannelSettings |
             raise HTTPException(400, "give email or phone")
         try:
             reply = await request.app.state.clients.identity.LookupCustomer(
-                id_pb.LookupCustomerRequest(email=email or "", phone=phone or "")
+                id_pb.LookupCustomerRequest(email=email or "", phone=phone or ""),
+                metadata=as_caller(request),
             )
         except grpc.aio.AioRpcError as err:
             raise _grpc_to_http(err) from err
@@ -337,7 +335,7 @@ def create_app(settings: EdgeSettings | None = None, channels: ChannelSettings |
     async def channel_metrics(request: Request) -> dict:
         try:
             reply = await request.app.state.clients.conversation.GetChannelMetrics(
-                conv_pb.GetChannelMetricsRequest()
+                conv_pb.GetChannelMetricsRequest(), metadata=as_caller(request)
             )
         except grpc.aio.AioRpcError as err:
             raise _grpc_to_http(err) from err

@@ -27,10 +27,9 @@ class EdgeSettings(Settings):
     expected_response_time: str = "within 5 minutes"
     # The dispatcher's gRPC health endpoint: per-channel health (breakers) for GET /health.
     dispatcher_addr: str = "127.0.0.1:50054"
-    # The access service: who an operator's credential belongs to (AccessService.Authenticate).
-    access_addr: str = "127.0.0.1:50056"
     # Seconds a successful Authenticate answer is reused (keyed by the credential's SHA-256): a
-    # revoked key or a changed role reaches this edge within this time.
+    # revoked key or a changed role reaches this edge within this time (shorter than a gRPC
+    # service's: operators' browsers and tools call the edge).
     auth_cache_ttl_s: float = 10.0
     # The built web form (`npm run build` in webform/), served at /webform/.
     webform_dist_dir: Path = Path(__file__).resolve().parents[2] / "webform" / "dist"

@@ -15,10 +15,9 @@ from services.common import channels
 from services.common.config import Settings
 from services.common.db import owned_pool
 from services.common.errors import InvalidArgument
-from services.common.grpc_client import owned_channel
+from services.common.auth import audit_note, current_principal
 from services.common.grpc_server import Servicer
 from services.identity import resolver
-from services.identity.audit import AuditClient
 from services.identity.conversations import ConversationsClient
 from services.identity.resolver import Customer, StoredIdentifier
 from services.identity.store import IdentityStore
@@ -28,8 +27,6 @@ class IdentitySettings(Settings):
     grpc_port: int = 50051
     # Region for numbers written without a country code, when the request names none.
     default_phone_region: str = "US"
-    # AccessService, where EraseCustomer records its audit event.
-    access_addr: str = "127.0.0.1:50056"
 
 
 _KINDS = {pb.IDENTIFIER_TYPE_EMAIL: resolver.EMAIL, pb.IDENTIFIER_TYPE_PHONE: resolver.PHONE}
@@ -42,12 +39,10 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         store: IdentityStore,
         conversations: ConversationsClient,
         default_region: str,
-        audit: AuditClient,
     ) -> None:
         self._store = store
         self._conversations = conversations
         self._default_region = default_region
-        self._audit = audit
 
     async def ResolveCustomer(self, request, context):
         channel = _channel(request.channel, "channel", required=True)
@@ -84,10 +79,8 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         target_id = _uuid(request.target_customer_id, "target_customer_id")
         if source_id == target_id:
             raise InvalidArgument("target_customer_id: must differ from source_customer_id")
-        if not request.requested_by.strip():
-            raise InvalidArgument("requested_by: required (who asked for the merge is recorded)")
         merge, _retried = await self._store.merge(
-            source_id, target_id, request.requested_by.strip(), request.reason.strip()
+            source_id, target_id, _actor(request.requested_by), request.reason.strip()
         )
         # Identity is committed first: from now on every address resolves to the target. A
         # failure here leaves conversations on the source until MergeCustomers is retried,
@@ -126,14 +119,11 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
 
     async def EraseCustomer(self, request, context):
         customer_id = _uuid(request.customer_id, "customer_id")
-        requested_by = request.requested_by.strip()
-        if not requested_by:
-            raise InvalidArgument("requested_by: required (who asked for the erasure is recorded)")
         # Identity first: once committed no address leads to these customers, so nothing new
         # lands on them while conversation erases. Every call (a retry too) erases the content
         # of every id again, which is idempotent: a call that failed midway is finished by the
         # next one, and so is an audit event that could not be written.
-        erasure = await self._store.erase(customer_id, requested_by)
+        erasure = await self._store.erase(customer_id, _actor(request.requested_by))
         messages = changed = 0
         for erased_id in erasure.customer_ids:
             reply = await self._conversations.erase(erased_id)
@@ -142,16 +132,11 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
                         + reply.ticket_events_erased + reply.escalations_erased)
         already = not erasure.changed and not changed
         ids = [str(i) for i in erasure.customer_ids]
-        event_id = await self._audit.succeeded(
-            requested_by,
-            _ERASE_METHOD,
-            ids,
-            # Counts only: the audit log never holds a customer address.
-            "already erased, nothing left" if already else (
-                f"erased {len(ids)} customer(s): {erasure.identifiers_erased} identifiers,"
-                f" {erasure.names_erased} names, {messages} messages"
-            ),
-        )
+        # Counts only: the audit log never holds a customer address. The access interceptor
+        # writes the event (and its id into audit_event_id) before this answer is sent.
+        audit_note("already erased, nothing left" if already else (
+            f"erased {len(ids)} customer(s): {erasure.identifiers_erased} identifiers,"
+            f" {erasure.names_erased} names, {messages} messages"))
         return pb.EraseCustomerResponse(
             erased_customer_ids=ids,
             erase_time=erasure.erase_time,
@@ -159,7 +144,6 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             identifiers_erased=erasure.identifiers_erased,
             names_erased=erasure.names_erased,
             messages_erased=messages,
-            audit_event_id=event_id,
         )
 
     async def _with_conversations(self, customer: Customer) -> pb.Customer:
@@ -179,7 +163,12 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         return message
 
 
-_ERASE_METHOD = "/fte.identity.v1.IdentityService/EraseCustomer"
+def _actor(requested_by: str) -> str:
+    """Who acted, as recorded with a merge or erasure: the authenticated caller, and on whose
+    behalf when the request says (a claim, so it only follows the proven subject)."""
+    on_behalf = requested_by.strip()[:200]
+    subject = current_principal().subject
+    return f"{subject} for {on_behalf}" if on_behalf else subject
 
 
 def _uuid(value: str, field: str) -> uuid.UUID:
@@ -233,13 +222,11 @@ async def build(
 ) -> list[Servicer]:
     settings = settings or IdentitySettings()
     pool = await owned_pool(resources, settings)
-    channel = owned_channel(resources, settings.conversation_addr, settings.rpc_timeout_s)
-    access_channel = owned_channel(resources, settings.access_addr, settings.rpc_timeout_s)
+    channel = settings.channel(resources, settings.conversation_addr)
     servicer = IdentityServicer(
         IdentityStore(pool),
         ConversationsClient(channel),
         resolver.check_region(settings.default_phone_region, "US"),
-        AuditClient(access_channel),
     )
     return [
         Servicer(

@@ -35,7 +35,6 @@ from services.common import topics
 from services.common.config import Settings
 from services.common.consumer import consume
 from services.common.dead_letters import DeadLetters
-from services.common.grpc_client import owned_channel
 from services.common.kafka import new_producer, processing, publish
 from services.common.logs import setup_logging
 from services.common.signals import stop_on_signals
@@ -370,7 +369,7 @@ async def main() -> None:
     stop = stop_on_signals()
     async with contextlib.AsyncExitStack() as stack:
         def stub(make, address: str):
-            return make(owned_channel(stack, address, settings.rpc_timeout_s))
+            return make(settings.channel(stack, address))
 
         producer = new_producer(settings.kafka_bootstrap_servers, "inbound-worker")
         await producer.start()

@@ -132,15 +132,15 @@ async def test_a_rotated_provider_key_is_fetched_once_and_accepted(access, ident
 
 
 async def test_the_role_claim_is_configurable_and_oidc_can_be_off(
-        access_dsn, identity_provider) -> None:
+        access_dsn, identity_provider, admin_key) -> None:
     token = _token(identity_provider, (), claims={"groups": ["viewer"]})
     groups = access_settings(access_dsn, identity_provider, oidc_role_claim="groups")
     off = access_settings(access_dsn, identity_provider, oidc_issuer="")
 
     async with (running("access", groups, functools.partial(access_server.build, settings=groups)) as a,
                 running("access", off, functools.partial(access_server.build, settings=off)) as b,
-                open_channel(f"127.0.0.1:{a.port}") as with_groups,
-                open_channel(f"127.0.0.1:{b.port}") as without_oidc):
+                open_channel(f"127.0.0.1:{a.port}", credential=admin_key) as with_groups,
+                open_channel(f"127.0.0.1:{b.port}", credential=admin_key) as without_oidc):
         principal = await _principal(access_grpc.AccessServiceStub(with_groups), token)
         err = await rpc_error(access_grpc.AccessServiceStub(without_oidc).Authenticate(
             pb.AuthenticateRequest(credential=token)))
@@ -151,12 +151,12 @@ async def test_the_role_claim_is_configurable_and_oidc_can_be_off(
 
 
 async def test_an_unreachable_provider_is_unavailable_not_unauthenticated(
-        access_dsn, identity_provider) -> None:
+        access_dsn, identity_provider, admin_key) -> None:
     broken = access_settings(access_dsn, identity_provider,
                              oidc_jwks_url=f"{identity_provider.url}/no-such-jwks")
 
     async with (running("access", broken, functools.partial(access_server.build, settings=broken)) as s,
-                open_channel(f"127.0.0.1:{s.port}") as channel):
+                open_channel(f"127.0.0.1:{s.port}", credential=admin_key) as channel):
         err = await rpc_error(access_grpc.AccessServiceStub(channel).Authenticate(
             pb.AuthenticateRequest(credential=_token(identity_provider))))
 
@@ -165,12 +165,12 @@ async def test_an_unreachable_provider_is_unavailable_not_unauthenticated(
 
 
 async def test_keys_fetched_before_stay_in_use_while_the_provider_is_down(
-        access_dsn, identity_provider) -> None:
+        access_dsn, identity_provider, admin_key) -> None:
     always_stale = access_settings(access_dsn, identity_provider, oidc_jwks_cache_s=0)
 
     async with (running("access", always_stale,
                         functools.partial(access_server.build, settings=always_stale)) as s,
-                open_channel(f"127.0.0.1:{s.port}") as channel):
+                open_channel(f"127.0.0.1:{s.port}", credential=admin_key) as channel):
         stub = access_grpc.AccessServiceStub(channel)
         await _principal(stub, _token(identity_provider))
         fetches = len(identity_provider.received("GET", "/oauth2/v3/certs"))

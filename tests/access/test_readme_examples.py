@@ -9,13 +9,13 @@ from devstack import REPO_ROOT
 from tests.running_services import run_grpcurl_script
 
 
-async def test_access_readme_examples_create_authenticate_audit_and_revoke(access_address) -> None:
+async def test_access_readme_examples_create_authenticate_audit_and_revoke(access_address, admin_key) -> None:
     readme = (REPO_ROOT / "services/access/README.md").read_text()
     script = "\n".join(b for b in re.findall(r"```sh\n(.*?)```", readme, re.S) if "grpcurl" in b)
     script = script.replace("127.0.0.1:50056", access_address)
-    script += f'\ngrpcurl -plaintext -d "{{\\"credential\\": \\"$KEY\\"}}" {access_address} ' \
+    script += f'\ngrpcurl -plaintext -H "authorization: Bearer $FTE_API_KEY" -d "{{\\"credential\\": \\"$KEY\\"}}" {access_address} ' \
               "fte.access.v1.AccessService/Authenticate 2>&1 || true\n"
-    output = await run_grpcurl_script(script)
+    output = await run_grpcurl_script(script, admin_key)
 
     docs = [json.loads(d) for d in re.findall(r"^\{\n.*?^\}$", output, re.S | re.M)]
     authenticated, listed, recorded, audit, revoked = docs

@@ -22,15 +22,16 @@ def llm(fake_openai: FakeOpenAI) -> FakeOpenAI:
 
 @pytest.fixture(scope="session")
 async def online_agent(
-    seeded_knowledge, knowledge_dsn: str, conversation_address: str, fake_openai: FakeOpenAI
+    seeded_knowledge, knowledge_dsn: str, conversation_address: str, fake_openai: FakeOpenAI,
+    service_auth, admin_key: str,
 ) -> AsyncIterator[agent_grpc.AgentServiceStub]:
     """The same service configured with OPENAI_BASE_URL/OPENAI_API_KEY: the online path."""
     settings = agent_settings(
         knowledge_dsn, conversation_address,
         openai_base_url=fake_openai.base_url, openai_api_key="sk-test-key",
-        agent_model=ONLINE_MODEL,
+        agent_model=ONLINE_MODEL, **service_auth("agent"),
     )
     build = functools.partial(agent_server.build, settings=settings)
     async with running("agent-online", settings, build) as service:
-        async with open_channel(f"127.0.0.1:{service.port}", timeout_s=60) as channel:
+        async with open_channel(f"127.0.0.1:{service.port}", timeout_s=60, credential=admin_key) as channel:
             yield agent_grpc.AgentServiceStub(channel)

@@ -27,6 +27,8 @@ import time
 from devstack import REPO_ROOT
 from devstack import kafka as devkafka
 from devstack import postgres as devpostgres
+from devstack.migrate import service_dsn
+from tests.access_services import create_key
 from tests.bench import edge as edge_bench
 from tests.bench import end_to_end, knowledge
 from tests.bench.stack import (
@@ -204,11 +206,13 @@ async def main(argv: list[str] | None = None) -> int:
                               f"the pipeline (logs: {BENCH_LOG_DIR.relative_to(REPO_ROOT)})")
             async with bench_pipeline(endpoints) as pipe:
                 progress("stack", f"pipeline up, edge at {pipe.edge_url}")
+                viewer_key = await create_key(service_dsn(endpoints.admin_dsn, "access"), "viewer", "bench")
                 if "search" in phases:
                     kb_real, _ = await knowledge.run(
                         endpoints.admin_dsn, pipe.address("agent"),
                         sizes=[args.kb_small, 0] if args.kb_small else [0],
-                        calls=args.search_calls, use_cache=not args.no_embedding_cache)
+                        calls=args.search_calls, use_cache=not args.no_embedding_cache,
+                        api_key=viewer_key)
                 if "e2e" in phases:
                     meter = CpuMeter(
                         {name: proc.pid for name, proc in pipe.procs.items()}
@@ -229,7 +233,8 @@ async def main(argv: list[str] | None = None) -> int:
                 if "search" in phases and sizes:
                     kb_big, grown = await knowledge.run(
                         endpoints.admin_dsn, pipe.address("agent"), sizes=sizes,
-                        calls=args.search_calls, use_cache=not args.no_embedding_cache)
+                        calls=args.search_calls, use_cache=not args.no_embedding_cache,
+                        api_key=viewer_key)
             progress("stack", "pipeline stopped; stopping the bench stack")
     _print_results(args, kb_real, kb_big, grown, e2e, edge, locust_summary)
     progress("done", f"bench took {(time.monotonic() - started) / 60:.1f} min")

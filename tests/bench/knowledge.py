@@ -219,12 +219,12 @@ class SearchResult:
 
 
 async def measure_search(agent_addr: str, store: KnowledgeStore, embedder: CachedEmbedder,
-                         calls: int, warmup: int = 10) -> SearchResult:
+                         calls: int, warmup: int = 10, *, api_key: str) -> SearchResult:
     """Sequential Search calls through gRPC; then the same queries' SQL alone, straight on
     the store, to split the database's share from the query embedding and the RPC."""
     qs = queries()
     total = await store._pool.fetchval("SELECT count(*) FROM knowledge.articles")
-    channel = open_channel(agent_addr, 30)
+    channel = open_channel(agent_addr, 30, api_key)
     stub = kb_grpc.KnowledgeServiceStub(channel)
     grpc_s: list[float] = []
     empty = 0
@@ -305,7 +305,7 @@ async def grow(store: KnowledgeStore, embedder: CachedEmbedder, total: int) -> G
 
 
 async def measure_smaller(agent_addr: str, store: KnowledgeStore, embedder: CachedEmbedder,
-                          size: int, calls: int) -> SearchResult:
+                          size: int, calls: int, *, api_key: str) -> SearchResult:
     """Search on a base of `size` real articles: the others (spread over every category) are
     deleted for the measurement and written back afterwards, unchanged."""
     real = sorted(load_directory(KNOWLEDGE_BASE_DIR), key=lambda a: a.slug)
@@ -314,13 +314,13 @@ async def measure_smaller(agent_addr: str, store: KnowledgeStore, embedder: Cach
     for a in removed:
         await store.delete(a.slug)
     try:
-        return await measure_search(agent_addr, store, embedder, calls)
+        return await measure_search(agent_addr, store, embedder, calls, api_key=api_key)
     finally:
         await KnowledgeBase(store, embedder).upsert_many(removed)
 
 
 async def run(admin_dsn: str, agent_addr: str, *, sizes: Sequence[int], calls: int,
-              use_cache: bool) -> tuple[list[SearchResult], GrowReport | None]:
+              use_cache: bool, api_key: str) -> tuple[list[SearchResult], GrowReport | None]:
     """Measures Search at each size in turn: 0 is the real base as seeded, a size below it a
     subset of the real articles, a size above it the base grown with synthetic articles."""
     embedder = CachedEmbedder(CACHE_DIR / f"embeddings-{LOCAL_MODEL}.npz", use_cache)
@@ -331,7 +331,8 @@ async def run(admin_dsn: str, agent_addr: str, *, sizes: Sequence[int], calls: i
         for size in sizes:
             have = await pool.fetchval("SELECT count(*) FROM knowledge.articles")
             if 0 < size < have:
-                results.append(await measure_smaller(agent_addr, store, embedder, size, calls))
+                results.append(await measure_smaller(agent_addr, store, embedder, size, calls,
+                                                     api_key=api_key))
                 continue
             if size > have:
                 grown = await grow(store, embedder, size)
@@ -340,7 +341,7 @@ async def run(admin_dsn: str, agent_addr: str, *, sizes: Sequence[int], calls: i
                                    + (f", {grown.embedded} embedded in {grown.embed_seconds:.0f}s "
                                       f"({grown.embedded / grown.embed_seconds:.0f} texts/s)"
                                       if grown.embedded else ", vectors from the cache"))
-            results.append(await measure_search(agent_addr, store, embedder, calls))
+            results.append(await measure_search(agent_addr, store, embedder, calls, api_key=api_key))
     finally:
         await pool.close()
     return results, grown

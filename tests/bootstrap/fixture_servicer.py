@@ -53,5 +53,6 @@ async def build(resources: contextlib.AsyncExitStack) -> list[Servicer]:
 
 
 if __name__ == "__main__":
-    # python tests/bootstrap/fixture_servicer.py PORT : the real `serve` entry point.
+    # python tests/bootstrap/fixture_servicer.py PORT : the real `serve` entry point (ACCESS_ADDR
+    # and SERVICE_KEY from the environment, as for every service).
     asyncio.run(serve("scripted", Settings(grpc_port=int(sys.argv[1]), grace_period_s=10), build))

@@ -36,15 +36,17 @@ async def _wait_serving(address: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def fixture_process() -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
-    """The fixture servicer under the real `serve` entry point, SERVING; killed if still up."""
+async def fixture_process(auth: dict[str, str]) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
+    """The fixture servicer under the real `serve` entry point, SERVING; killed if still up.
+    `auth`: its access settings (`service_auth(...)`), passed in the environment."""
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         str(ROOT / "tests/bootstrap/fixture_servicer.py"),
         str(port),
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT}/gen/python"},
+        env={**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT}/gen/python",
+             **{name.upper(): value for name, value in auth.items()}},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
@@ -58,9 +60,9 @@ async def fixture_process() -> AsyncIterator[tuple[asyncio.subprocess.Process, s
             await proc.wait()
 
 
-async def test_sigterm_lets_in_flight_rpc_finish_then_exits_cleanly():
-    async with fixture_process() as (proc, address):
-        async with open_channel(address, timeout_s=10) as ch:
+async def test_sigterm_lets_in_flight_rpc_finish_then_exits_cleanly(service_auth, admin_key):
+    async with fixture_process(service_auth("identity")) as (proc, address):
+        async with open_channel(address, timeout_s=10, credential=admin_key) as ch:
             stub = pb_grpc.IdentityServiceStub(ch)
             # A health watcher (a load balancer, a kubelet) connected before the signal.
             watch = health_pb2_grpc.HealthStub(ch).Watch(

@@ -17,9 +17,9 @@ from tests.bootstrap.fixture_servicer import build
 
 
 @pytest.fixture(scope="module")
-async def channel():
-    async with running("scripted", Settings(grpc_port=0), build) as service:
-        async with open_channel(f"127.0.0.1:{service.port}", timeout_s=1.0) as ch:
+async def channel(service_auth, admin_key):
+    async with running("scripted", Settings(grpc_port=0, **service_auth("identity")), build) as service:
+        async with open_channel(f"127.0.0.1:{service.port}", timeout_s=1.0, credential=admin_key) as ch:
             yield ch
 
 
@@ -98,7 +98,7 @@ async def test_reflection_lists_service_health_and_reflection(channel):
     }
 
 
-async def test_a_port_in_use_fails_start_and_closes_what_build_opened(channel):
+async def test_a_port_in_use_fails_start_and_closes_what_build_opened(channel, service_auth):
     from services.common.grpc_server import GrpcService
 
     closed = []
@@ -110,8 +110,8 @@ async def test_a_port_in_use_fails_start_and_closes_what_build_opened(channel):
         resources.push_async_callback(close)
         return await build(resources)
 
-    async with running("first", Settings(grpc_port=0), build) as first:
-        second = GrpcService("second", Settings(grpc_port=first.port))
+    async with running("first", Settings(grpc_port=0, **service_auth("identity")), build) as first:
+        second = GrpcService("second", Settings(grpc_port=first.port, **service_auth("identity")))
         with pytest.raises(RuntimeError):
             await second.start(build_with_a_resource)
         assert closed == [True]

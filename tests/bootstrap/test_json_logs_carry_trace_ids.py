@@ -19,14 +19,14 @@ TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN_ID = "00f067aa0ba902b7"
 
 
-async def test_rpc_log_line_is_json_with_callers_trace_id_and_no_customer_address():
+async def test_rpc_log_line_is_json_with_callers_trace_id_and_no_customer_address(service_auth, admin_key):
     # The caller's span: whether or not this test process has the gRPC client instrumented
     # (other tests may have set it up), the call carries this trace.
     caller = trace.NonRecordingSpan(trace.SpanContext(
         int(TRACE_ID, 16), int(CALLER_SPAN_ID, 16), is_remote=False,
         trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED)))
-    async with fixture_process() as (proc, address):
-        async with open_channel(address, timeout_s=10) as ch:
+    async with fixture_process(service_auth("identity")) as (proc, address):
+        async with open_channel(address, timeout_s=10, credential=admin_key) as ch:
             with trace.use_span(caller):
                 await pb_grpc.IdentityServiceStub(ch).GetCustomer(
                     pb.GetCustomerRequest(customer_id="log:ada@example.com on +1 202-555-0142"),

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.pipeline import Pipeline, pipeline_processes
 
 ROOT = Path(__file__).resolve().parents[2]
 GRPCURL = shutil.which("grpcurl") or str(ROOT / ".cache/bin/grpcurl")
@@ -19,6 +18,7 @@ EXPECTED = {
     "identity": {"fte.identity.v1.IdentityService"},
     "conversation": {"fte.conversation.v1.ConversationService"},
     "agent": {"fte.agent.v1.AgentService", "fte.knowledge.v1.KnowledgeService"},
+    "access": {"fte.access.v1.AccessService"},
 }
 ALWAYS = {"grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"}
 
@@ -31,17 +31,6 @@ async def _grpcurl(*args: str) -> str:
     out, _ = await proc.communicate()
     assert proc.returncode == 0, out.decode()
     return out.decode()
-
-
-@pytest.fixture(scope="module")
-async def services(stack):
-    grpc_only = [p for p in pipeline_processes() if p.name in EXPECTED]
-    pipeline = Pipeline(stack, grpc_only)
-    try:
-        await pipeline.start_all()
-        yield pipeline
-    finally:
-        await pipeline.stop_all()
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

@@ -70,18 +70,20 @@ async def _grpcurl(*args: str) -> tuple[int, str]:
     return proc.returncode, out.decode()
 
 
-async def test_grpc_server_speaks_tls_to_clients_that_trust_its_certificate(certificate, monkeypatch):
+async def test_grpc_server_speaks_tls_to_clients_that_trust_its_certificate(
+        certificate, monkeypatch, service_auth, admin_key):
     cert_file, key_file = certificate
-    settings = Settings(grpc_port=0, tls_cert_file=str(cert_file), tls_key_file=str(key_file))
+    settings = Settings(grpc_port=0, tls_cert_file=str(cert_file), tls_key_file=str(key_file),
+                        **service_auth("identity"))
     async with running("tls", settings, build) as service:
         address = f"127.0.0.1:{service.port}"
 
         monkeypatch.setenv("TLS_CA_FILE", str(cert_file))
-        async with open_channel(address, timeout_s=5) as channel:
+        async with open_channel(address, timeout_s=5, credential=admin_key) as channel:
             assert (await _get(channel)).customer.customer_id == "c-1"
 
         monkeypatch.delenv("TLS_CA_FILE")
-        async with open_channel(address, timeout_s=2) as channel:
+        async with open_channel(address, timeout_s=2, credential=admin_key) as channel:
             plaintext = await rpc_error(_get(channel))
         assert plaintext.code() == grpc.StatusCode.UNAVAILABLE
 
@@ -91,10 +93,11 @@ async def test_grpc_server_speaks_tls_to_clients_that_trust_its_certificate(cert
         assert code != 0, out
 
 
-async def test_a_certificate_without_its_key_is_refused_at_start(certificate):
+async def test_a_certificate_without_its_key_is_refused_at_start(certificate, service_auth):
     cert_file, _ = certificate
+    settings = Settings(grpc_port=0, tls_cert_file=str(cert_file), **service_auth("identity"))
     with pytest.raises(ValueError, match="TLS_CERT_FILE and TLS_KEY_FILE go together"):
-        await GrpcService("half-tls", Settings(grpc_port=0, tls_cert_file=str(cert_file))).start(build)
+        await GrpcService("half-tls", settings).start(build)
 
 
 async def test_edge_serves_https_when_given_a_certificate(certificate, stack):

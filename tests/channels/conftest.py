@@ -112,7 +112,7 @@ def twilio():
 
 
 @pytest.fixture
-def dispatcher(stack, conversation_address, conversation, gmail, twilio, registry):
+def dispatcher(stack, conversation_address, conversation, gmail, twilio, registry, service_keys):
     """The real dispatcher on Kafka and the real ConversationService, sending to the fake Gmail
     and Twilio: `async with dispatcher() as run`, or `dispatcher(channels, **settings)`."""
     from tests.channels.dispatcher_run import running_dispatcher
@@ -120,7 +120,8 @@ def dispatcher(stack, conversation_address, conversation, gmail, twilio, registr
     def start(channels: ChannelSettings | None = None, **settings):
         channels = channels or gmail_settings(gmail, twilio_api_base_url=twilio.url)
         return running_dispatcher(
-            stack.bootstrap_servers, conversation_address, conversation, channels, registry, **settings
+            stack.bootstrap_servers, conversation_address, conversation, channels, registry,
+            **{"service_key": service_keys["dispatcher"], **settings},
         )
 
     return start

@@ -28,45 +28,8 @@ from services.common.grpc_server import Servicer, running
 from services.conversation import server as conversation_server
 from services.identity import server as identity_server
 from tests.conversation.helpers import inbound
-from tests.running_services import free_port, new_id, rpc_error, unique_email
-
-
-class Relay:
-    """A TCP relay to PostgreSQL that can be cut (listener closed, every connection reset)
-    and restored on the same port."""
-
-    def __init__(self, upstream_host: str, upstream_port: int) -> None:
-        self.upstream = (upstream_host, upstream_port)
-        self.port = free_port()
-        self._server: asyncio.Server | None = None
-        self._transports: set[asyncio.Transport] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._pipe, "127.0.0.1", self.port)
-
-    async def cut(self) -> None:
-        self._server.close()
-        await self._server.wait_closed()
-        for transport in list(self._transports):
-            transport.abort()
-        self._transports.clear()
-
-    async def _pipe(self, client_reader, client_writer) -> None:
-        try:
-            server_reader, server_writer = await asyncio.open_connection(*self.upstream)
-        except OSError:
-            client_writer.transport.abort()
-            return
-        self._transports |= {client_writer.transport, server_writer.transport}
-
-        async def copy(reader, writer):
-            with contextlib.suppress(ConnectionError, OSError):
-                while data := await reader.read(65536):
-                    writer.write(data)
-                    await writer.drain()
-            writer.transport.abort()
-
-        await asyncio.gather(copy(client_reader, server_writer), copy(server_reader, client_writer))
+from tests.relay import Relay
+from tests.running_services import free_port, new_id, plain_channel, rpc_error, unique_email
 
 
 def _via(dsn: str, port: int) -> str:
@@ -76,7 +39,7 @@ def _via(dsn: str, port: int) -> str:
 
 
 @pytest.fixture
-async def relayed(stack, clock):
+async def relayed(stack, clock, service_auth, admin_key):
     """Conversation and identity whose database connections go through a Relay."""
     admin = urlsplit(stack.admin_dsn)
     relay = Relay(admin.hostname, admin.port)
@@ -84,20 +47,20 @@ async def relayed(stack, clock):
     identity_port = free_port()
     conv_settings = conversation_server.ConversationSettings(
         grpc_port=0, database_url=_via(migrate.service_dsn(stack.admin_dsn, "conversation"), relay.port),
-        identity_addr=f"127.0.0.1:{identity_port}",
+        identity_addr=f"127.0.0.1:{identity_port}", **service_auth("conversation"),
     )
     async with running("conversation-relayed", conv_settings,
                        functools.partial(conversation_server.build, settings=conv_settings, clock=clock)) as conv:
         id_settings = identity_server.IdentitySettings(
             grpc_port=identity_port,
             database_url=_via(migrate.service_dsn(stack.admin_dsn, "identity"), relay.port),
-            conversation_addr=f"127.0.0.1:{conv.port}",
+            conversation_addr=f"127.0.0.1:{conv.port}", **service_auth("identity"),
         )
         async with running("identity-relayed", id_settings,
                            functools.partial(identity_server.build, settings=id_settings)):
             # A plain channel (no client retries), so each call shows the server's own answer.
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{conv.port}") as c1, \
-                    grpc.aio.insecure_channel(f"127.0.0.1:{identity_port}") as c2:
+            async with plain_channel(f"127.0.0.1:{conv.port}", admin_key) as c1, \
+                    plain_channel(f"127.0.0.1:{identity_port}", admin_key) as c2:
                 yield relay, pb_grpc.ConversationServiceStub(c1), id_grpc.IdentityServiceStub(c2)
     with contextlib.suppress(Exception):
         await relay.cut()
@@ -184,15 +147,15 @@ class Conflicted(pb_grpc.ConversationServiceServicer):
 @pytest.mark.parametrize("conflict", [_deadlock, _serialization_failure], ids=["deadlock", "serialization"])
 @pytest.mark.parametrize("failing, code", [(2, grpc.StatusCode.OK), (99, grpc.StatusCode.ABORTED)],
                          ids=["passes-on-retry", "persists"])
-async def test_a_conflict_is_retried_then_aborted(stack, conflict, failing, code):
+async def test_a_conflict_is_retried_then_aborted(stack, conflict, failing, code, service_auth, admin_key):
     servicer = Conflicted(stack.admin_dsn, conflict, failing)
 
     async def build(resources):
         return [Servicer(pb_grpc.add_ConversationServiceServicer_to_server, servicer,
                          "fte.conversation.v1.ConversationService")]
 
-    async with running("conflicted", Settings(grpc_port=0), build) as svc:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{svc.port}") as channel:
+    async with running("conflicted", Settings(grpc_port=0, **service_auth("conversation")), build) as svc:
+        async with plain_channel(f"127.0.0.1:{svc.port}", admin_key) as channel:
             call = pb_grpc.ConversationServiceStub(channel).GetChannelMetrics(
                 pb.GetChannelMetricsRequest(), timeout=30)
             if code == grpc.StatusCode.OK:

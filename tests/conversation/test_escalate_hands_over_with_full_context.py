@@ -25,16 +25,16 @@ from tests.running_services import free_port, new_id, rpc_error, unique_email, u
 
 
 @pytest.fixture
-async def conversation_without_identity(stack, clock):
+async def conversation_without_identity(stack, clock, service_auth, admin_key):
     """A second conversation service on the same database whose IdentityService is a port
     nobody listens on."""
     settings = conversation_server.ConversationSettings(
         grpc_port=0, database_url=migrate.service_dsn(stack.admin_dsn, "conversation"),
-        identity_addr=f"127.0.0.1:{free_port()}", identity_timeout_s=1,
+        identity_addr=f"127.0.0.1:{free_port()}", identity_timeout_s=1, **service_auth("conversation"),
     )
     build = functools.partial(conversation_server.build, settings=settings, clock=clock)
     async with running("conversation-no-identity", settings, build) as svc:
-        async with open_channel(f"127.0.0.1:{svc.port}", timeout_s=15) as channel:
+        async with open_channel(f"127.0.0.1:{svc.port}", timeout_s=15, credential=admin_key) as channel:
             yield pb_grpc.ConversationServiceStub(channel)
 
 
@@ -106,7 +106,7 @@ async def test_a_customer_identity_never_saw_is_named_as_such(conversation):
 
 
 async def test_a_ticket_left_on_a_merged_away_customer_shows_the_merge_targets_addresses(
-        stack, conversation, identity):
+        stack, conversation, identity, service_auth, admin_key):
     """Identity commits a merge before conversation moves the tickets; a ticket escalated in
     between still gets the live customer's addresses."""
     target_email, source_email = unique_email("target"), unique_email("source")
@@ -119,11 +119,11 @@ async def test_a_ticket_left_on_a_merged_away_customer_shows_the_merge_targets_a
     # An identity whose ConversationService is unreachable: the merge commits in identity only.
     settings = identity_server.IdentitySettings(
         grpc_port=0, database_url=migrate.service_dsn(stack.admin_dsn, "identity"),
-        conversation_addr=f"127.0.0.1:{free_port()}", rpc_timeout_s=1,
+        conversation_addr=f"127.0.0.1:{free_port()}", rpc_timeout_s=1, **service_auth("identity"),
     )
     async with running("identity-no-conversation", settings,
                        functools.partial(identity_server.build, settings=settings)) as svc:
-        async with open_channel(f"127.0.0.1:{svc.port}", timeout_s=15) as channel:
+        async with open_channel(f"127.0.0.1:{svc.port}", timeout_s=15, credential=admin_key) as channel:
             err = await rpc_error(id_grpc.IdentityServiceStub(channel).MergeCustomers(id_pb.MergeCustomersRequest(
                 source_customer_id=source, target_customer_id=target, requested_by="ops")))
     assert err.code() == grpc.StatusCode.UNAVAILABLE

@@ -8,9 +8,9 @@ from tests.identity.test_readme_examples import _documents
 from tests.running_services import run_readme_examples
 
 
-async def test_conversation_readme_examples_record_and_read_back(identity_address, conversation_address):
+async def test_conversation_readme_examples_record_and_read_back(identity_address, conversation_address, admin_key):
     output = await run_readme_examples(
-        REPO_ROOT / "services/conversation/README.md", identity_address, conversation_address)
+        REPO_ROOT / "services/conversation/README.md", identity_address, conversation_address, admin_key)
     duplicate, switched, reply, ticket, history, metrics, erased, erased_ticket = _documents(output)
     assert duplicate["duplicate"] is True
     assert switched["channel_switch"]["from_channel"] == "CHANNEL_EMAIL"
@@ -25,10 +25,10 @@ async def test_conversation_readme_examples_record_and_read_back(identity_addres
     assert [m["content"] for m in erased_ticket["messages"]] == ["[erased]", "[erased]"]
 
 
-async def test_root_readme_walkthrough_records_a_message_and_reads_its_ticket(identity_address, conversation_address):
+async def test_root_readme_walkthrough_records_a_message_and_reads_its_ticket(identity_address, conversation_address, admin_key):
     # The knowledge search block needs the agent service, which these tests do not start.
     output = await run_readme_examples(
-        REPO_ROOT / "README.md", identity_address, conversation_address, skip_blocks_with="127.0.0.1:50053")
+        REPO_ROOT / "README.md", identity_address, conversation_address, admin_key, skip_blocks_with="127.0.0.1:50053")
     assert "fte.identity.v1.IdentityService" in output  # `list`
     health, history, ticket = _documents(output)
     assert health == {"status": "SERVING"}

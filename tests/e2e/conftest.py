@@ -146,9 +146,9 @@ async def http(pipeline) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture(scope="session")
-async def operator_headers(pipeline) -> dict[str, str]:
+async def operator_headers(pipeline, admin_key) -> dict[str, str]:
     """`Authorization` for the operators' routes: a viewer key from the pipeline's access service."""
-    async with open_channel(pipeline.address("access"), 20) as channel:
+    async with open_channel(pipeline.address("access"), 20, credential=admin_key) as channel:
         reply = await access_grpc.AccessServiceStub(channel).CreateApiKey(
             access_pb.CreateApiKeyRequest(name="e2e operator", role=access_pb.ROLE_VIEWER)
         )
@@ -169,14 +169,14 @@ async def wait_for_reply(http: httpx.AsyncClient, ticket_id: str, timeout: float
 
 
 @pytest.fixture(scope="session")
-async def identity(pipeline) -> AsyncIterator[id_grpc.IdentityServiceStub]:
-    channel = open_channel(pipeline.address("identity"), 10)
+async def identity(pipeline, admin_key) -> AsyncIterator[id_grpc.IdentityServiceStub]:
+    channel = open_channel(pipeline.address("identity"), 10, credential=admin_key)
     yield id_grpc.IdentityServiceStub(channel)
     await channel.close()
 
 
 @pytest.fixture(scope="session")
-async def conversation(pipeline) -> AsyncIterator[conv_grpc.ConversationServiceStub]:
-    channel = open_channel(pipeline.address("conversation"), 10)
+async def conversation(pipeline, admin_key) -> AsyncIterator[conv_grpc.ConversationServiceStub]:
+    channel = open_channel(pipeline.address("conversation"), 10, credential=admin_key)
     yield conv_grpc.ConversationServiceStub(channel)
     await channel.close()

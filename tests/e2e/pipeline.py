@@ -1,6 +1,6 @@
 """The whole pipeline as real processes — identity, conversation, agent, worker, dispatcher,
-edge — on free ports against the test PostgreSQL and Kafka, each with its own service name
-and (optionally) OTLP export. Processes can be killed and restarted one by one."""
+edge, access — on free ports against the test PostgreSQL and Kafka, each with its own service
+name, service key and (optionally) OTLP export. Processes can be killed and restarted one by one."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
-from devstack import REPO_ROOT
+from devstack import REPO_ROOT, service_keys
 from devstack.processes import PROCESSES, AppProcess
 from devstack.runner import child_env
 from devstack.stack import Endpoints
@@ -80,6 +80,8 @@ class Pipeline:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
     async def start_all(self) -> None:
+        """Every process, each with a fresh service key (as `make run` gives them)."""
+        self.processes = await service_keys.issue(self.processes, self.endpoints)
         for spec in self.processes:
             await self.start(spec.name)
 

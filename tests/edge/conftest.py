@@ -39,8 +39,9 @@ async def serve_edge(settings: EdgeSettings, app: FastAPI | None = None) -> Asyn
 
 
 def edge_settings(stack, identity_address: str, conversation_address: str, **overrides) -> EdgeSettings:
-    """`access_addr` defaults to one where nothing listens: pass the access service's address to
-    reach the operators' routes."""
+    """`access_addr` defaults to one where nothing listens: pass `**service_auth("edge")` (the
+    access service's address and the edge's own key) to reach the operators' routes and the
+    ticket page."""
     values = dict(
         access_addr="127.0.0.1:9",
         kafka_bootstrap_servers=stack.bootstrap_servers,
@@ -55,8 +56,8 @@ def edge_settings(stack, identity_address: str, conversation_address: str, **ove
 
 
 @pytest.fixture(scope="session")
-async def edge_url(stack, identity_address, conversation_address, access_address) -> AsyncIterator[str]:
-    settings = edge_settings(stack, identity_address, conversation_address, access_addr=access_address)
+async def edge_url(stack, identity_address, conversation_address, service_auth) -> AsyncIterator[str]:
+    settings = edge_settings(stack, identity_address, conversation_address, **service_auth("edge"))
     async with serve_edge(settings) as url:
         yield url
 

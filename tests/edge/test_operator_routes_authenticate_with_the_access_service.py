@@ -62,9 +62,9 @@ async def test_a_revoked_key_is_401(http, access):
 
 
 async def test_a_key_revoked_after_use_is_refused_once_the_cache_expires(
-    stack, identity_address, conversation_address, access_address, access
+    stack, identity_address, conversation_address, access, service_auth
 ):
-    settings = edge_settings(stack, identity_address, conversation_address, access_addr=access_address,
+    settings = edge_settings(stack, identity_address, conversation_address, **service_auth("edge"),
                              auth_cache_ttl_s=0.3)
     key = await new_key(access, access_pb.ROLE_VIEWER, "revoked after use")
     async with serve_edge(settings) as url, httpx.AsyncClient(base_url=url, timeout=20) as client:
@@ -101,11 +101,12 @@ async def test_an_oidc_token_for_another_audience_is_401(http, identity_provider
 
 
 async def test_access_service_down_is_503_and_customers_are_unaffected(
-    stack, identity_address, conversation_address, viewer_key
+    stack, identity_address, conversation_address, viewer_key, service_keys
 ):
-    # Port 9 (discard): nothing listens there.
+    # Port 9 (discard): nothing listens there. The services the edge calls for customers reach
+    # their own access service: only the edge's is out of reach.
     settings = edge_settings(stack, identity_address, conversation_address, access_addr="127.0.0.1:9",
-                             rpc_timeout_s=2)
+                             service_key=service_keys["edge"], rpc_timeout_s=2)
     async with serve_edge(settings) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
         reply = await client.get("/customers/lookup", params=_lookup_params(), headers=_bearer(viewer_key))
         assert reply.status_code == 503, reply.text

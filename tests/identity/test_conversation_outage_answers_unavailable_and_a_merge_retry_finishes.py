@@ -23,16 +23,16 @@ from tests.running_services import rpc_error, unique_email
 
 
 @pytest.fixture
-async def identity_without_conversation(stack):
+async def identity_without_conversation(stack, service_auth, admin_key):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         dead = f"127.0.0.1:{s.getsockname()[1]}"
     settings = identity_server.IdentitySettings(
         grpc_port=0, database_url=migrate.service_dsn(stack.admin_dsn, "identity"),
-        conversation_addr=dead, rpc_timeout_s=2,
+        conversation_addr=dead, rpc_timeout_s=2, **service_auth("identity"),
     )
     async with running("identity-degraded", settings, functools.partial(identity_server.build, settings=settings)) as svc:
-        async with open_channel(f"127.0.0.1:{svc.port}", timeout_s=15) as channel:
+        async with open_channel(f"127.0.0.1:{svc.port}", timeout_s=15, credential=admin_key) as channel:
             yield pb_grpc.IdentityServiceStub(channel)
 
 

@@ -23,8 +23,8 @@ def _documents(output: str) -> list[dict]:
     return docs
 
 
-async def test_identity_readme_examples_resolve_link_get_look_up_and_erase(identity_address, conversation_address):
-    output = await run_readme_examples(REPO_ROOT / "services/identity/README.md", identity_address, conversation_address)
+async def test_identity_readme_examples_resolve_link_get_look_up_and_erase(identity_address, conversation_address, admin_key):
+    output = await run_readme_examples(REPO_ROOT / "services/identity/README.md", identity_address, conversation_address, admin_key)
     whatsapp, form, get, lookup, erased, again = _documents(output)
     customer_id = whatsapp["customer"]["customer_id"]
     assert re.search(rf"^{customer_id}$", output, re.M)  # the echoed $CUSTOMER_ID

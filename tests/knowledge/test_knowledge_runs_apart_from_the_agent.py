@@ -23,23 +23,24 @@ from tests.running_services import rpc_error
 
 
 async def test_knowledge_alone_serves_search_and_an_agent_without_it_answers_from_it(
-    seeded_knowledge, knowledge_dsn, conversation_address, conversation
+    seeded_knowledge, knowledge_dsn, conversation_address, conversation, service_auth, admin_key
 ):
     alone = KnowledgeSettings(
         grpc_port=0, database_url=knowledge_dsn, embedding_provider="local",
-        openai_api_key="", openai_base_url="",
+        openai_api_key="", openai_base_url="", **service_auth("knowledge"),
     )
     build_knowledge = functools.partial(knowledge_server.build, settings=alone)
     async with running("knowledge-alone", alone, build_knowledge) as knowledge_service:
         knowledge_addr = f"127.0.0.1:{knowledge_service.port}"
         settings = agent_settings(
-            knowledge_dsn, conversation_address, serve_knowledge=False, knowledge_addr=knowledge_addr
+            knowledge_dsn, conversation_address, serve_knowledge=False, knowledge_addr=knowledge_addr,
+            **service_auth("agent"),
         )
         build_agent = functools.partial(agent_server.build, settings=settings)
         async with (
             running("agent-without-knowledge", settings, build_agent) as agent_service,
-            open_channel(knowledge_addr, timeout_s=30) as knowledge_channel,
-            open_channel(f"127.0.0.1:{agent_service.port}", timeout_s=60) as agent_channel,
+            open_channel(knowledge_addr, timeout_s=30, credential=admin_key) as knowledge_channel,
+            open_channel(f"127.0.0.1:{agent_service.port}", timeout_s=60, credential=admin_key) as agent_channel,
         ):
             found = await kb_grpc.KnowledgeServiceStub(knowledge_channel).Search(
                 kb_pb.SearchRequest(query="reset my password", k=3)

@@ -18,8 +18,7 @@ AGENT_README = REPO_ROOT / "services/agent/README.md"
 
 
 async def test_knowledge_and_agent_readme_examples_add_find_and_remove_an_article_and_ask_the_agent(
-    agent_address, conversation_address, knowledge, tmp_path
-):
+    agent_address, conversation_address, knowledge, tmp_path, admin_key):
     # The knowledge examples, then the agent's, as one script a reader pastes in turn. The
     # shared runner points the identity/conversation ports at the test services; the agent's
     # own port (it serves KnowledgeService too) is pointed here. Neither README calls identity.
@@ -29,7 +28,7 @@ async def test_knowledge_and_agent_readme_examples_add_find_and_remove_an_articl
             "127.0.0.1:50053", agent_address
         )
     )
-    output = await run_readme_examples(readme, "127.0.0.1:1", conversation_address)
+    output = await run_readme_examples(readme, "127.0.0.1:1", conversation_address, admin_key)
 
     search, upsert, get, search_new, listed, deleted, respond = _documents(output)
 

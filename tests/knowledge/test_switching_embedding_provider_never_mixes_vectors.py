@@ -19,15 +19,16 @@ from tests.agent_services import agent_settings
 
 
 @pytest.fixture
-async def openai_knowledge(seeded_knowledge, knowledge_dsn, conversation_address, fake_openai):
+async def openai_knowledge(seeded_knowledge, knowledge_dsn, conversation_address, fake_openai,
+                           service_auth, admin_key):
     fake_openai.reset()
     settings = agent_settings(
         knowledge_dsn, conversation_address, embedding_provider="openai",
-        openai_base_url=fake_openai.base_url, openai_api_key="sk-test",
+        openai_base_url=fake_openai.base_url, openai_api_key="sk-test", **service_auth("agent"),
     )
     async with running("knowledge-openai", settings,
                        functools.partial(agent_server.build, settings=settings)) as service:
-        async with open_channel(f"127.0.0.1:{service.port}", timeout_s=30) as channel:
+        async with open_channel(f"127.0.0.1:{service.port}", timeout_s=30, credential=admin_key) as channel:
             yield kb_grpc.KnowledgeServiceStub(channel)
 
 

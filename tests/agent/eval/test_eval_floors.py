@@ -70,14 +70,14 @@ async def test_eval_floors_hold(agent, knowledge, conversation, name):
 
 
 async def test_the_eval_command_runs_the_holdout_and_prints_its_figures(
-    agent_address, conversation_address, capsys, tmp_path
+    agent_address, conversation_address, capsys, tmp_path, role_keys
 ):
     from services.agent.eval import main
 
     out_file = tmp_path / "holdout.json"
     code = await main(["--set", "holdout", "--agent-addr", agent_address,
                        "--conversation-addr", conversation_address, "--json", str(out_file),
-                       "--check"])
+                       "--check", "--api-key", role_keys["agent"]])
     printed = capsys.readouterr().out
 
     assert code == 0, printed

@@ -122,8 +122,8 @@ class IdentityServiceServicer:
         sender names, thread refs, notes and escalation contexts, replaced by a tombstone.
         Customer ids, tickets, statuses, channels, counts and times are kept for metrics.
         Idempotent: a repeat succeeds and changes nothing. The erasure is audited
-        (AccessService.RecordAuditEvent). Errors: INVALID_ARGUMENT for a malformed id or no
-        requested_by; NOT_FOUND for an unknown customer; FAILED_PRECONDITION for a customer
+        (AccessService.RecordAuditEvent, subject: the authenticated caller).
+        Errors: INVALID_ARGUMENT for a malformed id; NOT_FOUND for an unknown customer; FAILED_PRECONDITION for a customer
         merged away (erase the one it was merged into); UNAVAILABLE when a service could not be
         reached or the audit not written — a retry finishes what is left.
         """
