@@ -78,8 +78,10 @@ async def build(
     # (Knowledge is normally this very process), through channels this service owns.
     knowledge_channel = owned_channel(resources, settings.knowledge_addr, settings.rpc_timeout_s)
     conversation_channel = owned_channel(resources, settings.conversation_addr, settings.rpc_timeout_s)
+    # IdentityService for account linking (StartLink / ConfirmLink); connects on first use.
+    identity_channel = owned_channel(resources, settings.identity_addr, settings.rpc_timeout_s)
     model = await resources.enter_async_context(build_model(settings, embedder))
-    agent = SupportAgent(settings, model, knowledge_channel, conversation_channel)
+    agent = SupportAgent(settings, model, knowledge_channel, conversation_channel, identity_channel)
     servicers = [
         Servicer(
             agent_grpc.add_AgentServiceServicer_to_server,
