@@ -209,7 +209,6 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             except Exception:
                 await self._store.cancel_link(link.link_id, self._clock())
                 raise
-        del code
         response = pb.StartLinkResponse(
             link_id=str(link.link_id),
             delivery_channel=delivery_channel,
@@ -233,7 +232,6 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             return await asyncio.to_thread(linking.code_matches, code, stored)
 
         result = await self._store.confirm_link(customer_id, channel, matches, self._clock())
-        del code
         merge_id = ""
         source = result.merge.source_customer_id if result.merge else result.unfinished_merge_source
         if source is not None:

@@ -6,7 +6,6 @@ any schema and no log line holds a code."""
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator
