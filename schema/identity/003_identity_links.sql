@@ -23,6 +23,9 @@ CREATE TABLE identity.identity_links (
     request_key text NOT NULL DEFAULT '',
     -- The merge a right code made (its record in customer_merges says how to reverse it).
     merge_id uuid REFERENCES identity.customer_merges (merge_id),
+    -- The audit event of a confirmed link ('' when there was nothing to audit). NULL on a
+    -- confirmed link: its confirmation did not finish, and the right code again finishes it.
+    audit_event_id text,
     create_time timestamptz NOT NULL DEFAULT now(),
     finish_time timestamptz
 );

@@ -105,6 +105,7 @@ class Link:
     status: str
     request_key: str = ""
     merge_id: uuid.UUID | None = None
+    audit_event_id: str | None = None
 
 
 def check_may_start(claimed_sender: bool) -> None:
@@ -143,6 +144,16 @@ def reusable(link: Link | None, claimed: Identifier, request_key: str, now: date
 class Decision:
     outcome: str  # one of the outcomes above, or RIGHT_CODE
     link: Link | None  # the link as it must be stored afterwards (None: nothing to write)
+
+
+def unfinished(link: Link | None, outcome: str, right_code: bool) -> str | None:
+    """A right code again on a link whose confirmation did not finish (its audit event was
+    never written: a service was out of reach): the retry finishes it and is answered as the
+    first try should have been, LINKED or MERGED. None otherwise (USED stays USED)."""
+    if (link is None or outcome != USED or not right_code or link.status != CONFIRMED
+            or link.audit_event_id is not None):
+        return None
+    return MERGED if link.merge_id else LINKED
 
 
 def decide(link: Link | None, channel: str, right_code: bool, now: datetime) -> Decision:

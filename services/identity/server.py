@@ -232,26 +232,25 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             return await asyncio.to_thread(linking.code_matches, code, stored)
 
         result = await self._store.confirm_link(customer_id, channel, matches, self._clock())
-        merge_id = ""
-        source = result.merge.source_customer_id if result.merge else result.unfinished_merge_source
-        if source is not None:
-            # As in MergeCustomers: identity committed first; this move is idempotent and a
-            # retry (the same right code, answered USED) finishes it.
-            moved, messages = await self._conversations.reassign(source, customer_id)
-            if result.merge is not None:
-                merge_id = str(result.merge.merge_id)
-                if moved or messages:
-                    await self._store.add_moved_conversations(result.merge.merge_id, moved, messages)
+        merge_id = str(result.merge_id) if result.merge_id else ""
+        if result.merge_source is not None:
+            # As in MergeCustomers: identity committed first; the move is idempotent, and if
+            # it (or the audit) fails, the same right code again finishes the confirmation.
+            moved, messages = await self._conversations.reassign(result.merge_source, customer_id)
+            if moved or messages:
+                await self._store.add_moved_conversations(result.merge_id, moved, messages)
         if result.outcome in (linking.LINKED, linking.MERGED):
-            await self._audit.succeeded(
+            event_id = await self._audit.succeeded(
                 f"customer:{customer_id}",
                 _CONFIRM_LINK_METHOD,
-                [str(customer_id)] + ([str(source)] if result.merge else []),
-                # Never the address or the code: what happened, by whom, on which channel.
+                [str(customer_id)] + ([str(result.merge_source)] if result.merge_source else []),
+                # Never the address or the code: what happened, on which channel, which merge.
                 f"verified link {result.link.link_id}: {result.outcome} the claimed "
                 f"{result.link.claimed.kind} (code returned on {channel})"
-                + (f"; merge {merge_id}: source {source} into target {customer_id}" if merge_id else ""),
+                + (f"; merge {merge_id}: source {result.merge_source} into target {customer_id}"
+                   if merge_id else ""),
             )
+            await self._store.link_audited(result.link.link_id, event_id)
         link = result.link
         return pb.ConfirmLinkResponse(
             outcome=_LINK_OUTCOMES[result.outcome],

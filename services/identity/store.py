@@ -35,10 +35,9 @@ class LinkResult:
     outcome: str  # a linking outcome (never RIGHT_CODE)
     link: Link | None  # the customer's latest link, as stored now
     customer: Customer
-    merge: Merge | None  # the merge a right code made now
-    # A right code repeated after its merge: that merge's source, so the caller can finish
-    # moving its conversations (idempotent).
-    unfinished_merge_source: uuid.UUID | None = None
+    merge_id: uuid.UUID | None = None  # the merge the right code made (now or on the first try)
+    merge_source: uuid.UUID | None = None  # that merge's source: its conversations must move
+    new_merge: bool = False  # made by this call (not a retry finishing an earlier one)
 
 
 class _LostRace(Exception):
@@ -214,6 +213,14 @@ class IdentityStore:
 
         return await self._retrying(work)
 
+    async def link_audited(self, link_id: uuid.UUID, audit_event_id: str) -> None:
+        """The confirmation is finished: a right code again is USED from now on."""
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE identity.identity_links SET audit_event_id = $2 WHERE link_id = $1",
+                link_id, audit_event_id,
+            )
+
     async def cancel_link(self, link_id: uuid.UUID, now: datetime) -> None:
         """A code that could not be delivered: its link must not be found by a retry."""
         async with self._pool.acquire() as conn:
@@ -249,7 +256,7 @@ class IdentityStore:
                          and link.status in (linking.PENDING, linking.CONFIRMED))
             right = checkable and await matches(link.code_hash)
             decision = linking.decide(link, channel, right, now)
-            outcome, merge = decision.outcome, None
+            outcome, merge_id, new_merge, source = decision.outcome, None, False, None
             if outcome == linking.RIGHT_CODE:
                 owner = await _owner(conn, link.claimed)
                 if owner is None:
@@ -266,31 +273,32 @@ class IdentityStore:
                         f"verified link {link.link_id}: one-time code sent to the claimed "
                         f"{link.claimed.kind} and returned on {channel}",
                     )
-                    outcome = linking.MERGED
+                    outcome, merge_id, new_merge, source = linking.MERGED, merge.merge_id, True, owner
+            elif (again := linking.unfinished(link, outcome, right)) is not None:
+                outcome, merge_id = again, link.merge_id
+                if merge_id is not None:
+                    source = await conn.fetchval(
+                        "SELECT source_customer_id FROM identity.customer_merges WHERE merge_id = $1",
+                        merge_id,
+                    )
             if decision.link is not None:
                 done = decision.link.status != linking.PENDING
                 await conn.execute(
                     "UPDATE identity.identity_links SET status = $2, attempts_left = $3,"
-                    " finish_time = $4, merge_id = $5 WHERE link_id = $1",
+                    " finish_time = $4, merge_id = $5, audit_event_id = $6 WHERE link_id = $1",
                     link.link_id, decision.link.status,
                     0 if done else decision.link.attempts_left,
-                    now if done else None, merge.merge_id if merge else None,
+                    now if done else None, merge_id,
+                    # Nothing to audit: no address moved.
+                    "" if outcome == linking.ALREADY_LINKED else None,
                 )
-            # A right code on a link already confirmed by a merge: USED, but the caller
-            # finishes that merge's conversation move (a retry after an outage).
-            unfinished = (link.merge_id if link is not None and outcome == linking.USED
-                          and right and link.merge_id else None)
             return LinkResult(
                 outcome=outcome,
                 link=decision.link or link,
                 customer=await _load(conn, customer_id),
-                merge=merge,
-                unfinished_merge_source=(
-                    await conn.fetchval(
-                        "SELECT source_customer_id FROM identity.customer_merges WHERE merge_id = $1",
-                        unfinished,
-                    ) if unfinished else None
-                ),
+                merge_id=merge_id,
+                merge_source=source,
+                new_merge=new_merge,
             )
 
         return await self._retrying(work)
@@ -496,6 +504,7 @@ def _link(row: asyncpg.Record) -> Link:
         status=row["status"],
         request_key=row["request_key"],
         merge_id=row["merge_id"],
+        audit_event_id=row["audit_event_id"],
     )
 
 

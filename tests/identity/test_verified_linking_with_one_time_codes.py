@@ -52,6 +52,24 @@ async def linking_identity(stack, clock, conversation_address, access_address) -
             yield id_grpc.IdentityServiceStub(channel)
 
 
+@pytest.fixture(scope="module")
+async def identity_without_audit(stack, clock, conversation_address) -> AsyncIterator[id_grpc.IdentityServiceStub]:
+    """The same service whose AccessService is out of reach: a confirmation cannot finish."""
+    settings = identity_server.IdentitySettings(
+        grpc_port=0,
+        database_url=migrate.service_dsn(stack.admin_dsn, "identity"),
+        conversation_addr=conversation_address,
+        access_addr="127.0.0.1:9",
+        rpc_timeout_s=2,
+        kafka_bootstrap_servers=stack.bootstrap_servers,
+        default_phone_region="US",
+    )
+    build = functools.partial(identity_server.build, settings=settings, clock=clock)
+    async with running("identity-no-audit", settings, build) as service:
+        async with open_channel(f"127.0.0.1:{service.port}", timeout_s=20) as channel:
+            yield id_grpc.IdentityServiceStub(channel)
+
+
 async def _delivered(stack, channel: int, link_id: str) -> events_pb2.OutboundMessage:
     """The code message identity published for `link_id` on the channel's outbound topic."""
     reader = AIOKafkaConsumer(topics.outbound_topic(channel), bootstrap_servers=stack.bootstrap_servers,
@@ -249,6 +267,40 @@ async def test_bad_confirm_requests_are_typed_errors(linking_identity, request_f
     fields = {k: (new_id() if v == "{new}" else v) for k, v in request_fields.items()}
     err = await rpc_error(linking_identity.ConfirmLink(pb.ConfirmLinkRequest(**fields)))
     assert err.code().name == code, err.details()
+
+
+async def test_a_confirmation_cut_short_is_finished_by_the_same_code_and_audited_once(
+    linking_identity, identity_without_audit, identity, access, admin_db, stack
+):
+    email = unique_email("retry")
+    owner = await _customer(identity, EMAIL, email=email)
+    _, phone = unique_us_phone()
+    sender = await _customer(identity, WHATSAPP, whatsapp=phone)
+    started = await _start(linking_identity, sender, claimed_email=email)
+    code = _code_in(await _delivered(stack, EMAIL, started.link_id))
+
+    # Merged in identity, but the audit event cannot be written: UNAVAILABLE, retry.
+    err = await rpc_error(_confirm(identity_without_audit, sender, code))
+    assert err.code() == grpc.StatusCode.UNAVAILABLE and code not in err.details()
+    # The worker's retry (the same message, the same code) finishes it: answered MERGED, once.
+    finished = await _confirm(linking_identity, sender, code)
+    assert finished.outcome == pb.LINK_OUTCOME_MERGED
+    assert (await _confirm(linking_identity, sender, code)).outcome == pb.LINK_OUTCOME_USED
+    events = (await access.ListAuditEvents(access_pb.ListAuditEventsRequest(
+        subject=f"customer:{sender}", method=CONFIRM_METHOD))).events
+    assert len(events) == 1 and owner in events[0].target_ids
+
+
+async def test_erasure_deletes_the_link_requests_and_their_addresses(linking_identity, identity, stack, admin_db):
+    _, phone = unique_us_phone()
+    sender = await _customer(identity, WHATSAPP, whatsapp=phone)
+    claimed = unique_email("forget")
+    started = await _start(linking_identity, sender, claimed_email=claimed)
+    _code_in(await _delivered(stack, EMAIL, started.link_id))
+    await identity.EraseCustomer(pb.EraseCustomerRequest(customer_id=sender, requested_by="dpo@test"))
+    assert await admin_db.fetchval(
+        "SELECT count(*) FROM identity.identity_links WHERE customer_id = $1::uuid OR claimed_value = $2",
+        sender, claimed) == 0
 
 
 async def test_no_table_of_any_schema_holds_a_code(linking_identity, identity, stack, admin_db):
