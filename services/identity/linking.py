@@ -85,12 +85,13 @@ def clean_code(raw: str) -> str:
 
 
 def mask(identifier: Identifier) -> str:
-    """What a reply may show of an address: `a***@example.com`, `+44*******123`."""
+    """What a reply may show of an address: `a•••@example.com`, `+44•••••••123` (bullets, not
+    asterisks: a reply's markdown is stripped for WhatsApp)."""
     if identifier.kind == EMAIL:
         local, _, domain = identifier.value.partition("@")
-        return f"{local[:1]}***@{domain}"
+        return f"{local[:1]}•••@{domain}"
     value = identifier.value
-    return value[:3] + "*" * max(0, len(value) - 6) + value[-3:]
+    return value[:3] + "•" * max(0, len(value) - 6) + value[-3:]
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ async def test_the_model_asks_identity_to_send_a_code_then_sends_the_tools_reply
     calls, _ = await model._decide(model_input("this is me, ada@example.com"), TOOLS)
     assert calls == [("create_ticket", {}), ("request_account_link", {"address": "ada@example.com"})]
 
-    reply = REPLIES["code_sent"].format(where="by email", address="a***@example.com", minutes=10)
+    reply = REPLIES["code_sent"].format(where="by email", address="a•••@example.com", minutes=10)
     calls, _ = await model._decide(model_input("", _output("request_account_link", {
         "outcome": "code_sent", "reply": reply})), TOOLS)
     assert calls == [("send_response", {"message": reply, "article_ids": []})]

@@ -62,7 +62,7 @@ async def test_a_code_sent_by_email_and_returned_on_whatsapp_joins_the_two_custo
     accepted = await post_whatsapp(channel_fakes, phone, f"this is me, {address}", profile="Ada")
     assert accepted.status_code == 200
     offer = " ".join(m["Body"] for m in await whatsapp_answer(channel_fakes, phone))
-    assert "6-digit code" in offer and f"{address[0]}***@example.com" in offer, offer
+    assert "6-digit code" in offer and f"{address[0]}•••@example.com" in offer, offer
 
     # 2. The code went to the claimed address by email (the Gmail sender), not to WhatsApp.
     mail = await until(

@@ -91,8 +91,8 @@ def test_a_retry_with_the_same_key_reuses_the_pending_link_only_while_it_lives()
 
 
 def test_masks_show_little_of_an_address():
-    assert linking.mask(ADA) == "a***@example.com"
-    assert linking.mask(Identifier(PHONE, "+447700900123")) == "+44*******123"
+    assert linking.mask(ADA) == "a•••@example.com"
+    assert linking.mask(Identifier(PHONE, "+447700900123")) == "+44•••••••123"
 
 
 def test_the_code_message_names_the_first_channel_and_the_expiry():

@@ -127,7 +127,7 @@ async def test_a_code_to_the_email_merges_its_owner_into_the_whatsapp_customer_r
 
     started = await _start(linking_identity, sender, claimed_email=email.upper())
     assert started.delivery_channel == EMAIL and started.attempts_left == 5
-    assert started.masked_address == f"{email[0]}***@example.com"
+    assert started.masked_address == f"{email[0]}•••@example.com"
     message = await _delivered(stack, EMAIL, started.link_id)
     assert message.recipient.email == email and not message.ticket_id
     code = _code_in(message)
