@@ -90,3 +90,24 @@ def model_input(message: str, items: list[dict] | None = None):
     from services.agent.offline_model import _Transcript
 
     return _Transcript.read(items if items is not None else message)
+
+
+class _NoIdentity:
+    """Fails the test if the tool reaches IdentityService."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"IdentityService.{name} must not be called")
+
+
+async def test_a_claimed_sender_is_refused_before_identity_is_asked():
+    from services.agent import linking
+    from services.agent.tools import RespondInput, TurnContext
+
+    turn = TurnContext(
+        request=RespondInput(ticket_id="t", customer_id="c", conversation_id="", channel=3,
+                             message="this is me, victim@example.com", sender_verified=False),
+        knowledge=None, conversation=None, min_score=0.4, multilingual=False,
+        identity=_NoIdentity(), link_code="123456",
+    )
+    assert (await linking.start(turn, "victim@example.com"))["outcome"] == "refused_unverified"
+    assert (await linking.confirm(turn))["outcome"] == "refused_unverified"

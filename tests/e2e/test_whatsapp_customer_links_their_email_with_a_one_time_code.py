@@ -48,7 +48,7 @@ def _standalone(code: str) -> re.Pattern:
 
 
 async def test_a_code_sent_by_email_and_returned_on_whatsapp_joins_the_two_customers(
-    channel_fakes, http, identity, stack
+    channel_fakes, http, identity, stack, otlp
 ):
     logs_before = _log_sizes()
     address, phone = new_email_address("ada"), new_phone()
@@ -94,8 +94,13 @@ async def test_a_code_sent_by_email_and_returned_on_whatsapp_joins_the_two_custo
     answer = " ".join(m["Body"] for m in await whatsapp_answer(channel_fakes, phone, after=sent_before))
     assert f'about "{SUBJECT}"' in answer and "I see you emailed us" in answer, answer
 
-    # 5. The code is in no log line of any process and no row of any table.
+    # 5. The code is in no log line of any process, no span attribute and no row of any table.
     assert not _standalone(code).search(_logs_since(logs_before))
+    _, spans = otlp
+    await until(lambda: any(s.name.endswith("IdentityService/ConfirmLink") for s in spans),
+                "the ConfirmLink span exported")
+    assert any("messaging.destination.name" in s.attributes for s in spans), "attributes are captured"
+    assert not [s.name for s in spans if _standalone(code).search(s.attributes)]
     conn = await asyncpg.connect(stack.admin_dsn)
     try:
         tables = await conn.fetch(
