@@ -61,6 +61,10 @@ REPLIES = {
         "code back here within {minutes} minutes. If you didn't ask for this, just ignore it."
     ),
     "already_linked": "{address} is already linked to this account, so there is nothing to do.",
+    "too_many_requests": (
+        "Several codes have been requested for this recently, so I can't send another one right "
+        "now. Please try again in an hour."
+    ),
     "refused_unverified": (
         "For your security I can only link accounts when you write from the email address or "
         "WhatsApp number itself. Please send the same request from there."
@@ -133,6 +137,8 @@ async def start(turn, address: str) -> dict[str, Any]:
         raise
     if reply.already_linked:
         return _result("already_linked", address=reply.masked_address)
+    if reply.too_many_requests:
+        return _result("too_many_requests")
     minutes = max(1, round((reply.expire_time.ToSeconds() - _now_s()) / 60))
     return _result("code_sent", address=reply.masked_address, minutes=minutes,
                    where=_WHERE.get(channels.BY_VALUE.get(reply.delivery_channel, ""), ""))

@@ -38,6 +38,8 @@ class IdentitySettings(Settings):
     # codes a link allows before it is dead.
     link_code_ttl_s: float = 600.0
     link_code_attempts: int = 5
+    # Codes sent per hour per customer and per claimed address: nobody can flood an inbox.
+    link_requests_per_hour: int = 5
 
 
 _KINDS = {pb.IDENTIFIER_TYPE_EMAIL: resolver.EMAIL, pb.IDENTIFIER_TYPE_PHONE: resolver.PHONE}
@@ -195,19 +197,23 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         new = linking.new_link(customer_id, channel, claimed, code_hash, now,
                                settings.link_code_ttl_s, settings.link_code_attempts,
                                request.request_key.strip()[:200])
-        link, already = await self._store.start_link(customer_id, new, now)
+        link, already, limited = await self._store.start_link(
+            customer_id, new, now, settings.link_requests_per_hour)
         delivery_channel = (channels.BY_NAME["email"] if claimed.kind == resolver.EMAIL
                             else channels.BY_NAME["whatsapp"])
-        if already:
+        if already or limited:
             return pb.StartLinkResponse(delivery_channel=delivery_channel,
-                                        masked_address=linking.mask(claimed), already_linked=True)
+                                        masked_address=linking.mask(claimed),
+                                        already_linked=already, too_many_requests=limited)
         if link.link_id == new.link_id:
             subject, text = linking.code_message(code, channel, settings.link_code_ttl_s,
                                                  resolver.clean_name(request.display_name))
             try:
                 await self._delivery.send(link.link_id, customer_id, claimed, subject, text)
-            except Exception:
-                await self._store.cancel_link(link.link_id, self._clock())
+            except BaseException:
+                # Failed or cut off by the deadline: a code nobody received must not be found
+                # by the retry (which would then send none).
+                await asyncio.shield(self._store.cancel_link(link.link_id, self._clock()))
                 raise
         response = pb.StartLinkResponse(
             link_id=str(link.link_id),

@@ -7,7 +7,7 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -176,12 +176,13 @@ class IdentityStore:
     # --- StartLink / ConfirmLink ---------------------------------------------------------
 
     async def start_link(
-        self, customer_id: uuid.UUID, new: Link, now: datetime
-    ) -> tuple[Link | None, bool]:
+        self, customer_id: uuid.UUID, new: Link, now: datetime, per_hour: int
+    ) -> tuple[Link | None, bool, bool]:
         """Stores `new` as the customer's one pending link, replacing any older one. Returns
-        (the link whose code must be sent, or None when there is nothing to send; whether the
-        address is already the customer's). A retry with the same request key finds its
-        pending link: (None, False), and no second code goes out."""
+        (the link stored or found, None when nothing was; whether the address is already the
+        customer's; whether too many codes went out in the last hour, to this customer or to
+        this address). A retry with the same request key finds its pending link (not `new`),
+        and no second code goes out."""
 
         async def work(conn: asyncpg.Connection):
             await conn.execute(
@@ -191,13 +192,20 @@ class IdentityStore:
             resolver.check_linkable(await _load(conn, customer_id), customer_id)
             owner = await _owner(conn, new.claimed)
             if owner == customer_id:
-                return None, True
+                return None, True, False
             current = await conn.fetchrow(
                 "SELECT * FROM identity.identity_links WHERE customer_id = $1 AND status = $2"
                 " FOR UPDATE", customer_id, linking.PENDING,
             )
             if current is not None and linking.reusable(_link(current), new.claimed, new.request_key, now):
-                return _link(current), False
+                return _link(current), False, False
+            recent = await conn.fetchval(
+                "SELECT count(*) FROM identity.identity_links WHERE (customer_id = $1"
+                " OR (claimed_kind = $2 AND claimed_value = $3)) AND create_time > $4",
+                customer_id, new.claimed.kind, new.claimed.value, now - timedelta(hours=1),
+            )
+            if recent >= per_hour:
+                return None, False, True
             await conn.execute(
                 "UPDATE identity.identity_links SET status = $2, finish_time = $3"
                 " WHERE customer_id = $1 AND status = 'pending'", customer_id, linking.REPLACED, now,
@@ -209,7 +217,7 @@ class IdentityStore:
                 new.link_id, customer_id, new.first_channel, new.claimed.kind, new.claimed.value,
                 new.code_hash, new.attempts_left, new.expire_time, new.status, new.request_key, now,
             )
-            return new, False
+            return new, False, False
 
         return await self._retrying(work)
 

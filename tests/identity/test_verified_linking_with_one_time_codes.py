@@ -291,6 +291,26 @@ async def test_a_confirmation_cut_short_is_finished_by_the_same_code_and_audited
     assert len(events) == 1 and owner in events[0].target_ids
 
 
+async def test_codes_per_hour_are_limited_per_customer_and_per_address(linking_identity, identity, stack, clock):
+    clock.pin(clock())
+    victim = unique_email("flooded")
+    _, phone = unique_us_phone()
+    first = await _customer(identity, WHATSAPP, whatsapp=phone)
+    for _ in range(5):
+        started = await _start(linking_identity, first, claimed_email=victim)
+        assert not started.too_many_requests
+    assert (await _start(linking_identity, first, claimed_email=unique_email("other"))).too_many_requests
+    # Another account cannot add to the flood either: the address has had its five.
+    _, phone = unique_us_phone()
+    second = await _customer(identity, WHATSAPP, whatsapp=phone)
+    limited = await _start(linking_identity, second, claimed_email=victim)
+    assert limited.too_many_requests and not limited.link_id
+    clock.advance(hours=1, seconds=1)
+    started = await _start(linking_identity, second, claimed_email=victim)
+    assert not started.too_many_requests and started.link_id
+    _code_in(await _delivered(stack, EMAIL, started.link_id))
+
+
 async def test_erasure_deletes_the_link_requests_and_their_addresses(linking_identity, identity, stack, admin_db):
     _, phone = unique_us_phone()
     sender = await _customer(identity, WHATSAPP, whatsapp=phone)

@@ -250,20 +250,22 @@ class StartLinkRequest(_message.Message):
     def __init__(self, customer_id: _Optional[str] = ..., channel: _Optional[_Union[_channel_pb2.Channel, str]] = ..., assurance: _Optional[_Union[_sender_assurance_pb2.SenderAssurance, str]] = ..., claimed_email: _Optional[str] = ..., claimed_phone: _Optional[str] = ..., default_region: _Optional[str] = ..., display_name: _Optional[str] = ..., request_key: _Optional[str] = ...) -> None: ...
 
 class StartLinkResponse(_message.Message):
-    __slots__ = ("link_id", "delivery_channel", "masked_address", "expire_time", "attempts_left", "already_linked")
+    __slots__ = ("link_id", "delivery_channel", "masked_address", "expire_time", "attempts_left", "already_linked", "too_many_requests")
     LINK_ID_FIELD_NUMBER: _ClassVar[int]
     DELIVERY_CHANNEL_FIELD_NUMBER: _ClassVar[int]
     MASKED_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_LEFT_FIELD_NUMBER: _ClassVar[int]
     ALREADY_LINKED_FIELD_NUMBER: _ClassVar[int]
+    TOO_MANY_REQUESTS_FIELD_NUMBER: _ClassVar[int]
     link_id: str
     delivery_channel: _channel_pb2.Channel
     masked_address: str
     expire_time: _timestamp_pb2.Timestamp
     attempts_left: int
     already_linked: bool
-    def __init__(self, link_id: _Optional[str] = ..., delivery_channel: _Optional[_Union[_channel_pb2.Channel, str]] = ..., masked_address: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempts_left: _Optional[int] = ..., already_linked: _Optional[bool] = ...) -> None: ...
+    too_many_requests: bool
+    def __init__(self, link_id: _Optional[str] = ..., delivery_channel: _Optional[_Union[_channel_pb2.Channel, str]] = ..., masked_address: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempts_left: _Optional[int] = ..., already_linked: _Optional[bool] = ..., too_many_requests: _Optional[bool] = ...) -> None: ...
 
 class ConfirmLinkRequest(_message.Message):
     __slots__ = ("customer_id", "channel", "assurance", "code")

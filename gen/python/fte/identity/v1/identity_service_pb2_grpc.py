@@ -148,8 +148,10 @@ class IdentityServiceServicer:
         Gmail sender; phone: WhatsApp), straight from identity to the channel's outbound topic; it
         is never returned, logged or stored in plaintext (only an scrypt hash). It expires, is
         single-use and allows a few attempts; a new StartLink for the customer replaces the
-        pending one. Errors: INVALID_ARGUMENT bad id, channel, region or address; NOT_FOUND
-        unknown customer; FAILED_PRECONDITION a CLAIMED sender, or a customer merged away or erased.
+        pending one. At most a few codes an hour go out per customer and per claimed address
+        (too_many_requests). Errors: INVALID_ARGUMENT bad id, channel, region or address;
+        NOT_FOUND unknown customer; FAILED_PRECONDITION a CLAIMED sender, or a customer merged
+        away or erased; UNAVAILABLE the code could not be handed to Kafka (nothing is left pending).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
