@@ -34,13 +34,14 @@ from agents import (
 from fte.agent.v1 import agent_service_pb2 as agent_pb
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 from fte.conversation.v1 import conversation_service_pb2_grpc as conv_grpc
+from fte.identity.v1 import identity_service_pb2_grpc as id_grpc
 from fte.knowledge.v1 import knowledge_service_pb2_grpc as kb_grpc
 from opentelemetry import trace
 
-from services.agent import formatting, guardrails, handover, tools
+from services.agent import formatting, guardrails, handover, linking, tools
 from services.agent.settings import AgentSettings
 from services.agent.tools import RespondInput, TurnContext
-from services.common import channels
+from services.common import channels, link_codes
 from services.common.company import COMPANY
 from services.common.errors import FailedPrecondition, InvalidArgument, Unavailable
 
@@ -63,6 +64,9 @@ How to work:
    reason "search_failed".
 3. If get_customer_history shows earlier contact on another channel, acknowledge it in one
    short sentence, e.g. "I see you emailed us on 12 Nov about 401 errors."
+   If the customer says another email or phone is theirs too and wants it linked, call
+   request_account_link with it; if the message is a one-time code ("[one-time code]"), call
+   confirm_account_link. Then send the "reply" the tool returned, as it is.
 4. Finish by calling send_response with the reply body and the ids of the articles you used.
    Do not write a greeting or signature: they are added for the channel.
 
@@ -173,12 +177,14 @@ class SupportAgent:
         model,
         knowledge_channel: grpc.aio.Channel,
         conversation_channel: grpc.aio.Channel,
+        identity_channel: grpc.aio.Channel | None = None,
     ) -> None:
         self.settings = settings
         self.model = model
         self.model_name = _model_name(model)
         self.knowledge = kb_grpc.KnowledgeServiceStub(knowledge_channel)
         self.conversation = conv_grpc.ConversationServiceStub(conversation_channel)
+        self.identity = id_grpc.IdentityServiceStub(identity_channel) if identity_channel else None
         self.sdk_agent = Agent[TurnContext](
             name="Flowboard support",
             instructions=_instructions,
@@ -198,6 +204,7 @@ class SupportAgent:
             conversation=self.conversation,
             min_score=self.settings.knowledge_min_score,
             multilingual=self.settings.multilingual,
+            identity=self.identity,
         )
 
     async def respond(self, request: RespondInput) -> Outcome:
@@ -253,7 +260,9 @@ class SupportAgent:
                      else formatting.ChannelReply())
             return Outcome(reply, guardrails_tripped=["rate_limit"])
 
-        message = request.message
+        # A one-time code goes to IdentityService only: the model reads "[one-time code]".
+        turn.link_code = link_codes.code_reply(request.message)
+        message = linking.masked_message(request.message)
         if request.subject.strip() and request.subject.strip() not in message:
             message = f"Subject: {request.subject.strip()}\n\n{message}"
         try:

@@ -4,6 +4,10 @@ It plays the same game an LLM plays through the SDK: it reads the conversation (
 message and the outputs of the tools it called so far) and answers with the next tool calls or
 the final message. Its policy:
 
+0. Account linking (issue 12): a message that is a one-time code ("123456", "the code is
+   123456", or its redacted form) calls `confirm_account_link`; one that says another address
+   is the customer's too ("this is me, ada@example.com", "I also write from +44 7700 900123",
+   "link my email x@y.com") calls `request_account_link`; the tool's reply is then sent as is.
 1. First turn: `create_ticket`, `get_customer_history` and `search_knowledge_base` with the
    customer's question (cleaned of greetings and sign-offs).
 2. Nothing relevant found: search once more with other words (synonyms expanded; for "do you
@@ -44,7 +48,9 @@ from openai.types.responses import (
 )
 
 from services.knowledge.embeddings import Embedder
+from services.agent import linking
 from services.agent.handover import FIRST_REPLY
+from services.common import link_codes
 from services.agent.text import (
     STOPWORDS,
     content_terms,
@@ -446,7 +452,20 @@ class OfflineModel(Model):
         sent = t.named("send_response")
         if sent:
             return [], sent[-1].arguments.get("message", "")
+        linked = t.named("confirm_account_link") + t.named("request_account_link")
+        if linked:
+            # Account linking (issue 12): the tool's reply is the answer, word for word.
+            return [("send_response", {"message": linked[-1].result().get("reply", ""),
+                                       "article_ids": []})], None
         if not t.calls:
+            if link_codes.is_code_reply(question) and "confirm_account_link" in tools:
+                return [c for c in [("create_ticket", {}), ("confirm_account_link", {})]
+                        if c[0] in tools], None
+            address = linking.link_request(question)
+            if address and "request_account_link" in tools:
+                return [c for c in [("create_ticket", {}),
+                                    ("request_account_link", {"address": address})]
+                        if c[0] in tools], None
             first = [("create_ticket", {}), ("get_customer_history", {}),
                      ("search_knowledge_base", {"query": question})]
             return [c for c in first if c[0] in tools], None

@@ -77,8 +77,10 @@ async def build(
     # (Knowledge is normally this very process), through channels this service owns.
     knowledge_channel = settings.channel(resources, settings.knowledge_addr)
     conversation_channel = settings.channel(resources, settings.conversation_addr)
+    # IdentityService for account linking (StartLink / ConfirmLink); connects on first use.
+    identity_channel = settings.channel(resources, settings.identity_addr)
     model = await resources.enter_async_context(build_model(settings, embedder))
-    agent = SupportAgent(settings, model, knowledge_channel, conversation_channel)
+    agent = SupportAgent(settings, model, knowledge_channel, conversation_channel, identity_channel)
     servicers = [
         Servicer(
             agent_grpc.add_AgentServiceServicer_to_server,

@@ -23,9 +23,9 @@ from fte.conversation.v1 import conversation_service_pb2_grpc as conv_grpc
 from fte.knowledge.v1 import knowledge_service_pb2 as kb_pb
 from fte.knowledge.v1 import knowledge_service_pb2_grpc as kb_grpc
 
-from services.agent import handover
+from services.agent import handover, linking
 from services.agent.guardrails import Concern, Violation
-from services.common import channels
+from services.common import channels, link_codes
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,10 @@ class TurnContext:
     output_violations: list[Violation] = field(default_factory=list)
     input_tokens: int = 0
     output_tokens: int = 0
+    # IdentityService (account linking); None where the agent was built without it.
+    identity: Any = None
+    # The one-time code this message carries, kept here and off the model's input.
+    link_code: str | None = None
 
     @property
     def channel_name(self) -> str:
@@ -243,7 +247,8 @@ async def ensure_ticket(turn: TurnContext) -> dict[str, Any]:
                 channel=turn.request.channel,
                 # Stable per message, so a retried Respond does not record it twice.
                 idempotency_key=f"agent:{turn.request.ticket_id}:{turn.request.message_id}",
-                content=turn.request.message or "(empty message)",
+                # A one-time code is never stored (services.common.link_codes).
+                content=link_codes.redact(turn.request.message) or "(empty message)",
                 subject=turn.request.subject,
                 sender_name=turn.request.customer_name,
                 requested_ticket_id=turn.request.ticket_id,
@@ -370,5 +375,31 @@ async def send_response(
     return turn.final_text
 
 
+@function_tool
+async def request_account_link(ctx: RunContextWrapper[TurnContext], address: str) -> str:
+    """The customer says another email address or phone number is theirs too and wants it
+    linked ("this is me, ada@example.com"). Sends a one-time code to that address over its own
+    channel; the customer must send the code back here. Then send the returned reply.
+
+    Args:
+        address: The email address or phone number exactly as the customer wrote it.
+    """
+    turn = ctx.context
+    kind = "email" if "@" in address else "phone"
+    # The address is personal data: the record says only what kind it was.
+    result = await run_recorded(turn, "request_account_link", {"kind": kind},
+                                linking.start(turn, address))
+    return json.dumps(result, ensure_ascii=False)
+
+
+@function_tool
+async def confirm_account_link(ctx: RunContextWrapper[TurnContext]) -> str:
+    """The customer's message is a one-time code (shown to you as "[one-time code]") for an
+    account link they asked for. Checks it; then send the returned reply."""
+    turn = ctx.context
+    result = await run_recorded(turn, "confirm_account_link", {}, linking.confirm(turn))
+    return json.dumps(result, ensure_ascii=False)
+
+
 ALL_TOOLS = [search_knowledge_base, get_customer_history, create_ticket, escalate_to_human,
-             send_response]
+             send_response, request_account_link, confirm_account_link]

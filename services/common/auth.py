@@ -220,6 +220,7 @@ def _refusal(err: grpc.aio.AioRpcError) -> GrpcException:
 
 
 _principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("principal", default=None)
+_gate: contextvars.ContextVar[Gate | None] = contextvars.ContextVar("gate", default=None)
 _note: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("audit_note", default=None)
 
 
@@ -229,6 +230,17 @@ def current_principal() -> Principal:
     if principal is None:
         raise RuntimeError("no principal: not inside an RPC that passed the access interceptor")
     return principal
+
+
+async def record_event(subject: str, method: str, targets: list[str], detail: str,
+                       outcome: str = SUCCEEDED) -> str:
+    """Writes an audit event whose actor is not the caller (e.g. a customer who proved a
+    one-time code, through the agent's service key) via the gate of the RPC being handled.
+    Returns its id; Unavailable when it cannot be written."""
+    gate = _gate.get()
+    if gate is None:
+        raise RuntimeError("no gate: not inside an RPC that passed the access interceptor")
+    return await gate.record(Principal(subject, "", "", ""), method, targets, outcome, detail)
 
 
 def audit_note(detail: str) -> None:
@@ -269,6 +281,7 @@ class AccessInterceptor(AsyncServerInterceptor):
                 await self._record(principal, rule, request, DENIED, f"needs {rule.needs()}")
             raise PermissionDenied(f"{method_name} needs {rule.needs()}; the caller is {principal.role}")
         principal_token = _principal.set(principal)
+        gate_token = _gate.set(self._gate)
         notes: list[str] = []
         note_token = _note.set(notes)
         try:
@@ -282,6 +295,7 @@ class AccessInterceptor(AsyncServerInterceptor):
             raise
         finally:
             _principal.reset(principal_token)
+            _gate.reset(gate_token)
             _note.reset(note_token)
         if audited:
             event_id = await self._record(principal, rule, request, SUCCEEDED, "; ".join(notes))

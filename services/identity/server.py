@@ -3,8 +3,11 @@ Rules live in `resolver`, SQL in `store`; conversations come from ConversationSe
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from fte.common.v1.sender_assurance_pb2 import SENDER_ASSURANCE_CLAIMED
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
@@ -14,10 +17,11 @@ from fte.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from services.common import channels
 from services.common.config import Settings
 from services.common.db import owned_pool
-from services.common.errors import InvalidArgument
-from services.common.auth import audit_note, current_principal
+from services.common.auth import audit_note, current_principal, record_event
+from services.common.errors import FailedPrecondition, InvalidArgument
 from services.common.grpc_server import Servicer
-from services.identity import resolver
+from services.identity import linking, resolver
+from services.identity.link_delivery import CodeDelivery
 from services.identity.conversations import ConversationsClient
 from services.identity.resolver import Customer, StoredIdentifier
 from services.identity.store import IdentityStore
@@ -27,6 +31,12 @@ class IdentitySettings(Settings):
     grpc_port: int = 50051
     # Region for numbers written without a country code, when the request names none.
     default_phone_region: str = "US"
+    # One-time link codes (StartLink / ConfirmLink): how long a code works and how many wrong
+    # codes a link allows before it is dead.
+    link_code_ttl_s: float = 600.0
+    link_code_attempts: int = 5
+    # Codes sent per hour per customer and per claimed address: nobody can flood an inbox.
+    link_requests_per_hour: int = 5
 
 
 _KINDS = {pb.IDENTIFIER_TYPE_EMAIL: resolver.EMAIL, pb.IDENTIFIER_TYPE_PHONE: resolver.PHONE}
@@ -39,10 +49,16 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         store: IdentityStore,
         conversations: ConversationsClient,
         default_region: str,
+        delivery: CodeDelivery | None = None,
+        settings: IdentitySettings | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
         self._conversations = conversations
         self._default_region = default_region
+        self._delivery = delivery
+        self._settings = settings or IdentitySettings()
+        self._clock = clock
 
     async def ResolveCustomer(self, request, context):
         channel = _channel(request.channel, "channel", required=True)
@@ -146,6 +162,96 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             messages_erased=messages,
         )
 
+    async def StartLink(self, request, context):
+        customer_id = _uuid(request.customer_id, "customer_id")
+        channel = _channel(request.channel, "channel", required=True)
+        linking.check_may_start(request.assurance == SENDER_ASSURANCE_CLAIMED)
+        region = resolver.check_region(request.default_region, self._default_region)
+        email, phone = request.claimed_email.strip(), request.claimed_phone.strip()
+        if bool(email) == bool(phone):
+            raise InvalidArgument("claimed_email, claimed_phone: exactly one is required")
+        claimed = (resolver.Identifier(resolver.EMAIL, resolver.normalise_email(email, "claimed_email"))
+                   if email else resolver.Identifier(
+                       resolver.PHONE, resolver.normalise_phone(phone, region, "claimed_phone")))
+        if self._delivery is None:
+            raise FailedPrecondition("linking is not configured on this identity service")
+        settings, now = self._settings, self._clock()
+        code = linking.new_code()
+        code_hash = await asyncio.to_thread(linking.hash_code, code)
+        new = linking.new_link(customer_id, channel, claimed, code_hash, now,
+                               settings.link_code_ttl_s, settings.link_code_attempts,
+                               request.request_key.strip()[:200])
+        link, already, limited = await self._store.start_link(
+            customer_id, new, now, settings.link_requests_per_hour)
+        delivery_channel = (channels.BY_NAME["email"] if claimed.kind == resolver.EMAIL
+                            else channels.BY_NAME["whatsapp"])
+        if already or limited:
+            return pb.StartLinkResponse(delivery_channel=delivery_channel,
+                                        masked_address=linking.mask(claimed),
+                                        already_linked=already, too_many_requests=limited)
+        if link.link_id == new.link_id:
+            subject, text = linking.code_message(code, channel, settings.link_code_ttl_s,
+                                                 resolver.clean_name(request.display_name))
+            try:
+                await self._delivery.send(link.link_id, customer_id, claimed, subject, text)
+            except BaseException:
+                # Failed or cut off by the deadline: a code nobody received must not be found
+                # by the retry (which would then send none).
+                await asyncio.shield(self._store.cancel_link(link.link_id, self._clock()))
+                raise
+        response = pb.StartLinkResponse(
+            link_id=str(link.link_id),
+            delivery_channel=delivery_channel,
+            masked_address=linking.mask(claimed),
+            attempts_left=link.attempts_left,
+        )
+        response.expire_time.FromDatetime(link.expire_time)
+        return response
+
+    async def ConfirmLink(self, request, context):
+        customer_id = _uuid(request.customer_id, "customer_id")
+        channel = _channel(request.channel, "channel", required=True)
+        if request.assurance == SENDER_ASSURANCE_CLAIMED:
+            raise FailedPrecondition(
+                "assurance: the sender's address is only claimed on this channel; a code counts "
+                "only from a verified sender"
+            )
+        code = linking.clean_code(request.code)
+
+        async def matches(stored: str) -> bool:
+            return await asyncio.to_thread(linking.code_matches, code, stored)
+
+        result = await self._store.confirm_link(customer_id, channel, matches, self._clock())
+        merge_id = str(result.merge_id) if result.merge_id else ""
+        if result.merge_source is not None:
+            # As in MergeCustomers: identity committed first; the move is idempotent, and if
+            # it (or the audit) fails, the same right code again finishes the confirmation.
+            moved, messages = await self._conversations.reassign(result.merge_source, customer_id)
+            if moved or messages:
+                await self._store.add_moved_conversations(result.merge_id, moved, messages)
+        if result.outcome in (linking.LINKED, linking.MERGED):
+            event_id = await record_event(
+                f"customer:{customer_id}",
+                _CONFIRM_LINK_METHOD,
+                [str(customer_id)] + ([str(result.merge_source)] if result.merge_source else []),
+                # Never the address or the code: what happened, on which channel, which merge.
+                f"verified link {result.link.link_id}: {result.outcome} the claimed "
+                f"{result.link.claimed.kind} (code returned on {channel})"
+                + (f"; merge {merge_id}: source {result.merge_source} into target {customer_id}"
+                   if merge_id else ""),
+            )
+            await self._store.link_audited(result.link.link_id, event_id)
+        link = result.link
+        return pb.ConfirmLinkResponse(
+            outcome=_LINK_OUTCOMES[result.outcome],
+            attempts_left=link.attempts_left if link is not None and link.status == linking.PENDING else 0,
+            customer=_customer(result.customer),
+            merge_id=merge_id,
+            masked_address=linking.mask(link.claimed) if link is not None and result.outcome in (
+                linking.LINKED, linking.MERGED, linking.ALREADY_LINKED) else "",
+            link_id=str(link.link_id) if link is not None and result.outcome != linking.NO_PENDING_LINK else "",
+        )
+
     async def _with_conversations(self, customer: Customer) -> pb.Customer:
         message = _customer(customer)
         for c in await self._conversations.list(customer.customer_id):
@@ -169,6 +275,19 @@ def _actor(requested_by: str) -> str:
     on_behalf = requested_by.strip()[:200]
     subject = current_principal().subject
     return f"{subject} for {on_behalf}" if on_behalf else subject
+
+
+_CONFIRM_LINK_METHOD = "/fte.identity.v1.IdentityService/ConfirmLink"
+_LINK_OUTCOMES = {
+    linking.LINKED: pb.LINK_OUTCOME_LINKED,
+    linking.MERGED: pb.LINK_OUTCOME_MERGED,
+    linking.ALREADY_LINKED: pb.LINK_OUTCOME_ALREADY_LINKED,
+    linking.WRONG_CODE: pb.LINK_OUTCOME_WRONG_CODE,
+    linking.EXPIRED: pb.LINK_OUTCOME_EXPIRED,
+    linking.EXHAUSTED: pb.LINK_OUTCOME_EXHAUSTED,
+    linking.USED: pb.LINK_OUTCOME_USED,
+    linking.NO_PENDING_LINK: pb.LINK_OUTCOME_NO_PENDING_LINK,
+}
 
 
 def _uuid(value: str, field: str) -> uuid.UUID:
@@ -218,15 +337,22 @@ def _customer(c: Customer) -> pb.Customer:
 
 
 async def build(
-    resources: contextlib.AsyncExitStack, settings: IdentitySettings | None = None
+    resources: contextlib.AsyncExitStack,
+    settings: IdentitySettings | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> list[Servicer]:
     settings = settings or IdentitySettings()
+    delivery = CodeDelivery(settings.kafka_bootstrap_servers)
+    resources.push_async_callback(delivery.close)
     pool = await owned_pool(resources, settings)
     channel = settings.channel(resources, settings.conversation_addr)
     servicer = IdentityServicer(
         IdentityStore(pool),
         ConversationsClient(channel),
         resolver.check_region(settings.default_phone_region, "US"),
+        delivery,
+        settings,
+        **({"clock": clock} if clock is not None else {}),
     )
     return [
         Servicer(

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import asyncpg
 
 from services.common.retry import in_transaction, is_database_conflict
-from services.identity import resolver
+from services.identity import linking, resolver
+from services.identity.linking import Link
 from services.identity.resolver import (
     TOMBSTONE,
     Customer,
@@ -22,6 +26,18 @@ from services.identity.resolver import (
 
 # A lost race costs one retry; more than a handful means something is badly wrong.
 _ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class LinkResult:
+    """What one ConfirmLink did in schema identity."""
+
+    outcome: str  # a linking outcome (never RIGHT_CODE)
+    link: Link | None  # the customer's latest link, as stored now
+    customer: Customer
+    merge_id: uuid.UUID | None = None  # the merge the right code made (now or on the first try)
+    merge_source: uuid.UUID | None = None  # that merge's source: its conversations must move
+    new_merge: bool = False  # made by this call (not a retry finishing an earlier one)
 
 
 class _LostRace(Exception):
@@ -144,45 +160,7 @@ class IdentityStore:
         Returns the merge and whether it had already been done (a retry)."""
 
         async def work(conn: asyncpg.Connection):
-            # Both rows locked, in a fixed order, against concurrent merges and resolves.
-            await conn.execute(
-                "SELECT 1 FROM identity.customers WHERE customer_id = ANY($1::uuid[])"
-                " ORDER BY customer_id FOR UPDATE", [source_id, target_id],
-            )
-            source = await _load(conn, source_id)
-            target = await _load(conn, target_id)
-            if resolver.check_merge(source, target, source_id, target_id):
-                row = await conn.fetchrow(
-                    "SELECT * FROM identity.customer_merges WHERE source_customer_id = $1", source_id
-                )
-                return _merge(row), True
-            moved = await conn.fetch(
-                "UPDATE identity.customer_identifiers SET customer_id = $2 WHERE customer_id = $1"
-                " RETURNING kind, value", source_id, target_id,
-            )
-            copied = await conn.fetch(
-                "INSERT INTO identity.customer_names"
-                "  (customer_id, channel, name, first_seen_time, last_seen_time)"
-                " SELECT $2, channel, name, first_seen_time, last_seen_time"
-                "   FROM identity.customer_names WHERE customer_id = $1"
-                " ON CONFLICT (customer_id, channel, name) DO UPDATE SET"
-                "   first_seen_time = LEAST(customer_names.first_seen_time, EXCLUDED.first_seen_time),"
-                "   last_seen_time = GREATEST(customer_names.last_seen_time, EXCLUDED.last_seen_time)"
-                " RETURNING channel, name", source_id, target_id,
-            )
-            await conn.execute(
-                "UPDATE identity.customers SET merged_into = $2, update_time = now()"
-                " WHERE customer_id = $1", source_id, target_id,
-            )
-            await _touch(conn, target_id)
-            row = await conn.fetchrow(
-                "INSERT INTO identity.customer_merges (merge_id, source_customer_id,"
-                "  target_customer_id, requested_by, reason, identifiers_moved, names_copied)"
-                " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb) RETURNING *",
-                uuid.uuid4(), source_id, target_id, requested_by, reason,
-                json.dumps([dict(r) for r in moved]), json.dumps([dict(r) for r in copied]),
-            )
-            return _merge(row), False
+            return await _merge_in(conn, source_id, target_id, requested_by, reason)
 
         return await self._retrying(work)
 
@@ -194,6 +172,144 @@ class IdentityStore:
                 merge_id, conversations, messages,
             )
         return _merge(row)
+
+    # --- StartLink / ConfirmLink ---------------------------------------------------------
+
+    async def start_link(
+        self, customer_id: uuid.UUID, new: Link, now: datetime, per_hour: int
+    ) -> tuple[Link | None, bool, bool]:
+        """Stores `new` as the customer's one pending link, replacing any older one. Returns
+        (the link stored or found, None when nothing was; whether the address is already the
+        customer's; whether too many codes went out in the last hour, to this customer or to
+        this address). A retry with the same request key finds its pending link (not `new`),
+        and no second code goes out."""
+
+        async def work(conn: asyncpg.Connection):
+            await conn.execute(
+                "SELECT 1 FROM identity.customers WHERE customer_id = $1 FOR NO KEY UPDATE",
+                customer_id,
+            )
+            resolver.check_linkable(await _load(conn, customer_id), customer_id)
+            owner = await _owner(conn, new.claimed)
+            if owner == customer_id:
+                return None, True, False
+            current = await conn.fetchrow(
+                "SELECT * FROM identity.identity_links WHERE customer_id = $1 AND status = $2"
+                " FOR UPDATE", customer_id, linking.PENDING,
+            )
+            if current is not None and linking.reusable(_link(current), new.claimed, new.request_key, now):
+                return _link(current), False, False
+            recent = await conn.fetchval(
+                "SELECT count(*) FROM identity.identity_links WHERE (customer_id = $1"
+                " OR (claimed_kind = $2 AND claimed_value = $3)) AND create_time > $4",
+                customer_id, new.claimed.kind, new.claimed.value, now - timedelta(hours=1),
+            )
+            if recent >= per_hour:
+                return None, False, True
+            await conn.execute(
+                "UPDATE identity.identity_links SET status = $2, finish_time = $3"
+                " WHERE customer_id = $1 AND status = 'pending'", customer_id, linking.REPLACED, now,
+            )
+            await conn.execute(
+                "INSERT INTO identity.identity_links (link_id, customer_id, first_channel,"
+                " claimed_kind, claimed_value, code_hash, attempts_left, expire_time, status,"
+                " request_key, create_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                new.link_id, customer_id, new.first_channel, new.claimed.kind, new.claimed.value,
+                new.code_hash, new.attempts_left, new.expire_time, new.status, new.request_key, now,
+            )
+            return new, False, False
+
+        return await self._retrying(work)
+
+    async def link_audited(self, link_id: uuid.UUID, audit_event_id: str) -> None:
+        """The confirmation is finished: a right code again is USED from now on."""
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE identity.identity_links SET audit_event_id = $2 WHERE link_id = $1",
+                link_id, audit_event_id,
+            )
+
+    async def cancel_link(self, link_id: uuid.UUID, now: datetime) -> None:
+        """A code that could not be delivered: its link must not be found by a retry."""
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE identity.identity_links SET status = $2, finish_time = $3"
+                " WHERE link_id = $1 AND status = 'pending'", link_id, linking.REPLACED, now,
+            )
+
+    async def confirm_link(
+        self,
+        customer_id: uuid.UUID,
+        channel: str,
+        matches: Callable[[str], Awaitable[bool]],
+        now: datetime,
+    ) -> LinkResult:
+        """Checks a code against the customer's latest link, all in one transaction: the link
+        row is locked (concurrent tries count one by one), and a right code's link or merge
+        commits together with the link marked confirmed, so a code never works twice and never
+        confirms without its merge."""
+
+        async def work(conn: asyncpg.Connection):
+            await conn.execute(
+                "SELECT 1 FROM identity.customers WHERE customer_id = $1 FOR NO KEY UPDATE",
+                customer_id,
+            )
+            resolver.check_linkable(await _load(conn, customer_id), customer_id)
+            row = await conn.fetchrow(
+                "SELECT * FROM identity.identity_links WHERE customer_id = $1"
+                " ORDER BY create_time DESC LIMIT 1 FOR UPDATE", customer_id,
+            )
+            link = None if row is None else _link(row)
+            checkable = (link is not None and link.first_channel == channel
+                         and link.status in (linking.PENDING, linking.CONFIRMED))
+            right = checkable and await matches(link.code_hash)
+            decision = linking.decide(link, channel, right, now)
+            outcome, merge_id, new_merge, source = decision.outcome, None, False, None
+            if outcome == linking.RIGHT_CODE:
+                owner = await _owner(conn, link.claimed)
+                if owner is None:
+                    if await _insert_identifier(conn, customer_id, link.claimed, channel) is None:
+                        raise _LostRace
+                    await _touch(conn, customer_id)
+                    outcome = linking.LINKED
+                elif owner == customer_id:
+                    outcome = linking.ALREADY_LINKED
+                else:
+                    # The owner of the claimed address is merged into the sender (see README).
+                    merge, _ = await _merge_in(
+                        conn, owner, customer_id, f"customer:{customer_id}",
+                        f"verified link {link.link_id}: one-time code sent to the claimed "
+                        f"{link.claimed.kind} and returned on {channel}",
+                    )
+                    outcome, merge_id, new_merge, source = linking.MERGED, merge.merge_id, True, owner
+            elif (again := linking.unfinished(link, outcome, right)) is not None:
+                outcome, merge_id = again, link.merge_id
+                if merge_id is not None:
+                    source = await conn.fetchval(
+                        "SELECT source_customer_id FROM identity.customer_merges WHERE merge_id = $1",
+                        merge_id,
+                    )
+            if decision.link is not None:
+                done = decision.link.status != linking.PENDING
+                await conn.execute(
+                    "UPDATE identity.identity_links SET status = $2, attempts_left = $3,"
+                    " finish_time = $4, merge_id = $5, audit_event_id = $6 WHERE link_id = $1",
+                    link.link_id, decision.link.status,
+                    0 if done else decision.link.attempts_left,
+                    now if done else None, merge_id,
+                    # Nothing to audit: no address moved.
+                    "" if outcome == linking.ALREADY_LINKED else None,
+                )
+            return LinkResult(
+                outcome=outcome,
+                link=decision.link or link,
+                customer=await _load(conn, customer_id),
+                merge_id=merge_id,
+                merge_source=source,
+                new_merge=new_merge,
+            )
+
+        return await self._retrying(work)
 
     # --- EraseCustomer -------------------------------------------------------------------
 
@@ -225,6 +341,12 @@ class IdentityStore:
             await conn.execute(
                 "SELECT 1 FROM identity.customers WHERE customer_id = ANY($1::uuid[])"
                 " ORDER BY customer_id FOR UPDATE", ids,
+            )
+            # Link requests hold claimed addresses: those of the erased and those naming theirs.
+            await conn.execute(
+                "DELETE FROM identity.identity_links WHERE customer_id = ANY($1::uuid[])"
+                " OR (claimed_kind, claimed_value) IN (SELECT kind, value FROM"
+                " identity.customer_identifiers WHERE customer_id = ANY($1::uuid[]))", ids
             )
             identifiers = await conn.execute(
                 "DELETE FROM identity.customer_identifiers WHERE customer_id = ANY($1::uuid[])", ids
@@ -266,6 +388,51 @@ class IdentityStore:
             )
 
         return await self._retrying(work)
+
+
+async def _merge_in(
+    conn: asyncpg.Connection, source_id: uuid.UUID, target_id: uuid.UUID, requested_by: str, reason: str
+) -> tuple[Merge, bool]:
+    """The merge inside the caller's transaction (MergeCustomers, and a confirmed link)."""
+    # Both rows locked, in a fixed order, against concurrent merges and resolves.
+    await conn.execute(
+        "SELECT 1 FROM identity.customers WHERE customer_id = ANY($1::uuid[])"
+        " ORDER BY customer_id FOR UPDATE", [source_id, target_id],
+    )
+    source = await _load(conn, source_id)
+    target = await _load(conn, target_id)
+    if resolver.check_merge(source, target, source_id, target_id):
+        row = await conn.fetchrow(
+            "SELECT * FROM identity.customer_merges WHERE source_customer_id = $1", source_id
+        )
+        return _merge(row), True
+    moved = await conn.fetch(
+        "UPDATE identity.customer_identifiers SET customer_id = $2 WHERE customer_id = $1"
+        " RETURNING kind, value", source_id, target_id,
+    )
+    copied = await conn.fetch(
+        "INSERT INTO identity.customer_names"
+        "  (customer_id, channel, name, first_seen_time, last_seen_time)"
+        " SELECT $2, channel, name, first_seen_time, last_seen_time"
+        "   FROM identity.customer_names WHERE customer_id = $1"
+        " ON CONFLICT (customer_id, channel, name) DO UPDATE SET"
+        "   first_seen_time = LEAST(customer_names.first_seen_time, EXCLUDED.first_seen_time),"
+        "   last_seen_time = GREATEST(customer_names.last_seen_time, EXCLUDED.last_seen_time)"
+        " RETURNING channel, name", source_id, target_id,
+    )
+    await conn.execute(
+        "UPDATE identity.customers SET merged_into = $2, update_time = now()"
+        " WHERE customer_id = $1", source_id, target_id,
+    )
+    await _touch(conn, target_id)
+    row = await conn.fetchrow(
+        "INSERT INTO identity.customer_merges (merge_id, source_customer_id,"
+        "  target_customer_id, requested_by, reason, identifiers_moved, names_copied)"
+        " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb) RETURNING *",
+        uuid.uuid4(), source_id, target_id, requested_by, reason,
+        json.dumps([dict(r) for r in moved]), json.dumps([dict(r) for r in copied]),
+    )
+    return _merge(row), False
 
 
 def _count(status: str) -> int:
@@ -323,6 +490,29 @@ async def _load(conn: asyncpg.Connection, customer_id: uuid.UUID) -> Customer | 
         **dict(row),
         identifiers=[StoredIdentifier(**dict(r)) for r in identifiers],
         names=[Name(**dict(r)) for r in names],
+    )
+
+
+async def _owner(conn: asyncpg.Connection, identifier: Identifier) -> uuid.UUID | None:
+    return await conn.fetchval(
+        "SELECT customer_id FROM identity.customer_identifiers WHERE kind = $1 AND value = $2",
+        identifier.kind, identifier.value,
+    )
+
+
+def _link(row: asyncpg.Record) -> Link:
+    return Link(
+        link_id=row["link_id"],
+        customer_id=row["customer_id"],
+        first_channel=row["first_channel"],
+        claimed=Identifier(row["claimed_kind"], row["claimed_value"]),
+        code_hash=row["code_hash"],
+        attempts_left=row["attempts_left"],
+        expire_time=row["expire_time"],
+        status=row["status"],
+        request_key=row["request_key"],
+        merge_id=row["merge_id"],
+        audit_event_id=row["audit_event_id"],
     )
 
 

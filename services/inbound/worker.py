@@ -31,7 +31,7 @@ from fte.identity.v1 import identity_service_pb2 as id_pb
 from fte.identity.v1 import identity_service_pb2_grpc as id_grpc
 from google.protobuf.message import DecodeError
 
-from services.common import topics
+from services.common import link_codes, topics
 from services.common.config import Settings
 from services.common.consumer import consume
 from services.common.dead_letters import DeadLetters
@@ -155,7 +155,9 @@ class InboundWorker:
                 customer_id=known.customer_id,
                 channel=event.channel,
                 idempotency_key=event.idempotency_key,
-                content=event.content,
+                # A one-time link code is stored redacted; the agent gets it (next step) and
+                # hands it only to IdentityService.ConfirmLink (services.common.link_codes).
+                content=link_codes.redact(event.content),
                 subject=event.subject,
                 thread_ref=event.thread.thread_id or event.thread.message_id,
                 sender_name=event.sender.display_name,

@@ -28,13 +28,13 @@ async def test_the_model_calls_the_tools_and_its_reply_is_sent(conversation, onl
     assert r.usage.input_tokens == calls * PROMPT_TOKENS
     assert r.usage.output_tokens == calls * COMPLETION_TOKENS
     assert r.article_ids
-    # What went over the wire: the configured model, the key, the five tools, the hard rules.
+    # What went over the wire: the configured model, the key, the seven tools, the hard rules.
     first = llm.requests[0]
     assert first["model"] == ONLINE_MODEL
     assert llm.headers[0]["authorization"] == "Bearer sk-test-key"
     assert {t["function"]["name"] for t in first["tools"]} == {
         "search_knowledge_base", "get_customer_history", "create_ticket", "escalate_to_human",
-        "send_response"}
+        "send_response", "request_account_link", "confirm_account_link"}
     system = first["messages"][0]["content"]
     assert "Never state, estimate or compare prices" in system
     assert "escalate" in system and "two searches" in system

@@ -18,6 +18,8 @@ class ReceivedSpan:
     span_id: str
     parent_span_id: str
     kind: int
+    # Every attribute and event of the span as text, for tests that look for what must not be there.
+    attributes: str = ""
 
 
 class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
@@ -40,6 +42,10 @@ class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
                             span_id=s.span_id.hex(),
                             parent_span_id=s.parent_span_id.hex(),
                             kind=s.kind,
+                            attributes=" ".join(
+                                [str(a) for a in s.attributes]
+                                + [str(e) for e in s.events]
+                            ),
                         )
                     )
         return trace_service_pb2.ExportTraceServiceResponse()

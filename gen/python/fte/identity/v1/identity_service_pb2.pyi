@@ -18,9 +18,30 @@ class IdentifierType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     IDENTIFIER_TYPE_UNSPECIFIED: _ClassVar[IdentifierType]
     IDENTIFIER_TYPE_EMAIL: _ClassVar[IdentifierType]
     IDENTIFIER_TYPE_PHONE: _ClassVar[IdentifierType]
+
+class LinkOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LINK_OUTCOME_UNSPECIFIED: _ClassVar[LinkOutcome]
+    LINK_OUTCOME_LINKED: _ClassVar[LinkOutcome]
+    LINK_OUTCOME_MERGED: _ClassVar[LinkOutcome]
+    LINK_OUTCOME_ALREADY_LINKED: _ClassVar[LinkOutcome]
+    LINK_OUTCOME_WRONG_CODE: _ClassVar[LinkOutcome]
+    LINK_OUTCOME_EXPIRED: _ClassVar[LinkOutcome]
+    LINK_OUTCOME_EXHAUSTED: _ClassVar[LinkOutcome]
+    LINK_OUTCOME_USED: _ClassVar[LinkOutcome]
+    LINK_OUTCOME_NO_PENDING_LINK: _ClassVar[LinkOutcome]
 IDENTIFIER_TYPE_UNSPECIFIED: IdentifierType
 IDENTIFIER_TYPE_EMAIL: IdentifierType
 IDENTIFIER_TYPE_PHONE: IdentifierType
+LINK_OUTCOME_UNSPECIFIED: LinkOutcome
+LINK_OUTCOME_LINKED: LinkOutcome
+LINK_OUTCOME_MERGED: LinkOutcome
+LINK_OUTCOME_ALREADY_LINKED: LinkOutcome
+LINK_OUTCOME_WRONG_CODE: LinkOutcome
+LINK_OUTCOME_EXPIRED: LinkOutcome
+LINK_OUTCOME_EXHAUSTED: LinkOutcome
+LINK_OUTCOME_USED: LinkOutcome
+LINK_OUTCOME_NO_PENDING_LINK: LinkOutcome
 
 class Identifier(_message.Message):
     __slots__ = ("type", "value", "first_seen_channel", "create_time")
@@ -207,3 +228,69 @@ class EraseCustomerResponse(_message.Message):
     messages_erased: int
     audit_event_id: str
     def __init__(self, erased_customer_ids: _Optional[_Iterable[str]] = ..., erase_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., already_erased: _Optional[bool] = ..., identifiers_erased: _Optional[int] = ..., names_erased: _Optional[int] = ..., messages_erased: _Optional[int] = ..., audit_event_id: _Optional[str] = ...) -> None: ...
+
+class StartLinkRequest(_message.Message):
+    __slots__ = ("customer_id", "channel", "assurance", "claimed_email", "claimed_phone", "default_region", "display_name", "request_key")
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    ASSURANCE_FIELD_NUMBER: _ClassVar[int]
+    CLAIMED_EMAIL_FIELD_NUMBER: _ClassVar[int]
+    CLAIMED_PHONE_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_REGION_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_KEY_FIELD_NUMBER: _ClassVar[int]
+    customer_id: str
+    channel: _channel_pb2.Channel
+    assurance: _sender_assurance_pb2.SenderAssurance
+    claimed_email: str
+    claimed_phone: str
+    default_region: str
+    display_name: str
+    request_key: str
+    def __init__(self, customer_id: _Optional[str] = ..., channel: _Optional[_Union[_channel_pb2.Channel, str]] = ..., assurance: _Optional[_Union[_sender_assurance_pb2.SenderAssurance, str]] = ..., claimed_email: _Optional[str] = ..., claimed_phone: _Optional[str] = ..., default_region: _Optional[str] = ..., display_name: _Optional[str] = ..., request_key: _Optional[str] = ...) -> None: ...
+
+class StartLinkResponse(_message.Message):
+    __slots__ = ("link_id", "delivery_channel", "masked_address", "expire_time", "attempts_left", "already_linked", "too_many_requests")
+    LINK_ID_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    MASKED_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_LEFT_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_LINKED_FIELD_NUMBER: _ClassVar[int]
+    TOO_MANY_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    link_id: str
+    delivery_channel: _channel_pb2.Channel
+    masked_address: str
+    expire_time: _timestamp_pb2.Timestamp
+    attempts_left: int
+    already_linked: bool
+    too_many_requests: bool
+    def __init__(self, link_id: _Optional[str] = ..., delivery_channel: _Optional[_Union[_channel_pb2.Channel, str]] = ..., masked_address: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempts_left: _Optional[int] = ..., already_linked: _Optional[bool] = ..., too_many_requests: _Optional[bool] = ...) -> None: ...
+
+class ConfirmLinkRequest(_message.Message):
+    __slots__ = ("customer_id", "channel", "assurance", "code")
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    ASSURANCE_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    customer_id: str
+    channel: _channel_pb2.Channel
+    assurance: _sender_assurance_pb2.SenderAssurance
+    code: str
+    def __init__(self, customer_id: _Optional[str] = ..., channel: _Optional[_Union[_channel_pb2.Channel, str]] = ..., assurance: _Optional[_Union[_sender_assurance_pb2.SenderAssurance, str]] = ..., code: _Optional[str] = ...) -> None: ...
+
+class ConfirmLinkResponse(_message.Message):
+    __slots__ = ("outcome", "attempts_left", "customer", "merge_id", "masked_address", "link_id")
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_LEFT_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_FIELD_NUMBER: _ClassVar[int]
+    MERGE_ID_FIELD_NUMBER: _ClassVar[int]
+    MASKED_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    LINK_ID_FIELD_NUMBER: _ClassVar[int]
+    outcome: LinkOutcome
+    attempts_left: int
+    customer: Customer
+    merge_id: str
+    masked_address: str
+    link_id: str
+    def __init__(self, outcome: _Optional[_Union[LinkOutcome, str]] = ..., attempts_left: _Optional[int] = ..., customer: _Optional[_Union[Customer, _Mapping]] = ..., merge_id: _Optional[str] = ..., masked_address: _Optional[str] = ..., link_id: _Optional[str] = ...) -> None: ...

@@ -66,6 +66,16 @@ class IdentityServiceStub:
                 request_serializer=fte_dot_identity_dot_v1_dot_identity__service__pb2.EraseCustomerRequest.SerializeToString,
                 response_deserializer=fte_dot_identity_dot_v1_dot_identity__service__pb2.EraseCustomerResponse.FromString,
                 _registered_method=True)
+        self.StartLink = channel.unary_unary(
+                '/fte.identity.v1.IdentityService/StartLink',
+                request_serializer=fte_dot_identity_dot_v1_dot_identity__service__pb2.StartLinkRequest.SerializeToString,
+                response_deserializer=fte_dot_identity_dot_v1_dot_identity__service__pb2.StartLinkResponse.FromString,
+                _registered_method=True)
+        self.ConfirmLink = channel.unary_unary(
+                '/fte.identity.v1.IdentityService/ConfirmLink',
+                request_serializer=fte_dot_identity_dot_v1_dot_identity__service__pb2.ConfirmLinkRequest.SerializeToString,
+                response_deserializer=fte_dot_identity_dot_v1_dot_identity__service__pb2.ConfirmLinkResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -131,6 +141,35 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartLink(self, request, context):
+        """StartLink begins verified linking of one more address (issue 12): the sender of a message
+        on a channel that proved them (VERIFIED) says another email or phone is theirs too. A
+        random one-time code is sent to that claimed address over its own channel (email: the
+        Gmail sender; phone: WhatsApp), straight from identity to the channel's outbound topic; it
+        is never returned, logged or stored in plaintext (only an scrypt hash). It expires, is
+        single-use and allows a few attempts; a new StartLink for the customer replaces the
+        pending one. At most a few codes an hour go out per customer and per claimed address
+        (too_many_requests). Errors: INVALID_ARGUMENT bad id, channel, region or address;
+        NOT_FOUND unknown customer; FAILED_PRECONDITION a CLAIMED sender, or a customer merged
+        away or erased; UNAVAILABLE the code could not be handed to Kafka (nothing is left pending).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmLink(self, request, context):
+        """ConfirmLink checks a one-time code sent back on the first channel by the customer who
+        started the link. A correct code links the address (nobody owned it) or merges its owner
+        into this customer (MergeCustomers' record, audited; reversible from the record). A wrong,
+        expired, used or exhausted code changes nothing but the attempts left; the outcome says
+        which. Errors: INVALID_ARGUMENT bad id, channel or a code that is not 6-8 digits;
+        NOT_FOUND unknown customer; FAILED_PRECONDITION a CLAIMED sender; UNAVAILABLE when
+        conversation or access could not be reached — a retry finishes the merge.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -163,6 +202,16 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.EraseCustomer,
                     request_deserializer=fte_dot_identity_dot_v1_dot_identity__service__pb2.EraseCustomerRequest.FromString,
                     response_serializer=fte_dot_identity_dot_v1_dot_identity__service__pb2.EraseCustomerResponse.SerializeToString,
+            ),
+            'StartLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartLink,
+                    request_deserializer=fte_dot_identity_dot_v1_dot_identity__service__pb2.StartLinkRequest.FromString,
+                    response_serializer=fte_dot_identity_dot_v1_dot_identity__service__pb2.StartLinkResponse.SerializeToString,
+            ),
+            'ConfirmLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmLink,
+                    request_deserializer=fte_dot_identity_dot_v1_dot_identity__service__pb2.ConfirmLinkRequest.FromString,
+                    response_serializer=fte_dot_identity_dot_v1_dot_identity__service__pb2.ConfirmLinkResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -329,6 +378,60 @@ class IdentityService:
             '/fte.identity.v1.IdentityService/EraseCustomer',
             fte_dot_identity_dot_v1_dot_identity__service__pb2.EraseCustomerRequest.SerializeToString,
             fte_dot_identity_dot_v1_dot_identity__service__pb2.EraseCustomerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fte.identity.v1.IdentityService/StartLink',
+            fte_dot_identity_dot_v1_dot_identity__service__pb2.StartLinkRequest.SerializeToString,
+            fte_dot_identity_dot_v1_dot_identity__service__pb2.StartLinkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fte.identity.v1.IdentityService/ConfirmLink',
+            fte_dot_identity_dot_v1_dot_identity__service__pb2.ConfirmLinkRequest.SerializeToString,
+            fte_dot_identity_dot_v1_dot_identity__service__pb2.ConfirmLinkResponse.FromString,
             options,
             channel_credentials,
             insecure,
