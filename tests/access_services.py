@@ -72,7 +72,8 @@ async def access(access_address: str, admin_key: str) -> AsyncIterator[access_gr
 
 
 # Every service identity the contracts' method rules name.
-SERVICE_IDENTITIES = ("edge", "inbound", "dispatcher", "agent", "knowledge", "identity", "conversation")
+SERVICE_IDENTITIES = ("edge", "inbound", "dispatcher", "agent", "knowledge", "identity", "conversation",
+                      "notifier")
 
 
 async def create_key(access_dsn: str, role: str, name: str) -> str:
