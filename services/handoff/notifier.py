@@ -320,6 +320,8 @@ async def run(settings: NotifierSettings, stop: asyncio.Event, routes: Routes | 
 async def main() -> None:
     settings = NotifierSettings()
     setup_logging("notifier", settings.log_level)
+    # httpx logs every request's URL at INFO; a chat webhook's URL is its secret.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     setup_tracing("notifier", settings.otel_exporter_otlp_endpoint)
     stop = stop_on_signals()
     if settings.metrics_port:
