@@ -5,6 +5,8 @@ notifier frozen."""
 
 from __future__ import annotations
 
+import httpx
+
 from tests.e2e.channel_loop import gmail_sent_to, new_phone, post_whatsapp, until, whatsapp_answer
 
 SALES = "sales@flowboard.example"
@@ -39,3 +41,8 @@ async def test_pricing_question_on_whatsapp_notifies_sales_by_email_and_webhook(
     assert "pricing" in str(mail.mime["Subject"]) and "Marta" in str(mail.mime["Subject"])
     assert body["link"] in text and "Business plan" in text
     assert len(hooked()) == 1 and len(mailed()) == 1
+
+    async with httpx.AsyncClient() as client:
+        metrics = (await client.get(f"http://{pipeline.address('notifier')}/metrics")).text
+    assert 'fte_notifier_sent_total{team="sales",transport="webhook"}' in metrics
+    assert 'fte_notifier_sent_total{team="sales",transport="email"}' in metrics
