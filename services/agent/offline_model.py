@@ -51,7 +51,7 @@ from services.knowledge.embeddings import Embedder
 from services.agent import linking
 from services.agent.handover import FIRST_REPLY
 from services.common import link_codes
-from services.agent.text import (
+from services.common.text import (
     STOPWORDS,
     content_terms,
     is_list_item,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from fte.common.v1 import channel_pb2
 
-from services.agent.text import is_list_item, split_sentences, strip_list_marker, strip_markdown
+from services.common.text import is_list_item, split_sentences, strip_list_marker, strip_markdown
 from services.common.company import COMPANY
 
 EMAIL = channel_pb2.CHANNEL_EMAIL
