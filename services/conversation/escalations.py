@@ -167,12 +167,6 @@ def notice_due(last_notice: datetime | None, now: datetime) -> bool:
     return last_notice is None or now - last_notice >= NOTICE_INTERVAL
 
 
-def hold_notice(owner_name: str) -> str:
-    """The notice itself: states no company fact, only who has the conversation."""
-    who = owner_name.strip() or "A member of our support team"
-    return f"Thanks, your message was added to your conversation. {who} will reply to you."
-
-
 def customer_name(context: dict) -> str:
     customer = context.get("customer") or {}
     names = context.get("sender_names") or []

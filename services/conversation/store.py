@@ -503,7 +503,7 @@ async def _record_inbound_and_hold(
                 " SET message_id = EXCLUDED.message_id, notice_time = EXCLUDED.notice_time",
                 result.conversation_id, result.message_id, now,
             )
-    return dataclasses.replace(result, held_by=held_by or "a member of our support team",
+    return dataclasses.replace(result, held_by=held_by or "A member of our support team",
                                hold_notice_due=due)
 
 

@@ -78,3 +78,20 @@ def test_the_plain_promise_holds_only_inside_business_hours(raised):
     assert plain == (due == raised + timedelta(minutes=60))
     if plain:
         assert bh.is_open(raised)
+
+
+def test_the_handover_states_the_due_time_outside_business_hours():
+    from fte.conversation.v1 import conversation_service_pb2 as conv_pb
+
+    from services.agent import handover
+    from services.common.company import COMPANY
+
+    friday_evening = at(4, 19, 30)
+    text = handover.message(conv_pb.ESCALATION_REASON_PRICING, "How much is it?",
+                            raised=friday_evening, due=bh.reply_due(friday_evening))
+    assert text.endswith("A person will reply by Monday 08:30 UTC.")
+    assert f"({COMPANY.sales_email})" in text
+    tuesday = at(1, 10)
+    text = handover.message(conv_pb.ESCALATION_REASON_PRICING, "How much is it?",
+                            raised=tuesday, due=bh.reply_due(tuesday))
+    assert text.endswith(f"within {COMPANY.escalation_first_reply}.")
