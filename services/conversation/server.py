@@ -34,6 +34,9 @@ class ConversationSettings(Settings):
     # Escalate asks IdentityService (IDENTITY_ADDR) for the customer's addresses; a hand-over
     # waits at most this long for them before it is written without.
     identity_timeout_s: float = 3.0
+    # Prometheus scrape port (`/metrics`: counters only, no personal data), e.g. the first-reply
+    # breaches of escalations; 0 serves none.
+    metrics_port: int = 0
 
 
 class ConversationServicer(pb_grpc.ConversationServiceServicer):
@@ -368,6 +371,12 @@ async def build(
     from services.conversation.handoff_store import HandoffStore
     from services.conversation.outbound import ReplyPublisher
 
+    if settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        metrics_server, _ = start_http_server(settings.metrics_port, addr=settings.grpc_host)
+        resources.callback(metrics_server.server_close)
+        resources.callback(metrics_server.shutdown)
     publisher = ReplyPublisher(settings.kafka_bootstrap_servers)
     resources.push_async_callback(publisher.close)
     return [

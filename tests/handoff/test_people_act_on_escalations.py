@@ -310,3 +310,31 @@ async def test_peoples_actions_are_audited(identity, conversation, as_person, ac
     assert ("ClaimEscalation", access_pb.AUDIT_OUTCOME_SUCCEEDED) in mine
     assert ("ClaimEscalation", access_pb.AUDIT_OUTCOME_FAILED) in mine
     assert ("ResolveEscalation", access_pb.AUDIT_OUTCOME_SUCCEEDED) in mine
+
+
+async def test_a_late_first_reply_is_breached_and_counted_once(identity, conversation, as_person, clock):
+    from prometheus_client import REGISTRY
+
+    def counted() -> float:
+        return REGISTRY.get_sample_value("fte_escalation_first_reply_breaches_total",
+                                         {"team": "legal"}) or 0.0
+
+    start = clock.pin(_past_monday())  # Monday 10:00: due 11:00
+    escalation, _, _ = await escalated(identity, conversation, reason=conv_pb.ESCALATION_REASON_LEGAL)
+    eid = escalation.escalation_id
+    clock.pin(start + timedelta(minutes=59))
+    got = await as_person["viewer"].GetEscalation(pb.GetEscalationRequest(escalation_id=eid))
+    assert not got.escalation.breached
+
+    clock.pin(start + timedelta(hours=2))
+    before = counted()
+    got = await as_person["viewer"].GetEscalation(pb.GetEscalationRequest(escalation_id=eid))
+    assert got.escalation.breached  # no reply yet, past due
+    await as_person["viewer"].ListEscalations(pb.ListEscalationsRequest(team="legal"))
+    assert counted() >= before + 1
+    once = counted()
+    reply = await as_person["agent"].ReplyToCustomer(pb.ReplyToCustomerRequest(
+        escalation_id=eid, content="Our legal team will answer.", idempotency_key="late"))
+    assert reply.escalation.breached  # the first reply came after the due time
+    await as_person["viewer"].ListEscalations(pb.ListEscalationsRequest(team="legal"))
+    assert counted() == once
