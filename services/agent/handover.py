@@ -96,6 +96,12 @@ def message(reason: int, customer_message: str = "", raised: datetime | None = N
         text = _TRANSLATED[lang.code] + "\n\n" + _BY_REASON[conv_pb.ESCALATION_REASON_OTHER]
     else:
         text = _BY_REASON.get(reason, _BY_REASON[conv_pb.ESCALATION_REASON_OTHER])
+    return text.replace(FIRST_REPLY, first_reply(raised, due))
+
+
+def first_reply(raised: datetime | None = None, due: datetime | None = None) -> str:
+    """The facts' "A person will reply within 1 business hour.", or the due time when the
+    escalation was raised outside business hours (or too close to closing time)."""
     if raised is not None and due is not None and not business_hours.promise_is_plain(raised, due):
-        text = text.replace(FIRST_REPLY, f"A person will reply by {business_hours.describe(due)}.")
-    return text
+        return f"A person will reply by {business_hours.describe(due)}."
+    return FIRST_REPLY

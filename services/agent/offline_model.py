@@ -489,7 +489,7 @@ class OfflineModel(Model):
                 text = answer.text
                 if escalations:
                     text += ("\n\nI've also passed this to a person on our support team. "
-                             + FIRST_REPLY)
+                             + escalations[-1].result().get("first_reply", FIRST_REPLY))
                 return [("send_response", {"message": text, "article_ids": answer.article_ids})], None
         if escalations:
             handover = escalations[-1].result().get("handover_message", "")
