@@ -95,3 +95,17 @@ def test_the_handover_states_the_due_time_outside_business_hours():
     text = handover.message(conv_pb.ESCALATION_REASON_PRICING, "How much is it?",
                             raised=tuesday, due=bh.reply_due(tuesday))
     assert text.endswith(f"within {COMPANY.escalation_first_reply}.")
+
+
+def test_the_configured_hours_are_the_published_ones(facts):
+    """teams.toml's hours are what FACTS.md promises customers, so the due time the handover
+    states follows from published facts."""
+    from datetime import time
+
+    from services.common.teams import TEAMS
+
+    assert "Human support team: Monday–Friday, 08:00–20:00 UTC." in facts
+    assert "first human reply within 1 business hour" in facts
+    hours = TEAMS.hours
+    assert (hours.timezone, hours.days, hours.open, hours.close, hours.first_reply_minutes) == (
+        "UTC", (0, 1, 2, 3, 4), time(8), time(20), 60)
