@@ -28,6 +28,7 @@ from services.conversation.escalations import Actor, Filters, Queued
 from services.conversation.handoff_store import HandoffStore, Reply
 from services.conversation.identities import IdentityClient
 from services.conversation.outbound import ReplyPublisher
+from services.conversation.tickets import Message
 from services.conversation.server import _enum_in, _enum_out, _message, _text, _uuid
 
 Clock = Callable[[], datetime]
@@ -101,12 +102,22 @@ class HandoffServicer(pb_grpc.HandoffServiceServicer):
             raise InvalidArgument(f"content: longer than {escalations.MAX_REPLY} characters")
         key = _text(request.idempotency_key, "idempotency_key", escalations.MAX_KEY)
         actor = _actor()
-        reply = await self._store.reply(escalation_id, actor, content, key, self._clock())
+        # Formatted (and stored) as the agent's replies are: the ticket page shows the stored
+        # text, and people reading the history see what the customer got.
+        e = await self._store.get(escalation_id)
+        customer = await self._identities.describe(e.customer_id)
+        last = await self._store.last_inbound(e.ticket_id, e.channel)
+        name = customer.get("display_name") or e.customer_name
+        formatted = formatting.format_reply(
+            channels.BY_NAME[e.channel], content, name, last.subject if last else e.subject,
+            signer=actor.name,
+        )
+        stored = formatted.text or "\n\n".join(formatted.parts)
+        reply = await self._store.reply(escalation_id, actor, stored, key, self._clock())
         # A retry of a reply the dispatcher already handled sends nothing; a pending one (its
         # publish may have failed) is published again: the dispatcher sends a reply id once.
         if reply.delivery_status == "pending":
-            customer = await self._identities.describe(reply.escalation.customer_id)
-            await self._publisher.send(_outbound(reply, content, actor, customer))
+            await self._publisher.send(_outbound(reply, formatted, name, customer, last))
         await self._count_breaches()
         return pb.ReplyToCustomerResponse(
             message_id=str(reply.message_id),
@@ -203,18 +214,15 @@ def _thread(thread_ref: str) -> events_pb2.ThreadRef:
     return events_pb2.ThreadRef(thread_id=thread_ref)
 
 
-def _outbound(reply: Reply, content: str, actor: Actor, customer: dict[str, Any]
-              ) -> events_pb2.OutboundMessage:
+def _outbound(reply: Reply, formatted: formatting.ChannelReply, name: str,
+              customer: dict[str, Any], last: Message | None) -> events_pb2.OutboundMessage:
     """The OutboundMessage the worker would publish for an agent reply on this ticket."""
-    e, last = reply.escalation, reply.last_inbound
+    e = reply.escalation
     channel = channels.BY_NAME[e.channel]
     stored = _stored_customer(e)
-    name = customer.get("display_name") or e.customer_name
     emails = customer.get("email") or stored.get("email") or []
     numbers = (customer.get("whatsapp") or stored.get("whatsapp")
                or customer.get("phone") or stored.get("phone") or [])
-    subject = last.subject if last else e.subject
-    formatted = formatting.format_reply(channel, content, name, subject, signer=actor.name)
     message = events_pb2.OutboundMessage(
         reply_id=reply.reply_id,
         ticket_id=str(e.ticket_id),

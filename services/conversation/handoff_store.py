@@ -31,15 +31,13 @@ SELECT e.escalation_id, e.ticket_id, t.conversation_id, t.customer_id,
 
 @dataclass(frozen=True)
 class Reply:
-    """A person's reply as stored, with what sending it needs."""
+    """A person's reply as stored."""
 
     message_id: uuid.UUID
     reply_id: str
     duplicate: bool
     delivery_status: str
     escalation: Queued
-    # The customer's last inbound message on the ticket's channel (thread, subject, time).
-    last_inbound: Message | None
 
 
 class HandoffStore:
@@ -136,12 +134,16 @@ class HandoffStore:
                 duplicate = False
             else:
                 duplicate = True
-            last = await _messages(
-                conn, "ticket_id = $1 AND direction = 'inbound' AND channel = $2",
-                e.ticket_id, e.channel,
+            return Reply(first["message_id"], reply_id, duplicate, first["delivery_status"], e)
+
+    async def last_inbound(self, ticket_id: uuid.UUID, channel: str) -> Message | None:
+        """The customer's last message on the ticket's channel: its thread, subject and time
+        are what a reply answers."""
+        async with self._pool.acquire() as conn:
+            found = await _messages(
+                conn, "ticket_id = $1 AND direction = 'inbound' AND channel = $2", ticket_id, channel,
             )
-            return Reply(first["message_id"], reply_id, duplicate, first["delivery_status"], e,
-                         last[-1] if last else None)
+        return found[-1] if found else None
 
     async def resolve(self, escalation_id: uuid.UUID, actor: Actor, note: str,
                       now: datetime) -> tuple[Queued, bool]:

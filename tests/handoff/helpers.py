@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 from aiokafka import AIOKafkaConsumer
-from fte.common.v1.channel_pb2 import CHANNEL_EMAIL, CHANNEL_WHATSAPP
+from fte.common.v1.channel_pb2 import CHANNEL_EMAIL, CHANNEL_WEB_FORM, CHANNEL_WHATSAPP
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 from fte.events.v1 import events_pb2
 from fte.identity.v1 import identity_service_pb2 as id_pb
@@ -20,7 +20,7 @@ async def escalated(identity, conversation, *, channel=CHANNEL_WHATSAPP,
                     name="Ada Lovelace", **inbound) -> tuple[conv_pb.Escalation, conv_pb.RecordInboundResponse, str]:
     """A new customer writes once and the ticket is escalated. Returns (escalation, the
     recorded inbound, the customer's address)."""
-    if channel == CHANNEL_EMAIL:
+    if channel in (CHANNEL_EMAIL, CHANNEL_WEB_FORM):
         address = unique_email("handoff")
         resolved = await identity.ResolveCustomer(id_pb.ResolveCustomerRequest(
             channel=channel, email=address, display_name=name))

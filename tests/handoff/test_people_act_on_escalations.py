@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 from fte.access.v1 import access_service_pb2 as access_pb
-from fte.common.v1.channel_pb2 import CHANNEL_EMAIL, CHANNEL_WHATSAPP
+from fte.common.v1.channel_pb2 import CHANNEL_EMAIL, CHANNEL_WEB_FORM, CHANNEL_WHATSAPP
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 from fte.handoff.v1 import handoff_service_pb2 as pb
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -149,7 +149,9 @@ async def test_a_reply_is_stored_as_human_and_sent_on_whatsapp_once(
     ticket = await conversation.GetTicket(conv_pb.GetTicketRequest(ticket_id=recorded.ticket_id))
     human = [m for m in ticket.messages if m.role == conv_pb.MESSAGE_ROLE_HUMAN]
     assert len(human) == 1 and human[0].message_id == reply.message_id
-    assert human[0].sender_name == "tests (agent)" and human[0].content == long_answer
+    assert human[0].sender_name == "tests (agent)"
+    # Stored as sent (formatted for WhatsApp, as the agent's replies are).
+    assert human[0].content == f"Hi Ada! {long_answer}"
     assert human[0].direction == conv_pb.MESSAGE_DIRECTION_OUTBOUND
 
     sent = await published(stack.bootstrap_servers, CHANNEL_WHATSAPP, human[0].reply_id)
@@ -180,6 +182,22 @@ async def test_an_email_reply_lands_in_the_customers_thread(identity, conversati
     assert message.parts[0].startswith("Dear Ada,")
     assert message.parts[-1].endswith("tests (agent)\nFlowboard Support")
     assert message.html.startswith("<!DOCTYPE html>")
+
+
+async def test_a_web_form_reply_is_shown_on_the_ticket_page_formatted_for_the_web(
+        identity, conversation, as_person, stack):
+    escalation, recorded, address = await escalated(
+        identity, conversation, channel=CHANNEL_WEB_FORM, reason=conv_pb.ESCALATION_REASON_REFUND)
+    assert escalation.team == "billing"
+    reply = await as_person["agent"].ReplyToCustomer(pb.ReplyToCustomerRequest(
+        escalation_id=escalation.escalation_id, content="Your refund is on its way.",
+        idempotency_key="web-1"))
+    ticket = await conversation.GetTicket(conv_pb.GetTicketRequest(ticket_id=recorded.ticket_id))
+    [human] = [m for m in ticket.messages if m.message_id == reply.message_id]
+    assert human.content == ("Hi Ada,\n\nYour refund is on its way.\n\n"
+                             "Best regards,\ntests (agent)\nFlowboard Support")
+    [message] = await published(stack.bootstrap_servers, CHANNEL_WEB_FORM, human.reply_id)
+    assert message.parts == [human.content] and message.recipient.email == address
 
 
 async def test_resolve_hands_back_and_reopen_puts_it_back_unclaimed(identity, conversation, as_person):
