@@ -75,6 +75,9 @@ class HandoffServicer(pb_grpc.HandoffServiceServicer):
         escalation_id = _uuid(request.escalation_id, "escalation_id")
         e = await self._store.get(escalation_id)
         customer = await self._identities.describe(e.customer_id)
+        if customer.get("lookup") == "failed":
+            # IdentityService cannot be asked now: what it said when the escalation was raised.
+            customer = _stored_customer(e)
         messages = await self._store.history(e.customer_id, _HISTORY)
         queued = _queued(e, self._clock())
         if customer.get("display_name"):
