@@ -16,7 +16,7 @@ GRPCURL = shutil.which("grpcurl") or str(ROOT / ".cache/bin/grpcurl")
 
 EXPECTED = {
     "identity": {"fte.identity.v1.IdentityService"},
-    "conversation": {"fte.conversation.v1.ConversationService"},
+    "conversation": {"fte.conversation.v1.ConversationService", "fte.handoff.v1.HandoffService"},
     "agent": {"fte.agent.v1.AgentService", "fte.knowledge.v1.KnowledgeService"},
     "access": {"fte.access.v1.AccessService"},
 }

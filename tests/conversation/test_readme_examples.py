@@ -31,10 +31,19 @@ async def test_root_readme_walkthrough_records_a_message_and_reads_its_ticket(id
         REPO_ROOT / "README.md", identity_address, conversation_address, admin_key, skip_blocks_with="127.0.0.1:50053")
     assert "fte.identity.v1.IdentityService" in output  # `list`
     assert "method_access" in output and "ROLE_ADMIN" in output  # `describe` shows who may call
-    health, history, ticket = _documents(output)
+    health, history, ticket, queue, escalation, claimed, reply, resolved, reopened = _documents(output)
     assert health == {"status": "SERVING"}
     assert [(m["channel"], m["content"]) for m in history["messages"]] == [
         ("CHANNEL_WHATSAPP", "How do I export a board to CSV?")]
     assert ticket["ticket"]["ticket_id"] == history["messages"][0]["ticket_id"]
     assert ticket["ticket"]["status"] == "TICKET_STATUS_OPEN"
     assert [m["content"] for m in ticket["messages"]] == ["How do I export a board to CSV?"]
+
+    # "For the support team": the escalation goes to sales and through the queue's steps.
+    escalation_id = escalation["escalation"]["escalation_id"]
+    assert escalation["escalation"]["team"] == "sales" and "reply_due_time" in escalation["escalation"]
+    assert escalation_id in [e["escalation_id"] for e in queue["escalations"]]
+    assert claimed["escalation"]["state"] == "ESCALATION_STATE_CLAIMED"
+    assert reply["message_id"] and reply["escalation"]["first_reply_time"]
+    assert resolved["escalation"]["state"] == "ESCALATION_STATE_RESOLVED"
+    assert reopened["escalation"]["state"] == "ESCALATION_STATE_OPEN"
