@@ -33,6 +33,8 @@ class EdgeSettings(Settings):
     auth_cache_ttl_s: float = 10.0
     # The built web form (`npm run build` in webform/), served at /webform/.
     webform_dist_dir: Path = Path(__file__).resolve().parents[2] / "webform" / "dist"
+    # The built operator inbox (`npm run build` in inbox/), served at /inbox/.
+    inbox_dist_dir: Path = Path(__file__).resolve().parents[2] / "inbox" / "dist"
     # Shared with the host pages that embed the form: their identity token (HMAC-SHA256 of the
     # signed-in user's email) proves the form's email. Unset: no token is accepted.
     webform_identity_secret: SecretStr | None = None
