@@ -1,0 +1,154 @@
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { ApiError, createApi, type Escalation, type InboxApi, type Me, type QueueFilters } from "../api";
+import { EscalationView } from "./EscalationView";
+import { Queue } from "./Queue";
+import { SignIn } from "./SignIn";
+
+export const CREDENTIAL_KEY = "fte-inbox-credential";
+const REFRESH_MS = 15_000;
+
+function routeOf(hash: string): string | null {
+  const m = /^#\/escalation\/([0-9a-fA-F-]{36})$/.exec(hash);
+  return m ? m[1] : null;
+}
+
+interface Props {
+  makeApi?: (credential: string) => InboxApi;
+  storage?: Storage;
+}
+
+export function App({ makeApi = (c) => createApi(c), storage = sessionStorage }: Props) {
+  const [credential, setCredential] = useState<string | null>(() => storage.getItem(CREDENTIAL_KEY));
+  const [me, setMe] = useState<Me | null>(null);
+  const [notice, setNotice] = useState("");
+  const api = useMemo(() => (credential ? makeApi(credential) : null), [credential, makeApi]);
+
+  const signOut = useCallback(
+    (why = "") => {
+      storage.removeItem(CREDENTIAL_KEY);
+      setCredential(null);
+      setMe(null);
+      setNotice(why);
+    },
+    [storage],
+  );
+
+  // A stored key is checked again on load: it may have been revoked since.
+  useEffect(() => {
+    if (!api || me) return;
+    api.me().then(setMe, (err: unknown) => signOut(err instanceof ApiError && err.status === 401 ? "Your session ended; sign in again." : (err as Error).message));
+  }, [api, me, signOut]);
+
+  if (!api || !credential) {
+    return (
+      <SignIn
+        notice={notice}
+        check={(c) => makeApi(c).me()}
+        onSignedIn={(c, who) => {
+          storage.setItem(CREDENTIAL_KEY, c);
+          setCredential(c);
+          setMe(who);
+          setNotice("");
+        }}
+      />
+    );
+  }
+  if (!me) return <p role="status">Checking your key…</p>;
+  return <Inbox api={api} me={me} onSignOut={() => signOut()} onUnauthenticated={() => signOut("Your session ended; sign in again.")} />;
+}
+
+function Inbox({ api, me, onSignOut, onUnauthenticated }: { api: InboxApi; me: Me; onSignOut: () => void; onUnauthenticated: () => void }) {
+  const [selected, setSelected] = useState<string | null>(() => routeOf(location.hash));
+  const [filters, setFilters] = useState<QueueFilters>({ states: [], team: "", reason: "" });
+  const [escalations, setEscalations] = useState<Escalation[]>([]);
+  const [nextToken, setNextToken] = useState("");
+  const [teams, setTeams] = useState<string[]>([]);
+  const [loading, setLoading] = useState(true);
+  const [error, setError] = useState("");
+  const [now, setNow] = useState(() => Date.now());
+  const seq = useRef(0);
+
+  const load = useCallback(
+    async (more = false) => {
+      const mine = ++seq.current;
+      setLoading(true);
+      try {
+        const page = await api.list(filters, more ? nextToken : "");
+        if (mine !== seq.current) return;
+        setEscalations((prev) => (more ? [...prev, ...page.escalations] : page.escalations));
+        setNextToken(page.next_page_token);
+        setTeams((prev) => [...new Set([...prev, ...page.escalations.map((e) => e.team).filter(Boolean)])].sort());
+        setError("");
+      } catch (err) {
+        if (mine !== seq.current) return;
+        if (err instanceof ApiError && err.status === 401) return onUnauthenticated();
+        setError((err as Error).message);
+      } finally {
+        if (mine === seq.current) setLoading(false);
+      }
+    },
+    [api, filters, nextToken, onUnauthenticated],
+  );
+
+  useEffect(() => {
+    void load();
+    const timer = setInterval(() => void load(), REFRESH_MS);
+    return () => clearInterval(timer);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [api, filters]);
+
+  useEffect(() => {
+    const tick = setInterval(() => setNow(Date.now()), 30_000);
+    const onHash = () => {
+      const id = routeOf(location.hash);
+      setSelected(id);
+      if (!id) requestAnimationFrame(() => document.getElementById("queue-title")?.focus());
+    };
+    window.addEventListener("hashchange", onHash);
+    return () => {
+      clearInterval(tick);
+      window.removeEventListener("hashchange", onHash);
+    };
+  }, []);
+
+  return (
+    <div className={`layout${selected ? " has-selection" : ""}`}>
+      <a className="skip" href="#main-pane">
+        Skip to {selected ? "the escalation" : "the queue"}
+      </a>
+      <header className="top">
+        <h1>Support inbox</h1>
+        <p className="me">
+          {me.display_name} <span className="role">({me.role})</span>
+        </p>
+        <button type="button" className="secondary" onClick={onSignOut}>
+          Sign out
+        </button>
+      </header>
+      <div className="panes">
+        <div className="pane queue-pane" id={selected ? undefined : "main-pane"} tabIndex={-1}>
+          <Queue
+            escalations={escalations}
+            filters={filters}
+            onFilters={setFilters}
+            teams={teams}
+            selectedId={selected}
+            now={now}
+            loading={loading}
+            error={error}
+            onRefresh={() => void load()}
+            hasMore={nextToken !== ""}
+            onMore={() => void load(true)}
+          />
+        </div>
+        <main className="pane detail-pane" id={selected ? "main-pane" : undefined} tabIndex={-1}>
+          {selected ? (
+            <EscalationView api={api} me={me} escalationId={selected} now={now} onChanged={() => void load()} />
+          ) : (
+            <p className="empty">Choose an escalation from the queue.</p>
+          )}
+        </main>
+      </div>
+    </div>
+  );
+}
