@@ -51,7 +51,7 @@ PROCESSES: tuple[AppProcess, ...] = (
     AppProcess("dispatcher", ("-m", "services.channels"), port=50054,
                advertise_as=("DISPATCHER_ADDR",), service_identity="dispatcher"),
     AppProcess("edge", ("-m", "services.edge"), port=8080, port_env="HTTP_PORT",
-               urls=("/webform/", "/webform/demo.html", "/docs", "/health"), service_identity="edge"),
+               urls=("/webform/", "/webform/demo.html", "/inbox/", "/docs", "/health"), service_identity="edge"),
 )
 
 
