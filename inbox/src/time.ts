@@ -69,6 +69,9 @@ export const LABELS: Record<string, string> = {
   open: "Open",
   claimed: "Claimed",
   resolved: "Resolved",
+  agent: "AI agent",
+  human: "Support team",
+  system: "System",
 };
 
 export const label = (value: string) => LABELS[value] ?? value.replace(/_/g, " ");
