@@ -1,3 +1,5 @@
+import type { OidcConfig } from "./oidc";
+
 // The edge's inbox API (/inbox/api/…, same origin). Every call carries the operator's credential
 // as `Authorization: Bearer`; the edge checks it and calls HandoffService as that person.
 
@@ -138,6 +140,16 @@ export function createApi(credential: string, base = "/inbox/api", fetchImpl: Fe
     resolve: (id, note) => call("POST", `${at(id)}/resolve`, { note }),
     reopen: (id, note) => call("POST", `${at(id)}/reopen`, { note }),
   };
+}
+
+/** The edge's sign-in settings (open: needed before anyone has a credential). */
+export async function fetchConfig(base = "/inbox/api", fetchImpl: FetchLike = (i, o) => fetch(i, o)): Promise<{ oidc: OidcConfig | null }> {
+  try {
+    const response = await fetchImpl(`${base}/config`, { headers: { Accept: "application/json" } });
+    return response.ok ? await response.json() : { oidc: null };
+  } catch {
+    return { oidc: null };
+  }
 }
 
 export const canAct = (me: Me | null) => me?.role === "agent" || me?.role === "admin";

@@ -342,7 +342,7 @@ def create_app(settings: EdgeSettings | None = None, channels: ChannelSettings |
             raise _grpc_to_http(err) from err
         return MessageToDict(reply, preserving_proto_field_name=True)
 
-    app.include_router(create_inbox_router(_grpc_to_http))
+    app.include_router(create_inbox_router(_grpc_to_http, settings))
 
     def current_producer() -> AIOKafkaProducer:
         producer = app.state.kafka.producer

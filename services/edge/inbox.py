@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 from services.common import channels as channel_names
 from services.common.auth import AGENT, VIEWER
 from services.edge.auth import as_caller, require_role
+from services.edge.settings import EdgeSettings
 
 State = Literal["open", "claimed", "resolved"]
 Reason = Literal["pricing", "refund", "legal", "anger", "human_request", "search_failed",
@@ -50,6 +51,19 @@ assert set(_REASONS) == set(Reason.__args__), "Reason must list every Escalation
 class Operator(BaseModel):
     subject: str = Field(description="the principal, e.g. `api-key:<id>` or `oidc:<sub>`")
     display_name: str
+
+
+class OidcSignIn(BaseModel):
+    """The identity provider the inbox signs people in with (authorization code + PKCE)."""
+
+    issuer: str
+    client_id: str
+    scope: str
+    token: str = Field(description="which token of the provider's answer to send: id_token or access_token")
+
+
+class InboxConfig(BaseModel):
+    oidc: OidcSignIn | None = Field(description="null: sign in with an API key (or a pasted token) only")
 
 
 class Me(BaseModel):
@@ -172,9 +186,20 @@ def _context(raw: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def create_inbox_router(grpc_to_http) -> APIRouter:
+def create_inbox_router(grpc_to_http, settings: EdgeSettings) -> APIRouter:
     """The routes; `grpc_to_http` maps a gRPC error to the edge's HTTP answer (app.py's)."""
     router = APIRouter(prefix="/inbox/api", tags=["inbox"])
+
+    # Open: the sign-in page needs it before anyone has a credential. It holds only what the
+    # provider's own discovery document and login page show anyway (issuer, public client id).
+    @router.get("/config", response_model=InboxConfig)
+    async def inbox_config() -> InboxConfig:
+        if not (settings.inbox_oidc_issuer and settings.inbox_oidc_client_id):
+            return InboxConfig(oidc=None)
+        return InboxConfig(oidc=OidcSignIn(
+            issuer=settings.inbox_oidc_issuer, client_id=settings.inbox_oidc_client_id,
+            scope=settings.inbox_oidc_scope, token=settings.inbox_oidc_token))
+
     # The role is also in the OpenAPI document (`x-min-role`): the credential test reads it.
     reads = dict(dependencies=[Depends(require_role(VIEWER))], openapi_extra={"x-min-role": VIEWER})
     acts = dict(dependencies=[Depends(require_role(AGENT))], openapi_extra={"x-min-role": AGENT})

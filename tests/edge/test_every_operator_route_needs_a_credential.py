@@ -22,6 +22,8 @@ CUSTOMER_ALLOWLIST = {
     ("GET", "/health"),
     ("GET", "/ready"),
     ("GET", "/metrics"),
+    # The inbox's sign-in settings: the identity provider's issuer and public client id.
+    ("GET", "/inbox/api/config"),
 }
 
 

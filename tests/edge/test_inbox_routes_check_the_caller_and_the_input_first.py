@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import uuid
 
+import httpx
 import pytest
+
+from tests.edge.conftest import edge_settings, serve_edge
 
 ACTIONS = ("claim", "reply", "resolve", "reopen")
 
@@ -98,3 +101,19 @@ async def test_the_openapi_document_describes_the_inbox_answers(http):
     assert answer("/inbox/api/escalations/{escalation_id}/reply", "post").endswith("/ReplyResult")
     escalation = document["components"]["schemas"]["Escalation"]["properties"]
     assert {"reply_due_at", "breached", "team", "note", "owner", "state"} <= set(escalation)
+
+
+async def test_the_sign_in_config_is_open_and_offers_no_provider_unless_configured(http):
+    reply = await http.get("/inbox/api/config")
+    assert reply.status_code == 200
+    assert reply.json() == {"oidc": None}
+
+
+async def test_the_sign_in_config_names_the_configured_provider(stack, identity_address, conversation_address, service_auth):
+    settings = edge_settings(stack, identity_address, conversation_address, **service_auth("edge"),
+                             inbox_oidc_issuer="https://login.example.com/realms/flowboard",
+                             inbox_oidc_client_id="fte-inbox")
+    async with serve_edge(settings) as url, httpx.AsyncClient(base_url=url) as client:
+        body = (await client.get("/inbox/api/config")).json()
+    assert body == {"oidc": {"issuer": "https://login.example.com/realms/flowboard", "client_id": "fte-inbox",
+                             "scope": "openid profile email", "token": "id_token"}}

@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { ApiError, createApi, type Escalation, type InboxApi, type Me, type QueueFilters } from "../api";
+import { ApiError, createApi, fetchConfig, type Escalation, type InboxApi, type Me, type QueueFilters } from "../api";
+import { beginSignIn, completeSignIn, redirectUri, type OidcConfig } from "../oidc";
 import { EscalationView } from "./EscalationView";
 import { Queue } from "./Queue";
 import { SignIn } from "./SignIn";
@@ -15,13 +16,45 @@ function routeOf(hash: string): string | null {
 interface Props {
   makeApi?: (credential: string) => InboxApi;
   storage?: Storage;
+  loadConfig?: () => Promise<{ oidc: OidcConfig | null }>;
 }
 
-export function App({ makeApi = (c) => createApi(c), storage = sessionStorage }: Props) {
+export function App({ makeApi = (c) => createApi(c), storage = sessionStorage, loadConfig = () => fetchConfig() }: Props) {
   const [credential, setCredential] = useState<string | null>(() => storage.getItem(CREDENTIAL_KEY));
   const [me, setMe] = useState<Me | null>(null);
   const [notice, setNotice] = useState("");
+  const [oidc, setOidc] = useState<OidcConfig | null>(null);
+  const [returning, setReturning] = useState(() => /[?&](code|error)=/.test(location.search));
   const api = useMemo(() => (credential ? makeApi(credential) : null), [credential, makeApi]);
+
+  // The identity provider, if the edge names one; and the way back from it (?code=&state=).
+  useEffect(() => {
+    let live = true;
+    void loadConfig().then(async ({ oidc: config }) => {
+      if (!live) return;
+      setOidc(config);
+      if (!config || !/[?&](code|error)=/.test(location.search)) return setReturning(false);
+      const search = location.search;
+      history.replaceState(null, "", `${location.pathname}${location.hash}`);
+      try {
+        const token = await completeSignIn(config, search, { storage });
+        if (token) {
+          const who = await makeApi(token).me();
+          storage.setItem(CREDENTIAL_KEY, token);
+          setCredential(token);
+          setMe(who);
+        }
+      } catch (err) {
+        setNotice(err instanceof ApiError && err.status === 401 ? "The company sign-in was refused by the edge." : (err as Error).message);
+      } finally {
+        setReturning(false);
+      }
+    });
+    return () => {
+      live = false;
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, []);
 
   const signOut = useCallback(
     (why = "") => {
@@ -39,10 +72,19 @@ export function App({ makeApi = (c) => createApi(c), storage = sessionStorage }:
     api.me().then(setMe, (err: unknown) => signOut(err instanceof ApiError && err.status === 401 ? "Your session ended; sign in again." : (err as Error).message));
   }, [api, me, signOut]);
 
+  if (returning) return <p role="status">Finishing the sign-in…</p>;
   if (!api || !credential) {
     return (
       <SignIn
+        key={notice}
         notice={notice}
+        onCompanySignIn={
+          oidc
+            ? async () => {
+                location.assign(await beginSignIn(oidc, redirectUri(location), { storage }));
+              }
+            : undefined
+        }
         check={(c) => makeApi(c).me()}
         onSignedIn={(c, who) => {
           storage.setItem(CREDENTIAL_KEY, c);

@@ -7,10 +7,12 @@ interface Props {
   onSignedIn: (credential: string, me: Me) => void;
   /** Why the operator is here again (an expired or revoked key). */
   notice?: string;
+  /** Offered when the edge names an identity provider: starts the redirect (code + PKCE). */
+  onCompanySignIn?: () => Promise<void>;
 }
 
 /** Sign in by pasting an API key (`fte_…`) or an OIDC token; kept only for this browser tab. */
-export function SignIn({ check, onSignedIn, notice }: Props) {
+export function SignIn({ check, onSignedIn, notice, onCompanySignIn }: Props) {
   const [key, setKey] = useState("");
   const [error, setError] = useState(notice ?? "");
   const [busy, setBusy] = useState(false);
@@ -38,9 +40,28 @@ export function SignIn({ check, onSignedIn, notice }: Props) {
     }
   }
 
+  async function company() {
+    setBusy(true);
+    setError("");
+    try {
+      await onCompanySignIn!();
+    } catch (err) {
+      setError((err as Error).message);
+      setBusy(false);
+    }
+  }
+
   return (
     <main className="signin" aria-labelledby="signin-title">
       <h1 id="signin-title">Support inbox</h1>
+      {onCompanySignIn && (
+        <>
+          <button type="button" className="company" onClick={company} disabled={busy}>
+            Sign in with your company account
+          </button>
+          <p className="or">or</p>
+        </>
+      )}
       <form onSubmit={submit} noValidate>
         <label htmlFor="credential">API key</label>
         <p id="credential-hint" className="hint">

@@ -20,10 +20,12 @@ function fakeApi(credential: string): InboxApi {
   } as unknown as InboxApi;
 }
 
+const noProvider = async () => ({ oidc: null });
+
 beforeEach(() => sessionStorage.clear());
 
 test("signing in with a key keeps it in this tab and shows the queue", async () => {
-  render(<App makeApi={fakeApi} />);
+  render(<App makeApi={fakeApi} loadConfig={noProvider} />);
   const input = screen.getByLabelText("API key");
   expect(input).toHaveFocus();
   await userEvent.type(input, "fte_good{Enter}");
@@ -38,7 +40,7 @@ test("signing in with a key keeps it in this tab and shows the queue", async () 
 });
 
 test("a refused key is said, and nothing is stored", async () => {
-  render(<App makeApi={fakeApi} />);
+  render(<App makeApi={fakeApi} loadConfig={noProvider} />);
   await userEvent.type(screen.getByLabelText("API key"), "fte_bad{Enter}");
   expect(await screen.findByRole("alert")).toHaveTextContent("That key was refused");
   expect(sessionStorage.getItem(CREDENTIAL_KEY)).toBeNull();
@@ -46,7 +48,7 @@ test("a refused key is said, and nothing is stored", async () => {
 
 test("a stored key that stopped working sends the operator back to sign in", async () => {
   sessionStorage.setItem(CREDENTIAL_KEY, "fte_revoked");
-  render(<App makeApi={fakeApi} />);
+  render(<App makeApi={fakeApi} loadConfig={noProvider} />);
   expect(await screen.findByRole("alert")).toHaveTextContent("Your session ended");
   expect(sessionStorage.getItem(CREDENTIAL_KEY)).toBeNull();
 });
@@ -62,4 +64,11 @@ test("the API sends the credential as a Bearer token and reads the edge's detail
   fetchImpl.mockResolvedValueOnce(new Response(JSON.stringify({ escalations: [], next_page_token: "" })));
   await api.list({ states: ["open", "claimed"], team: "sales", reason: "refund" });
   expect(fetchImpl.mock.calls[1][0]).toBe("/inbox/api/escalations?state=open&state=claimed&team=sales&reason=refund&page_size=100");
+});
+
+test("with a provider configured, the sign-in page offers the company account", async () => {
+  const loadConfig = async () => ({ oidc: { issuer: "https://login.example.com", client_id: "fte-inbox", scope: "openid", token: "id_token" as const } });
+  render(<App makeApi={fakeApi} loadConfig={loadConfig} />);
+  expect(await screen.findByRole("button", { name: "Sign in with your company account" })).toBeInTheDocument();
+  expect(screen.getByLabelText("API key")).toBeInTheDocument();
 });
