@@ -155,7 +155,15 @@ function Inbox({ api, me, onSignOut, onUnauthenticated }: { api: InboxApi; me: M
 
   return (
     <div className={`layout${selected ? " has-selection" : ""}`}>
-      <a className="skip" href="#main-pane">
+      <a
+        className="skip"
+        href="#main-pane"
+        onClick={(e) => {
+          // Not a route: move focus without touching the hash (which names the open escalation).
+          e.preventDefault();
+          document.getElementById("main-pane")?.focus();
+        }}
+      >
         Skip to {selected ? "the escalation" : "the queue"}
       </a>
       <header className="top">
