@@ -143,12 +143,12 @@ export function createApi(credential: string, base = "/inbox/api", fetchImpl: Fe
 }
 
 /** The edge's sign-in settings (open: needed before anyone has a credential). */
-export async function fetchConfig(base = "/inbox/api", fetchImpl: FetchLike = (i, o) => fetch(i, o)): Promise<{ oidc: OidcConfig | null }> {
+export async function fetchConfig(base = "/inbox/api", fetchImpl: FetchLike = (i, o) => fetch(i, o)): Promise<{ oidc: OidcConfig | null; teams: string[] }> {
   try {
     const response = await fetchImpl(`${base}/config`, { headers: { Accept: "application/json" } });
-    return response.ok ? await response.json() : { oidc: null };
+    return response.ok ? await response.json() : { oidc: null, teams: [] };
   } catch {
-    return { oidc: null };
+    return { oidc: null, teams: [] };
   }
 }
 

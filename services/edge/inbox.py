@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 
 from services.common import channels as channel_names
 from services.common.auth import AGENT, VIEWER
+from services.common.teams import TEAMS
 from services.edge.auth import as_caller, require_role
 from services.edge.settings import EdgeSettings
 
@@ -64,6 +65,7 @@ class OidcSignIn(BaseModel):
 
 class InboxConfig(BaseModel):
     oidc: OidcSignIn | None = Field(description="null: sign in with an API key (or a pasted token) only")
+    teams: list[str] = Field(description="the teams escalations are routed to (teams.toml): the queue's team filter")
 
 
 class Me(BaseModel):
@@ -194,9 +196,10 @@ def create_inbox_router(grpc_to_http, settings: EdgeSettings) -> APIRouter:
     # provider's own discovery document and login page show anyway (issuer, public client id).
     @router.get("/config", response_model=InboxConfig)
     async def inbox_config() -> InboxConfig:
+        teams = sorted(TEAMS.emails)
         if not (settings.inbox_oidc_issuer and settings.inbox_oidc_client_id):
-            return InboxConfig(oidc=None)
-        return InboxConfig(oidc=OidcSignIn(
+            return InboxConfig(oidc=None, teams=teams)
+        return InboxConfig(teams=teams, oidc=OidcSignIn(
             issuer=settings.inbox_oidc_issuer, client_id=settings.inbox_oidc_client_id,
             scope=settings.inbox_oidc_scope, token=settings.inbox_oidc_token))
 

@@ -16,7 +16,7 @@ function routeOf(hash: string): string | null {
 interface Props {
   makeApi?: (credential: string) => InboxApi;
   storage?: Storage;
-  loadConfig?: () => Promise<{ oidc: OidcConfig | null }>;
+  loadConfig?: () => Promise<{ oidc: OidcConfig | null; teams?: string[] }>;
 }
 
 export function App({ makeApi = (c) => createApi(c), storage = sessionStorage, loadConfig = () => fetchConfig() }: Props) {
@@ -24,15 +24,17 @@ export function App({ makeApi = (c) => createApi(c), storage = sessionStorage, l
   const [me, setMe] = useState<Me | null>(null);
   const [notice, setNotice] = useState("");
   const [oidc, setOidc] = useState<OidcConfig | null>(null);
+  const [knownTeams, setKnownTeams] = useState<string[]>([]);
   const [returning, setReturning] = useState(() => /[?&](code|error)=/.test(location.search));
   const api = useMemo(() => (credential ? makeApi(credential) : null), [credential, makeApi]);
 
   // The identity provider, if the edge names one; and the way back from it (?code=&state=).
   useEffect(() => {
     let live = true;
-    void loadConfig().then(async ({ oidc: config }) => {
+    void loadConfig().then(async ({ oidc: config, teams }) => {
       if (!live) return;
       setOidc(config);
+      setKnownTeams(teams ?? []);
       if (!config || !/[?&](code|error)=/.test(location.search)) return setReturning(false);
       const search = location.search;
       history.replaceState(null, "", `${location.pathname}${location.hash}`);
@@ -96,10 +98,19 @@ export function App({ makeApi = (c) => createApi(c), storage = sessionStorage, l
     );
   }
   if (!me) return <p role="status">Checking your key…</p>;
-  return <Inbox api={api} me={me} onSignOut={() => signOut()} onUnauthenticated={() => signOut("Your session ended; sign in again.")} />;
+  return <Inbox api={api} me={me} knownTeams={knownTeams} onSignOut={() => signOut()} onUnauthenticated={() => signOut("Your session ended; sign in again.")} />;
 }
 
-function Inbox({ api, me, onSignOut, onUnauthenticated }: { api: InboxApi; me: Me; onSignOut: () => void; onUnauthenticated: () => void }) {
+interface InboxProps {
+  api: InboxApi;
+  me: Me;
+  /** Every team escalations are routed to (the edge's configuration). */
+  knownTeams: string[];
+  onSignOut: () => void;
+  onUnauthenticated: () => void;
+}
+
+function Inbox({ api, me, knownTeams, onSignOut, onUnauthenticated }: InboxProps) {
   const [selected, setSelected] = useState<string | null>(() => routeOf(location.hash));
   const [filters, setFilters] = useState<QueueFilters>({ states: [], team: "", reason: "" });
   const [escalations, setEscalations] = useState<Escalation[]>([]);
@@ -181,7 +192,7 @@ function Inbox({ api, me, onSignOut, onUnauthenticated }: { api: InboxApi; me: M
             escalations={escalations}
             filters={filters}
             onFilters={setFilters}
-            teams={teams}
+            teams={[...new Set([...knownTeams, ...teams])].sort()}
             selectedId={selected}
             now={now}
             loading={loading}

@@ -25,7 +25,7 @@ const noProvider = async () => ({ oidc: null });
 beforeEach(() => sessionStorage.clear());
 
 test("signing in with a key keeps it in this tab and shows the queue", async () => {
-  render(<App makeApi={fakeApi} loadConfig={noProvider} />);
+  render(<App makeApi={fakeApi} loadConfig={async () => ({ oidc: null, teams: ["billing", "sales"] })} />);
   const input = screen.getByLabelText("API key");
   expect(input).toHaveFocus();
   await userEvent.type(input, "fte_good{Enter}");
@@ -33,6 +33,8 @@ test("signing in with a key keeps it in this tab and shows the queue", async () 
   expect(screen.getByText(/Sam Agent/)).toBeInTheDocument();
   expect(await screen.findByRole("link", { name: /Ada Lovelace/ })).toBeInTheDocument();
   expect(sessionStorage.getItem(CREDENTIAL_KEY)).toBe("fte_good");
+  // Every configured team is a filter choice, not only those with something queued.
+  expect([...screen.getByLabelText<HTMLSelectElement>("Team").options].map((o) => o.value)).toEqual(["", "billing", "sales"]);
 
   await userEvent.click(screen.getByRole("button", { name: "Sign out" }));
   expect(sessionStorage.getItem(CREDENTIAL_KEY)).toBeNull();
