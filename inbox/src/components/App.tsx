@@ -152,17 +152,20 @@ function Inbox({ api, me, knownTeams, onSignOut, onUnauthenticated }: InboxProps
 
   useEffect(() => {
     const tick = setInterval(() => setNow(Date.now()), 30_000);
-    const onHash = () => {
-      const id = routeOf(location.hash);
-      setSelected(id);
-      if (!id) requestAnimationFrame(() => document.getElementById("queue-title")?.focus());
-    };
+    const onHash = () => setSelected(routeOf(location.hash));
     window.addEventListener("hashchange", onHash);
     return () => {
       clearInterval(tick);
       window.removeEventListener("hashchange", onHash);
     };
   }, []);
+
+  // Back from an escalation: focus the queue's heading, once the queue is shown again.
+  const previous = useRef(selected);
+  useEffect(() => {
+    if (previous.current && !selected) document.getElementById("queue-title")?.focus();
+    previous.current = selected;
+  }, [selected]);
 
   return (
     <div className={`layout${selected ? " has-selection" : ""}`}>

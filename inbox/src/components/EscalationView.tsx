@@ -20,13 +20,23 @@ export function EscalationView({ api, me, escalationId, now, onChanged }: Props)
   const [busy, setBusy] = useState("");
   const [note, setNote] = useState("");
   const heading = useRef<HTMLHeadingElement>(null);
+  // Opening an escalation moves focus to its heading once it is on screen (after the commit
+  // that renders it: a timer or animation frame may run before React has rendered it).
+  const focusPending = useRef(false);
+
+  useEffect(() => {
+    if (detail && focusPending.current) {
+      focusPending.current = false;
+      heading.current?.focus();
+    }
+  }, [detail]);
 
   async function load(focus: boolean) {
     try {
       const d = await api.get(escalationId);
+      if (focus) focusPending.current = true;
       setDetail(d);
       setError("");
-      if (focus) requestAnimationFrame(() => heading.current?.focus());
     } catch (err) {
       setError((err as Error).message);
     }
