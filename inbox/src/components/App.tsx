@@ -8,8 +8,11 @@ import { SignIn } from "./SignIn";
 export const CREDENTIAL_KEY = "fte-inbox-credential";
 const REFRESH_MS = 15_000;
 
-function routeOf(hash: string): string | null {
-  const m = /^#\/escalation\/([0-9a-fA-F-]{36})$/.exec(hash);
+const RETURN_HASH = "fte-inbox-return-hash";
+
+/** `#/escalations/<id>` (the link the notifier sends a team) opens one escalation. */
+export function routeOf(hash: string): string | null {
+  const m = /^#\/escalations?\/([0-9a-fA-F-]{36})$/.exec(hash);
   return m ? m[1] : null;
 }
 
@@ -37,7 +40,9 @@ export function App({ makeApi = (c) => createApi(c), storage = sessionStorage, l
       setKnownTeams(teams ?? []);
       if (!config || !/[?&](code|error)=/.test(location.search)) return setReturning(false);
       const search = location.search;
-      history.replaceState(null, "", `${location.pathname}${location.hash}`);
+      // Back from the provider: drop the code from the address bar, restore the link followed.
+      history.replaceState(null, "", `${location.pathname}${storage.getItem(RETURN_HASH) ?? ""}`);
+      storage.removeItem(RETURN_HASH);
       try {
         const token = await completeSignIn(config, search, { storage });
         if (token) {
@@ -83,6 +88,7 @@ export function App({ makeApi = (c) => createApi(c), storage = sessionStorage, l
         onCompanySignIn={
           oidc
             ? async () => {
+                storage.setItem(RETURN_HASH, location.hash);
                 location.assign(await beginSignIn(oidc, redirectUri(location), { storage }));
               }
             : undefined

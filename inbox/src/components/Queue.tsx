@@ -110,7 +110,7 @@ export function Queue(props: Props) {
               <li key={e.escalation_id}>
                 <a
                   className={`item${e.escalation_id === selectedId ? " selected" : ""}`}
-                  href={`#/escalation/${e.escalation_id}`}
+                  href={`#/escalations/${e.escalation_id}`}
                   aria-current={e.escalation_id === selectedId ? "true" : undefined}
                   data-escalation-id={e.escalation_id}
                 >

@@ -51,16 +51,18 @@ describe("operator inbox", () => {
     await screenshot(page, "signin-refused-375.png");
   });
 
-  test("at 1280 px: sign in, find the escalation, claim, reply, resolve, reopen", { timeout: TEST_TIMEOUT_MS }, async () => {
+  test("at 1280 px: follow the notifier's link, sign in, find the escalation in the queue, claim, reply, resolve, reopen", { timeout: TEST_TIMEOUT_MS }, async () => {
     const name = `Desk ${Date.now().toString(36)}`;
     const ticketId = await submitPricingQuestion(name);
     const queued = await waitForEscalation(ticketId);
 
+    // Arriving by the link the notifier sends the team: after signing in, that escalation is open.
     const page = await browser.newPage(DESKTOP);
-    await page.goto(INBOX_URL);
+    await page.goto(`${INBOX_URL}#/escalations/${queued.escalation_id}`);
     await page.getByLabel("API key").fill(AGENT_KEY);
     await page.getByRole("button", { name: "Sign in" }).click();
     await page.getByRole("heading", { name: "Queue" }).waitFor();
+    await page.getByRole("heading", { level: 2, name: new RegExp(name) }).waitFor();
 
     const team = page.getByRole("region", { name: new RegExp(queued.team) });
     const item = team.getByRole("link", { name: new RegExp(name) });

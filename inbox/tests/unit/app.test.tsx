@@ -74,3 +74,11 @@ test("with a provider configured, the sign-in page offers the company account", 
   expect(await screen.findByRole("button", { name: "Sign in with your company account" })).toBeInTheDocument();
   expect(screen.getByLabelText("API key")).toBeInTheDocument();
 });
+
+test("the notifier's link opens that escalation", async () => {
+  const { routeOf } = await import("../../src/components/App");
+  expect(routeOf("#/escalations/11111111-1111-4111-8111-111111111111")).toBe("11111111-1111-4111-8111-111111111111");
+  expect(routeOf("#/escalation/11111111-1111-4111-8111-111111111111")).toBe("11111111-1111-4111-8111-111111111111");
+  expect(routeOf("#/")).toBeNull();
+  expect(routeOf("#main-pane")).toBeNull();
+});

@@ -42,7 +42,7 @@ test("shows each team's escalations with the time left, breached and the owner",
   expect(links).toHaveLength(2);
   expect(links[0]).toHaveTextContent("Ada Lovelace");
   expect(links[0]).toHaveTextContent("1 h left");
-  expect(links[0]).toHaveAttribute("href", "#/escalation/11111111-1111-4111-8111-111111111111");
+  expect(links[0]).toHaveAttribute("href", "#/escalations/11111111-1111-4111-8111-111111111111");
   expect(links[1]).toHaveTextContent("Claimed by Sam");
   const billing = screen.getByRole("region", { name: /billing/ });
   expect(within(billing).getByRole("link")).toHaveTextContent(/breached · 1 h overdue/);
