@@ -36,13 +36,15 @@ LIBS_DIR = REPO_ROOT / ".cache" / "kafka" / "libs"
 # bounds how many workers consume in parallel; the DLQ has one partition so failures are
 # replayed in the order they happened. Only email has an inbound channel topic (Gmail's
 # mailbox-changed notices); WhatsApp and the web form publish straight to fte.tickets.incoming.
-# Nothing consumes fte.escalations yet: the hand-off issue adds the consumer that notifies teams.
+# fte.escalations is read by the notifier (services/handoff), whose dead letters have their own
+# topic, one partition like fte.dlq.
 DEFAULT_TOPIC_PARTITIONS: dict[str, int] = {
     topics.INCOMING: 6,
     topics.inbound_topic(channel_pb2.CHANNEL_EMAIL): 3,
     **{topics.outbound_topic(channel): 3 for channel in channels.VALUES},
     topics.ESCALATIONS: 3,
     topics.DLQ: 1,
+    topics.ESCALATIONS_DLQ: 1,
 }
 
 # Storage formatting and broker start-up run `main` classes from the kafka_2.13 jar.

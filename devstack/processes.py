@@ -50,6 +50,9 @@ PROCESSES: tuple[AppProcess, ...] = (
     AppProcess("worker", ("-m", "services.inbound"), service_identity="inbound"),
     AppProcess("dispatcher", ("-m", "services.channels"), port=50054,
                advertise_as=("DISPATCHER_ADDR",), service_identity="dispatcher"),
+    # Tells the owning team about each escalation (fte.escalations); its port serves /metrics.
+    AppProcess("notifier", ("-m", "services.handoff"), port=50057, port_env="METRICS_PORT",
+               schema="notifier", service_identity="notifier"),
     AppProcess("edge", ("-m", "services.edge"), port=8080, port_env="HTTP_PORT",
                urls=("/webform/", "/webform/demo.html", "/inbox/", "/docs", "/health"), service_identity="edge"),
 )

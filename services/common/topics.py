@@ -4,6 +4,9 @@ from services.common import channels
 
 INCOMING = "fte.tickets.incoming"
 ESCALATIONS = "fte.escalations"
+# Escalations the notifier (services/handoff) could not notify: its own dead letters, apart from
+# fte.dlq (customer messages and replies), so people replay them without touching the others.
+ESCALATIONS_DLQ = "fte.escalations.dlq"
 DLQ = "fte.dlq"
 
 

@@ -30,6 +30,7 @@ async def test_root_readme_walkthrough_records_a_message_and_reads_its_ticket(id
     output = await run_readme_examples(
         REPO_ROOT / "README.md", identity_address, conversation_address, admin_key, skip_blocks_with="127.0.0.1:50053")
     assert "fte.identity.v1.IdentityService" in output  # `list`
+    assert "method_access" in output and "ROLE_ADMIN" in output  # `describe` shows who may call
     health, history, ticket = _documents(output)
     assert health == {"status": "SERVING"}
     assert [(m["channel"], m["content"]) for m in history["messages"]] == [

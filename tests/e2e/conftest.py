@@ -25,6 +25,7 @@ from tests.e2e.pipeline import Pipeline, free_port, pipeline_processes
 from tests.fakes.gmail import FakeGmail
 from tests.fakes.google_oidc import FakeGoogleCerts
 from tests.fakes.twilio import FakeTwilio
+from tests.fakes.webhook import FakeWebhook
 
 # The browser test's host page (another origin, embedding the form) must pass CORS.
 HOST_PAGE_PORT = free_port()
@@ -55,6 +56,7 @@ class ChannelFakes:
     gmail: FakeGmail
     google: FakeGoogleCerts
     public_base_url: str  # the edge, as Twilio and Pub/Sub call it
+    webhook: FakeWebhook | None = None  # the sales team's chat webhook (the notifier's)
 
     @property
     def pubsub_audience(self) -> str:
@@ -85,6 +87,7 @@ class ChannelFakes:
             "CHANNEL_RETRY_MAX_S": "0.2",
             "BREAKER_FAILURE_THRESHOLD": "3",
             "BREAKER_RESET_S": "2",
+            **({"TEAM_SALES_WEBHOOK_URL": self.webhook.hook_url("/hooks/sales")} if self.webhook else {}),
         }
 
 
@@ -119,8 +122,9 @@ def channel_fakes(pipeline_specs) -> Iterator[ChannelFakes]:
         FakeTwilio(TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN) as twilio,
         FakeGmail(SUPPORT_ADDRESS) as gmail,
         FakeGoogleCerts() as google,
+        FakeWebhook() as webhook,
     ):
-        yield ChannelFakes(twilio, gmail, google, f"http://127.0.0.1:{edge.port}")
+        yield ChannelFakes(twilio, gmail, google, f"http://127.0.0.1:{edge.port}", webhook)
 
 
 @pytest.fixture(scope="session")

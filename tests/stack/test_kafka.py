@@ -100,7 +100,8 @@ def test_configured_topics_are_exactly_the_topics_the_services_use() -> None:
     from services.common import topics
 
     channels = channel_names.VALUES
-    used = {topics.INCOMING, topics.ESCALATIONS, topics.DLQ, topics.inbound_topic(channel_pb2.CHANNEL_EMAIL)}
+    used = {topics.INCOMING, topics.ESCALATIONS, topics.ESCALATIONS_DLQ, topics.DLQ,
+            topics.inbound_topic(channel_pb2.CHANNEL_EMAIL)}
     used |= {topics.outbound_topic(ch) for ch in channels}
 
     assert set(kafka.DEFAULT_TOPIC_PARTITIONS) == used

@@ -1,0 +1,1 @@
+"""The escalation notifier: fte.escalations → the owning team, by email and webhook."""
