@@ -85,6 +85,8 @@ async def conversation_address(stack: Endpoints, clock: Clock, access_address: s
         identity_addr=f"127.0.0.1:{identity_port}",
         access_addr=access_address,
         service_key=service_keys["conversation"],
+        # HandoffService.ReplyToCustomer publishes people's replies to the outbound topics.
+        kafka_bootstrap_servers=stack.bootstrap_servers,
     )
     build = functools.partial(conversation_server.build, settings=conversation_settings, clock=clock)
     async with running("conversation", conversation_settings, build) as conversation_service:

@@ -38,7 +38,8 @@ from fte.identity.v1 import identity_service_pb2_grpc as id_grpc
 from fte.knowledge.v1 import knowledge_service_pb2_grpc as kb_grpc
 from opentelemetry import trace
 
-from services.agent import formatting, guardrails, handover, linking, tools
+from services.agent import guardrails, handover, linking, tools
+from services.common import formatting
 from services.agent.settings import AgentSettings
 from services.agent.tools import RespondInput, TurnContext
 from services.common import channels, link_codes

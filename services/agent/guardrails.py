@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from agents import GuardrailFunctionOutput, RunContextWrapper, input_guardrail, output_guardrail
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 
-from services.agent import formatting, language
+from services.agent import language
+from services.common import formatting
 
 PRICING = conv_pb.ESCALATION_REASON_PRICING
 REFUND = conv_pb.ESCALATION_REASON_REFUND

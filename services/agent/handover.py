@@ -1,13 +1,17 @@
 """The short, kind messages sent when a conversation goes to people, and the other fixed
 replies (empty message, rate limit). Every statement in them is a company fact: which team
 handles what, its address, and the first-reply time for escalations, all read from
-services/common/company.toml."""
+services/common/company.toml; outside business hours, the due time computed from the published
+hours and first-reply time (services/common/teams.toml)."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 
 from services.agent import language
+from services.common import business_hours
 from services.common.company import COMPANY
 
 FIRST_REPLY = f"A person will reply within {COMPANY.escalation_first_reply}."
@@ -73,9 +77,31 @@ RATE_LIMIT_NOTICE = (
 )
 
 
-def message(reason: int, customer_message: str = "") -> str:
-    """The handover for `reason`, in the customer's language when it is not English."""
+def due_of(escalation: conv_pb.Escalation) -> dict[str, datetime]:
+    """The raise and due times ConversationService.Escalate answered, for `message`."""
+    if not escalation.HasField("reply_due_time"):
+        return {}
+    return {"raised": escalation.create_time.ToDatetime(tzinfo=UTC),
+            "due": escalation.reply_due_time.ToDatetime(tzinfo=UTC)}
+
+
+def message(reason: int, customer_message: str = "", raised: datetime | None = None,
+            due: datetime | None = None) -> str:
+    """The handover for `reason`, in the customer's language when it is not English. Raised
+    outside business hours (or too close to closing time for the published "within 1 business
+    hour" to read right), it states the due time instead: "A person will reply by Monday 08:30
+    UTC." — derived from the published hours (services/common/business_hours.py)."""
     lang = language.detect(customer_message) if customer_message.strip() else language.ENGLISH
     if not lang.is_english and lang.code in _TRANSLATED:
-        return _TRANSLATED[lang.code] + "\n\n" + _BY_REASON[conv_pb.ESCALATION_REASON_OTHER]
-    return _BY_REASON.get(reason, _BY_REASON[conv_pb.ESCALATION_REASON_OTHER])
+        text = _TRANSLATED[lang.code] + "\n\n" + _BY_REASON[conv_pb.ESCALATION_REASON_OTHER]
+    else:
+        text = _BY_REASON.get(reason, _BY_REASON[conv_pb.ESCALATION_REASON_OTHER])
+    return text.replace(FIRST_REPLY, first_reply(raised, due))
+
+
+def first_reply(raised: datetime | None = None, due: datetime | None = None) -> str:
+    """The facts' "A person will reply within 1 business hour.", or the due time when the
+    escalation was raised outside business hours (or too close to closing time)."""
+    if raised is not None and due is not None and not business_hours.promise_is_plain(raised, due):
+        return f"A person will reply by {business_hours.describe(due)}."
+    return FIRST_REPLY

@@ -51,7 +51,7 @@ from services.knowledge.embeddings import Embedder
 from services.agent import linking
 from services.agent.handover import FIRST_REPLY
 from services.common import link_codes
-from services.agent.text import (
+from services.common.text import (
     STOPWORDS,
     content_terms,
     is_list_item,
@@ -489,7 +489,7 @@ class OfflineModel(Model):
                 text = answer.text
                 if escalations:
                     text += ("\n\nI've also passed this to a person on our support team. "
-                             + FIRST_REPLY)
+                             + escalations[-1].result().get("first_reply", FIRST_REPLY))
                 return [("send_response", {"message": text, "article_ids": answer.article_ids})], None
         if escalations:
             handover = escalations[-1].result().get("handover_message", "")

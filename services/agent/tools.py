@@ -282,7 +282,9 @@ async def escalate(turn: TurnContext, reason: int, note: str) -> dict[str, Any]:
     return {
         "escalated": True,
         "escalation_id": reply.escalation.escalation_id,
-        "handover_message": handover.message(reason, turn.request.message),
+        "handover_message": handover.message(
+            reason, turn.request.message, **handover.due_of(reply.escalation)),
+        "first_reply": handover.first_reply(**handover.due_of(reply.escalation)),
     }
 
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from fte.common.v1 import channel_pb2, sender_assurance_pb2
 from fte.conversation.v1 import conversation_service_pb2 as pb
 from fte.conversation.v1 import conversation_service_pb2_grpc as pb_grpc
+from fte.handoff.v1 import handoff_service_pb2_grpc as handoff_grpc
 
 from services.common.config import Settings
 from services.common.db import owned_pool
@@ -33,6 +34,9 @@ class ConversationSettings(Settings):
     # Escalate asks IdentityService (IDENTITY_ADDR) for the customer's addresses; a hand-over
     # waits at most this long for them before it is written without.
     identity_timeout_s: float = 3.0
+    # Prometheus scrape port (`/metrics`: counters only, no personal data), e.g. the first-reply
+    # breaches of escalations; 0 serves none.
+    metrics_port: int = 0
 
 
 class ConversationServicer(pb_grpc.ConversationServiceServicer):
@@ -79,6 +83,8 @@ class ConversationServicer(pb_grpc.ConversationServiceServicer):
             duplicate=r.duplicate,
             new_conversation=r.new_conversation,
             channel_switch=_switch(r.channel_switch) if r.channel_switch else None,
+            held_by=r.held_by,
+            hold_notice_due=r.hold_notice_due,
         )
 
     async def RecordOutbound(self, request, context):
@@ -317,6 +323,7 @@ def _message(m: Message) -> pb.Message:
         idempotency_key=m.idempotency_key or "",
         sentiment=m.sentiment or 0.0,
         sender_assurance=_enum_out(sender_assurance_pb2.SenderAssurance, m.sender_assurance),
+        sender_name=m.sender_name,
     )
 
 
@@ -344,6 +351,8 @@ def _escalation(e: tickets.Escalation) -> pb.Escalation:
         note=e.note,
         context_json=e.context_json,
         create_time=e.create_time,
+        team=e.team,
+        reply_due_time=e.reply_due_time,
     )
 
 
@@ -356,10 +365,29 @@ async def build(
     pool = await owned_pool(resources, settings)
     channel = settings.channel(resources, settings.identity_addr, settings.identity_timeout_s)
     identities = IdentityClient(channel, settings.identity_timeout_s)
+    # HandoffService lives here because this schema holds the tickets, escalations and
+    # messages it acts on; imported here, as it uses this module's translations.
+    from services.conversation.handoff import HandoffServicer
+    from services.conversation.handoff_store import HandoffStore
+    from services.conversation.outbound import ReplyPublisher
+
+    if settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        metrics_server, _ = start_http_server(settings.metrics_port, addr=settings.grpc_host)
+        resources.callback(metrics_server.server_close)
+        resources.callback(metrics_server.shutdown)
+    publisher = ReplyPublisher(settings.kafka_bootstrap_servers)
+    resources.push_async_callback(publisher.close)
     return [
         Servicer(
             pb_grpc.add_ConversationServiceServicer_to_server,
             ConversationServicer(ConversationStore(pool), identities, clock),
             "fte.conversation.v1.ConversationService",
-        )
+        ),
+        Servicer(
+            handoff_grpc.add_HandoffServiceServicer_to_server,
+            HandoffServicer(HandoffStore(pool), identities, publisher, clock),
+            "fte.handoff.v1.HandoffService",
+        ),
     ]

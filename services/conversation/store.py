@@ -13,9 +13,12 @@ from datetime import datetime
 
 import asyncpg
 
+from services.common import business_hours
 from services.common.errors import AlreadyExists, FailedPrecondition, NotFound
 from services.common.retry import in_transaction
+from services.common.teams import TEAMS
 from services.conversation import tickets
+from services.conversation.escalations import notice_due
 from services.conversation.tickets import (
     ChannelSwitch,
     Conversation,
@@ -42,6 +45,10 @@ _TICKET_COLUMNS = (
     "ticket_id, customer_id, conversation_id, source_channel, category, priority, status,"
     " subject, create_time, update_time, resolve_time"
 )
+_ESCALATION_COLUMNS = (
+    "escalation_id, ticket_id, reason, note, context::text AS context_json, create_time, team,"
+    " reply_due_time"
+)
 _CONVERSATION_COLUMNS = (
     "conversation_id, customer_id, status, initial_channel, current_channel, start_time,"
     " last_message_time, message_count"
@@ -60,7 +67,7 @@ class ConversationStore:
         # unique violation; the next attempt reads what the winner stored.
         return await in_transaction(
             self._pool,
-            lambda conn: _record_inbound(conn, m, at, now),
+            lambda conn: _record_inbound_and_hold(conn, m, at, now),
             attempts=_ATTEMPTS,
             retry_on=lambda exc: isinstance(exc, asyncpg.UniqueViolationError),
             exhausted="conversation lost every race for the same message; retry",
@@ -145,8 +152,7 @@ class ConversationStore:
                 return None
             messages = await _messages(conn, "ticket_id = $1", ticket_id)
             escalations = await conn.fetch(
-                "SELECT escalation_id, ticket_id, reason, note, context::text AS context_json,"
-                " create_time FROM conversation.escalations WHERE ticket_id = $1"
+                f"SELECT {_ESCALATION_COLUMNS} FROM conversation.escalations WHERE ticket_id = $1"
                 " ORDER BY create_time, reason", ticket_id,
             )
         return ticket, messages, [Escalation(**dict(r)) for r in escalations]
@@ -202,8 +208,8 @@ class ConversationStore:
             if ticket is None:
                 raise NotFound(f"ticket_id: ticket {ticket_id} does not exist")
             existing = await conn.fetchrow(
-                "SELECT escalation_id, ticket_id, reason, note, context::text AS context_json,"
-                " create_time FROM conversation.escalations WHERE ticket_id = $1 AND reason = $2",
+                f"SELECT {_ESCALATION_COLUMNS} FROM conversation.escalations"
+                " WHERE ticket_id = $1 AND reason = $2",
                 ticket_id, reason,
             )
             if existing is not None:
@@ -213,8 +219,7 @@ class ConversationStore:
                 existing = await conn.fetchrow(
                     "UPDATE conversation.escalations SET context = jsonb_set(context,"
                     " '{customer}', $2::jsonb) WHERE escalation_id = $1"
-                    " RETURNING escalation_id, ticket_id, reason, note,"
-                    " context::text AS context_json, create_time",
+                    f" RETURNING {_ESCALATION_COLUMNS}",
                     existing["escalation_id"], json.dumps(customer),
                 )
                 return Escalation(**dict(existing)), True
@@ -224,10 +229,11 @@ class ConversationStore:
             context = tickets.escalation_context(ticket, conversation, messages, customer)
             row = await conn.fetchrow(
                 "INSERT INTO conversation.escalations (escalation_id, ticket_id, reason, note,"
-                " context, create_time) VALUES ($1, $2, $3, $4, $5::jsonb, $6)"
-                " RETURNING escalation_id, ticket_id, reason, note, context::text AS context_json,"
-                " create_time",
+                " context, create_time, team, reply_due_time)"
+                " VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8)"
+                f" RETURNING {_ESCALATION_COLUMNS}",
                 uuid.uuid4(), ticket_id, reason, note, json.dumps(context), now,
+                TEAMS.team_for(reason), business_hours.reply_due(now),
             )
             if ticket.status != tickets.ESCALATED:
                 await _set_ticket_status(
@@ -339,17 +345,20 @@ class ConversationStore:
             )
             escalations = 0
             for row in await conn.fetch(
-                "SELECT escalation_id, note, context::text AS context FROM conversation.escalations"
-                " WHERE ticket_id = ANY($1::uuid[]) FOR UPDATE", ticket_ids,
+                "SELECT escalation_id, note, resolution_note, context::text AS context"
+                " FROM conversation.escalations WHERE ticket_id = ANY($1::uuid[]) FOR UPDATE",
+                ticket_ids,
             ):
                 context = json.loads(row["context"])
                 cleaned = tickets.erased_context(context)
                 note = t if row["note"] else ""
-                if cleaned == context and note == row["note"]:
+                resolution = t if row["resolution_note"] else ""
+                if (cleaned, note, resolution) == (context, row["note"], row["resolution_note"]):
                     continue
                 await conn.execute(
-                    "UPDATE conversation.escalations SET note = $2, context = $3::jsonb"
-                    " WHERE escalation_id = $1", row["escalation_id"], note, json.dumps(cleaned),
+                    "UPDATE conversation.escalations SET note = $2, context = $3::jsonb,"
+                    " resolution_note = $4 WHERE escalation_id = $1",
+                    row["escalation_id"], note, json.dumps(cleaned), resolution,
                 )
                 escalations += 1
         return {
@@ -461,6 +470,41 @@ async def _close_for_merge(
         "merge %s -> %s closed %s conversation %s; open one is %s",
         source, target, closing.status, closing.conversation_id, kept.conversation_id,
     )
+
+
+async def _record_inbound_and_hold(
+    conn: asyncpg.Connection, m: Inbound, at: datetime, now: datetime
+) -> InboundResult:
+    """RecordInbound, then whether a person holds the conversation (a claimed escalation on
+    one of its tickets) and whether the customer is due the hold notice. Under the customer's
+    lock, so two replicas' messages cannot both be told; a repeat of the same message answers
+    what the first was answered."""
+    result = await _record_inbound(conn, m, at, now)
+    held_by = await conn.fetchval(
+        "SELECT e.owner_name FROM conversation.escalations e"
+        " JOIN conversation.tickets t ON t.ticket_id = e.ticket_id"
+        " WHERE t.conversation_id = $1 AND e.state = 'claimed'"
+        " ORDER BY e.claim_time DESC NULLS LAST LIMIT 1", result.conversation_id,
+    )
+    if held_by is None:
+        return result
+    notice = await conn.fetchrow(
+        "SELECT message_id, notice_time FROM conversation.hold_notices"
+        " WHERE conversation_id = $1 FOR UPDATE", result.conversation_id,
+    )
+    if result.duplicate:
+        due = notice is not None and notice["message_id"] == result.message_id
+    else:
+        due = notice_due(notice["notice_time"] if notice else None, now)
+        if due:
+            await conn.execute(
+                "INSERT INTO conversation.hold_notices (conversation_id, message_id, notice_time)"
+                " VALUES ($1, $2, $3) ON CONFLICT (conversation_id) DO UPDATE"
+                " SET message_id = EXCLUDED.message_id, notice_time = EXCLUDED.notice_time",
+                result.conversation_id, result.message_id, now,
+            )
+    return dataclasses.replace(result, held_by=held_by or "A member of our support team",
+                               hold_notice_due=due)
 
 
 async def _record_inbound(

@@ -100,6 +100,8 @@ class Escalation:
     note: str
     context_json: str
     create_time: datetime
+    team: str = ""
+    reply_due_time: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,9 @@ class InboundResult:
     duplicate: bool
     new_conversation: bool
     channel_switch: ChannelSwitch | None
+    # The display name of the person holding the conversation (a claimed escalation); "" if none.
+    held_by: str = ""
+    hold_notice_due: bool = False
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 fte.tickets.incoming → ResolveCustomer → RecordInbound (ticket first) → Respond →
 RecordOutbound (pending) → publish to fte.channels.<ch>.outbound (+ fte.escalations) → commit.
+A conversation a person holds (RecordInbound's `held_by`) skips Respond: at most the short
+hold notice is sent.
 
 At-least-once in, exactly-once as the customer sees it: every write downstream is keyed
 (idempotency key, ticket id, reply id derived from the idempotency key), so a redelivered
@@ -31,7 +33,7 @@ from fte.identity.v1 import identity_service_pb2 as id_pb
 from fte.identity.v1 import identity_service_pb2_grpc as id_grpc
 from google.protobuf.message import DecodeError
 
-from services.common import link_codes, topics
+from services.common import formatting, link_codes, topics
 from services.common.config import Settings
 from services.common.consumer import consume
 from services.common.dead_letters import DeadLetters
@@ -50,6 +52,13 @@ APOLOGY = (
     "We're sorry — something went wrong while handling your message. "
     "A member of our support team has it now and will reply to you personally."
 )
+
+
+
+def hold_notice(held_by: str) -> str:
+    """Told to a customer whose conversation a person holds (at most once an hour); it states
+    no company fact, only who will answer."""
+    return f"Thanks, your message was added to your conversation. {held_by} will reply to you."
 
 
 class WorkerSettings(Settings):
@@ -111,7 +120,8 @@ class InboundWorker:
             raise StageFailed(stage, exc, attempts) from exc
 
     async def handle(self, record: ConsumerRecord) -> str:
-        """Handles one record completely. Returns replied | escalated | silenced | dead_letter."""
+        """Handles one record completely. Returns replied | escalated | silenced | held |
+        dead_letter."""
         with processing(record, self.settings.consumer_group) as span:
             known = _Known()
             try:
@@ -169,6 +179,14 @@ class InboundWorker:
             ),
         )
         known.ticket_id, known.conversation_id = recorded.ticket_id, recorded.conversation_id
+        if recorded.held_by:
+            # A person has claimed this conversation (HandoffService): the message waits for
+            # them, the agent stays silent; the customer hears so at most once an hour
+            # (ConversationService decides, so every worker replica agrees).
+            if recorded.hold_notice_due:
+                await self._send_hold_notice(event, known, recorded.held_by,
+                                             resolved.customer.display_name if verified else "")
+            return "held"
         answer = await self._step(
             "respond",
             self.agent.Respond,
@@ -232,6 +250,31 @@ class InboundWorker:
             )
             return "escalated"
         return "replied"
+
+    async def _send_hold_notice(self, event, known, held_by: str, customer_name: str) -> None:
+        """"Your message was added, <name> will reply": recorded on the message's ticket and
+        published like a reply (formatted for the channel, same topic, same idempotency)."""
+        notice_id = reply_id_for(event.idempotency_key, ":hold-notice")
+        reply = formatting.format_reply(
+            event.channel, hold_notice(held_by), customer_name or event.sender.display_name,
+            event.subject,
+        )
+        await self._step(
+            "record_hold_notice",
+            self.conversation.RecordOutbound,
+            conv_pb.RecordOutboundRequest(
+                ticket_id=known.ticket_id,
+                content=reply.text or "\n\n".join(reply.parts),
+                channel=event.channel,
+                reply_id=notice_id,
+                role=conv_pb.MESSAGE_ROLE_SYSTEM,
+                delivery_status=conv_pb.DELIVERY_STATUS_PENDING,
+            ),
+        )
+        await self._step(
+            "publish_hold_notice", self._publish_reply, event, known, notice_id,
+            list(reply.parts), reply.html, reply.subject, True,
+        )
 
     async def _publish_reply(self, event, known, reply_id, parts, html, subject, escalated, latency_ms=0):
         message = events_pb2.OutboundMessage(

@@ -4,8 +4,8 @@ Web: semi-formal, at most 300 words."""
 
 from __future__ import annotations
 
-from services.agent import formatting
-from services.agent.formatting import EMAIL, WEB_FORM, WHATSAPP
+from services.common import formatting
+from services.common.formatting import EMAIL, WEB_FORM, WHATSAPP
 from tests.agent.helpers import ask
 
 LONG = " ".join(f"Sentence number {i} explains one more detail about boards and tasks." for i in range(120))

@@ -45,7 +45,8 @@ def test_the_file_holds_exactly_what_the_services_read(data):
 def test_the_fixed_replies_state_the_facts_of_the_file():
     from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 
-    from services.agent import formatting, handover
+    from services.agent import handover
+    from services.common import formatting
 
     by_reason = {
         conv_pb.ESCALATION_REASON_PRICING: company.COMPANY.sales_email,

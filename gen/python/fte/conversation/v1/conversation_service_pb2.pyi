@@ -107,7 +107,7 @@ CONVERSATION_STATUS_ESCALATED: ConversationStatus
 CONVERSATION_STATUS_CLOSED: ConversationStatus
 
 class Message(_message.Message):
-    __slots__ = ("message_id", "conversation_id", "ticket_id", "customer_id", "channel", "direction", "role", "content", "subject", "create_time", "delivery_status", "reply_id", "idempotency_key", "sentiment", "sender_assurance")
+    __slots__ = ("message_id", "conversation_id", "ticket_id", "customer_id", "channel", "direction", "role", "content", "subject", "create_time", "delivery_status", "reply_id", "idempotency_key", "sentiment", "sender_assurance", "sender_name")
     MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
     TICKET_ID_FIELD_NUMBER: _ClassVar[int]
@@ -123,6 +123,7 @@ class Message(_message.Message):
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     SENTIMENT_FIELD_NUMBER: _ClassVar[int]
     SENDER_ASSURANCE_FIELD_NUMBER: _ClassVar[int]
+    SENDER_NAME_FIELD_NUMBER: _ClassVar[int]
     message_id: str
     conversation_id: str
     ticket_id: str
@@ -138,7 +139,8 @@ class Message(_message.Message):
     idempotency_key: str
     sentiment: float
     sender_assurance: _sender_assurance_pb2.SenderAssurance
-    def __init__(self, message_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., ticket_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., channel: _Optional[_Union[_channel_pb2.Channel, str]] = ..., direction: _Optional[_Union[MessageDirection, str]] = ..., role: _Optional[_Union[MessageRole, str]] = ..., content: _Optional[str] = ..., subject: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delivery_status: _Optional[_Union[DeliveryStatus, str]] = ..., reply_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., sentiment: _Optional[float] = ..., sender_assurance: _Optional[_Union[_sender_assurance_pb2.SenderAssurance, str]] = ...) -> None: ...
+    sender_name: str
+    def __init__(self, message_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., ticket_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., channel: _Optional[_Union[_channel_pb2.Channel, str]] = ..., direction: _Optional[_Union[MessageDirection, str]] = ..., role: _Optional[_Union[MessageRole, str]] = ..., content: _Optional[str] = ..., subject: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delivery_status: _Optional[_Union[DeliveryStatus, str]] = ..., reply_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., sentiment: _Optional[float] = ..., sender_assurance: _Optional[_Union[_sender_assurance_pb2.SenderAssurance, str]] = ..., sender_name: _Optional[str] = ...) -> None: ...
 
 class ChannelSwitch(_message.Message):
     __slots__ = ("from_channel", "to_channel", "switch_time", "message_id")
@@ -201,20 +203,24 @@ class Conversation(_message.Message):
     def __init__(self, conversation_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., status: _Optional[_Union[ConversationStatus, str]] = ..., initial_channel: _Optional[_Union[_channel_pb2.Channel, str]] = ..., current_channel: _Optional[_Union[_channel_pb2.Channel, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_message_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., channel_switches: _Optional[_Iterable[_Union[ChannelSwitch, _Mapping]]] = ..., message_count: _Optional[int] = ...) -> None: ...
 
 class Escalation(_message.Message):
-    __slots__ = ("escalation_id", "ticket_id", "reason", "note", "context_json", "create_time")
+    __slots__ = ("escalation_id", "ticket_id", "reason", "note", "context_json", "create_time", "team", "reply_due_time")
     ESCALATION_ID_FIELD_NUMBER: _ClassVar[int]
     TICKET_ID_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     NOTE_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_JSON_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    TEAM_FIELD_NUMBER: _ClassVar[int]
+    REPLY_DUE_TIME_FIELD_NUMBER: _ClassVar[int]
     escalation_id: str
     ticket_id: str
     reason: EscalationReason
     note: str
     context_json: str
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, escalation_id: _Optional[str] = ..., ticket_id: _Optional[str] = ..., reason: _Optional[_Union[EscalationReason, str]] = ..., note: _Optional[str] = ..., context_json: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    team: str
+    reply_due_time: _timestamp_pb2.Timestamp
+    def __init__(self, escalation_id: _Optional[str] = ..., ticket_id: _Optional[str] = ..., reason: _Optional[_Union[EscalationReason, str]] = ..., note: _Optional[str] = ..., context_json: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., team: _Optional[str] = ..., reply_due_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ToolCall(_message.Message):
     __slots__ = ("name", "arguments_json", "ok")
@@ -255,7 +261,7 @@ class RecordInboundRequest(_message.Message):
     def __init__(self, customer_id: _Optional[str] = ..., channel: _Optional[_Union[_channel_pb2.Channel, str]] = ..., idempotency_key: _Optional[str] = ..., content: _Optional[str] = ..., subject: _Optional[str] = ..., thread_ref: _Optional[str] = ..., sender_name: _Optional[str] = ..., category: _Optional[str] = ..., priority: _Optional[_Union[TicketPriority, str]] = ..., requested_ticket_id: _Optional[str] = ..., receive_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sender_assurance: _Optional[_Union[_sender_assurance_pb2.SenderAssurance, str]] = ...) -> None: ...
 
 class RecordInboundResponse(_message.Message):
-    __slots__ = ("customer_id", "conversation_id", "ticket_id", "message_id", "duplicate", "new_conversation", "channel_switch")
+    __slots__ = ("customer_id", "conversation_id", "ticket_id", "message_id", "duplicate", "new_conversation", "channel_switch", "held_by", "hold_notice_due")
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
     TICKET_ID_FIELD_NUMBER: _ClassVar[int]
@@ -263,6 +269,8 @@ class RecordInboundResponse(_message.Message):
     DUPLICATE_FIELD_NUMBER: _ClassVar[int]
     NEW_CONVERSATION_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_SWITCH_FIELD_NUMBER: _ClassVar[int]
+    HELD_BY_FIELD_NUMBER: _ClassVar[int]
+    HOLD_NOTICE_DUE_FIELD_NUMBER: _ClassVar[int]
     customer_id: str
     conversation_id: str
     ticket_id: str
@@ -270,7 +278,9 @@ class RecordInboundResponse(_message.Message):
     duplicate: bool
     new_conversation: bool
     channel_switch: ChannelSwitch
-    def __init__(self, customer_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., ticket_id: _Optional[str] = ..., message_id: _Optional[str] = ..., duplicate: _Optional[bool] = ..., new_conversation: _Optional[bool] = ..., channel_switch: _Optional[_Union[ChannelSwitch, _Mapping]] = ...) -> None: ...
+    held_by: str
+    hold_notice_due: bool
+    def __init__(self, customer_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., ticket_id: _Optional[str] = ..., message_id: _Optional[str] = ..., duplicate: _Optional[bool] = ..., new_conversation: _Optional[bool] = ..., channel_switch: _Optional[_Union[ChannelSwitch, _Mapping]] = ..., held_by: _Optional[str] = ..., hold_notice_due: _Optional[bool] = ...) -> None: ...
 
 class RecordOutboundRequest(_message.Message):
     __slots__ = ("ticket_id", "content", "channel", "reply_id", "role", "input_tokens", "output_tokens", "latency_ms", "tool_calls", "delivery_status")

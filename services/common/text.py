@@ -1,5 +1,6 @@
-"""Small text helpers shared by the offline model, guardrails and formatting: sentence
-splitting that respects list items, content terms with a cheap stem, and markdown removal."""
+"""Small text helpers shared by the agent (offline model, guardrails) and reply formatting
+(the agent's replies and people's): sentence splitting that respects list items, content terms
+with a cheap stem, and markdown removal."""
 
 from __future__ import annotations
 

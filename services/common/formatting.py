@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from fte.common.v1 import channel_pb2
 
-from services.agent.text import is_list_item, split_sentences, strip_list_marker, strip_markdown
+from services.common.text import is_list_item, split_sentences, strip_list_marker, strip_markdown
 from services.common.company import COMPANY
 
 EMAIL = channel_pb2.CHANNEL_EMAIL
@@ -90,10 +90,16 @@ def _html(paragraphs: list[str]) -> str:
     return "<!DOCTYPE html><html><body>" + "".join(blocks) + "</body></html>"
 
 
-def format_email(body: str, customer_name: str, subject: str) -> ChannelReply:
+def _signature(signer: str) -> str:
+    """The company's support name, after the person's name when a person wrote the reply."""
+    signer = " ".join(signer.split())
+    return f"{signer}\n{SIGNATURE}" if signer else SIGNATURE
+
+
+def format_email(body: str, customer_name: str, subject: str, signer: str = "") -> ChannelReply:
     name = _first_name(customer_name)
     greeting = f"Dear {name}," if name else "Hello,"
-    closing = f"Kind regards,\n{SIGNATURE}"
+    closing = f"Kind regards,\n{_signature(signer)}"
     # Markdown would show literally in the plain-text part; the HTML part carries structure.
     paragraphs = _paragraphs(strip_markdown(body))
     text = "\n\n".join([greeting, *paragraphs, closing])
@@ -139,12 +145,13 @@ def _split_chars(text: str, limit: int) -> list[str]:
     return messages
 
 
-def format_whatsapp(body: str, customer_name: str) -> ChannelReply:
+def format_whatsapp(body: str, customer_name: str, whole: bool = False) -> ChannelReply:
+    """`whole`: every message is kept (a person's reply is never cut; the agent's is)."""
     name = _first_name(customer_name)
     plain = strip_markdown(body).strip()
     text = f"Hi {name}! {plain}" if name else plain
     messages = _split_chars(text, WHATSAPP_MAX_CHARS)
-    if len(messages) > WHATSAPP_MAX_MESSAGES:
+    if len(messages) > WHATSAPP_MAX_MESSAGES and not whole:
         kept = messages[:WHATSAPP_MAX_MESSAGES]
         last = kept[-1]
         room = WHATSAPP_MAX_CHARS - len(REPLY_FOR_MORE) - 1
@@ -160,10 +167,10 @@ def format_whatsapp(body: str, customer_name: str) -> ChannelReply:
     return ChannelReply(parts=messages, text=text)
 
 
-def format_web(body: str, customer_name: str) -> ChannelReply:
+def format_web(body: str, customer_name: str, signer: str = "") -> ChannelReply:
     name = _first_name(customer_name)
     greeting = f"Hi {name}," if name else "Hello,"
-    closing = f"Best regards,\n{SIGNATURE}"
+    closing = f"Best regards,\n{_signature(signer)}"
     paragraphs = _paragraphs(strip_markdown(body))
     budget = WEB_MAX_WORDS - _word_count(greeting) - _word_count(closing)
     chunks = _chunks_by_words(paragraphs, budget)
@@ -175,12 +182,16 @@ def format_web(body: str, customer_name: str) -> ChannelReply:
     return ChannelReply(parts=parts, text="\n\n".join([greeting, *paragraphs, closing]))
 
 
-def format_reply(channel: int, body: str, customer_name: str = "", subject: str = "") -> ChannelReply:
+def format_reply(channel: int, body: str, customer_name: str = "", subject: str = "",
+                 signer: str = "") -> ChannelReply:
+    """The agent's replies and people's (`signer`: the person's name, signed above the
+    company's on email and the web; WhatsApp messages carry no signature, and a person's reply
+    is sent whole in as many 300-character messages as it takes)."""
     if channel == EMAIL:
-        return format_email(body, customer_name, subject)
+        return format_email(body, customer_name, subject, signer)
     if channel == WHATSAPP:
-        return format_whatsapp(body, customer_name)
-    return format_web(body, customer_name)
+        return format_whatsapp(body, customer_name, whole=bool(signer))
+    return format_web(body, customer_name, signer)
 
 
 _MARKDOWN = re.compile(r"\*\*|__|^#{1,6}\s|\[[^\]]+\]\([^)]+\)|```", re.M)
