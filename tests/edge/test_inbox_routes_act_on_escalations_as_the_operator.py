@@ -90,7 +90,9 @@ async def test_an_agent_claims_replies_resolves_and_reopens_as_themselves(http, 
     again = await http.post(f"{at}/reply", headers=agent, json={"content": "Hello Grace, 15% it is.", "idempotency_key": key})
     assert again.json() | {"escalation": None} == sent.json() | {"duplicate": True, "escalation": None}
     ticket = await conversation.GetTicket(conv_pb.GetTicketRequest(ticket_id=web.ticket_id))
-    assert [m.content for m in ticket.messages if m.role == conv_pb.MESSAGE_ROLE_HUMAN] == ["Hello Grace, 15% it is."]
+    # Sent once, formatted for the channel and signed with the person's name (their key's).
+    [human] = [m.content for m in ticket.messages if m.role == conv_pb.MESSAGE_ROLE_HUMAN]
+    assert "Hello Grace, 15% it is." in human and "tests (agent)" in human
 
     resolved = await http.post(f"{at}/resolve", headers=agent, json={"note": "Discount offered."})
     assert resolved.status_code == 200, resolved.text
