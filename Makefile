@@ -15,17 +15,19 @@ export PATH := $(CURDIR)/.cache/bin:$(PATH)
 PROTOS := $(shell find proto -name '*.proto' | sort)
 
 .PHONY: deps deps-run deps-test-fast system-packages system-packages-run run up down \
-	test test-fast lint gen webform bench eval clean
+	test test-fast lint gen webform inbox bench eval clean
 
 # Two subsets of `deps`: running needs no browser (chromium is minutes of apt on a fresh
 # machine) and no buf; the fast tests need no Kafka jars, grpcurl or apt.
-## deps-test-fast: what `make test-fast` needs: the Python venv, buf, the web form's node_modules
-deps-test-fast: $(VENV)/.installed node_modules/.installed webform/node_modules/.installed
+## deps-test-fast: what `make test-fast` needs: the Python venv, buf, the web form's and the
+## inbox's node_modules
+deps-test-fast: $(VENV)/.installed node_modules/.installed webform/node_modules/.installed \
+	inbox/node_modules/.installed
 
-## deps-run: what `make run` needs: the venv, Kafka's jars, the web form's node_modules (to build
-## it), grpcurl and jq (the READMEs' grpcurl walkthroughs)
-deps-run: $(VENV)/.installed webform/node_modules/.installed $(KAFKA_LIBS)/.installed $(GRPCURL) \
-	system-packages-run
+## deps-run: what `make run` needs: the venv, Kafka's jars, the web form's and the inbox's
+## node_modules (to build them), grpcurl and jq (the READMEs' grpcurl walkthroughs)
+deps-run: $(VENV)/.installed webform/node_modules/.installed inbox/node_modules/.installed \
+	$(KAFKA_LIBS)/.installed $(GRPCURL) system-packages-run
 
 ## deps: install everything the project needs, incl. chromium for the browser tests (idempotent, cached)
 deps: deps-run deps-test-fast system-packages
@@ -73,6 +75,10 @@ webform/node_modules/.installed: webform/package.json webform/package-lock.json
 	cd webform && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+inbox/node_modules/.installed: inbox/package.json inbox/package-lock.json
+	cd inbox && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 $(KAFKA_LIBS)/.installed: devstack/kafka/pom.xml
 	mvn -q -B -f devstack/kafka/pom.xml package
 	@touch $@
@@ -103,12 +109,17 @@ lint: node_modules/.installed
 webform: webform/node_modules/.installed
 	cd webform && npm run --silent build
 
+## inbox: type-check and build the operator inbox into inbox/dist (served by the edge at /inbox/)
+inbox: inbox/node_modules/.installed
+	cd inbox && npm run --silent build
+
 ## test: install everything, lint, then every test (web form unit tests, then pytest incl. the
 ## browser tests, in TEST_WORKERS pytest-xdist workers, each with a stack of its own; 0 runs
 ## them in this process). What CI runs.
 TEST_WORKERS ?= 2
-test: deps lint webform
+test: deps lint webform inbox
 	cd webform && npm run --silent test:unit
+	cd inbox && npm run --silent test:unit
 	$(PY) -m pytest -ra -n $(TEST_WORKERS)
 
 ## test-fast: the inner loop, under 2 minutes: the web form's unit tests, then every pytest test
@@ -116,11 +127,12 @@ test: deps lint webform
 ## come from what each test uses (tests/conftest.py). `make test` still runs everything.
 test-fast: deps-test-fast
 	cd webform && npm run --silent test:unit
+	cd inbox && npm run --silent test:unit
 	$(PY) -m pytest -ra -m "not stack and not browser"
 
 ## run: install what running needs (no chromium), start PostgreSQL, Kafka, migrations and every
 ## service; Ctrl-C stops all
-run: deps-run webform
+run: deps-run webform inbox
 	$(PY) -m devstack run
 
 ## up / down: only the embedded PostgreSQL and Kafka (for running tests against them by hand)

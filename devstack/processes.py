@@ -54,7 +54,7 @@ PROCESSES: tuple[AppProcess, ...] = (
     AppProcess("notifier", ("-m", "services.handoff"), port=50057, port_env="METRICS_PORT",
                schema="notifier", service_identity="notifier"),
     AppProcess("edge", ("-m", "services.edge"), port=8080, port_env="HTTP_PORT",
-               urls=("/webform/", "/webform/demo.html", "/docs", "/health"), service_identity="edge"),
+               urls=("/webform/", "/webform/demo.html", "/inbox/", "/docs", "/health"), service_identity="edge"),
 )
 
 

@@ -37,6 +37,7 @@ from services.common.retry import RetryPolicy
 from services.common.auth import VIEWER, RemoteGate
 from services.edge.auth import as_caller, require_role
 from services.edge.webhooks import create_webhook_router
+from services.edge.inbox import create_inbox_router
 from services.edge.forms import SubmissionAccepted, SupportSubmission, TicketMessage, TicketView
 from services.edge.identity_token import token_matches
 from services.edge.rate_limits import EdgeRateLimiter
@@ -341,6 +342,8 @@ def create_app(settings: EdgeSettings | None = None, channels: ChannelSettings |
             raise _grpc_to_http(err) from err
         return MessageToDict(reply, preserving_proto_field_name=True)
 
+    app.include_router(create_inbox_router(_grpc_to_http, settings))
+
     def current_producer() -> AIOKafkaProducer:
         producer = app.state.kafka.producer
         if producer is None:
@@ -417,6 +420,11 @@ def create_app(settings: EdgeSettings | None = None, channels: ChannelSettings |
         app.mount("/webform", _NoCacheStaticFiles(directory=settings.webform_dist_dir, html=True), name="webform")
     else:
         log.warning("web form not built (%s missing): /webform/ is not served", settings.webform_dist_dir)
+    # After the /inbox/api routes, so the static mount never shadows them.
+    if settings.inbox_dist_dir.is_dir():
+        app.mount("/inbox", _NoCacheStaticFiles(directory=settings.inbox_dist_dir, html=True), name="inbox")
+    else:
+        log.warning("inbox not built (%s missing): /inbox/ is not served", settings.inbox_dist_dir)
     return app
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 
@@ -33,6 +34,17 @@ class EdgeSettings(Settings):
     auth_cache_ttl_s: float = 10.0
     # The built web form (`npm run build` in webform/), served at /webform/.
     webform_dist_dir: Path = Path(__file__).resolve().parents[2] / "webform" / "dist"
+    # The built operator inbox (`npm run build` in inbox/), served at /inbox/.
+    inbox_dist_dir: Path = Path(__file__).resolve().parents[2] / "inbox" / "dist"
+    # The inbox's "Sign in with your company account" (authorization code + PKCE, a public
+    # client): the provider's issuer URL and the inbox's client id there; both set to offer it.
+    # The token it sends must be one the access service accepts (OIDC_ISSUER, OIDC_AUDIENCE):
+    # the id token (audience = this client id) or, with INBOX_OIDC_TOKEN=access_token, the
+    # access token.
+    inbox_oidc_issuer: str = ""
+    inbox_oidc_client_id: str = ""
+    inbox_oidc_scope: str = "openid profile email"
+    inbox_oidc_token: Literal["id_token", "access_token"] = "id_token"
     # Shared with the host pages that embed the form: their identity token (HMAC-SHA256 of the
     # signed-in user's email) proves the form's email. Unset: no token is accepted.
     webform_identity_secret: SecretStr | None = None

@@ -1,8 +1,9 @@
 """Schemathesis generates requests for every operation in the edge's OpenAPI document and
 sends them over real HTTP to the edge, served on the test stack's Kafka with the in-process
 identity, conversation and access services. However malformed the input, no answer is a 5xx:
-once anonymously (the operators' routes answer 401 before looking at anything else) and once
-with a viewer key, so those routes' own validation is fuzzed too."""
+once anonymously (the operators' routes answer 401 before looking at anything else), once
+with a viewer key, so those routes' own validation is fuzzed too, and once with an agent key,
+so the inbox's actions (viewers get 403) are fuzzed past the role check."""
 
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ import pytest
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 
 
-@pytest.mark.parametrize("authenticated", [False, True], ids=["anonymous", "viewer-key"])
-async def test_no_generated_request_gets_a_server_error(edge_url, viewer_key, tmp_path, authenticated):
-    auth = ["--header", f"Authorization: Bearer {viewer_key}"] if authenticated else []
+@pytest.mark.parametrize("role", [None, "viewer", "agent"], ids=["anonymous", "viewer-key", "agent-key"])
+async def test_no_generated_request_gets_a_server_error(edge_url, viewer_key, role_keys, tmp_path, role):
+    key = {None: None, "viewer": viewer_key, "agent": role_keys["agent"]}[role]
+    auth = ["--header", f"Authorization: Bearer {key}"] if key else []
     proc = await asyncio.create_subprocess_exec(
         str(SCHEMATHESIS), "run", f"{edge_url}/openapi.json", *auth,
         "--checks", "not_a_server_error",
