@@ -1,5 +1,5 @@
 """A person takes over what the agent escalated, on the running pipeline: a pricing question on
-WhatsApp is escalated to sales; an operator (an agent-role API key) lists the queue, claims it
+WhatsApp is escalated to sales, whose chat webhook and mailbox are told with a link to it; an operator (an agent-role API key) lists the queue, claims it
 and replies over gRPC (HandoffService on the conversation process); the reply reaches the
 customer through the dispatcher and Twilio; while the operator holds the conversation the agent
 stays silent (the customer is told once who will reply); once resolved, the agent answers
@@ -18,6 +18,7 @@ from services.common.grpc_client import open_channel
 from tests.access_services import create_key
 from tests.e2e.channel_loop import (
     callback_query,
+    gmail_sent_to,
     history,
     inbound,
     new_phone,
@@ -29,6 +30,7 @@ from tests.e2e.channel_loop import (
 
 PRICING = "How much does the Business plan cost per user per month?"
 OPERATOR = "Grace Hopper"
+SALES = "sales@flowboard.example"
 
 
 async def _queued_for(handoff, ticket_id: str) -> pb.QueuedEscalation | None:
@@ -60,6 +62,17 @@ async def test_an_operator_claims_replies_holds_and_resolves(
                              "the escalation in the sales queue", timeout=30)
         assert queued.reason == conv_pb.ESCALATION_REASON_PRICING and queued.team == "sales"
         assert queued.state == pb.ESCALATION_STATE_OPEN
+
+        # The sales team heard of it — on its chat webhook and by email through the dispatcher
+        # and Gmail — with a link to this very escalation in the inbox.
+        hooked = await until(lambda: [b for b in channel_fakes.webhook.bodies("/hooks/sales")
+                                      if phone in b["customer"]["phones"]], "the sales webhook")
+        link = f"{channel_fakes.public_base_url}/inbox/#/escalations/{queued.escalation_id}"
+        assert hooked[0]["link"] == link and hooked[0]["reason"] == "pricing"
+        mailed = await until(lambda: [s for s in gmail_sent_to(channel_fakes, SALES)
+                                      if phone in s.mime.get_body(("plain",)).get_content()],
+                             "the email to sales")
+        assert link in mailed[0].mime.get_body(("plain",)).get_content()
 
         claimed = await handoff.ClaimEscalation(pb.ClaimEscalationRequest(
             escalation_id=queued.escalation_id))
