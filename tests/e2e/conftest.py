@@ -1,6 +1,7 @@
 """The whole pipeline as real processes on the test stack, with a local OTLP receiver, both
 outside channels enabled and pointed at local fakes (Twilio, Gmail + Google OAuth, Google's
-OIDC signing keys) that the official client libraries talk to over real HTTP."""
+OIDC signing keys) that the official client libraries talk to over real HTTP, and the company's
+identity provider, which the access service trusts and the edge offers to the inbox."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from tests.e2e.otlp_receiver import otlp_receiver
 from tests.e2e.pipeline import Pipeline, free_port, pipeline_processes
 from tests.fakes.gmail import FakeGmail
 from tests.fakes.google_oidc import FakeGoogleCerts
+from tests.fakes.oidc_provider import FakeOidcProvider, OidcUser
 from tests.fakes.twilio import FakeTwilio
 from tests.fakes.webhook import FakeWebhook
 
@@ -46,6 +48,9 @@ TWILIO_ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 TWILIO_AUTH_TOKEN = "e2e" + "f" * 29
 WHATSAPP_FROM = "whatsapp:+14155238886"
 SUPPORT_ADDRESS = "support@flowboard.example"
+# The inbox as a client of the company's identity provider, and the person it signs in.
+INBOX_OIDC_CLIENT_ID = "flowboard-inbox-e2e"
+OIDC_OPERATOR = OidcUser(sub="e2e-oidc-7f3a", email="dana.ops@flowboard.example", name="Dana Ops")
 
 
 @dataclass
@@ -57,6 +62,7 @@ class ChannelFakes:
     google: FakeGoogleCerts
     public_base_url: str  # the edge, as Twilio and Pub/Sub call it
     webhook: FakeWebhook | None = None  # the sales team's chat webhook (the notifier's)
+    oidc: FakeOidcProvider | None = None  # the company's identity provider (the inbox's sign-in)
 
     @property
     def pubsub_audience(self) -> str:
@@ -88,6 +94,20 @@ class ChannelFakes:
             "BREAKER_FAILURE_THRESHOLD": "3",
             "BREAKER_RESET_S": "2",
             **({"TEAM_SALES_WEBHOOK_URL": self.webhook.hook_url("/hooks/sales")} if self.webhook else {}),
+            **(self.oidc_env() if self.oidc else {}),
+        }
+
+    def oidc_env(self) -> dict[str, str]:
+        """The access service accepts the provider's id tokens (audience: the inbox's client id);
+        the edge offers the provider to the inbox. API keys work as before."""
+        assert self.oidc is not None
+        return {
+            "OIDC_ISSUER": self.oidc.issuer,
+            "OIDC_AUDIENCE": self.oidc.client_id,
+            "OIDC_JWKS_URL": f"{self.oidc.url}/jwks",
+            "INBOX_OIDC_ISSUER": self.oidc.issuer,
+            "INBOX_OIDC_CLIENT_ID": self.oidc.client_id,
+            "INBOX_OIDC_TOKEN": "id_token",
         }
 
 
@@ -123,8 +143,9 @@ def channel_fakes(pipeline_specs) -> Iterator[ChannelFakes]:
         FakeGmail(SUPPORT_ADDRESS) as gmail,
         FakeGoogleCerts() as google,
         FakeWebhook() as webhook,
+        FakeOidcProvider(INBOX_OIDC_CLIENT_ID, f"http://127.0.0.1:{edge.port}", OIDC_OPERATOR) as oidc,
     ):
-        yield ChannelFakes(twilio, gmail, google, f"http://127.0.0.1:{edge.port}", webhook)
+        yield ChannelFakes(twilio, gmail, google, f"http://127.0.0.1:{edge.port}", webhook, oidc)
 
 
 @pytest.fixture(scope="session")

@@ -2,11 +2,13 @@
 // is escalated by the agent; an operator signs in with a key, finds it in the queue with the time
 // left, reads the cross-channel history and the agent's note, claims, replies and resolves — at
 // 1280 px with the mouse and at 375 px with the keyboard only. The customer's ticket page shows
-// the person's reply. Screenshots go to artifacts/inbox/.
+// the person's reply. With INBOX_OIDC_EMAIL set, an operator also signs in with the company
+// account (the identity provider's redirect, code + PKCE) and claims as that person. Screenshots
+// go to artifacts/inbox/.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import {
-  AGENT_KEY, DESKTOP, EDGE_URL, focusVisible, launchBrowser, PHONE, requireEdge, screenshot, submitPricingQuestion,
+  AGENT_KEY, DESKTOP, EDGE_URL, focusVisible, launchBrowser, OIDC_EMAIL, OIDC_SUBJECT, PHONE, requireEdge, screenshot, submitPricingQuestion,
   tabTo, TEST_TIMEOUT_MS, waitForEscalation,
 } from "./lib.mjs";
 
@@ -45,7 +47,7 @@ describe("operator inbox", () => {
     await page.getByRole("heading", { name: "Support inbox" }).waitFor();
     await screenshot(page, "signin-375.png");
     await page.getByLabel("API key").fill("fte_0123456789abcdef_not-a-real-key");
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
     await page.getByRole("alert").filter({ hasText: "That key was refused" }).waitFor();
     assert.equal(await page.evaluate(() => sessionStorage.length), 0);
     await screenshot(page, "signin-refused-375.png");
@@ -60,7 +62,7 @@ describe("operator inbox", () => {
     const page = await browser.newPage(DESKTOP);
     await page.goto(`${INBOX_URL}#/escalations/${queued.escalation_id}`);
     await page.getByLabel("API key").fill(AGENT_KEY);
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
     await page.getByRole("heading", { name: "Queue" }).waitFor();
     await page.getByRole("heading", { level: 2, name: new RegExp(name) }).waitFor();
 
@@ -164,6 +166,62 @@ describe("operator inbox", () => {
     await page.getByRole("heading", { name: "Queue" }).waitFor();
     await page.getByRole("button", { name: "Refresh" }).waitFor();
     await page.waitForFunction((n) => ![...document.querySelectorAll(".item")].some((a) => a.textContent.includes(n)), name);
+    assert.deepEqual(browser.problems, []);
+  });
+  test("company sign-in: the identity provider's round trip (code + PKCE), then claim as that person", {
+    timeout: TEST_TIMEOUT_MS, skip: !OIDC_EMAIL && "set INBOX_OIDC_EMAIL (and INBOX_OIDC_SUBJECT) to the provider's person",
+  }, async () => {
+    const { oidc } = await (await fetch(`${EDGE_URL}/inbox/api/config`)).json();
+    assert.ok(oidc, "the edge offers no identity provider (INBOX_OIDC_ISSUER, INBOX_OIDC_CLIENT_ID)");
+    const name = `Oidc ${Date.now().toString(36)}`;
+    const ticketId = await submitPricingQuestion(name);
+    const queued = await waitForEscalation(ticketId);
+
+    const page = await browser.newPage(DESKTOP);
+    const atProvider = [];
+    page.on("request", (r) => { if (r.url().startsWith(oidc.issuer)) atProvider.push({ method: r.method(), url: new URL(r.url()), body: r.postData() }); });
+    await page.goto(INBOX_URL);
+    await page.getByRole("button", { name: "Sign in with your company account" }).click();
+    // Away to the provider (it consents at once) and back to /inbox/?code=…&state=…, exchanged.
+    await page.getByRole("heading", { name: "Queue" }).waitFor();
+    await page.locator(".me").filter({ hasText: OIDC_EMAIL }).waitFor();
+    assert.match(await page.locator(".me").textContent(), /\(agent\)/);
+    assert.equal(new URL(page.url()).search, "", "the code is stripped from the address bar");
+
+    const authorize = atProvider.find((r) => r.url.pathname.endsWith("/authorize"));
+    assert.ok(authorize, "the browser went to the provider's authorization endpoint");
+    const asked = authorize.url.searchParams;
+    assert.equal(asked.get("client_id"), oidc.client_id);
+    assert.equal(asked.get("redirect_uri"), INBOX_URL);
+    assert.equal(asked.get("code_challenge_method"), "S256");
+    assert.match(asked.get("code_challenge"), /^[A-Za-z0-9_-]{43}$/);
+    const exchange = atProvider.find((r) => r.method === "POST" && r.url.pathname.endsWith("/token"));
+    assert.ok(exchange, "the app exchanged the code at the token endpoint");
+    const sent = new URLSearchParams(exchange.body);
+    assert.equal(sent.get("grant_type"), "authorization_code");
+    assert.match(sent.get("code_verifier"), /^[A-Za-z0-9_-]{43,128}$/);
+    const token = await page.evaluate(() => sessionStorage.getItem("fte-inbox-credential"));
+    assert.equal(token.split(".").length, 3, "the provider's JWT is the credential");
+    assert.equal(await page.evaluate(() => sessionStorage.getItem("fte-inbox-oidc-pending")), null);
+    await screenshot(page, "oidc-queue-desktop.png");
+
+    const item = page.getByRole("region", { name: new RegExp(queued.team) }).getByRole("link", { name: new RegExp(name) });
+    await item.click();
+    await page.getByRole("heading", { level: 2, name: new RegExp(name) }).waitFor();
+    await page.getByRole("button", { name: "Claim" }).click();
+    await page.getByText(`Claimed by ${OIDC_EMAIL} (you)`).waitFor();
+    await screenshot(page, "oidc-claimed-desktop.png");
+
+    // The service recorded the claim as the provider's person, not as a key.
+    const detail = await (await fetch(`${EDGE_URL}/inbox/api/escalations/${queued.escalation_id}`, {
+      headers: { Authorization: `Bearer ${token}` },
+    })).json();
+    assert.equal(detail.escalation.state, "claimed");
+    assert.deepEqual(detail.escalation.owner, { subject: OIDC_SUBJECT, display_name: OIDC_EMAIL });
+
+    await page.getByLabel("Resolution note").fill("Handled by the company sign-in test.");
+    await page.getByRole("button", { name: "Resolve" }).click();
+    await page.getByRole("button", { name: "Reopen" }).waitFor();
     assert.deepEqual(browser.problems, []);
   });
 });

@@ -14,6 +14,10 @@ const repoRoot = resolve(here, "..", "..", "..");
 export const EDGE_URL = (process.env.EDGE_URL ?? "http://127.0.0.1:8080").replace(/\/+$/, "");
 /** An API key of role agent (or admin): the operator who claims, replies and resolves. */
 export const AGENT_KEY = process.env.INBOX_AGENT_KEY ?? process.env.FTE_API_KEY ?? "";
+/** The person the company's identity provider signs in (its email, and `oidc:<sub>`): set, the
+ * company sign-in case runs (the edge must offer a provider that consents as that person). */
+export const OIDC_EMAIL = process.env.INBOX_OIDC_EMAIL ?? "";
+export const OIDC_SUBJECT = process.env.INBOX_OIDC_SUBJECT ?? "";
 export const ARTIFACTS_DIR = resolve(process.env.INBOX_ARTIFACTS_DIR ?? join(repoRoot, "artifacts", "inbox"));
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? findOnPath("chromium") ?? "/usr/bin/chromium";
 /** How long the pipeline gets to escalate a submission (Kafka → worker → agent). */
