@@ -41,8 +41,10 @@ PROCESSES: tuple[AppProcess, ...] = (
                advertise_as=("ACCESS_ADDR",)),
     AppProcess("identity", ("-m", "services.identity"), port=50051, schema="identity",
                advertise_as=("IDENTITY_ADDR",), service_identity="identity"),
+    # Also serves Prometheus /metrics (the escalation queue's first-reply breaches) on 50058.
     AppProcess("conversation", ("-m", "services.conversation"), port=50052, schema="conversation",
-               advertise_as=("CONVERSATION_ADDR",), service_identity="conversation"),
+               advertise_as=("CONVERSATION_ADDR",), service_identity="conversation",
+               env={"METRICS_PORT": "50058"}),
     # One server hosts both the agent and the knowledge API, over the knowledge schema.
     AppProcess("agent", ("-m", "services.agent"), port=50053, schema="knowledge",
                advertise_as=("AGENT_ADDR", "KNOWLEDGE_ADDR"), service_identity="agent"),

@@ -22,8 +22,13 @@ LOG_DIR = REPO_ROOT / "artifacts" / "e2e-logs"
 
 
 def pipeline_processes() -> list[AppProcess]:
-    """Exactly the processes `make run` starts, each moved to a free port."""
-    return [replace(p, port=free_port()) if p.port is not None else p for p in PROCESSES]
+    """Exactly the processes `make run` starts, each moved to a free port (a metrics port set in
+    its env too), so several pipelines can run at once."""
+    return [
+        replace(p, port=free_port() if p.port is not None else None,
+                env={**p.env, **({"METRICS_PORT": str(free_port())} if "METRICS_PORT" in p.env else {})})
+        for p in PROCESSES
+    ]
 
 
 @dataclass

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import uuid
 
+import httpx
+
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 from fte.handoff.v1 import handoff_service_pb2 as pb
 from fte.handoff.v1 import handoff_service_pb2_grpc as pb_grpc
@@ -118,3 +120,9 @@ async def test_an_operator_claims_replies_holds_and_resolves(
     # Nothing else was sent meanwhile: the second held message got no notice.
     reply_ids = [callback_query(m)["reply_id"] for m in twilio_sent_to(channel_fakes, phone)]
     assert len(dict.fromkeys(reply_ids)) == 4  # handover, person, notice, agent
+
+    # The conversation process serves the queue's breach counter to Prometheus (make run: 50058).
+    spec = next(p for p in pipeline.processes if p.name == "conversation")
+    async with httpx.AsyncClient(timeout=10) as client:
+        metrics = await client.get(f"http://127.0.0.1:{spec.env['METRICS_PORT']}/metrics")
+    assert metrics.status_code == 200 and "fte_escalation_first_reply_breaches" in metrics.text
