@@ -7,6 +7,7 @@ whose parent is the context extracted from the headers, so one trace spans every
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Iterator, Sequence
 
@@ -37,6 +38,31 @@ def new_producer(
         linger_ms=2,
         request_timeout_ms=request_timeout_ms,
     )
+
+
+class LazyProducer:
+    """A `new_producer` started on first use and stopped by `close`: for a process that
+    publishes rarely (identity's link codes, people's replies from the conversation process), so
+    it starts and serves without Kafka and connects only when it has something to send."""
+
+    def __init__(self, bootstrap_servers: str, client_id: str) -> None:
+        self._bootstrap = bootstrap_servers
+        self._client_id = client_id
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> AIOKafkaProducer:
+        async with self._lock:
+            if self._producer is None:
+                producer = new_producer(self._bootstrap, self._client_id)
+                await producer.start()
+                self._producer = producer
+            return self._producer
+
+    async def close(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
 
 
 class _HeaderSetter:

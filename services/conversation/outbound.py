@@ -9,39 +9,26 @@ from __future__ import annotations
 
 import asyncio
 
-from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from fte.events.v1 import events_pb2
 
 from services.common import topics
 from services.common.errors import Unavailable
-from services.common.kafka import new_producer, publish
+from services.common.kafka import LazyProducer, publish
 
 
 class ReplyPublisher:
     def __init__(self, bootstrap_servers: str) -> None:
-        self._bootstrap = bootstrap_servers
-        self._producer: AIOKafkaProducer | None = None
-        self._lock = asyncio.Lock()
-
-    async def _started(self) -> AIOKafkaProducer:
-        async with self._lock:
-            if self._producer is None:
-                producer = new_producer(self._bootstrap, "conversation-handoff-replies")
-                await producer.start()
-                self._producer = producer
-            return self._producer
+        self._producer = LazyProducer(bootstrap_servers, "conversation-handoff-replies")
 
     async def close(self) -> None:
-        if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
+        await self._producer.close()
 
     async def send(self, message: events_pb2.OutboundMessage) -> None:
         """UNAVAILABLE when Kafka does not take it: the reply is stored, and the caller's retry
         with the same idempotency key publishes it again (the dispatcher sends it once)."""
         try:
-            producer = await self._started()
+            producer = await self._producer.get()
             await publish(producer, topics.outbound_topic(message.channel), message.customer_id,
                           message)
         except (KafkaError, OSError, asyncio.TimeoutError) as exc:

@@ -13,14 +13,13 @@ import asyncio
 import logging
 import uuid
 
-from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from fte.common.v1 import channel_pb2
 from fte.events.v1 import events_pb2
 
 from services.common import topics
 from services.common.errors import Unavailable
-from services.common.kafka import new_producer, publish
+from services.common.kafka import LazyProducer, publish
 from services.identity.resolver import EMAIL, Identifier
 
 
@@ -37,22 +36,10 @@ logging.getLogger("aiokafka.producer.producer").addFilter(_NoPayloads())
 
 class CodeDelivery:
     def __init__(self, bootstrap_servers: str) -> None:
-        self._bootstrap = bootstrap_servers
-        self._producer: AIOKafkaProducer | None = None
-        self._lock = asyncio.Lock()
-
-    async def _started(self) -> AIOKafkaProducer:
-        async with self._lock:
-            if self._producer is None:
-                producer = new_producer(self._bootstrap, "identity-link-codes")
-                await producer.start()
-                self._producer = producer
-            return self._producer
+        self._producer = LazyProducer(bootstrap_servers, "identity-link-codes")
 
     async def close(self) -> None:
-        if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
+        await self._producer.close()
 
     async def send(self, link_id: uuid.UUID, customer_id: uuid.UUID, to: Identifier,
                    subject: str, text: str) -> int:
@@ -73,7 +60,7 @@ class CodeDelivery:
         )
         message.create_time.GetCurrentTime()
         try:
-            producer = await self._started()
+            producer = await self._producer.get()
             await publish(producer, topics.outbound_topic(channel), str(customer_id), message)
         except (KafkaError, OSError, asyncio.TimeoutError) as exc:
             raise Unavailable(
