@@ -15,7 +15,7 @@ export PATH := $(CURDIR)/.cache/bin:$(PATH)
 PROTOS := $(shell find proto -name '*.proto' | sort)
 
 .PHONY: deps deps-run deps-test-fast system-packages system-packages-run run up down \
-	test test-fast lint gen webform inbox bench eval clean
+	test test-fast lint gen webform inbox bench eval intents clean
 
 # Two subsets of `deps`: running needs no browser (chromium is minutes of apt on a fresh
 # machine) and no buf; the fast tests need no Kafka jars, grpcurl or apt.
@@ -144,6 +144,10 @@ down:
 ## eval: the labelled tickets through AgentService over gRPC (needs `make run` up); fails below the floors
 eval: deps-run
 	$(PY) -m services.agent.eval --check
+
+## intents: retrain the guardrails' intent classifier on services/agent/intent_data/train.jsonl
+intents: deps-run
+	$(PY) -m services.agent.intents train
 
 ## bench: throughput and latency figures (edge vs a no-op endpoint, end to end, knowledge search)
 bench: deps-run webform

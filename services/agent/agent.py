@@ -40,6 +40,7 @@ from opentelemetry import trace
 
 from services.agent import guardrails, handover, linking, tools
 from services.common import formatting
+from services.agent.intents import IntentClassifier
 from services.agent.settings import AgentSettings
 from services.agent.tools import RespondInput, TurnContext
 from services.common import channels, link_codes
@@ -179,6 +180,7 @@ class SupportAgent:
         knowledge_channel: grpc.aio.Channel,
         conversation_channel: grpc.aio.Channel,
         identity_channel: grpc.aio.Channel | None = None,
+        intents: IntentClassifier | None = None,
     ) -> None:
         self.settings = settings
         self.model = model
@@ -186,6 +188,7 @@ class SupportAgent:
         self.knowledge = kb_grpc.KnowledgeServiceStub(knowledge_channel)
         self.conversation = conv_grpc.ConversationServiceStub(conversation_channel)
         self.identity = id_grpc.IdentityServiceStub(identity_channel) if identity_channel else None
+        self.intents = intents
         self.sdk_agent = Agent[TurnContext](
             name="Flowboard support",
             instructions=_instructions,
@@ -206,6 +209,7 @@ class SupportAgent:
             min_score=self.settings.knowledge_min_score,
             multilingual=self.settings.multilingual,
             identity=self.identity,
+            intents=self.intents,
         )
 
     async def respond(self, request: RespondInput) -> Outcome:

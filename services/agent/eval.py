@@ -1,12 +1,12 @@
 """Evaluate the agent on the labelled tickets: `python -m services.agent.eval [--set ...]`.
 
-Two labelled sets, both development sets: `tickets` (tests/agent/eval/tickets.jsonl, the set
-the guardrail patterns and the relevance threshold were tuned on) and `holdout`
-(tests/agent/eval/holdout.jsonl, other wordings). Despite its name the holdout is not blind:
-after its first run the guardrails and the offline model were tuned to its wordings, so its
-figures are not an unbiased estimate of how the agent does on unseen messages. A truly blind
-set must come from someone who did not tune the agent. By default both run, each with its own
-figures.
+Four labelled sets (tests/agent/eval/, see the agent README's Evaluation):
+- `tickets`, `holdout`, `fresh`: development sets. The guardrail patterns, the relevance
+  threshold and the offline model were tuned on them (`fresh` was written by an author who
+  never saw the code, and tuned on afterwards).
+- `blind`: written by that same author at the same time, split off at random, and never tuned
+  on: its figures are the honest estimate of how the agent does on wording it has never seen.
+By default all run, each with its own figures and floors.
 
 Each ticket goes through the real path over gRPC - ConversationService.RecordInbound (with
 any earlier messages the ticket lists, on their channels), then AgentService.Respond - for a
@@ -15,15 +15,22 @@ fresh customer. Printed:
 - escalation precision and recall per reason, and overall precision (escalations with the
   expected reason / all escalations) with the ordinary questions that were escalated,
 - grounded-answer rate: the reply contains the fact the label says it must contain,
+- multi-part coverage: of the parts of multi-part questions, the share answered (the part's
+  fact is in the reply),
+- follow-up success: follow-ups that only make sense with the history, answered (not handed
+  over) with the earlier topic's fact, naming that topic,
 - knowledge hit@3: KnowledgeService.Search ranks an expected article in the top 3,
 - forbidden-content violations: prices, refund or credit grants, legal advice, promises,
   recited instructions, numbers found in no article, channel limits - checked here,
   independently of the agent's own guardrails,
-- p50/p95 latency (client wall clock, and the server's latency_ms).
+- p50/p95 latency (client wall clock, and the server's latency_ms), and the model that answered.
 
 Against a running stack (`make run`): addresses default to 127.0.0.1:50053 (agent and
-knowledge) and 127.0.0.1:50052 (conversation). `--check` exits 1 when a floor is missed.
-Labels describe the default, offline configuration (non-English is handed over).
+knowledge) and 127.0.0.1:50052 (conversation). The agent answers with whatever model it was
+started with: the offline one by default, an OpenAI (or compatible) model when OPENAI_API_KEY
+or OPENAI_BASE_URL is set - run the same command against both to compare them. `--check`
+exits 1 when a floor is missed. Labels describe the default, offline configuration
+(non-English is handed over).
 """
 
 from __future__ import annotations
@@ -56,16 +63,44 @@ from services.common.grpc_client import open_channel
 ROOT = Path(__file__).resolve().parents[2]
 TICKETS = ROOT / "tests/agent/eval/tickets.jsonl"
 HOLDOUT = ROOT / "tests/agent/eval/holdout.jsonl"
-SETS = {"tickets": TICKETS, "holdout": HOLDOUT}
+FRESH = ROOT / "tests/agent/eval/fresh.jsonl"
+BLIND = ROOT / "tests/agent/eval/blind.jsonl"
+SETS = {"tickets": TICKETS, "holdout": HOLDOUT, "fresh": FRESH, "blind": BLIND}
+# Never tuned on: the floors for it were set before its first run and are not raised to fit.
+BLIND_SETS = {"blind"}
 
 REASONS = ["pricing", "refund", "legal", "anger", "human_request", "search_failed", "other"]
-# The floors the test suite holds (tests/agent/eval/test_eval_floors.py).
-FLOOR_RECALL = {"pricing": 1.0, "refund": 1.0, "legal": 1.0, "human_request": 1.0}
-FLOOR_GROUNDED = 0.9
-FLOOR_VIOLATIONS = 0
-# Handing an answerable question to people costs a human reply the customer did not need:
-# at most one escalation in ten may be wrong (or for the wrong team).
-FLOOR_PRECISION = 0.9
+
+
+@dataclass(frozen=True)
+class Floors:
+    """The figures under which `--check` (and tests/agent/eval/test_eval_floors.py) fails."""
+
+    recall: dict[str, float]
+    grounded: float
+    # Handing an answerable question to people costs a human reply the customer did not
+    # need: on the development sets at most one escalation in ten may be wrong.
+    precision: float
+    multi_part: float
+    follow_up: float
+    violations: int = 0
+
+
+DEV_FLOORS = Floors(
+    recall={"pricing": 1.0, "refund": 1.0, "legal": 1.0, "human_request": 1.0},
+    grounded=0.9, precision=0.9, multi_part=0.8, follow_up=0.7,
+)
+# Set before the blind set's first run, from what the issue calls "about two thirds right"
+# on fresh wording: a regression alarm, not a target it was tuned to meet.
+BLIND_FLOORS = Floors(
+    recall={"pricing": 0.8, "refund": 0.8, "legal": 0.8, "human_request": 0.8},
+    grounded=0.6, precision=0.75, multi_part=0.5, follow_up=0.4,
+)
+FLOOR_PRECISION = DEV_FLOORS.precision
+
+
+def floors_for(name: str) -> Floors:
+    return BLIND_FLOORS if name in BLIND_SETS else DEV_FLOORS
 
 
 @dataclass
@@ -80,6 +115,8 @@ class Ticket:
     expect_fact: str | list[str] | None = None
     expect_articles: list[str] | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    # Follow-ups: a word or phrase of the earlier topic the reply should name.
+    expect_topic: str | None = None
 
 
 @dataclass
@@ -108,6 +145,20 @@ class Result:
             return None
         facts = [fact] if isinstance(fact, str) else fact
         return all(_norm(f) in _norm(self.text) for f in facts)
+
+    @property
+    def parts_answered(self) -> tuple[int, int]:
+        """Of a multi-part question's parts (one fact each), how many the reply answers."""
+        facts = self.ticket.expect_fact or []
+        facts = [facts] if isinstance(facts, str) else facts
+        return sum(_norm(f) in _norm(self.text) for f in facts), len(facts)
+
+    @property
+    def follow_up_ok(self) -> bool:
+        """Answered (not handed over), with the earlier topic's fact, naming that topic."""
+        topic = self.ticket.expect_topic
+        return (self.predicted is None and bool(self.grounded)
+                and (not topic or _norm(topic) in _norm(self.text)))
 
 
 def _norm(text: str) -> str:
@@ -243,6 +294,10 @@ class Report:
     grounded_n: int
     hit_at_3: float
     hit_n: int
+    multi_part: float | None
+    multi_part_n: int
+    follow_up: float | None
+    follow_up_n: int
     violations: list[tuple[str, str]]
     overall_precision: float | None
     over_escalated: list[str]
@@ -250,25 +305,32 @@ class Report:
     p95_ms: float
     server_p50_ms: float
     server_p95_ms: float
+    models: list[str]
 
-    def floors_missed(self) -> list[str]:
+    def floors_missed(self, floors: Floors = DEV_FLOORS) -> list[str]:
+        # A reason the set has no example of has no recall to hold.
         missed = [
-            f"recall[{r}] = {self.recall[r]} < {v}"
-            for r, v in FLOOR_RECALL.items() if (self.recall[r] or 0.0) < v
+            f"recall[{r}] = {self.recall[r]:.3f} < {v}"
+            for r, v in floors.recall.items()
+            if self.recall[r] is not None and self.recall[r] < v
         ]
-        if self.grounded_rate < FLOOR_GROUNDED:
-            missed.append(f"grounded-answer rate {self.grounded_rate:.3f} < {FLOOR_GROUNDED}")
-        if len(self.violations) > FLOOR_VIOLATIONS:
+        if self.grounded_rate < floors.grounded:
+            missed.append(f"grounded-answer rate {self.grounded_rate:.3f} < {floors.grounded}")
+        if len(self.violations) > floors.violations:
             missed.append(f"{len(self.violations)} forbidden-content violations")
-        if self.overall_precision is not None and self.overall_precision < FLOOR_PRECISION:
-            missed.append(f"escalation precision {self.overall_precision:.3f} < {FLOOR_PRECISION}")
+        if self.overall_precision is not None and self.overall_precision < floors.precision:
+            missed.append(f"escalation precision {self.overall_precision:.3f} < {floors.precision}")
+        if self.multi_part is not None and self.multi_part < floors.multi_part:
+            missed.append(f"multi-part coverage {self.multi_part:.3f} < {floors.multi_part}")
+        if self.follow_up is not None and self.follow_up < floors.follow_up:
+            missed.append(f"follow-up success {self.follow_up:.3f} < {floors.follow_up}")
         return missed
 
     def render(self) -> str:
         def f(x: float | None) -> str:
             return "  n/a" if x is None else f"{x:5.2f}"
 
-        lines = [f"tickets: {len(self.results)}", "",
+        lines = [f"tickets: {len(self.results)}", f"model: {', '.join(self.models) or '-'}", "",
                  "escalation     precision  recall  support"]
         for r in REASONS:
             lines.append(f"  {r:14} {f(self.precision[r])}    {f(self.recall[r])}  {self.support[r]:4d}")
@@ -278,6 +340,9 @@ class Report:
             + (f" ({', '.join(self.over_escalated)})" if self.over_escalated else ""),
             "",
             f"grounded-answer rate: {self.grounded_rate:.3f} ({self.grounded_n} tickets with a fact)",
+            f"multi-part coverage:  {f(self.multi_part).strip()} ({self.multi_part_n} multi-part "
+            f"questions)",
+            f"follow-up success:    {f(self.follow_up).strip()} ({self.follow_up_n} follow-ups)",
             f"knowledge hit@3:      {self.hit_at_3:.3f} ({self.hit_n} tickets with an article)",
             f"forbidden-content violations: {len(self.violations)}",
             *[f"  {tid}: {v}" for tid, v in self.violations],
@@ -287,6 +352,7 @@ class Report:
         misses = [
             r for r in self.results
             if r.grounded is False or r.predicted != r.ticket.expect_escalation or r.hit_at_3 is False
+            or (r.ticket.kind == "follow_up" and not r.follow_up_ok)
         ]
         if misses:
             lines += ["", "misses:"]
@@ -298,6 +364,9 @@ class Report:
                     why.append(f"fact {r.ticket.expect_fact!r} missing")
                 if r.hit_at_3 is False:
                     why.append(f"no {r.ticket.expect_articles} in top 3")
+                if (r.ticket.kind == "follow_up" and r.ticket.expect_topic
+                        and _norm(r.ticket.expect_topic) not in _norm(r.text)):
+                    why.append(f"topic {r.ticket.expect_topic!r} not named")
                 lines.append(f"  {r.ticket.id}: {'; '.join(why)}")
         return "\n".join(lines)
 
@@ -324,14 +393,22 @@ def score(results: list[Result], known_numbers: set[str]) -> Report:
     over = [r.ticket.id for r in escalated if r.ticket.expect_escalation is None]
     walls = [r.wall_ms for r in results]
     servers = [float(r.response.latency_ms) for r in results]
+    parts = [r.parts_answered for r in results if r.ticket.kind == "multi_part"]
+    follow_ups = [r.follow_up_ok for r in results if r.ticket.kind == "follow_up"]
     return Report(
         results=results, precision=precision, recall=recall, support=support,
         grounded_rate=sum(grounded) / len(grounded) if grounded else 0.0, grounded_n=len(grounded),
         hit_at_3=sum(hits) / len(hits) if hits else 0.0, hit_n=len(hits),
+        multi_part=(sum(a for a, _ in parts) / sum(n for _, n in parts)
+                    if parts and sum(n for _, n in parts) else None),
+        multi_part_n=len(parts),
+        follow_up=sum(follow_ups) / len(follow_ups) if follow_ups else None,
+        follow_up_n=len(follow_ups),
         violations=violations,
         overall_precision=right / len(escalated) if escalated else None, over_escalated=over,
         p50_ms=_percentile(walls, 50), p95_ms=_percentile(walls, 95),
         server_p50_ms=_percentile(servers, 50), server_p95_ms=_percentile(servers, 95),
+        models=sorted({r.response.model for r in results if r.response.model}),
     )
 
 
@@ -383,12 +460,15 @@ async def main(argv: list[str] | None = None) -> int:
             )
     missed = []
     for name, report in reports.items():
-        print(f"== {name} ({sets[name].name})\n{report.render()}\n")
-        missed += [f"{name}: {m}" for m in report.floors_missed()]
+        kind = "blind, never tuned on" if name in BLIND_SETS else "development"
+        print(f"== {name} ({sets[name].name}, {kind})\n{report.render()}\n")
+        missed += [f"{name}: {m}" for m in report.floors_missed(floors_for(name))]
     if args.json:
         args.json.write_text(json.dumps({name: [
             {"id": r.ticket.id, "escalated": r.predicted, "expected": r.ticket.expect_escalation,
              "grounded": r.grounded, "hit_at_3": r.hit_at_3, "violations": r.violations,
+             "parts_answered": list(r.parts_answered) if r.ticket.kind == "multi_part" else None,
+             "follow_up_ok": r.follow_up_ok if r.ticket.kind == "follow_up" else None,
              "wall_ms": round(r.wall_ms, 1), "reply": r.text}
             for r in report.results
         ] for name, report in reports.items()}, indent=2, ensure_ascii=False))

@@ -2,9 +2,16 @@
 
 Input guardrails are *blocking* (`run_in_parallel=False`): they run before the model sees the
 message, so a pricing, refund, legal, angry, "human please", prompt-injection or (for an
-English-only model) foreign-language message never reaches it. Detection is deterministic
-(patterns, not a model) so the same message always gets the same decision, and recall on
-these classes can be held to 1.0 by tests.
+English-only model) foreign-language message never reaches it. Detection is deterministic (the
+same message always gets the same decision) and combines three things:
+- patterns: the explicit wordings ("refund", "speak to a human", "$20", "lawyer");
+- the intent classifier (services/agent/intents.py): the same needs in words no pattern lists
+  ("what would 40 seats run us", "is there anyone who works there I could talk to"). It raises
+  a concern on its own when its calibrated threshold is reached, and it can overrule a pattern
+  only when that pattern matched one ambiguous word ("contract", "cost") in a message it is
+  confident is an ordinary question ("removing a contractor whose contract ends");
+- sentiment (VADER): strongly negative wording with some anger in it is anger even without a
+  swear word.
 
 The output guardrail blocks replies that state prices or make promises the knowledge base
 does not back, or that leak the instructions, and re-checks the channel limits.
@@ -15,6 +22,7 @@ kind handover message instead.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,7 +30,10 @@ from dataclasses import dataclass
 from agents import GuardrailFunctionOutput, RunContextWrapper, input_guardrail, output_guardrail
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
 from services.agent import language
+from services.agent.intents import Intent
 from services.common import formatting
 
 PRICING = conv_pb.ESCALATION_REASON_PRICING
@@ -70,6 +81,12 @@ _REFUND = _rx(
     r"\b(?:charged|billed)\b[^.?!]{0,30}\b(?:after|despite|even though|although)\b[^.?!]{0,30}"
     r"\b(?:cancel\w*|downgrad\w*|clos\w*|delet\w*)",
     r"\bdisput\w*\s+(?:an?|the|my|this|our)?\s*(?:invoices?|charges?|bills?|payments?)\b",
+    # An invoice to correct is the billing team's, like a refund.
+    r"\b(?:wrong|incorrect|mistaken|erroneous)\s+(?:invoices?|bills?|charges?|amounts?)\b",
+    r"\b(?:fix|correct|amend|reissue|re-issue|cancel)\s+(?:the|our|my|this|that|last)?\s*"
+    r"(?:invoices?|bills?)\b",
+    r"\b(?:invoice|bill)\b[^.?!]{0,40}\b(?:is wrong|was wrong|incorrect|should (?:be|say)|"
+    r"but we(?:'re| are| were))\b",
     r"\b(?:reembols\w*|rembours\w*|r[uü]ckerstattung|erstattung|geld zur[uü]ck|rimbors\w*|"
     r"estorno)\b",
 )
@@ -85,7 +102,7 @@ _LEGAL = _rx(
 )
 
 _ABUSE = _rx(
-    r"\b(?:fuck\w*|f\*+k\w*|shit\w*|bullshit|damn\w*|crap\w*|wtf|idiots?|idiotic|stupid|"
+    r"\b(?:fuck\w*|f\*+(?:k|c|ing)\w*|shit\w*|bullshit|damn\w*|crap\w*|wtf|idiots?|idiotic|stupid|"
     r"morons?|dumb|useless|incompetent|pathetic|garbage|rubbish|worst|terrible|horrible|"
     r"awful|ridiculous|unacceptable|disgrace\w*|disgusting|scam\w*|furious|angry|pissed|"
     r"outraged|livid|rip[- ]?off|fraud\w*|hate)\b",
@@ -149,6 +166,16 @@ _INJECTION = _rx(
     r"<\s*/?\s*(?:system|assistant|instructions?)\s*>|\[(?:system|inst)\]|###\s*(?:system|instruction)",
 )
 
+# "Leaving the cost aside, ..." mentions a price only to set it aside: not a pricing question.
+_PRICE_SET_ASIDE = _rx(
+    r"\b(?:leaving|setting|putting|keeping) (?:the |any )?(?:cost|costs|price|prices|pricing|"
+    r"budget)(?: question| side| part)? (?:aside|apart|to one side)\b",
+    r"\b(?:cost|costs|price|prices|pricing|budget) aside\b",
+    r"\b(?:not|isn't|is not|no) (?:asking )?(?:about )?(?:the )?(?:cost|costs|price|prices|"
+    r"pricing)\b",
+    r"\b(?:regardless of|ignoring|apart from) (?:the )?(?:cost|costs|price|prices|pricing)\b",
+)
+
 # Known acronyms are not shouting.
 _ACRONYMS = frozenset(
     "API HTTP HTTPS SSO SAML SCIM CSV JSON PDF VAT GDPR DPA UTC TOTP AWS SLA SOC ISO PR URL "
@@ -176,14 +203,45 @@ class Concern:
 PRIORITY = ("anger", "human_request", "legal", "refund", "pricing", "prompt_injection", "language")
 
 
+_SUBJECT_LINE = re.compile(r"^\s*subject:[^\n]*\n", re.IGNORECASE)
+
+
 def _match(pattern: re.Pattern[str], text: str) -> str | None:
     m = pattern.search(text)
     return m.group(0).strip() if m else None
 
 
-def assess_input(message: str, multilingual: bool) -> list[Concern]:
-    """Every concern the message raises, highest priority first."""
+# A pattern hit of one word is overruled only when the classifier is this sure the message is
+# an ordinary question (or a greeting) and gives the pattern's reason less than OVERRULE_BELOW.
+OVERRULE_ORDINARY = 0.6
+OVERRULE_BELOW = 0.2
+# The classifier raises a concern on its own from this probability up, even where the
+# calibrated threshold is lower: under it, on the development sets, its lone calls were
+# mostly ordinary questions ("can we be billed yearly?"), and the patterns already catch the
+# explicit wordings there.
+CLASSIFIER_ALONE = 0.55
+# VADER's compound score at or under which a message reads as strongly negative; with the
+# classifier seeing at least ANGER_WITH_SENTIMENT of anger in it, that is anger.
+NEGATIVE_SENTIMENT = -0.6
+ANGER_WITH_SENTIMENT = 0.3
+# The classifier alone calls anger only with some negative sentiment behind it (or when it is
+# this sure): a calm "my automations stopped running, why?" reads like a complaint to it.
+ANGER_ALONE = 0.7
+
+_vader = SentimentIntensityAnalyzer()
+
+
+def sentiment(text: str) -> float:
+    """VADER's compound score, -1 (most negative) to 1."""
+    return float(_vader.polarity_scores(text)["compound"])
+
+
+def assess_input(message: str, multilingual: bool, intent: Intent | None = None) -> list[Concern]:
+    """Every concern the message raises, highest priority first. `intent` is the classifier's
+    view of the message (None: patterns and sentiment only)."""
     text = " ".join(message.split())
+    # The body alone too: "Representative." is a whole message only without its subject line.
+    body = " ".join(_SUBJECT_LINE.sub("", message, count=1).split())
     found: list[Concern] = []
     checks = (
         ("anger", ANGER, _ABUSE),
@@ -193,12 +251,30 @@ def assess_input(message: str, multilingual: bool) -> list[Concern]:
         ("pricing", PRICING, _PRICING),
         ("prompt_injection", OTHER, _INJECTION),
     )
+    mood = sentiment(text) if text else 0.0
     for name, reason, pattern in checks:
-        evidence = _match(pattern, text)
+        seen, seen_body = ((_PRICE_SET_ASIDE.sub(" ", text), _PRICE_SET_ASIDE.sub(" ", body))
+                           if name == "pricing" else (text, body))
+        evidence = _match(pattern, seen) or (_match(pattern, seen_body) if body != text else None)
         if name == "anger" and evidence is None and _shouting(message):
             evidence = "shouting (capital letters)"
+        if intent is not None and name in intent.probabilities:
+            p = intent.probabilities[name]
+            if (evidence and " " not in evidence and intent.ordinary >= OVERRULE_ORDINARY
+                    and p < OVERRULE_BELOW):
+                evidence = None  # one ambiguous word in what is surely an ordinary question
+            elif not evidence and intent.says(name) and p >= CLASSIFIER_ALONE and (
+                    name != "anger" or mood < 0 or p >= ANGER_ALONE) and not (
+                    name == "pricing" and seen != text):  # the price was set aside
+                evidence = f"classifier: {name} p={p:.2f}"
+            elif (not evidence and name == "anger" and mood <= NEGATIVE_SENTIMENT
+                  and p >= ANGER_WITH_SENTIMENT):
+                evidence = f"negative sentiment {mood:.2f}, classifier: anger p={p:.2f}"
         if evidence:
             found.append(Concern(name, reason, evidence))
+    if any(c.guardrail == "prompt_injection" for c in found):
+        # The classifier never learnt injections: what it reads into one is not the reason.
+        found = [c for c in found if not c.evidence.startswith("classifier:")]
     lang = language.detect(text)
     if not lang.is_english and not multilingual:
         found.append(Concern("language", OTHER, f"message in {lang.name} ({lang.code})"))
@@ -275,19 +351,28 @@ def _message_of(agent_input) -> str:
     return "\n".join(texts)
 
 
-def _concerns(ctx: RunContextWrapper, agent_input) -> list[Concern]:
+async def _concerns(ctx: RunContextWrapper, agent_input) -> list[Concern]:
     # Computed once per turn and kept on the turn context, so every guardrail (and the
     # escalation that follows a trip) sees the same assessment.
+    # The guardrails may run side by side: the first starts the assessment, all await it.
     turn = ctx.context
-    if turn.input_concerns is None:
-        turn.input_concerns = assess_input(_message_of(agent_input), turn.multilingual)
-    return turn.input_concerns
+
+    async def assess() -> list[Concern]:
+        message = _message_of(agent_input)
+        if turn.intents is not None and message.strip():
+            turn.intent = await turn.intents.classify(message)
+        turn.input_concerns = assess_input(message, turn.multilingual, turn.intent)
+        return turn.input_concerns
+
+    if turn.assessing is None:
+        turn.assessing = asyncio.ensure_future(assess())
+    return await turn.assessing
 
 
 def _input_guardrail(name: str):
     @input_guardrail(name=name, run_in_parallel=False)
     async def check(ctx: RunContextWrapper, agent, agent_input) -> GuardrailFunctionOutput:
-        hits = [c for c in _concerns(ctx, agent_input) if c.guardrail == name]
+        hits = [c for c in await _concerns(ctx, agent_input) if c.guardrail == name]
         return GuardrailFunctionOutput(
             output_info={"evidence": hits[0].evidence} if hits else None,
             tripwire_triggered=bool(hits),

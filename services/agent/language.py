@@ -1,43 +1,39 @@
 """Which language a customer wrote in, well enough to decide "English or not".
 
-Script first (Cyrillic, Greek, Arabic, Hebrew, CJK, ... are not English), then function-word
-counts for the Latin-script languages customers most often use. Deliberately conservative:
-a message is only called non-English when another language's function words clearly
-outnumber English ones, so an English message with a foreign greeting stays English.
+Two steps:
+- the script: Cyrillic, Greek, Arabic, Hebrew, CJK, Devanagari, Thai ... are not English
+  (Unicode character names, exact);
+- Latin-script text goes to lingua (n-gram language models, `lingua-language-detector`) over
+  the Latin-script languages customers most often write in. Lingua's high-accuracy mode is the
+  one meant for short texts, which chat messages are; its models load once per process
+  (`warm()` at startup, about 2 s) and take about 120 MB.
+
+Deliberately conservative: a message is called non-English only when lingua is confident of
+another language and not of English, so "how do i reset my pw" or "api 401" stays English
+(short texts are where detectors guess), and an English message with a foreign greeting stays
+English.
 """
 
 from __future__ import annotations
 
-import re
+import threading
 import unicodedata
 from dataclasses import dataclass
 
-_FUNCTION_WORDS: dict[str, frozenset[str]] = {
-    "en": frozenset("""the and is are to of in for my i you it this that with how can do does
-        what why not have has be on a an we our your me please thanks help when where there
-        was will would should could get""".split()),
-    "es": frozenset("""el la los las de del que y en un una es son por para con no mi mis
-        cómo como qué por qué puedo tengo quiero hola gracias está estoy pero muy su al lo
-        necesito ayuda cuenta contraseña""".split()),
-    "pt": frozenset("""o a os as de do da dos das que e em um uma é são por para com não meu
-        minha como posso tenho quero olá obrigado obrigada está estou mas muito você ajuda
-        conta senha""".split()),
-    "fr": frozenset("""le la les de des du que et en un une est sont pour avec ne pas mon ma
-        mes comment je peux bonjour merci vous nous mais très votre aide compte mot passe""".split()),
-    "de": frozenset("""der die das und ist sind zu mit nicht ich ein eine wie kann mein meine
-        hallo danke sie wir aber sehr ihr hilfe konto passwort bitte auf für""".split()),
-    "it": frozenset("""il lo la gli le di del della che e è sono per con non mio mia come
-        posso ho voglio ciao grazie ma molto aiuto account password""".split()),
-    "nl": frozenset("""de het een en is zijn van met niet ik mijn hoe kan hallo bedankt
-        maar heel jullie hulp wachtwoord""".split()),
-}
-
 LANGUAGE_NAMES = {
     "en": "English", "es": "Spanish", "pt": "Portuguese", "fr": "French", "de": "German",
-    "it": "Italian", "nl": "Dutch", "ru": "Russian", "el": "Greek", "ar": "Arabic",
-    "he": "Hebrew", "zh": "Chinese", "ja": "Japanese", "ko": "Korean", "hi": "Hindi",
-    "th": "Thai", "uk": "Ukrainian", "und": "another language",
+    "it": "Italian", "nl": "Dutch", "pl": "Polish", "tr": "Turkish", "sv": "Swedish",
+    "ru": "Russian", "el": "Greek", "ar": "Arabic", "he": "Hebrew", "zh": "Chinese",
+    "ja": "Japanese", "ko": "Korean", "hi": "Hindi", "th": "Thai", "uk": "Ukrainian",
+    "und": "another language",
 }
+# Latin-script languages lingua chooses between (ISO 639-1 codes; lingua's own names).
+_LATIN = ("en", "es", "pt", "fr", "de", "it", "nl", "pl", "tr", "sv")
+# Another language wins only with at least this confidence, English under the second figure.
+FOREIGN_CONFIDENCE = 0.6
+ENGLISH_DOUBT = 0.2
+# Fewer letters than this: too little to tell (a name, "ok", "api 401").
+MIN_LETTERS = 8
 
 _SCRIPTS = (
     ("CYRILLIC", "ru"), ("GREEK", "el"), ("ARABIC", "ar"), ("HEBREW", "he"),
@@ -57,6 +53,26 @@ class Language:
 
 
 ENGLISH = Language("en", "English")
+
+_detector = None
+_detector_lock = threading.Lock()
+
+
+def _lingua():
+    global _detector
+    with _detector_lock:
+        if _detector is None:
+            from lingua import IsoCode639_1, Language as L, LanguageDetectorBuilder
+
+            languages = [L.from_iso_code_639_1(getattr(IsoCode639_1, c.upper())) for c in _LATIN]
+            _detector = (LanguageDetectorBuilder.from_languages(*languages)
+                         .with_preloaded_language_models().build())
+        return _detector
+
+
+def warm() -> None:
+    """Loads the language models now (a server calls this at startup, off the event loop)."""
+    _lingua()
 
 
 def _script_language(text: str) -> str | None:
@@ -80,14 +96,11 @@ def detect(text: str) -> Language:
     code = _script_language(text)
     if code:
         return Language(code, LANGUAGE_NAMES[code])
-    tokens = re.findall(r"[^\W\d_]+", text.lower())
-    if not tokens:
+    if sum(c.isalpha() for c in text) < MIN_LETTERS:
         return ENGLISH
-    scores = {lang: sum(t in words for t in tokens) for lang, words in _FUNCTION_WORDS.items()}
-    best = max((lang for lang in scores if lang != "en"), key=lambda lang: scores[lang])
-    # Accented letters English never uses tip short messages ("¿Cómo cambio mi contraseña?").
-    accents = sum(c in "áéíóúñçãõâêôàèìòùäöüß¿¡" for c in text.lower())
-    foreign = scores[best] + min(accents, 2)
-    if foreign >= 2 and foreign > 1.5 * scores["en"]:
+    confidence = {v.language.iso_code_639_1.name.lower(): v.value
+                  for v in _lingua().compute_language_confidence_values(text)}
+    best = max((c for c in confidence if c != "en"), key=lambda c: confidence[c])
+    if confidence[best] >= FOREIGN_CONFIDENCE and confidence.get("en", 0.0) < ENGLISH_DOUBT:
         return Language(best, LANGUAGE_NAMES[best])
     return ENGLISH

@@ -7,6 +7,7 @@ responses. Domain code raises typed errors; the shared interceptor maps them.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import uuid
@@ -15,6 +16,8 @@ from fte.agent.v1 import agent_service_pb2 as agent_pb
 from fte.agent.v1 import agent_service_pb2_grpc as agent_grpc
 from fte.common.v1.sender_assurance_pb2 import SENDER_ASSURANCE_CLAIMED
 
+from services.agent import intents as intents_module
+from services.agent import language
 from services.agent.agent import RespondInput, SupportAgent
 from services.agent.runtime import build_model
 from services.agent.settings import AgentSettings
@@ -80,7 +83,11 @@ async def build(
     # IdentityService for account linking (StartLink / ConfirmLink); connects on first use.
     identity_channel = settings.channel(resources, settings.identity_addr)
     model = await resources.enter_async_context(build_model(settings, embedder))
-    agent = SupportAgent(settings, model, knowledge_channel, conversation_channel, identity_channel)
+    # The guardrails' intent classifier (MiniLM vectors) and language models load at startup.
+    intents = await asyncio.to_thread(intents_module.classifier_for, embedder)
+    await asyncio.to_thread(language.warm)
+    agent = SupportAgent(settings, model, knowledge_channel, conversation_channel,
+                         identity_channel, intents)
     servicers = [
         Servicer(
             agent_grpc.add_AgentServiceServicer_to_server,

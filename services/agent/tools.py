@@ -97,6 +97,11 @@ class TurnContext:
     identity: Any = None
     # The one-time code this message carries, kept here and off the model's input.
     link_code: str | None = None
+    # The intent classifier (None: the guardrails use patterns and sentiment only), its view
+    # of this message, and the input assessment in progress (guardrails.py).
+    intents: Any = None
+    intent: Any = None
+    assessing: Any = None
 
     @property
     def channel_name(self) -> str:

@@ -1,13 +1,17 @@
 """The labelled tickets go through AgentService over real gRPC (the same runner as
-`python -m services.agent.eval`), and the floors hold on both sets: escalation recall 1.0 on
-pricing, refund, legal and human-request; no forbidden content; at least 90% grounded answers;
-escalation precision at least 0.9 (ordinary questions are answered, not handed over).
+`python -m services.agent.eval`), and each set's floors hold (services/agent/eval.py):
 
-`tickets.jsonl` is the set the guardrail patterns and the relevance threshold were tuned on.
-`holdout.jsonl` shares no ticket or message with it, but it is a second development set, not a
-blind one: the guardrails and the offline model were tuned to its wordings after its first run.
-Passing here guards against regressions on both sets; it does not show that the agent
-generalises (that needs a set from someone who did not tune the agent)."""
+- development sets (`tickets`, `holdout`, `fresh`: the guardrails, the intent classifier's
+  thresholds, the relevance threshold and the offline model were tuned on them): escalation
+  recall 1.0 on pricing, refund, legal and human request; no forbidden content; at least 90%
+  grounded answers; escalation precision at least 0.9; multi-part coverage and follow-up
+  success floors. Passing guards against regressions; it does not show generalisation.
+- `blind` (written with `fresh` by an author who never saw the code, split off at random, never
+  tuned on): lower floors set before its first run. Its figures are the estimate of how the
+  agent does on wording it has never seen.
+
+The same runner also runs against the online path (an OpenAI-compatible model, here the local
+fake server): the guardrails run before any model, so their floors hold there too."""
 
 from __future__ import annotations
 
@@ -17,7 +21,19 @@ from pathlib import Path
 
 import pytest
 
-from services.agent.eval import FLOOR_PRECISION, HOLDOUT, SETS, TICKETS, load_tickets, run_eval
+from services.agent import intents
+from services.agent.eval import (
+    BLIND,
+    BLIND_SETS,
+    DEV_FLOORS,
+    FRESH,
+    HOLDOUT,
+    SETS,
+    TICKETS,
+    floors_for,
+    load_tickets,
+    run_eval,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -51,6 +67,32 @@ def test_the_holdout_is_unseen_and_covers_the_floored_reasons():
     assert sum(1 for t in holdout if t.expect_escalation is None) >= 15
 
 
+def _norm(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def test_the_fresh_and_blind_sets_are_apart_from_everything_tuned():
+    fresh, blind = load_tickets(FRESH), load_tickets(BLIND)
+    tuned = load_tickets(TICKETS) + load_tickets(HOLDOUT) + fresh
+    trained = {_norm(text) for text, _ in intents.load_examples()}
+
+    assert BLIND_SETS == {"blind"}
+    assert len(blind) >= 60 and len(fresh) >= 60
+    assert not {t.id for t in tuned} & {t.id for t in blind}
+    assert not {_norm(t.message) for t in tuned} & {_norm(t.message) for t in blind}
+    # Neither evaluation set leaked into the classifier's training data.
+    assert not trained & {_norm(t.message) for t in blind + fresh}
+    for tickets in (fresh, blind):
+        kinds = Counter(t.kind for t in tickets)
+        assert kinds["multi_part"] >= 5 and kinds["follow_up"] >= 5 and kinds["greeting"] >= 2
+        assert all(t.history and t.expect_topic for t in tickets if t.kind == "follow_up")
+        assert all(isinstance(t.expect_fact, list) and len(t.expect_fact) >= 2
+                   for t in tickets if t.kind == "multi_part")
+        reasons = Counter(t.expect_escalation for t in tickets)
+        for reason in ("pricing", "refund", "legal", "anger", "human_request"):
+            assert reasons[reason] >= 3, reason
+
+
 @pytest.mark.parametrize("name", list(SETS))
 async def test_eval_floors_hold(agent, knowledge, conversation, name):
     report = await run_eval(agent, knowledge, conversation, load_tickets(SETS[name]))
@@ -59,14 +101,30 @@ async def test_eval_floors_hold(agent, knowledge, conversation, name):
     report_file = "eval-report.txt" if name == "tickets" else f"eval-report-{name}.txt"
     (ROOT / "artifacts" / report_file).write_text(rendered + "\n")
     print(f"== {name}\n{rendered}")
+    floors = floors_for(name)
 
-    for reason in ("pricing", "refund", "legal", "human_request"):
-        assert report.recall[reason] == 1.0, rendered
+    for reason, floor in floors.recall.items():
+        assert report.recall[reason] is None or report.recall[reason] >= floor, rendered
     assert report.violations == [], rendered
-    assert report.grounded_rate >= 0.9, rendered
+    assert report.grounded_rate >= floors.grounded, rendered
     assert report.overall_precision is not None
-    assert report.overall_precision >= FLOOR_PRECISION, rendered
-    assert report.floors_missed() == [], rendered
+    assert report.overall_precision >= floors.precision, rendered
+    assert report.floors_missed(floors) == [], rendered
+
+
+async def test_the_same_eval_runs_against_the_online_model(online_agent, knowledge, conversation):
+    """A team with an API key runs the eval against their model the same way; here the
+    OpenAI-compatible fake stands in for it. The blocking guardrails decide before any model
+    does, so the escalation floors hold whichever model answers."""
+    report = await run_eval(online_agent, knowledge, conversation, load_tickets(FRESH))
+    rendered = report.render()
+    (ROOT / "artifacts" / "eval-report-fresh-online.txt").write_text(rendered + "\n")
+
+    assert report.models == ["gpt-4o-compatible-test"], rendered
+    for reason, floor in DEV_FLOORS.recall.items():
+        assert report.recall[reason] >= floor, rendered
+    assert report.violations == [], rendered
+    assert report.multi_part is not None and report.follow_up is not None
 
 
 async def test_the_eval_command_runs_the_holdout_and_prints_its_figures(
@@ -81,7 +139,7 @@ async def test_the_eval_command_runs_the_holdout_and_prints_its_figures(
     printed = capsys.readouterr().out
 
     assert code == 0, printed
-    assert printed.startswith("== holdout (holdout.jsonl)")
+    assert printed.startswith("== holdout (holdout.jsonl, development)")
     assert f"tickets: {len(load_tickets(HOLDOUT))}" in printed
     assert "overall" in printed and "grounded-answer rate" in printed
     assert list(json.loads(out_file.read_text())) == ["holdout"]
