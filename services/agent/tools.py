@@ -279,11 +279,17 @@ async def escalate(turn: TurnContext, reason: int, note: str) -> dict[str, Any]:
     )
     if turn.escalation is None:
         turn.escalation = (reason, note)
+    # A handover acknowledges earlier contact on another channel the way an answer does, from
+    # what is provably this sender's (nothing for a sender who only claimed the address).
+    ack = ""
+    if turn.request.sender_verified:
+        seen = await customer_history(turn)
+        ack = handover.acknowledgement(seen["earlier_contact_on_other_channels"])
     return {
         "escalated": True,
         "escalation_id": reply.escalation.escalation_id,
         "handover_message": handover.message(
-            reason, turn.request.message, **handover.due_of(reply.escalation)),
+            reason, turn.request.message, ack=ack, **handover.due_of(reply.escalation)),
         "first_reply": handover.first_reply(**handover.due_of(reply.escalation)),
     }
 
