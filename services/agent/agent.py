@@ -15,6 +15,7 @@ Around the model run, three cases never reach the model:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -229,6 +230,13 @@ class SupportAgent:
 
     async def _respond_traced(self, request: RespondInput) -> Outcome:
         started = time.monotonic()
+        # PostgreSQL text holds no NUL character: none may reach a downstream call (a search,
+        # a ticket recorded for a direct caller, an escalation note) and fail it as INTERNAL.
+        request = dataclasses.replace(
+            request, message=request.message.replace("\x00", ""),
+            subject=request.subject.replace("\x00", ""),
+            customer_name=request.customer_name.replace("\x00", ""),
+        )
         turn = self._turn(request)
         try:
             outcome = await self._respond(turn)

@@ -106,10 +106,11 @@ _HTML_TAG = re.compile(r"</?[a-zA-Z][^<>]{0,200}>")
 
 
 def visible_text(text: str) -> str:
-    """The text without HTML tags and invisible format characters (zero-width spaces and
-    joiners, soft hyphens, byte-order marks)."""
+    """The text without HTML tags, invisible format characters (zero-width spaces and
+    joiners, soft hyphens, byte-order marks) and control characters other than line breaks
+    and tabs."""
     text = _HTML_TAG.sub(" ", text)
-    return "".join(c for c in text if unicodedata.category(c) != "Cf")
+    return "".join(c for c in text if c in "\n\r\t" or unicodedata.category(c) not in ("Cf", "Cc"))
 
 
 # Words that only greet, thank or close: a message of nothing else asks nothing.
