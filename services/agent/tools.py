@@ -26,6 +26,7 @@ from fte.knowledge.v1 import knowledge_service_pb2_grpc as kb_grpc
 from services.agent import handover, linking
 from services.agent.guardrails import Concern, Violation
 from services.common import channels, link_codes
+from services.common.text import visible_text
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +151,12 @@ def relevant_hits(results: list[kb_pb.SearchResult], min_score: float) -> list[k
 
 async def search(turn: TurnContext, query: str) -> dict[str, Any]:
     turn.searches += 1
-    found = await turn.knowledge.Search(kb_pb.SearchRequest(query=query[:2000], k=SEARCH_RESULTS))
+    # Whatever model calls it, an empty query (KnowledgeService refuses it) searches the
+    # customer's message instead; with nothing visible in either, nothing is found.
+    query = " ".join(visible_text(query).split()) or " ".join(
+        visible_text(turn.request.message).split())
+    found = (await turn.knowledge.Search(kb_pb.SearchRequest(query=query[:2000], k=SEARCH_RESULTS))
+             if query else kb_pb.SearchResponse())
     hits = relevant_hits(list(found.results), turn.min_score)
     # The snippet alone is too little to answer from: fetch the full articles (in parallel).
     articles = await asyncio.gather(

@@ -73,3 +73,22 @@ async def test_invisible_text_around_a_question_is_dropped(conversation, agent):
 ])
 def test_clean_question(message, cleaned):
     assert clean_question(message) == cleaned
+
+
+async def test_the_search_tool_never_sends_an_empty_query(conversation, knowledge):
+    # Whatever model calls the tool (an online one may send ""): the customer's message is
+    # searched instead, and with nothing visible anywhere nothing is found, without an error.
+    import uuid
+
+    from services.agent.tools import RespondInput, TurnContext, search
+
+    def turn(message: str) -> TurnContext:
+        return TurnContext(
+            request=RespondInput(ticket_id=str(uuid.uuid4()), customer_id=str(uuid.uuid4()),
+                                 conversation_id="", channel=WEB_FORM, message=message),
+            knowledge=knowledge, conversation=conversation, min_score=0.42, multilingual=False,
+        )
+
+    found = await search(turn("Which browsers are supported?"), " \u200b ")
+    assert found["relevant"] and "Chrome" in found["results"][0]["body"]
+    assert (await search(turn("\u200b"), ""))["relevant"] is False
