@@ -3,16 +3,19 @@ services, blocking input guardrails, an output guardrail, and the instructions t
 hard rules. `SupportAgent.respond` turns one customer message into a reply for its channel.
 
 Around the model run, three cases never reach the model:
-- an empty message gets "How can I help you today?";
+- an empty message, or one of nothing but greetings, thanks and emoji ("hi", "thanks!", "👍"),
+  gets "How can I help you today?";
 - a customer over the rate limit (more than 10 messages a minute, counted from the stored
   history, so it holds across restarts and replicas) gets one "I'm working on your messages"
   notice, and the rest of the burst gets nothing;
-- a tripped guardrail escalates through ConversationService.Escalate and sends a short handover.
+- a tripped guardrail escalates through ConversationService.Escalate and sends a short handover
+  (after the acknowledgement of earlier contact on another channel, as answers have it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -46,6 +49,7 @@ from services.agent.tools import RespondInput, TurnContext
 from services.common import channels, link_codes
 from services.common.company import COMPANY
 from services.common.errors import FailedPrecondition, InvalidArgument, Unavailable
+from services.common.text import is_pleasantry
 
 __all__ = ["RespondInput", "SupportAgent", "Outcome"]
 
@@ -230,6 +234,13 @@ class SupportAgent:
 
     async def _respond_traced(self, request: RespondInput) -> Outcome:
         started = time.monotonic()
+        # PostgreSQL text holds no NUL character: none may reach a downstream call (a search,
+        # a ticket recorded for a direct caller, an escalation note) and fail it as INTERNAL.
+        request = dataclasses.replace(
+            request, message=request.message.replace("\x00", ""),
+            subject=request.subject.replace("\x00", ""),
+            customer_name=request.customer_name.replace("\x00", ""),
+        )
         turn = self._turn(request)
         try:
             outcome = await self._respond(turn)
@@ -264,6 +275,10 @@ class SupportAgent:
             reply = (self._reply(turn, handover.RATE_LIMIT_NOTICE) if first_over
                      else formatting.ChannelReply())
             return Outcome(reply, guardrails_tripped=["rate_limit"])
+        if is_pleasantry(request.message) and not (
+                request.subject.strip() and not is_pleasantry(request.subject)):
+            # "hi", "thanks!", "👍", "good morning team": nothing to answer or hand over yet.
+            return Outcome(self._reply(turn, handover.EMPTY_MESSAGE_REPLY))
 
         # A one-time code goes to IdentityService only: the model reads "[one-time code]".
         turn.link_code = link_codes.code_reply(request.message)

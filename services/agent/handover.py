@@ -6,13 +6,16 @@ hours and first-reply time (services/common/teams.toml)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from typing import Any
 
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 
 from services.agent import language
 from services.common import business_hours
 from services.common.company import COMPANY
+from services.common.text import GREETING, split_sentences, visible_text
 
 FIRST_REPLY = f"A person will reply within {COMPANY.escalation_first_reply}."
 
@@ -86,16 +89,21 @@ def due_of(escalation: conv_pb.Escalation) -> dict[str, datetime]:
 
 
 def message(reason: int, customer_message: str = "", raised: datetime | None = None,
-            due: datetime | None = None) -> str:
+            due: datetime | None = None, ack: str = "") -> str:
     """The handover for `reason`, in the customer's language when it is not English. Raised
     outside business hours (or too close to closing time for the published "within 1 business
     hour" to read right), it states the due time instead: "A person will reply by Monday 08:30
-    UTC." — derived from the published hours (services/common/business_hours.py)."""
+    UTC." — derived from the published hours (services/common/business_hours.py).
+    `ack` (`acknowledgement()` of earlier contact on another channel) goes before the English
+    text."""
     lang = language.detect(customer_message) if customer_message.strip() else language.ENGLISH
+    ack = ack.strip()
     if not lang.is_english and lang.code in _TRANSLATED:
-        text = _TRANSLATED[lang.code] + "\n\n" + _BY_REASON[conv_pb.ESCALATION_REASON_OTHER]
+        english = _BY_REASON[conv_pb.ESCALATION_REASON_OTHER]
+        text = "\n\n".join(x for x in (_TRANSLATED[lang.code], ack, english) if x)
     else:
-        text = _BY_REASON.get(reason, _BY_REASON[conv_pb.ESCALATION_REASON_OTHER])
+        text = "\n\n".join(x for x in (ack, _BY_REASON.get(
+            reason, _BY_REASON[conv_pb.ESCALATION_REASON_OTHER])) if x)
     return text.replace(FIRST_REPLY, first_reply(raised, due))
 
 
@@ -105,3 +113,38 @@ def first_reply(raised: datetime | None = None, due: datetime | None = None) -> 
     if raised is not None and due is not None and not business_hours.promise_is_plain(raised, due):
         return f"A person will reply by {business_hours.describe(due)}."
     return FIRST_REPLY
+
+
+_CHANNEL_VERB = {
+    "email": "emailed us",
+    "whatsapp": "messaged us on WhatsApp",
+    "web_form": "wrote to us through our web form",
+}
+
+
+def topic_of(earlier: dict[str, Any], max_words: int = 9) -> str:
+    """What an earlier customer message was about: its subject (without "Re:"), else its
+    first sentence after any greeting, at most `max_words` words ("My push notifications
+    stopped arriving." -> "push notifications stopped arriving")."""
+    topic = re.sub(r"^(?:re|fw|fwd):\s*", "", " ".join((earlier.get("subject") or "").split()),
+                   flags=re.I)
+    if not topic:
+        text = GREETING.sub("", visible_text(earlier.get("text") or "").strip(), count=1)
+        first = split_sentences(text)[0] if text.strip() else ""
+        first = re.sub(r"^(?:my|our)\s+", "", first.rstrip(".!?"), flags=re.I)
+        ws = first.split()
+        topic = " ".join(ws[:max_words]) + ("…" if len(ws) > max_words else "")
+    return topic
+
+
+def acknowledgement(earlier_contact: list[dict[str, Any]]) -> str:
+    """'I see you emailed us on 12 Nov about "401 errors from the API".' for the latest of the
+    customer's messages on another channel (`earlier_contact_on_other_channels` of
+    `get_customer_history`: date, channel, subject, text), or ''."""
+    if not earlier_contact:
+        return ""
+    last = earlier_contact[-1]
+    topic = topic_of(last)
+    verb = _CHANNEL_VERB.get(last.get("channel", ""), "contacted us")
+    about = f' about "{topic}"' if topic else ""
+    return f"I see you {verb} on {last.get('date')}{about}."

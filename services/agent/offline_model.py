@@ -9,11 +9,15 @@ the final message. Its policy:
    is the customer's too ("this is me, ada@example.com", "I also write from +44 7700 900123",
    "link my email x@y.com") calls `request_account_link`; the tool's reply is then sent as is.
 1. First turn: `create_ticket`, `get_customer_history` and `search_knowledge_base` with the
-   customer's question (cleaned of greetings and sign-offs).
-2. Nothing relevant found: search once more with other words (synonyms expanded; for "do you
-   have X?" questions, the knowledge base's rule about features it does not describe).
-3. Two searches without anything relevant: `escalate_to_human(search_failed)`, then send the
-   handover message.
+   customer's question (cleaned of greetings and sign-offs; never an empty query) - once per
+   question when the message asks several (`split_questions`, at most three).
+2. Nothing relevant found: a follow-up that leans on the conversation ("it still doesn't
+   work") is searched with the customer's recent messages from the history and its answer
+   names the earlier message; then search once more with other words (synonyms expanded; for
+   "do you have X?" questions, the knowledge base's rule about features it does not describe).
+3. No search relevant: `escalate_to_human(search_failed)`, then send the handover message.
+   Several questions: the answered ones are sent in one reply, in the order asked, with one
+   sentence that a person follows up on the rest (escalated search_failed).
 4. Relevant articles: compose the answer *extractively* - rank every sentence of the retrieved
    article bodies against the question (sentence embeddings plus overlap with the question's
    words, rarer words counting more), keep the best ones of the best article in their order (whole lists when a step of a list is
@@ -49,15 +53,19 @@ from openai.types.responses import (
 
 from services.knowledge.embeddings import Embedder
 from services.agent import linking
+from services.agent import handover
 from services.agent.handover import FIRST_REPLY
 from services.common import link_codes
 from services.common.text import (
+    GREETING,
     STOPWORDS,
     content_terms,
     is_list_item,
+    is_pleasantry,
     split_sentences,
     stem,
     strip_list_marker,
+    visible_text,
     words,
 )
 
@@ -72,15 +80,18 @@ SECOND_ARTICLE_WITHIN = 0.05
 # Below both of these the "relevant" article does not actually talk about the question.
 MIN_SENTENCE_SIMILARITY = 0.25
 
-# "Hi," / "Hello team!" / "Dear Flowboard support," - at most three words of address.
-_GREETING = re.compile(
-    r"^\s*(?:hi|hello|hey|dear|good (?:morning|afternoon|evening)|greetings)"
-    r"(?:\s+[\w.'-]+){0,3}\s*[,!:\n]\s*",
+# A sign-off is the message's last short lines: "Thanks,", "Best regards", "Sent from my
+# iPhone", then at most a few lines of name, title or company. A line that asks something, or
+# a "Thanks for the reply. How do I ...?" sentence, is the message, not its sign-off.
+_SIGN_OFF_LINE = re.compile(
+    r"^(?:thanks|thank you|many thanks|thanks again|thx|ty|regards|best|cheers|kind regards|"
+    r"best regards|warm regards|warmest regards|sincerely|all the best|br|sent from my)\b[^?]*$",
     re.IGNORECASE,
 )
-_SIGN_OFF = re.compile(
-    r"\n\s*(?:thanks|thank you|regards|best|cheers|kind regards|best regards|sincerely)\b.*$",
-    re.IGNORECASE | re.DOTALL,
+_NAME_LINE = re.compile(r"^(?![a-z])[^?!:;]{1,60}$")
+# "Thanks for the reply. <the question>": the thanks carries nothing to search for.
+_LEADING_THANKS = re.compile(
+    r"^(?:thanks|thank you|many thanks)\b[^.?!\n]{0,80}[.!]+\s+(?=\S)", re.IGNORECASE
 )
 _SUBJECT = re.compile(r"^subject:\s*(.*)$", re.IGNORECASE | re.MULTILINE)
 
@@ -204,17 +215,109 @@ def _count_tokens(text: str) -> int:
     return len(re.findall(r"\w+|[^\w\s]", text))
 
 
+def _without_sign_off(text: str) -> str:
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if i and line.rstrip() == "--":  # the "-- " signature delimiter
+            lines = lines[:i]
+            break
+    cut, names = len(lines), 0
+    for j in range(len(lines) - 1, -1, -1):
+        line = lines[j].strip()
+        if not line:
+            continue
+        if (len(line.split()) <= 12 and len(split_sentences(line)) == 1
+                and _SIGN_OFF_LINE.match(line)):
+            cut = j
+            continue
+        # Below a sign-off: a name, a title, a company ("Ana", "CTO, Acme Ltd").
+        if names < 4 and len(line.split()) <= 5 and _NAME_LINE.match(line) \
+                and not line.endswith("."):
+            names += 1
+            continue
+        break
+    return "\n".join(lines[:cut])
+
+
 def clean_question(text: str) -> str:
     """The customer's question without greeting, sign-off and the 'Subject:' header line
-    (the subject itself is kept: it often says more than the body)."""
+    (the subject itself is kept: it often says more than the body). Never empty unless the
+    message has nothing visible: what cleaning would leave empty is kept as it came."""
+    text = original = visible_text(text)
     subject = ""
     if m := _SUBJECT.search(text):
         subject = m.group(1).strip()
         text = _SUBJECT.sub("", text)
-    body = _SIGN_OFF.sub("", "\n" + text.strip()).strip()
-    body = _GREETING.sub("", body, count=1).strip()
+    body = _without_sign_off(text.strip()).strip()
+    body = GREETING.sub("", body, count=1).strip()
+    body = _LEADING_THANKS.sub("", body, count=1).strip()
     joined = f"{subject}. {body}" if subject and subject.lower() not in body.lower() else body
-    return " ".join(joined.split())[:1000]
+    cleaned = " ".join(joined.split())[:1000]
+    return cleaned or " ".join(original.split())[:1000]
+
+
+# --- one message, several questions ------------------------------------------------------
+
+MAX_PARTS = 3
+_ASK = r"(?:how|what|where|when|why|which|who|can|could|do|does|did|is|are|will|would|should)"
+# "How do I A and can I B?", "... and what is the B?": "and", a question word, its subject.
+_AND_ASK = re.compile(
+    rf"\s*,?\s+and\s+(?={_ASK}\s+(?:(?:is|are|do|does|can|should|will)\s+)?"
+    rf"(?:i|we|you|it|they|my|our|the|a|an|there|flowboard)\b)",
+    re.IGNORECASE,
+)
+_STARTS_ASKING = re.compile(rf"^{_ASK}\b", re.IGNORECASE)
+# "Also, ...", "And one more thing: ..." open a new question.
+_LEAD = re.compile(
+    r"^(?:(?:and|also|plus|oh|btw|by the way|one more thing|another question|secondly|second|"
+    r"finally|lastly)\b[\s,:;-]*)+",
+    re.IGNORECASE,
+)
+# A question that points back ("Do they count as members?") belongs with the one before.
+_BACK_REFERENCE = re.compile(
+    r"\b(?:it|its|it's|they|them|their|this|that|these|those|same|both|either)\b", re.IGNORECASE
+)
+
+
+def split_questions(question: str, max_parts: int = MAX_PARTS) -> list[str]:
+    """The separate questions of a cleaned message, in the order asked, at most `max_parts`
+    (the rest joins the last). A statement joins the question it comes with; a question that
+    points back at another ("... Do they count as members?") or says too little to search for
+    on its own stays with the one before. One question: `[question]`, unchanged."""
+    pieces: list[tuple[str, bool]] = []  # (text, opens a new question)
+    for chunk in (c.strip() for c in re.split(r"(?<=\?)\s+", question)):
+        if not chunk:
+            continue
+        led = bool(_LEAD.match(chunk))
+        if chunk.endswith("?") and _STARTS_ASKING.match(chunk):
+            left, *rest = _AND_ASK.split(chunk, maxsplit=1)
+            if rest and rest[0].strip() and not _BACK_REFERENCE.search(rest[0]) \
+                    and len(content_terms(left)) >= 1:
+                pieces += [(left.rstrip(" ,;") + "?", led), (rest[0].strip(), True)]
+                continue
+        pieces.append((chunk, led or chunk.endswith("?")))
+    parts: list[str] = []
+    for text, opens in pieces:
+        stripped = _LEAD.sub("", text).strip() or text
+        standalone = (opens and len(content_terms(stripped)) >= 2
+                      and not _BACK_REFERENCE.search(stripped))
+        if parts and not standalone:
+            parts[-1] = f"{parts[-1]} {text}"
+        else:
+            parts.append(stripped[:1].upper() + stripped[1:] if parts else text)
+    unique = list(dict.fromkeys(parts))
+    unique = [p for i, p in enumerate(unique) if p.lower() not in {q.lower() for q in unique[:i]}]
+    if len(unique) <= 1:
+        return [question]
+    if len(unique) > max_parts:
+        unique = unique[: max_parts - 1] + [" ".join(unique[max_parts - 1:])]
+    return unique
+
+
+def short_topic(text: str, max_words: int = 9) -> str:
+    """A question as a short quotable topic: 'Can I use SSO on the Team plan'."""
+    ws = _LEAD.sub("", text).strip().rstrip("?.! ").split()
+    return " ".join(ws[:max_words]) + ("…" if len(ws) > max_words else "")
 
 
 def feature_phrase(question: str) -> str | None:
@@ -256,29 +359,10 @@ def _not_available(phrase: str) -> str:
     return f"{noun[0].upper()}{noun[1:]} {'are' if plural else 'is'} not available in Flowboard today."
 
 
-_CHANNEL_VERB = {
-    "email": "emailed us",
-    "whatsapp": "messaged us on WhatsApp",
-    "web_form": "wrote to us through our web form",
-}
-
-
 def acknowledgement(history: dict[str, Any]) -> str:
-    """'I see you emailed us on 12 Nov about "401 errors from the API".' for the latest
-    customer message on another channel, or ''."""
-    earlier = history.get("earlier_contact_on_other_channels") or []
-    if not earlier:
-        return ""
-    last = earlier[-1]
-    topic = re.sub(r"^(?:re|fw|fwd):\s*", "", (last.get("subject") or "").strip(), flags=re.I)
-    if not topic:
-        text = _GREETING.sub("", (last.get("text") or "").strip(), count=1)
-        first = split_sentences(text)[0] if text.strip() else ""
-        ws = first.rstrip(".!?").split()
-        topic = " ".join(ws[:9]) + ("…" if len(ws) > 9 else "")
-    verb = _CHANNEL_VERB.get(last.get("channel", ""), "contacted us")
-    about = f' about "{topic}"' if topic else ""
-    return f"I see you {verb} on {last.get('date')}{about}."
+    """`handover.acknowledgement` of a `get_customer_history` result: 'I see you emailed us on
+    12 Nov about "401 errors".' for the latest customer message on another channel, or ''."""
+    return handover.acknowledgement(history.get("earlier_contact_on_other_channels") or [])
 
 
 @dataclass
@@ -294,6 +378,54 @@ class Answer:
     text: str
     article_ids: list[str]
     needs_human: bool
+
+
+# What three WhatsApp messages hold once the greeting and "Reply for more." are counted.
+WHATSAPP_BUDGET = 780
+
+# The message leans on what was said before: "it still doesn't work", "same problem today",
+# "and the other thing I asked?", "what about on mobile?".
+_LEANS_ON_CONTEXT = re.compile(
+    r"\b(?:it|its|it's|that|this|those|these|them|they|same|still|again|other|another|else|"
+    r"also|anymore|either|what about|how about)\b",
+    re.IGNORECASE,
+)
+CONTEXT_MESSAGES = 2
+
+
+@dataclass
+class _Context:
+    """The conversation's recent customer messages, for a message that leans on them."""
+
+    query: str
+    earlier: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, question: str, history: dict[str, Any]) -> _Context | None:
+        if len(content_terms(question)) > 2 and not _LEANS_ON_CONTEXT.search(question):
+            return None
+        earlier = [
+            m for m in history.get("messages") or []
+            if m.get("from") == "customer" and (m.get("text") or "").strip()
+            and m.get("text") != "(empty message)" and not is_pleasantry(m.get("text") or "")
+        ][-CONTEXT_MESSAGES:]
+        if not earlier:
+            return None
+        texts = [clean_question((f"Subject: {m['subject']}\n\n" if m.get("subject") else "")
+                                + (m.get("text") or "")) for m in earlier]
+        return cls(" ".join([*texts, question])[:1000], earlier)
+
+    def frame(self, answer: str, results: list[dict[str, Any]], history: dict[str, Any]) -> str:
+        """'About your earlier message on "push notifications stopped arriving": ...', naming
+        the earlier message closest to the article that answered."""
+        found = content_terms(" ".join(f"{r.get('title', '')} {r.get('body', '')}" for r in results))
+        best = max(reversed(self.earlier), key=lambda m: len(content_terms(
+            f"{m.get('subject') or ''} {m.get('text') or ''}") & found))
+        topic = handover.topic_of(best)
+        ack = acknowledgement(history)
+        framed = f'About your earlier message on "{topic}":' + (
+            "\n" if is_list_item(answer.lstrip()) else " ") + answer
+        return "\n\n".join(x for x in (ack if f'"{topic}"' not in ack else "", framed) if x)
 
 
 class OfflineModel(Model):
@@ -326,9 +458,13 @@ class OfflineModel(Model):
     # --- composing ----------------------------------------------------------------------
 
     async def compose(
-        self, question: str, results: list[dict[str, Any]], channel: str, history: dict[str, Any]
+        self, question: str, results: list[dict[str, Any]], channel: str, history: dict[str, Any],
+        *, max_sentences: int | None = None, second_article: bool = True,
+        whole_lists: bool = True,
     ) -> Answer | None:
-        """The grounded answer, or None when the articles do not address the question."""
+        """The grounded answer, or None when the articles do not address the question.
+        `history` ({} for none) gives the acknowledgement of earlier contact; one part of a
+        several-question reply is composed with fewer sentences and from one article."""
         # Search already chose the article; a second one competes for sentences only when it
         # scored about as well (sentence vectors alone are too noisy to overrule the search).
         if results:
@@ -376,7 +512,7 @@ class OfflineModel(Model):
             return None
 
         source = [s for s in sentences if s.article == best.article]
-        limit = MAX_SENTENCES.get(channel, 3)
+        limit = max_sentences or MAX_SENTENCES.get(channel, 3)
         if len(source) <= limit:
             chosen = {s.position for s in source}  # a short article is the answer, whole
         else:
@@ -386,7 +522,8 @@ class OfflineModel(Model):
                     break
                 if s.score >= best.score - KEEP_WITHIN:
                     chosen.add(s.position)
-        chosen = self._whole_lists(source, chosen)
+        if whole_lists:
+            chosen = self._whole_lists(source, chosen)
         picked = [s for s in source if s.position in chosen]
 
         # One sentence of the second article when it answers a part the first does not.
@@ -398,7 +535,7 @@ class OfflineModel(Model):
         ]
         article_ids = [results[best.article]["article_id"]]
         lines = [s.text for s in picked]
-        if extra and channel != "whatsapp":
+        if extra and channel != "whatsapp" and second_article:
             top_extra = max(extra, key=lambda s: s.score)
             lines.append(strip_list_marker(top_extra.text))
             article_ids.append(results[top_extra.article]["article_id"])
@@ -452,11 +589,15 @@ class OfflineModel(Model):
         sent = t.named("send_response")
         if sent:
             return [], sent[-1].arguments.get("message", "")
+        if not question:
+            # Nothing visible is left (zero-width characters, an empty tag): nothing to search.
+            return [], handover.EMPTY_MESSAGE_REPLY
         linked = t.named("confirm_account_link") + t.named("request_account_link")
         if linked:
             # Account linking (issue 12): the tool's reply is the answer, word for word.
             return [("send_response", {"message": linked[-1].result().get("reply", ""),
                                        "article_ids": []})], None
+        parts = split_questions(question)
         if not t.calls:
             if link_codes.is_code_reply(question) and "confirm_account_link" in tools:
                 return [c for c in [("create_ticket", {}), ("confirm_account_link", {})]
@@ -466,19 +607,26 @@ class OfflineModel(Model):
                 return [c for c in [("create_ticket", {}),
                                     ("request_account_link", {"address": address})]
                         if c[0] in tools], None
-            first = [("create_ticket", {}), ("get_customer_history", {}),
-                     ("search_knowledge_base", {"query": question})]
+            first = [("create_ticket", {}), ("get_customer_history", {})] + [
+                ("search_knowledge_base", {"query": part}) for part in parts]
             return [c for c in first if c[0] in tools], None
 
         history = next((c.result() for c in reversed(t.named("get_customer_history"))), {})
         channel = history.get("current_channel", "web_form")
+        if len(parts) > 1:
+            return await self._decide_parts(parts, searches, escalations, history, channel)
+        context = _Context.of(question, history)
         relevant = [s for s in searches if s.result().get("relevant")]
         if relevant:
             results = relevant[-1].result().get("results", [])
             if relevant[-1].arguments.get("query") == FEATURE_POLICY_QUERY:
                 for r in results:
                     r["policy"] = True
-            answer = await self.compose(question, results, channel, history)
+            from_context = context is not None and relevant[-1].arguments.get("query") == context.query
+            answer = await self.compose(context.query if from_context else question, results,
+                                        channel, {} if from_context else history)
+            if answer is not None and from_context:
+                answer.text = context.frame(answer.text, results, history)
             if answer is not None:
                 if answer.needs_human and not escalations:
                     return [("escalate_to_human", {
@@ -492,15 +640,97 @@ class OfflineModel(Model):
                              + escalations[-1].result().get("first_reply", FIRST_REPLY))
                 return [("send_response", {"message": text, "article_ids": answer.article_ids})], None
         if escalations:
-            handover = escalations[-1].result().get("handover_message", "")
-            return [("send_response", {"message": handover, "article_ids": []})], None
-        if len(searches) < 2:
-            return [("search_knowledge_base", {"query": reformulate(question)})], None
+            handover_message = escalations[-1].result().get("handover_message", "")
+            return [("send_response", {"message": handover_message, "article_ids": []})], None
+        # Nothing relevant from the message alone: with the conversation's recent messages
+        # (when the message leans on them), then in the articles' words.
+        planned = ([context.query] if context else []) + [reformulate(question)]
+        if len(searches) <= len(planned):
+            return [("search_knowledge_base", {"query": planned[max(0, len(searches) - 1)]})], None
         queries = " / ".join(s.arguments.get("query", "") for s in searches)
         return [("escalate_to_human", {
             "reason": "search_failed",
-            "note": f"Two knowledge-base searches found nothing relevant ({queries[:400]}).",
+            "note": f"{len(searches)} knowledge-base searches found nothing relevant "
+                    f"({queries[:400]}).",
         })], None
+
+    async def _part_answer(self, part: str, searches: list[_Call], channel: str,
+                           n_parts: int, whole_lists: bool = True) -> Answer | None:
+        """One question of several, from its own best article, in fewer sentences."""
+        relevant = [s for s in searches if s.result().get("relevant")]
+        if not relevant:
+            return None
+        results = relevant[-1].result().get("results", [])
+        if relevant[-1].arguments.get("query") == FEATURE_POLICY_QUERY:
+            for r in results:
+                r["policy"] = True
+        limit = MAX_SENTENCES.get(channel, 3)
+        per_part = max(1, limit // n_parts) if channel == "whatsapp" else max(2, limit - n_parts + 1)
+        return await self.compose(part, results, channel, {}, max_sentences=per_part,
+                                  second_article=False, whole_lists=whole_lists)
+
+    async def _decide_parts(
+        self, parts: list[str], searches: list[_Call], escalations: list[_Call],
+        history: dict[str, Any], channel: str,
+    ) -> tuple[list[tuple[str, dict]], str | None]:
+        """Several questions: the first turn searched once per part (in order); a part its
+        search did not answer is searched once more in the articles' words; then one reply
+        with every answered part in the order asked, and a person follows up on the rest."""
+        n = len(parts)
+        own: list[list[_Call]] = [searches[i:i + 1] for i in range(n)]
+        answers = [await self._part_answer(p, own[i], channel, n) for i, p in enumerate(parts)]
+        retry = [i for i in range(n) if answers[i] is None]
+        second = searches[n:]
+        if len(second) < len(retry):
+            return [("search_knowledge_base", {"query": reformulate(parts[i])})
+                    for i in retry[len(second):]], None
+        for i, s in zip(retry, second, strict=False):
+            own[i].append(s)
+            answers[i] = await self._part_answer(parts[i], own[i], channel, n)
+        answered = [i for i in range(n) if answers[i] is not None]
+        failed = [i for i in range(n) if answers[i] is None]
+        topics = " and ".join(f'"{short_topic(parts[i])}"' for i in failed)
+        if not answered:
+            if escalations:
+                return [("send_response", {"message": escalations[-1].result().get(
+                    "handover_message", ""), "article_ids": []})], None
+            queries = " / ".join(s.arguments.get("query", "") for s in searches)
+            return [("escalate_to_human", {
+                "reason": "search_failed",
+                "note": f"{len(searches)} knowledge-base searches found nothing relevant "
+                        f"({queries[:400]}).",
+            })], None
+        needs_human = any(answers[i].needs_human for i in answered)
+        if not escalations and (failed or needs_human):
+            note = (f"Answered {len(answered)} of {n} questions from the knowledge base; nothing "
+                    f"relevant for {topics}." if failed else
+                    "Answered from the knowledge base, and it needs a person: "
+                    + " / ".join(parts)[:300])
+            return [("escalate_to_human", {"reason": "search_failed" if failed else "other",
+                                           "note": note[:1000]})], None
+        first_reply = (escalations[-1].result().get("first_reply", FIRST_REPLY)
+                       if escalations else FIRST_REPLY)
+        ack = acknowledgement(history)
+        follow_up = ""
+        if failed:
+            follow_up = (f"I couldn't find the answer to {topics} in our help articles, so I've "
+                         f"passed {'it' if len(failed) == 1 else 'them'} to a person on our "
+                         f"support team, who will follow up. {first_reply}")
+        elif needs_human:
+            follow_up = f"I've also passed this to a person on our support team. {first_reply}"
+
+        def body(found: list[Answer | None]) -> str:
+            return "\n\n".join(x for x in [ack, *(a.text for a in found if a), follow_up] if x)
+
+        text = body(answers)
+        if channel == "whatsapp" and len(text) > WHATSAPP_BUDGET:
+            # Three messages of 300 characters: the parts without their lists of steps.
+            answers = [await self._part_answer(p, own[i], channel, n, whole_lists=False)
+                       if answers[i] is not None else None for i, p in enumerate(parts)]
+            text = body(answers)
+        article_ids = list(dict.fromkeys(a for i in answered for a in (answers[i] or Answer(
+            "", [], False)).article_ids))
+        return [("send_response", {"message": text, "article_ids": article_ids})], None
 
     async def get_response(
         self,

@@ -26,6 +26,7 @@ from fte.knowledge.v1 import knowledge_service_pb2_grpc as kb_grpc
 from services.agent import handover, linking
 from services.agent.guardrails import Concern, Violation
 from services.common import channels, link_codes
+from services.common.text import visible_text
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +156,12 @@ def relevant_hits(results: list[kb_pb.SearchResult], min_score: float) -> list[k
 
 async def search(turn: TurnContext, query: str) -> dict[str, Any]:
     turn.searches += 1
-    found = await turn.knowledge.Search(kb_pb.SearchRequest(query=query[:2000], k=SEARCH_RESULTS))
+    # Whatever model calls it, an empty query (KnowledgeService refuses it) searches the
+    # customer's message instead; with nothing visible in either, nothing is found.
+    query = " ".join(visible_text(query).split()) or " ".join(
+        visible_text(turn.request.message).split())
+    found = (await turn.knowledge.Search(kb_pb.SearchRequest(query=query[:2000], k=SEARCH_RESULTS))
+             if query else kb_pb.SearchResponse())
     hits = relevant_hits(list(found.results), turn.min_score)
     # The snippet alone is too little to answer from: fetch the full articles (in parallel).
     articles = await asyncio.gather(
@@ -284,11 +290,17 @@ async def escalate(turn: TurnContext, reason: int, note: str) -> dict[str, Any]:
     )
     if turn.escalation is None:
         turn.escalation = (reason, note)
+    # A handover acknowledges earlier contact on another channel the way an answer does, from
+    # what is provably this sender's (nothing for a sender who only claimed the address).
+    ack = ""
+    if turn.request.sender_verified:
+        seen = await customer_history(turn)
+        ack = handover.acknowledgement(seen["earlier_contact_on_other_channels"])
     return {
         "escalated": True,
         "escalation_id": reply.escalation.escalation_id,
         "handover_message": handover.message(
-            reason, turn.request.message, **handover.due_of(reply.escalation)),
+            reason, turn.request.message, ack=ack, **handover.due_of(reply.escalation)),
         "first_reply": handover.first_reply(**handover.due_of(reply.escalation)),
     }
 

@@ -5,6 +5,7 @@ with a cheap stem, and markdown removal."""
 from __future__ import annotations
 
 import re
+import unicodedata
 
 # Words that carry no topic: question scaffolding, pronouns, auxiliaries, politeness.
 STOPWORDS = frozenset(
@@ -91,3 +92,50 @@ def strip_markdown(text: str) -> str:
         text = _MD_EMPHASIS.sub(r"\2", text)
     text = re.sub(r"^\s*[-*]\s+", "• ", text, flags=re.M)
     return text.replace("```", "")
+
+
+# --- greetings, pleasantries and what is left of a message ---------------------------------
+
+# "Hi," / "Hello team!" / "Dear Flowboard support," - at most three words of address.
+GREETING = re.compile(
+    r"^\s*(?:hi|hello|hey|dear|good (?:morning|afternoon|evening)|greetings)"
+    r"(?:\s+[\w.'-]+){0,3}\s*[,!:\n]\s*",
+    re.IGNORECASE,
+)
+_HTML_TAG = re.compile(r"</?[a-zA-Z][^<>]{0,200}>")
+
+
+def visible_text(text: str) -> str:
+    """The text without HTML tags, invisible format characters (zero-width spaces and
+    joiners, soft hyphens, byte-order marks) and control characters other than line breaks
+    and tabs."""
+    text = _HTML_TAG.sub(" ", text)
+    return "".join(c for c in text if c in "\n\r\t" or unicodedata.category(c) not in ("Cf", "Cc"))
+
+
+# Words that only greet, thank or close: a message of nothing else asks nothing.
+_PLEASANTRIES = frozenset(
+    """hi hii hiii hello helo hallo hey heya hiya howdy yo greetings dear good morning afternoon
+    evening day night gm thanks thank thankyou thx tnx ty tysm you so very much many lots a lot
+    again in advance for the your this that it all everyone everybody folks guys team there
+    support flowboard help reply answer response quick fast info cheers ok okay k kk great cool
+    nice perfect awesome excellent brilliant wonderful appreciated appreciate much bye goodbye
+    see later how are doing today now works worked solved fixed resolved sorted got and oh ah
+    have hope well""".split()
+)
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
+
+
+def is_pleasantry(text: str) -> bool:
+    """Nothing but greetings, thanks, emoji and punctuation ("hi", "Thanks, Ana!", "👍",
+    "good morning team"); "hi, my board won't load" asks something."""
+    text = visible_text(text)
+    tokens = _WORD.findall(text)
+    if not tokens:
+        return True
+    other = [t for t in tokens if t.lower() not in _PLEASANTRIES]
+    if not other:
+        return True
+    # "Thanks, Ana" / "Hello Sam Rivera!": a name or two after a greeting or thanks.
+    return (len(other) <= 2 and len(tokens) > len(other) and len(tokens) <= 6
+            and all(t[:1].isupper() and t[1:].islower() for t in other))
