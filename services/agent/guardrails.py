@@ -62,6 +62,12 @@ _PRICING = _rx(
     r"attachments?|time|users?|guests?|seats?)\b)",
     r"[$€£]\s?\d|\b\d+(?:[.,]\d+)?\s?(?:usd|eur|gbp|dollars?|euros?)\b",
     r"\bper (?:user|seat|member)\b",
+    # "how much extra will show up on the bill", "any reduction for a charity like ours"
+    r"\bhow much (?:\w+ ){0,3}(?:will|would|does|do|is|are|should)\b[^.?!]{0,60}"
+    r"\b(?:bill|billed|invoice|invoiced|charge|charged|pay|paying|cost)\b",
+    r"\b(?:offer|get|give|have|any)\b[^.?!]{0,20}\b(?:reductions?|concessions?)\b",
+    r"\b(?:non-?profit|charity|charities|education(?:al)?|student|academic|startup|ngo)s?\s+"
+    r"(?:discounts?|rates?|pricing|plans?|reductions?|deals?)\b",
     # Spanish, Portuguese, French, German, Italian
     r"\b(?:precios?|cu[aá]nto cuesta|descuentos?|pre[cç]os?|quanto custa|descontos?|prix|"
     r"combien co[uû]te|remise|preise?|kostet|rabatt|prezzo|quanto costa|sconto)\b",
@@ -132,6 +138,10 @@ _HUMAN = _rx(
     r"\b(?:not|no|stop)\s+(?:talking (?:to|with)\s+)?(?:a |an |this |the )?(?:bot|robot|ai|"
     r"machine|chatbot)\b",
     r"\b(?:call me|phone me|give me a call|ring me|call me back)\b",
+    r"\b(?:prefer|rather|like|want)\b[^.?!]{0,20}\b(?:one of your|a|your)\s+(?:colleagues?|"
+    r"co-?workers?|staff|team ?mates?|people)\b",
+    r"\b(?:one of )?your (?:colleagues?|co-?workers?|staff)\b[^.?!]{0,20}\b(?:handle|look at|"
+    r"take (?:over|this|it)|deal with|call|contact|phone)\b",
     r"\b(?:hablar con|parler (?:à|a|avec)|falar com|parlare con|sprechen mit)\s+(?:un|una|une|"
     r"um|uma|einem|einer)?\s*(?:humano|persona|agente|humain|personne|conseiller|pessoa|"
     r"atendente|operatore|menschen|mitarbeiter)\b",

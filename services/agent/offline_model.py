@@ -104,6 +104,11 @@ _SYNONYMS = {
     "users": "members", "user": "member", "bill": "invoice", "receipt": "invoice",
     "receipts": "invoices", "backup": "export", "recover": "restore", "undelete": "restore",
     "deleted": "trash", "down": "outage status page", "outage": "status page incident",
+    "wifi": "offline mode internet connection", "internet": "offline mode internet connection",
+    "plane": "offline", "flight": "offline", "url": "api base url", "endpoint": "api base url",
+    "remotely": "sign out everywhere", "stolen": "sign out everywhere",
+    "nicked": "sign out everywhere", "amex": "american express card payment methods",
+    "library": "sdk", "libraries": "sdks", "client": "sdk",
     "key": "token", "keys": "tokens", "phone": "mobile app", "iphone": "ios app",
     "ipad": "ios app", "mac": "macos desktop app", "pc": "windows desktop app",
     "throttled": "rate limit", "forbidden": "403 scope", "unauthorized": "401 token",
@@ -115,7 +120,7 @@ _FEATURE_QUESTION = re.compile(
     r"^(?:(?:do|does|will|can|could|would)\s+(?:you|flowboard|it|the app)\s+(?:have|offer|"
     r"support|provide|include|integrate with|work with|connect (?:to|with)|sync with)|"
     r"is there (?:a|an|any)?|are there (?:any)?|(?:can|could) (?:i|we|you) (?:use|get|have|"
-    r"connect|integrate|sync|set up|turn on|enable|export to|import from)|"
+    r"connect|integrate|sync|set up|set|turn on|enable|export to|import from)|"
     r"is it possible to (?:use|get|have)|(?:does|do) (?:flowboard|you) (?:come with|have))"
     r"\s+(?P<x>.+?)\s*\??$",
     re.IGNORECASE,

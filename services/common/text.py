@@ -121,7 +121,7 @@ _PLEASANTRIES = frozenset(
     support flowboard help reply answer response quick fast info cheers ok okay k kk great cool
     nice perfect awesome excellent brilliant wonderful appreciated appreciate much bye goodbye
     see later how are doing today now works worked solved fixed resolved sorted got and oh ah
-    have hope well""".split()
+    have hope hoping trust well fine re you're youre you've all's week weekend""".split()
 )
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 

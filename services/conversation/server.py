@@ -55,10 +55,10 @@ class ConversationServicer(pb_grpc.ConversationServiceServicer):
             idempotency_key=_text(request.idempotency_key, "idempotency_key", _MAX_KEY),
             # A customer message may be empty (a WhatsApp photo, a blank email): it is still
             # recorded and gets a ticket; the agent asks how it can help.
-            content=_bounded(request.content, "content", _MAX_CONTENT),
-            subject=request.subject.strip(),
-            thread_ref=request.thread_ref.strip(),
-            sender_name=" ".join(request.sender_name.split())[:200],
+            content=_bounded(_storable(request.content), "content", _MAX_CONTENT),
+            subject=_storable(request.subject).strip(),
+            thread_ref=_storable(request.thread_ref).strip(),
+            sender_name=" ".join(_storable(request.sender_name).split())[:200],
             category=tickets.check_category(request.category),
             priority=_enum_in(pb.TicketPriority, request.priority, "priority", default="medium"),
             requested_ticket_id=(
@@ -96,7 +96,7 @@ class ConversationServicer(pb_grpc.ConversationServiceServicer):
                 raise InvalidArgument(f"{name}: must not be negative")
         outbound = tickets.Outbound(
             ticket_id=_uuid(request.ticket_id, "ticket_id"),
-            content=_required(request.content, "content"),
+            content=_required(_storable(request.content), "content"),
             channel=_enum_in(channel_pb2.Channel, request.channel, "channel", default=""),
             reply_id=_text(request.reply_id, "reply_id", _MAX_KEY),
             role=role,
@@ -244,6 +244,12 @@ class ConversationServicer(pb_grpc.ConversationServiceServicer):
 
 
 _MAX_CONTENT = 100_000
+
+
+def _storable(value: str) -> str:
+    """PostgreSQL text cannot hold U+0000: a NUL in a customer's message is dropped, not the
+    message (it would otherwise fail as INTERNAL, and a retry the same way)."""
+    return value.replace("\x00", "")
 
 
 def _bounded(value: str, field: str, max_length: int) -> str:

@@ -73,13 +73,11 @@ async def test_respond_always_replies_or_escalates(conversation, agent, message,
     question = clean_question(linking.masked_message(message))
     assume(not link_codes.is_code_reply(question) and linking.link_request(question) is None)
     # Any RpcError (INVALID_ARGUMENT, UNKNOWN, INTERNAL, ...) fails the example. The worker
-    # records what the channel delivered; PostgreSQL text holds no NUL, so it is recorded
-    # without (ConversationService refuses it), and Respond still gets the message as sent.
+    # records what the channel delivered, as delivered (ConversationService drops a NUL).
     customer = str(uuid.uuid4())
     recorded = await conversation.RecordInbound(conv_pb.RecordInboundRequest(
         customer_id=customer, channel=channel, idempotency_key=str(uuid.uuid4()),
-        content=message.replace("\x00", "") if message.replace("\x00", "").strip()
-        else "(empty message)",
+        content=message,
         subject=subject if channel == EMAIL else "", sender_name="Ada Lovelace",
     ))
     r = await agent.Respond(agent_pb.RespondRequest(

@@ -117,3 +117,17 @@ async def test_every_new_inbound_message_gets_its_own_ticket_in_the_one_conversa
     assert got.conversation.message_count == 2
     assert got.conversation.status == pb.CONVERSATION_STATUS_ACTIVE
     assert got.conversation.initial_channel == CHANNEL_EMAIL
+
+
+async def test_a_nul_character_is_dropped_not_the_message(conversation):
+    """PostgreSQL text holds no U+0000; a message carrying one is stored without it instead
+    of failing as INTERNAL (and again on every retry)."""
+    customer = new_id()
+    reply = await conversation.RecordInbound(inbound(
+        customer, CHANNEL_EMAIL, "which\x00 browsers\x00 are supported?", subject="Brow\x00sers",
+        sender_name="A\x00da",
+    ))
+
+    got = await conversation.GetTicket(pb.GetTicketRequest(ticket_id=reply.ticket_id))
+    assert got.ticket.subject == "Browsers"
+    assert [m.content for m in got.messages] == ["which browsers are supported?"]
