@@ -32,7 +32,7 @@ from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from services.agent import language
+from services.agent import language, linking
 from services.agent.intents import Intent
 from services.common import formatting
 
@@ -369,7 +369,11 @@ async def _concerns(ctx: RunContextWrapper, agent_input) -> list[Concern]:
 
     async def assess() -> list[Concern]:
         message = _message_of(agent_input)
-        if turn.intents is not None and message.strip():
+        # Account linking ("this is me, ada@example.com", a one-time code) is judged by the
+        # patterns alone: the classifier never learnt it and reads "me" as "a person please".
+        body = _SUBJECT_LINE.sub("", message, count=1)
+        linking_message = linking.link_request(body) is not None or turn.link_code is not None
+        if turn.intents is not None and message.strip() and not linking_message:
             turn.intent = await turn.intents.classify(message)
         turn.input_concerns = assess_input(message, turn.multilingual, turn.intent)
         return turn.input_concerns

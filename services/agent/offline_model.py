@@ -370,6 +370,16 @@ def acknowledgement(history: dict[str, Any]) -> str:
     return handover.acknowledgement(history.get("earlier_contact_on_other_channels") or [])
 
 
+def _search_failed(searches: list[_Call]) -> tuple[str, dict]:
+    """The escalation after searches that found nothing relevant, naming what was searched."""
+    queries = " / ".join(s.arguments.get("query", "") for s in searches)
+    return ("escalate_to_human", {
+        "reason": "search_failed",
+        "note": f"{len(searches)} knowledge-base searches found nothing relevant "
+                f"({queries[:400]}).",
+    })
+
+
 @dataclass
 class _Sentence:
     article: int
@@ -652,12 +662,7 @@ class OfflineModel(Model):
         planned = ([context.query] if context else []) + [reformulate(question)]
         if len(searches) <= len(planned):
             return [("search_knowledge_base", {"query": planned[max(0, len(searches) - 1)]})], None
-        queries = " / ".join(s.arguments.get("query", "") for s in searches)
-        return [("escalate_to_human", {
-            "reason": "search_failed",
-            "note": f"{len(searches)} knowledge-base searches found nothing relevant "
-                    f"({queries[:400]}).",
-        })], None
+        return [_search_failed(searches)], None
 
     async def _part_answer(self, part: str, searches: list[_Call], channel: str,
                            n_parts: int, whole_lists: bool = True) -> Answer | None:
@@ -699,12 +704,7 @@ class OfflineModel(Model):
             if escalations:
                 return [("send_response", {"message": escalations[-1].result().get(
                     "handover_message", ""), "article_ids": []})], None
-            queries = " / ".join(s.arguments.get("query", "") for s in searches)
-            return [("escalate_to_human", {
-                "reason": "search_failed",
-                "note": f"{len(searches)} knowledge-base searches found nothing relevant "
-                        f"({queries[:400]}).",
-            })], None
+            return [_search_failed(searches)], None
         needs_human = any(answers[i].needs_human for i in answered)
         if not escalations and (failed or needs_human):
             note = (f"Answered {len(answered)} of {n} questions from the knowledge base; nothing "

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from fte.agent.v1 import agent_service_pb2 as agent_pb
 from fte.common.v1 import channel_pb2
+from fte.common.v1.sender_assurance_pb2 import SENDER_ASSURANCE_VERIFIED
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -62,3 +63,15 @@ async def ask(
         sender_assurance=assurance,
     ))
     return Exchange(recorded, response)
+
+
+# A verified customer who emailed about 401 errors on 12 Nov 2024 (earlier contact on email).
+EMAILED = datetime(2024, 11, 12, 9, 30, tzinfo=UTC)
+
+
+async def customer_who_emailed(conversation, agent) -> str:
+    customer = str(uuid.uuid4())
+    await ask(conversation, agent, "Our API calls fail with 401 since this morning.", EMAIL,
+              customer_id=customer, subject="401 errors", at=EMAILED,
+              assurance=SENDER_ASSURANCE_VERIFIED)
+    return customer

@@ -6,26 +6,16 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
 
 from fte.common.v1.sender_assurance_pb2 import SENDER_ASSURANCE_CLAIMED, SENDER_ASSURANCE_VERIFIED
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 
-from tests.agent.helpers import EMAIL, WEB_FORM, WHATSAPP, ask
+from tests.agent.helpers import EMAILED, WEB_FORM, WHATSAPP, ask, customer_who_emailed
 
-EMAILED = datetime(2024, 11, 12, 9, 30, tzinfo=UTC)
-
-
-async def _customer_who_emailed(conversation, agent) -> str:
-    customer = str(uuid.uuid4())
-    await ask(conversation, agent, "Our API calls fail with 401 since this morning.", EMAIL,
-              customer_id=customer, subject="401 errors", at=EMAILED,
-              assurance=SENDER_ASSURANCE_VERIFIED)
-    return customer
 
 
 async def test_a_claimed_sender_is_answered_without_the_owners_earlier_contact(conversation, agent):
-    customer = await _customer_who_emailed(conversation, agent)
+    customer = await customer_who_emailed(conversation, agent)
 
     ex = await ask(conversation, agent, "How do I create a new API token?", WEB_FORM,
                    customer_id=customer, assurance=SENDER_ASSURANCE_CLAIMED)
@@ -40,7 +30,7 @@ async def test_a_claimed_sender_is_answered_without_the_owners_earlier_contact(c
 
 
 async def test_a_verified_sender_hears_about_their_earlier_contact(conversation, agent):
-    customer = await _customer_who_emailed(conversation, agent)
+    customer = await customer_who_emailed(conversation, agent)
 
     ex = await ask(conversation, agent, "How do I create a new API token?", WEB_FORM,
                    customer_id=customer, assurance=SENDER_ASSURANCE_VERIFIED)
@@ -62,7 +52,7 @@ async def test_a_claimed_message_is_not_quoted_to_the_proven_owner(conversation,
 
 
 async def test_a_claimed_sender_still_sees_this_tickets_own_messages(conversation, agent):
-    customer = await _customer_who_emailed(conversation, agent)
+    customer = await customer_who_emailed(conversation, agent)
     ex = await ask(conversation, agent, "How do I create a new API token?", WEB_FORM,
                    customer_id=customer, assurance=SENDER_ASSURANCE_CLAIMED)
     await conversation.RecordOutbound(conv_pb.RecordOutboundRequest(

@@ -5,29 +5,18 @@ announced, and a sender who only claimed the address hears nothing of the owner'
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
 
-from fte.common.v1.sender_assurance_pb2 import SENDER_ASSURANCE_CLAIMED, SENDER_ASSURANCE_VERIFIED
+from fte.common.v1.sender_assurance_pb2 import SENDER_ASSURANCE_CLAIMED
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 
 from services.agent import handover
-from tests.agent.helpers import EMAIL, WEB_FORM, WHATSAPP, ask
+from tests.agent.helpers import EMAIL, WEB_FORM, WHATSAPP, ask, customer_who_emailed
 
-EMAILED = datetime(2024, 11, 12, 9, 30, tzinfo=UTC)
 ACK = 'I see you emailed us on 12 Nov 2024 about "401 errors".'
 
 
-async def _customer_who_emailed(conversation, agent) -> str:
-    customer = str(uuid.uuid4())
-    await ask(conversation, agent, "Our API calls fail with 401 since this morning.", EMAIL,
-              customer_id=customer, subject="401 errors", at=EMAILED,
-              assurance=SENDER_ASSURANCE_VERIFIED)
-    return customer
-
-
 async def test_a_failed_search_handover_acknowledges_the_earlier_email(conversation, agent):
-    customer = await _customer_who_emailed(conversation, agent)
+    customer = await customer_who_emailed(conversation, agent)
 
     ex = await ask(conversation, agent, "What's the weather in Lisbon tomorrow?", WHATSAPP,
                    customer_id=customer)
@@ -39,7 +28,7 @@ async def test_a_failed_search_handover_acknowledges_the_earlier_email(conversat
 
 
 async def test_a_guardrail_handover_acknowledges_the_earlier_email(conversation, agent):
-    customer = await _customer_who_emailed(conversation, agent)
+    customer = await customer_who_emailed(conversation, agent)
 
     ex = await ask(conversation, agent, "can I talk to a human?", WEB_FORM, customer_id=customer)
     r = ex.response
@@ -49,7 +38,7 @@ async def test_a_guardrail_handover_acknowledges_the_earlier_email(conversation,
 
 
 async def test_earlier_contact_on_the_same_channel_is_not_announced(conversation, agent):
-    customer = await _customer_who_emailed(conversation, agent)
+    customer = await customer_who_emailed(conversation, agent)
 
     ex = await ask(conversation, agent, "can I talk to a human?", EMAIL, customer_id=customer)
 
@@ -57,7 +46,7 @@ async def test_earlier_contact_on_the_same_channel_is_not_announced(conversation
 
 
 async def test_a_claimed_sender_hears_nothing_of_the_owners_contact(conversation, agent):
-    customer = await _customer_who_emailed(conversation, agent)
+    customer = await customer_who_emailed(conversation, agent)
 
     ex = await ask(conversation, agent, "can I talk to a human?", WEB_FORM, customer_id=customer,
                    assurance=SENDER_ASSURANCE_CLAIMED)
