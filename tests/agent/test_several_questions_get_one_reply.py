@@ -17,6 +17,7 @@ from tests.agent.helpers import EMAIL, WEB_FORM, WHATSAPP, ask
 
 
 def _queries(ex) -> list[str]:
+    """The searches in the order they finished (the first turn's run side by side)."""
     return [json.loads(t.arguments_json)["query"] for t in ex.response.tool_calls
             if t.name == "search_knowledge_base"]
 
@@ -35,8 +36,8 @@ async def test_two_questions_are_searched_and_answered_in_the_order_asked(
                    channel)
     r = ex.response
 
-    assert _queries(ex) == ["How long is the password reset link valid?",
-                            "Which browsers are supported?"]
+    assert sorted(_queries(ex)) == ["How long is the password reset link valid?",
+                                    "Which browsers are supported?"]
     assert ex.tools.count("send_response") == 1
     assert "valid for 60 minutes" in ex.text and "Chrome" in ex.text
     assert ex.text.index("valid for 60 minutes") < ex.text.index("Chrome")
@@ -67,7 +68,8 @@ async def test_how_do_i_a_and_can_i_b_is_two_questions(conversation, agent):
     ex = await ask(conversation, agent,
                    "How long is the reset link valid and what is the API rate limit?", WEB_FORM)
 
-    assert _queries(ex) == ["How long is the reset link valid?", "What is the API rate limit?"]
+    assert sorted(_queries(ex)) == ["How long is the reset link valid?",
+                                    "What is the API rate limit?"]
     assert "60 minutes" in ex.text and "100 requests per minute" in ex.text
 
 
@@ -92,7 +94,8 @@ async def test_an_unanswerable_part_goes_to_a_person_and_the_rest_is_answered(co
     assert r.escalated and r.escalation_reason == conv_pb.ESCALATION_REASON_SEARCH_FAILED
     # The unanswered part was searched twice (its own words, then the articles' words).
     queries = _queries(ex)
-    assert queries[:2] == ["Which browsers are supported?", "What's the weather in Lisbon tomorrow?"]
+    assert sorted(queries[:2]) == ["What's the weather in Lisbon tomorrow?",
+                                   "Which browsers are supported?"]
     assert len(queries) == 3
     assert ex.tools.count("escalate_to_human") == 1 and ex.tools.count("send_response") == 1
     assert len(r.article_ids) == 1
