@@ -167,3 +167,210 @@ def test_a_broken_custom_resource_is_reported(overlay):
         for d in custom]
     problems = m.custom_resource_problems(broken)
     assert len(problems) >= len(custom), problems
+
+
+# --- the manifests match the code ---------------------------------------------------------------
+
+# The process (devstack/processes.py) each package runs in: the agent's process serves
+# KnowledgeService too.
+PROCESS_PACKAGES = {"access": ["access"], "identity": ["identity"], "conversation": ["conversation"],
+                    "agent": ["agent", "knowledge"], "worker": ["inbound"], "dispatcher": ["channels"],
+                    "notifier": ["handoff"], "edge": ["edge"]}
+# Which process serves the address in each *_ADDR setting (the config's advertise_as).
+ADDR_SERVER = {"access": "access", "identity": "identity", "conversation": "conversation",
+               "agent": "agent", "knowledge": "agent", "dispatcher": "dispatcher"}
+# gRPC servers whose methods carry access rules ask AccessService who their callers are
+# (services/common/grpc_server.py RemoteGate): every server but access itself (its own gate)
+# and the dispatcher (health only, no rules).
+ASKS_ACCESS = {"identity", "conversation", "agent"}
+
+
+def callers_in_code() -> dict[str, set[str]]:
+    """server process → the processes whose code calls it (their `settings.<x>_addr`)."""
+    callers: dict[str, set[str]] = {}
+    for process, packages in PROCESS_PACKAGES.items():
+        for package in packages:
+            for path in (m.ROOT / "services" / package).rglob("*.py"):
+                for addr in re.findall(r"settings\.(\w+)_addr\b", path.read_text()):
+                    callers.setdefault(ADDR_SERVER[addr], set()).add(process)
+    for process in ASKS_ACCESS:
+        callers.setdefault("access", set()).add(process)
+    return callers
+
+
+def test_network_policies_admit_exactly_the_callers_the_code_has(overlay):
+    docs = m.render(overlay)
+    from_code = callers_in_code()
+    assert set(from_code) == {"access", "identity", "conversation", "agent", "dispatcher"}
+    for server, callers in from_code.items():
+        assert m.callers_of(docs, server, "grpc") == callers, server
+
+
+def env_of(container: dict) -> dict[str, dict]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def secret_key(env: dict, name: str) -> str | None:
+    return env.get(name, {}).get("valueFrom", {}).get("secretKeyRef", {}).get("key")
+
+
+def test_one_deployment_per_process_with_its_command_port_database_role_and_service_key(overlay):
+    from devstack.processes import PROCESSES
+
+    docs = m.render(overlay)
+    for p in PROCESSES:
+        d = m.find(docs, "Deployment", p.name)
+        c = d["spec"]["template"]["spec"]["containers"][0]
+        assert c["image"].split("/")[-1].split(":")[0] == m.IMAGE
+        assert c["command"] == ["python", *p.args], p.name
+        env = env_of(c)
+        assert {"configMapRef": {"name": "flowboard-config"}} in c["envFrom"]
+        if p.port:
+            assert env[p.port_env]["value"] == str(p.port)
+            assert p.port in [q["containerPort"] for q in c["ports"]]
+            service = m.find(docs, "Service", p.name)
+            assert p.port in [q["port"] for q in service["spec"]["ports"]]
+            if p.port_env == "GRPC_PORT":
+                assert c["livenessProbe"]["grpc"]["port"] == c["readinessProbe"]["grpc"]["port"] == p.port
+        assert secret_key(env, "DATABASE_URL") == (f"{p.schema.upper()}_DATABASE_URL" if p.schema else None)
+        assert secret_key(env, "SERVICE_KEY") == (
+            f"SERVICE_KEY_{p.service_identity.upper()}" if p.service_identity else None), p.name
+        # A schema owner waits for its schema before it starts.
+        inits = d["spec"]["template"]["spec"].get("initContainers", [])
+        assert [i["name"] for i in inits] == (["wait-for-schema"] if p.schema else [])
+        if p.schema:
+            assert env_of(inits[0])["SCHEMA"]["value"] == p.schema
+    # The edge's probes are the edge's real health paths.
+    edge = m.find(docs, "Deployment", "edge")["spec"]["template"]["spec"]["containers"][0]
+    assert (edge["livenessProbe"]["httpGet"]["path"], edge["readinessProbe"]["httpGet"]["path"]) == ("/health", "/ready")
+    from services.edge.app import create_app
+    from services.edge.settings import EdgeSettings
+    paths = {getattr(r, "path", None) for r in create_app(EdgeSettings()).routes}
+    assert {"/health", "/ready", "/metrics"} <= paths
+
+
+def test_setup_jobs_run_the_real_migration_and_seed_commands(overlay):
+    from devstack import migrate
+    from devstack.processes import SETUP
+
+    docs = m.render(overlay)
+    job = m.find(docs, "Job", "migrate")["spec"]["template"]["spec"]["containers"][0]
+    assert job["command"] == ["python", "-m", "devstack.migrate"]
+    env = env_of(job)
+    assert secret_key(env, "DATABASE_URL") == "ADMIN_DATABASE_URL"
+    for service in migrate.SERVICES:
+        assert secret_key(env, f"FTE_{service.upper()}_DB_PASSWORD") == f"FTE_{service.upper()}_DB_PASSWORD"
+    seed = next(s for s in SETUP if s.name == "seed-knowledge")
+    job = m.find(docs, "Job", "seed-knowledge")["spec"]["template"]["spec"]
+    assert job["containers"][0]["command"] == ["python", *seed.args]
+    assert secret_key(env_of(job["containers"][0]), "DATABASE_URL") == f"{seed.schema.upper()}_DATABASE_URL"
+    assert [i["name"] for i in job["initContainers"]] == ["wait-for-schema"]
+    # The admin URL goes to the migrate Job and nowhere else.
+    holders = [w["metadata"]["name"] for w in docs if w["kind"] in m.WORKLOAD_KINDS
+               for _, c in m.containers(w) if secret_key(env_of(c), "DATABASE_URL") == "ADMIN_DATABASE_URL"]
+    assert holders == ["migrate"]
+
+
+def test_every_secret_key_used_is_in_the_template(overlay):
+    template = yaml.safe_load((m.K8S / "base" / "secret.example.yaml").read_text())["stringData"]
+    docs = m.render(overlay)
+    used = {ref["secretKeyRef"]["key"] for w in docs if w["kind"] in m.WORKLOAD_KINDS
+            for _, c in m.containers(w) for e in c.get("env", [])
+            for ref in [e.get("valueFrom", {})] if "secretKeyRef" in ref}
+    assert used and used <= set(template), used - set(template)
+
+
+def script_topics() -> dict[str, int]:
+    script = (m.K8S / "base" / "scripts" / "kafka-topics.sh").read_text()
+    return {name: int(n) for name, n in re.findall(r"^create (\S+) (\d+)$", script, re.MULTILINE)}
+
+
+def test_topics_are_every_topic_the_code_uses(overlay):
+    from devstack.kafka import DEFAULT_TOPIC_PARTITIONS
+
+    topics = script_topics()
+    assert set(topics) == set(DEFAULT_TOPIC_PARTITIONS)
+    # The dead-letter topics keep their single partition (replayed in order).
+    assert all(topics[t] == DEFAULT_TOPIC_PARTITIONS[t] == 1 for t in DEFAULT_TOPIC_PARTITIONS if t.endswith("dlq"))
+    docs = m.render(overlay)
+    strimzi = {t["spec"]["topicName"]: t["spec"]["partitions"] for t in m.by_kind(docs, "KafkaTopic")}
+    if strimzi:
+        assert strimzi == topics
+        assert not [j for j in m.by_kind(docs, "Job") if j["metadata"]["name"] == "kafka-topics"]
+    else:
+        m.find(docs, "Job", "kafka-topics")
+
+
+def test_keda_scales_on_the_groups_and_topics_the_consumers_use(overlay):
+    from fte.common.v1 import channel_pb2  # noqa: F401 (the generated code is importable)
+
+    from services.channels.outbound_dispatcher import DispatcherSettings
+    from services.common import channels, topics
+    from services.inbound.worker import WorkerSettings
+
+    docs = m.render(overlay)
+    scaled = {s["metadata"]["name"]: s for s in m.by_kind(docs, "ScaledObject")}
+    if overlay == "local":
+        assert scaled == {}  # no KEDA on a local cluster
+        return
+    config = m.find(docs, "ConfigMap", "flowboard-config")["data"]
+    partitions = script_topics()
+
+    def triggers(name):
+        return {(t["metadata"]["consumerGroup"], t["metadata"]["topic"]) for t in scaled[name]["spec"]["triggers"]}
+
+    assert triggers("worker") == {(WorkerSettings.model_fields["consumer_group"].default, topics.INCOMING)}
+    prefix = DispatcherSettings.model_fields["consumer_group_prefix"].default
+    assert triggers("dispatcher") == {(f"{prefix}-{channels.name(ch)}", topics.outbound_topic(ch))
+                                      for ch in channels.VALUES}
+    assert (scaled["worker"]["spec"]["minReplicaCount"], scaled["worker"]["spec"]["maxReplicaCount"]) == (3, 30)
+    for s in scaled.values():
+        for t in s["spec"]["triggers"]:
+            assert t["metadata"]["bootstrapServers"] == config["KAFKA_BOOTSTRAP_SERVERS"]
+            # More replicas than partitions would idle: the topic has room for the maximum.
+            assert s["spec"]["maxReplicaCount"] <= partitions[t["metadata"]["topic"]]
+        # KEDA owns the count: the Deployment must not set one that every apply would reset.
+        assert "replicas" not in m.find(docs, "Deployment", s["spec"]["scaleTargetRef"]["name"])["spec"]
+    hpa = m.find(docs, "HorizontalPodAutoscaler", "edge")["spec"]
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (3, 20)
+    assert hpa["metrics"][0]["resource"]["target"]["averageUtilization"] == 70
+
+
+def test_config_points_each_address_at_the_process_that_serves_it(overlay):
+    from devstack.processes import PROCESSES
+
+    config = m.find(m.render(overlay), "ConfigMap", "flowboard-config")["data"]
+    for p in PROCESSES:
+        for var in p.advertise_as:
+            assert config[var] == f"{p.name}.flowboard.svc.cluster.local:{p.port}", var
+    assert config["GRPC_HOST"] == config["HTTP_HOST"] == "0.0.0.0"
+
+
+def test_every_config_key_is_a_setting_the_code_reads(overlay):
+    from services.access.settings import AccessSettings
+    from services.agent.settings import AgentSettings
+    from services.channels.outbound_dispatcher import DispatcherSettings
+    from services.channels.settings import ChannelSettings
+    from services.conversation.server import ConversationSettings
+    from services.edge.settings import EdgeSettings
+    from services.handoff.notifier import NotifierSettings
+    from services.identity.server import IdentitySettings
+    from services.inbound.worker import WorkerSettings
+
+    fields = {name.upper() for cls in (AccessSettings, AgentSettings, DispatcherSettings, ChannelSettings,
+                                       ConversationSettings, EdgeSettings, NotifierSettings,
+                                       IdentitySettings, WorkerSettings)
+              for name in cls.model_fields}
+    # Read by the runtime, not by a settings class: Python, Hugging Face, the topics Job.
+    others = {"HOME", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "HF_HUB_OFFLINE",
+              "FTE_TOPIC_REPLICATION_FACTOR"}
+    config = m.find(m.render(overlay), "ConfigMap", "flowboard-config")["data"]
+    assert set(config) - fields - others == set()
+
+
+def test_a_caller_missing_from_a_policy_is_seen(overlay):
+    broken = m.render(overlay)
+    policy = m.find(broken, "NetworkPolicy", "identity-from-callers")
+    policy["spec"]["ingress"][0]["from"] = [peer for peer in policy["spec"]["ingress"][0]["from"]
+                                            if peer["podSelector"]["matchLabels"]["app"] != "notifier"]
+    assert callers_in_code()["identity"] - m.callers_of(broken, "identity", "grpc") == {"notifier"}
