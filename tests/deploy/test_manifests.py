@@ -374,3 +374,24 @@ def test_a_caller_missing_from_a_policy_is_seen(overlay):
     policy["spec"]["ingress"][0]["from"] = [peer for peer in policy["spec"]["ingress"][0]["from"]
                                             if peer["podSelector"]["matchLabels"]["app"] != "notifier"]
     assert callers_in_code()["identity"] - m.callers_of(broken, "identity", "grpc") == {"notifier"}
+
+
+def test_the_setup_phase_holds_the_jobs_and_every_config_map_they_read(overlay):
+    """`kubectl apply -l flowboard/phase=setup` (an upgrade's first step, k8s/README.md) must
+    bring what the Jobs need, or they wait on a ConfigMap that is not there yet."""
+    docs = m.render(overlay)
+
+    def phase(d):
+        return d["metadata"].get("labels", {}).get("flowboard/phase")
+
+    jobs = m.by_kind(docs, "Job")
+    assert jobs and all(phase(j) == "setup" for j in jobs)
+    setup_maps = {c["metadata"]["name"] for c in m.by_kind(docs, "ConfigMap") if phase(c) == "setup"}
+    for j in jobs:
+        spec = m.pod_spec(j)
+        read = {v["configMap"]["name"] for v in spec.get("volumes", []) if "configMap" in v}
+        for _, c in m.containers(j):
+            read |= {e["configMapRef"]["name"] for e in c.get("envFrom", []) if "configMapRef" in e}
+            read |= {e["valueFrom"]["configMapKeyRef"]["name"] for e in c.get("env", [])
+                     if "configMapKeyRef" in e.get("valueFrom", {})}
+        assert read and read <= setup_maps, (j["metadata"]["name"], read - setup_maps)
