@@ -395,3 +395,16 @@ def test_the_setup_phase_holds_the_jobs_and_every_config_map_they_read(overlay):
             read |= {e["valueFrom"]["configMapKeyRef"]["name"] for e in c.get("env", [])
                      if "configMapKeyRef" in e.get("valueFrom", {})}
         assert read and read <= setup_maps, (j["metadata"]["name"], read - setup_maps)
+
+
+def test_every_image_is_pinned_and_the_project_runs_one_image(overlay):
+    docs = m.render(overlay)
+    images = {c["image"] for w in docs if w["kind"] in m.WORKLOAD_KINDS for _, c in m.containers(w)}
+    for image in images:
+        name, _, tag = image.rpartition(":")
+        assert name and tag and tag != "latest" and "/" not in tag, image
+    ours = {i for i in images if i.rpartition(":")[0].split("/")[-1] == m.IMAGE}
+    assert len(ours) == 1, ours
+    expected = {"local": "localhost/flowboard-fte:dev"}.get(overlay)
+    if expected:
+        assert ours == {expected}
