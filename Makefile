@@ -8,6 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BUF := node_modules/.bin/buf
 GRPCURL := .cache/bin/grpcurl
+KUSTOMIZE := .cache/bin/kustomize
 KAFKA_LIBS := .cache/kafka/libs
 export PYTHONPATH := $(CURDIR):$(CURDIR)/gen/python
 export PATH := $(CURDIR)/.cache/bin:$(PATH)
@@ -29,8 +30,9 @@ deps-test-fast: $(VENV)/.installed node_modules/.installed webform/node_modules/
 deps-run: $(VENV)/.installed webform/node_modules/.installed inbox/node_modules/.installed \
 	$(KAFKA_LIBS)/.installed $(GRPCURL) system-packages-run
 
-## deps: install everything the project needs, incl. chromium for the browser tests (idempotent, cached)
-deps: deps-run deps-test-fast system-packages
+## deps: install everything the project needs, incl. chromium for the browser tests and kustomize for
+## the manifest tests (tests/deploy) (idempotent, cached)
+deps: deps-run deps-test-fast system-packages $(KUSTOMIZE)
 
 # Debian packages: jq (README examples) and redis-server (the embedded Redis: the edge's shared rate
 # limits) for running, chromium (browser tests) too for testing.
@@ -86,6 +88,10 @@ $(KAFKA_LIBS)/.installed: devstack/kafka/pom.xml
 $(GRPCURL):
 	GOBIN=$(CURDIR)/.cache/bin GOFLAGS=-mod=mod go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3
 
+# Renders k8s/ (tests/deploy; `kustomize build k8s/overlays/<overlay>`). Testing only: not in deps-run.
+$(KUSTOMIZE):
+	GOBIN=$(CURDIR)/.cache/bin GOFLAGS=-mod=mod go install sigs.k8s.io/kustomize/kustomize/v5@v5.8.2
+
 ## gen: generate Python messages, gRPC stubs and .pyi from proto/ (never edit gen/ by hand)
 gen: $(VENV)/.installed
 	rm -rf gen/python && mkdir -p gen/python
@@ -125,7 +131,7 @@ test: deps lint webform inbox
 ## test-fast: the inner loop, under 2 minutes: the web form's unit tests, then every pytest test
 ## not marked `stack` (PostgreSQL/Kafka) or `browser` (Chromium); starts no server. The marks
 ## come from what each test uses (tests/conftest.py). `make test` still runs everything.
-test-fast: deps-test-fast
+test-fast: deps-test-fast $(KUSTOMIZE)
 	cd webform && npm run --silent test:unit
 	cd inbox && npm run --silent test:unit
 	$(PY) -m pytest -ra -m "not stack and not browser"
