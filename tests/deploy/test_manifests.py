@@ -157,11 +157,13 @@ def test_strict_validation_rejects_an_unknown_field(overlay):
         kubernetes_validate.validate(broken, m.KUBERNETES_VERSION, strict=True)
 
 
-# `local` renders no custom resources (no KEDA, no operators): nothing of it to break.
-@pytest.mark.parametrize("with_custom", ["production", "production-operators"])
-def test_a_broken_custom_resource_is_reported(with_custom):
-    docs = m.render(with_custom)
+def test_a_broken_custom_resource_is_reported(overlay):
+    docs = m.render(overlay)
     custom = [d for d in docs if (d["apiVersion"], d["kind"]) in m.CUSTOM_KINDS]
+    if overlay == "local":
+        # No KEDA and no operators in a local cluster: it must render none, so none can break.
+        assert custom == []
+        return
     assert custom
     broken = [d for d in docs if d not in custom] + [
         {**d, "spec": {k: v for k, v in d["spec"].items() if k not in ("scaleTargetRef", "partitions", "instances", "roles", "kafka")}}
