@@ -9,6 +9,7 @@ PY := $(VENV)/bin/python
 BUF := node_modules/.bin/buf
 GRPCURL := .cache/bin/grpcurl
 KAFKA_LIBS := .cache/kafka/libs
+ONNX_MODEL := .cache/models/all-MiniLM-L6-v2/model.onnx
 export PYTHONPATH := $(CURDIR):$(CURDIR)/gen/python
 export PATH := $(CURDIR)/.cache/bin:$(PATH)
 
@@ -25,9 +26,10 @@ deps-test-fast: $(VENV)/.installed node_modules/.installed webform/node_modules/
 	inbox/node_modules/.installed
 
 ## deps-run: what `make run` needs: the venv, Kafka's jars, the web form's and the inbox's
-## node_modules (to build them), grpcurl and jq (the READMEs' grpcurl walkthroughs)
+## node_modules (to build them), grpcurl and jq (the READMEs' grpcurl walkthroughs), the embedding
+## model exported to ONNX
 deps-run: $(VENV)/.installed webform/node_modules/.installed inbox/node_modules/.installed \
-	$(KAFKA_LIBS)/.installed $(GRPCURL) system-packages-run
+	$(KAFKA_LIBS)/.installed $(GRPCURL) system-packages-run $(ONNX_MODEL)
 
 ## deps: install everything the project needs, incl. chromium for the browser tests (idempotent, cached)
 deps: deps-run deps-test-fast system-packages
@@ -82,6 +84,10 @@ inbox/node_modules/.installed: inbox/package.json inbox/package-lock.json
 $(KAFKA_LIBS)/.installed: devstack/kafka/pom.xml
 	mvn -q -B -f devstack/kafka/pom.xml package
 	@touch $@
+
+# all-MiniLM-L6-v2 as ONNX: what LocalEmbedder runs with onnxruntime (the services need no torch).
+$(ONNX_MODEL): $(VENV)/.installed services/knowledge/onnx_export.py
+	$(PY) -m services.knowledge.onnx_export $(@D)
 
 $(GRPCURL):
 	GOBIN=$(CURDIR)/.cache/bin GOFLAGS=-mod=mod go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3
