@@ -21,9 +21,9 @@ PROTOS := $(shell find proto -name '*.proto' | sort)
 # Two subsets of `deps`: running needs no browser (chromium is minutes of apt on a fresh
 # machine) and no buf; the fast tests need no Kafka jars, grpcurl or apt.
 ## deps-test-fast: what `make test-fast` needs: the Python venv, buf, the web form's and the
-## inbox's node_modules
+## inbox's node_modules, the embedding model exported to ONNX (the intent classifier's tests embed)
 deps-test-fast: $(VENV)/.installed node_modules/.installed webform/node_modules/.installed \
-	inbox/node_modules/.installed
+	inbox/node_modules/.installed $(ONNX_MODEL)
 
 ## deps-run: what `make run` needs: the venv, Kafka's jars, the web form's and the inbox's
 ## node_modules (to build them), grpcurl and jq (the READMEs' grpcurl walkthroughs), the embedding
