@@ -5,7 +5,12 @@
 ARG MINBASE=localhost/bookworm-minbase
 FROM ${MINBASE}
 ENV LANG=C.UTF-8
-RUN apt-get update -qq \
+# debootstrap's sources list has bookworm alone: add its security and stable updates, as the
+# official image's Debian has them.
+RUN echo 'deb http://deb.debian.org/debian bookworm-updates main' >> /etc/apt/sources.list \
+    && echo 'deb http://deb.debian.org/debian-security bookworm-security main' >> /etc/apt/sources.list \
+    && apt-get update -qq \
+    && DEBIAN_FRONTEND=noninteractive apt-get upgrade -y -qq \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
         python3.11 python3.11-venv ca-certificates \
     && apt-get clean \
