@@ -10,29 +10,31 @@ BUF := node_modules/.bin/buf
 GRPCURL := .cache/bin/grpcurl
 KUSTOMIZE := .cache/bin/kustomize
 KAFKA_LIBS := .cache/kafka/libs
+ONNX_MODEL := .cache/models/all-MiniLM-L6-v2/model.onnx
 export PYTHONPATH := $(CURDIR):$(CURDIR)/gen/python
 export PATH := $(CURDIR)/.cache/bin:$(PATH)
 
 PROTOS := $(shell find proto -name '*.proto' | sort)
 
-.PHONY: deps deps-run deps-test-fast system-packages system-packages-run run up down \
-	test test-fast lint gen webform inbox bench eval intents clean
+.PHONY: deps deps-run deps-test-fast system-packages system-packages-run system-packages-images run up down \
+	test test-fast lint gen webform inbox bench eval intents images clean
 
 # Two subsets of `deps`: running needs no browser (chromium is minutes of apt on a fresh
 # machine) and no buf; the fast tests need no Kafka jars, grpcurl or apt.
 ## deps-test-fast: what `make test-fast` needs: the Python venv, buf, the web form's and the
-## inbox's node_modules
+## inbox's node_modules, the embedding model exported to ONNX (the intent classifier's tests embed)
 deps-test-fast: $(VENV)/.installed node_modules/.installed webform/node_modules/.installed \
-	inbox/node_modules/.installed
+	inbox/node_modules/.installed $(ONNX_MODEL)
 
 ## deps-run: what `make run` needs: the venv, Kafka's jars, the web form's and the inbox's
-## node_modules (to build them), grpcurl and jq (the READMEs' grpcurl walkthroughs)
+## node_modules (to build them), grpcurl and jq (the READMEs' grpcurl walkthroughs), the embedding
+## model exported to ONNX
 deps-run: $(VENV)/.installed webform/node_modules/.installed inbox/node_modules/.installed \
-	$(KAFKA_LIBS)/.installed $(GRPCURL) system-packages-run
+	$(KAFKA_LIBS)/.installed $(GRPCURL) system-packages-run $(ONNX_MODEL)
 
-## deps: install everything the project needs, incl. chromium for the browser tests and kustomize for
-## the manifest tests (tests/deploy) (idempotent, cached)
-deps: deps-run deps-test-fast system-packages $(KUSTOMIZE)
+## deps: install everything the project needs, incl. chromium for the browser tests, kustomize for
+## the manifest tests and the container image the image test runs (tests/deploy) (idempotent, cached)
+deps: deps-run deps-test-fast system-packages $(KUSTOMIZE) images
 
 # Debian packages: jq (README examples) and redis-server (the embedded Redis: the edge's shared rate
 # limits) for running, chromium (browser tests) too for testing.
@@ -43,6 +45,9 @@ deps: deps-run deps-test-fast system-packages $(KUSTOMIZE)
 # SYSTEM_PACKAGES, `system-packages-run` only RUN_SYSTEM_PACKAGES.
 RUN_SYSTEM_PACKAGES := jq redis-server
 SYSTEM_PACKAGES := $(RUN_SYSTEM_PACKAGES) chromium
+# `make images` only: podman + buildah build and run images with no Docker engine, runc is the
+# runtime they use here (deploy/containers.conf), debootstrap makes the local base root filesystem.
+IMAGE_SYSTEM_PACKAGES := podman buildah runc debootstrap
 define install_system_packages
 	@missing=""; for p in $(1); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
 	[ -z "$$missing" ] && exit 0; \
@@ -61,6 +66,8 @@ system-packages:
 	$(call install_system_packages,$(SYSTEM_PACKAGES))
 system-packages-run:
 	$(call install_system_packages,$(RUN_SYSTEM_PACKAGES))
+system-packages-images:
+	$(call install_system_packages,$(IMAGE_SYSTEM_PACKAGES))
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || $(PY_SYS) -m venv $(VENV)
@@ -84,6 +91,10 @@ inbox/node_modules/.installed: inbox/package.json inbox/package-lock.json
 $(KAFKA_LIBS)/.installed: devstack/kafka/pom.xml
 	mvn -q -B -f devstack/kafka/pom.xml package
 	@touch $@
+
+# all-MiniLM-L6-v2 as ONNX: what LocalEmbedder runs with onnxruntime (the services need no torch).
+$(ONNX_MODEL): $(VENV)/.installed services/knowledge/onnx_export.py
+	$(PY) -m services.knowledge.onnx_export $(@D)
 
 $(GRPCURL):
 	GOBIN=$(CURDIR)/.cache/bin GOFLAGS=-mod=mod go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3
@@ -158,6 +169,49 @@ intents: deps-run
 ## bench: throughput and latency figures (edge vs a no-op endpoint, end to end, knowledge search)
 bench: deps-run webform
 	$(PY) -m tests.bench
+
+## images: the container image of every process, localhost/flowboard-fte:dev (Dockerfile), with
+## podman. No registry is needed: the bases are made here from Debian (debootstrap, then apt for
+## python3.11; node from the npm registry) and passed as build arguments, which default to the
+## official python:3.11-slim / node:20-bookworm-slim anywhere else. Cached: a second run is quick.
+# podman reads its settings from the repository (runc, ulimits, no network namespace).
+export CONTAINERS_CONF := $(CURDIR)/deploy/containers.conf
+IMAGE ?= localhost/flowboard-fte:dev
+IMAGES_DIR := .cache/images
+PODMAN_BUILD := podman build --network host --layers
+# Behind a TLS-intercepting proxy (its CA in the bundle SSL_CERT_FILE names) npm and pip in the
+# build trust it too: the bundle is mounted into the build only, never into the image.
+BUILD_CA := $(if $(wildcard $(SSL_CERT_FILE)),--volume $(realpath $(SSL_CERT_FILE)):/tmp/build-ca.pem:ro \
+	--build-arg EXTRA_CA_CERTS=/tmp/build-ca.pem)
+# An image's marker file holds its id; it is rebuilt when its inputs change or podman lost it.
+image_stale = { [ -f $(1) ] && podman image exists "$$(cat $(1))"; } || rm -f $(1)
+$(IMAGES_DIR)/bookworm-minbase.id: | system-packages-images
+	rm -rf $(IMAGES_DIR)/bookworm.tmp && mkdir -p $(IMAGES_DIR)
+	debootstrap --variant=minbase bookworm $(IMAGES_DIR)/bookworm.tmp http://deb.debian.org/debian
+	tar -C $(IMAGES_DIR)/bookworm.tmp --exclude='./var/cache/apt/archives/*.deb' \
+		--exclude='./var/lib/apt/lists/*' -c . | podman import - localhost/bookworm-minbase
+	rm -rf $(IMAGES_DIR)/bookworm.tmp
+	podman image inspect --format '{{.Id}}' localhost/bookworm-minbase > $@
+$(IMAGES_DIR)/python-bookworm.id: deploy/base/python.Dockerfile $(IMAGES_DIR)/bookworm-minbase.id
+	$(PODMAN_BUILD) -f $< -t localhost/python-bookworm deploy/base
+	podman image inspect --format '{{.Id}}' localhost/python-bookworm > $@
+$(IMAGES_DIR)/node-bookworm.id: deploy/base/node.Dockerfile $(IMAGES_DIR)/bookworm-minbase.id
+	$(PODMAN_BUILD) -f $< -t localhost/node-bookworm deploy/base
+	podman image inspect --format '{{.Id}}' localhost/node-bookworm > $@
+# The model goes into the build context as plain files: .cache may be a symlink (git worktrees
+# share one), which a build context cannot follow. Hard links where possible: no copy.
+IMAGE_MODEL := .image/models/all-MiniLM-L6-v2
+$(IMAGE_MODEL)/model.onnx: $(ONNX_MODEL)
+	mkdir -p $(@D)
+	for f in model.onnx tokenizer.json; do \
+		ln -f $(<D)/$$f $(@D)/$$f 2>/dev/null || cp -f $(<D)/$$f $(@D)/$$f; done
+images: system-packages-images $(IMAGE_MODEL)/model.onnx
+	@$(call image_stale,$(IMAGES_DIR)/bookworm-minbase.id); $(call image_stale,$(IMAGES_DIR)/python-bookworm.id); \
+		$(call image_stale,$(IMAGES_DIR)/node-bookworm.id)
+	$(MAKE) --no-print-directory $(IMAGES_DIR)/python-bookworm.id $(IMAGES_DIR)/node-bookworm.id
+	$(PODMAN_BUILD) $(BUILD_CA) --build-arg BASE=localhost/python-bookworm \
+		--build-arg NODE_BASE=localhost/node-bookworm -t $(IMAGE) .
+	@podman image inspect --format '$(IMAGE): {{.Size}} bytes' $(IMAGE)
 
 clean:
 	rm -rf .data artifacts

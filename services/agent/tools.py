@@ -8,6 +8,7 @@ turn context (name, arguments, ok) for RespondResponse.tool_calls.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 import logging
 import time
@@ -103,13 +104,26 @@ class TurnContext:
     intents: Any = None
     intent: Any = None
     assessing: Any = None
+    # Calls started so far, and the start order of each entry of tool_calls (`record`).
+    _calls_started: int = field(default=0, repr=False)
+    _record_order: list[int] = field(default_factory=list, repr=False)
 
     @property
     def channel_name(self) -> str:
         return channels.BY_VALUE.get(self.request.channel, "web_form")
 
-    def record(self, name: str, arguments: dict[str, Any], ok: bool) -> None:
-        self.tool_calls.append(ToolRecord(name, arguments, ok))
+    def call_started(self) -> int:
+        """A tool call's place in `tool_calls`: the order the model made the calls in."""
+        self._calls_started += 1
+        return self._calls_started
+
+    def record(self, name: str, arguments: dict[str, Any], ok: bool, started: int | None = None) -> None:
+        """Adds a finished call in the order the calls were made, not the order they finished
+        in: parallel calls (one search per question) finish in any order."""
+        started = self.call_started() if started is None else started
+        at = bisect.bisect(self._record_order, started)
+        self._record_order.insert(at, started)
+        self.tool_calls.insert(at, ToolRecord(name, arguments, ok))
 
     async def load_history(self) -> list[conv_pb.Message]:
         """The customer's last messages, all channels (fetched once per reply)."""
@@ -308,16 +322,17 @@ async def escalate(turn: TurnContext, reason: int, note: str) -> dict[str, Any]:
 async def run_recorded(turn: TurnContext, name: str, arguments: dict[str, Any], call) -> Any:
     """Runs one tool implementation, recording it; failures are recorded and re-raised."""
     started = time.monotonic()
+    order = turn.call_started()
     try:
         result = await call
     except Exception as err:
-        turn.record(name, arguments, False)
+        turn.record(name, arguments, False, order)
         # The SDK hands the model an error text and goes on; the reply is retried as a whole
         # afterwards (agent.py), so no answer is built on a half-failed turn.
         turn.tool_errors.append(err)
         log.warning("tool %s failed after %.0f ms", name, (time.monotonic() - started) * 1000)
         raise
-    turn.record(name, arguments, True)
+    turn.record(name, arguments, True, order)
     return result
 
 

