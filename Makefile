@@ -8,6 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BUF := node_modules/.bin/buf
 GRPCURL := .cache/bin/grpcurl
+KUSTOMIZE := .cache/bin/kustomize
 KAFKA_LIBS := .cache/kafka/libs
 KUBE_BIN := .cache/kube/bin
 export PYTHONPATH := $(CURDIR):$(CURDIR)/gen/python
@@ -30,9 +31,10 @@ deps-test-fast: $(VENV)/.installed node_modules/.installed webform/node_modules/
 deps-run: $(VENV)/.installed webform/node_modules/.installed inbox/node_modules/.installed \
 	$(KAFKA_LIBS)/.installed $(GRPCURL) system-packages-run
 
-## deps: install everything the project needs, incl. chromium for the browser tests and the deploy
-## tests' Kubernetes control plane (idempotent, cached)
-deps: deps-run deps-test-fast system-packages $(KUBE_BIN)/kube-apiserver $(KUBE_BIN)/kwok
+## deps: install everything the project needs, incl. chromium for the browser tests, kustomize for
+## the manifest tests and the Kubernetes control plane for the deploy tests (tests/deploy)
+## (idempotent, cached)
+deps: deps-run deps-test-fast system-packages $(KUSTOMIZE) $(KUBE_BIN)/kube-apiserver $(KUBE_BIN)/kwok
 
 # Debian packages: jq (README examples) and redis-server (the embedded Redis: the edge's shared rate
 # limits) for running, chromium (browser tests) and etcd-server (the deploy tests' Kubernetes control
@@ -98,6 +100,10 @@ $(KUBE_BIN)/kube-apiserver $(KUBE_BIN)/kwok &: deploy/kube/build.sh
 $(GRPCURL):
 	GOBIN=$(CURDIR)/.cache/bin GOFLAGS=-mod=mod go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3
 
+# Renders k8s/ (tests/deploy; `kustomize build k8s/overlays/<overlay>`). Testing only: not in deps-run.
+$(KUSTOMIZE):
+	GOBIN=$(CURDIR)/.cache/bin GOFLAGS=-mod=mod go install sigs.k8s.io/kustomize/kustomize/v5@v5.8.2
+
 ## gen: generate Python messages, gRPC stubs and .pyi from proto/ (never edit gen/ by hand)
 gen: $(VENV)/.installed
 	rm -rf gen/python && mkdir -p gen/python
@@ -137,7 +143,7 @@ test: deps lint webform inbox
 ## test-fast: the inner loop, under 2 minutes: the web form's unit tests, then every pytest test
 ## not marked `stack` (PostgreSQL/Kafka) or `browser` (Chromium); starts no server. The marks
 ## come from what each test uses (tests/conftest.py). `make test` still runs everything.
-test-fast: deps-test-fast
+test-fast: deps-test-fast $(KUSTOMIZE)
 	cd webform && npm run --silent test:unit
 	cd inbox && npm run --silent test:unit
 	$(PY) -m pytest -ra -m "not stack and not browser"
