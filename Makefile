@@ -11,6 +11,7 @@ GRPCURL := .cache/bin/grpcurl
 KUSTOMIZE := .cache/bin/kustomize
 KAFKA_LIBS := .cache/kafka/libs
 ONNX_MODEL := .cache/models/all-MiniLM-L6-v2/model.onnx
+KUBE_BIN := .cache/kube/bin
 export PYTHONPATH := $(CURDIR):$(CURDIR)/gen/python
 export PATH := $(CURDIR)/.cache/bin:$(PATH)
 
@@ -33,23 +34,28 @@ deps-run: $(VENV)/.installed webform/node_modules/.installed inbox/node_modules/
 	$(KAFKA_LIBS)/.installed $(GRPCURL) system-packages-run $(ONNX_MODEL)
 
 ## deps: install everything the project needs, incl. chromium for the browser tests, kustomize for
-## the manifest tests and the container image the image test runs (tests/deploy) (idempotent, cached)
-deps: deps-run deps-test-fast system-packages $(KUSTOMIZE) images
+## the manifest tests, the container image the image test runs and the Kubernetes control plane
+## for the deploy tests (tests/deploy) (idempotent, cached)
+deps: deps-run deps-test-fast system-packages $(KUSTOMIZE) images $(KUBE_BIN)/kube-apiserver \
+	$(KUBE_BIN)/kwok
 
 # Debian packages: jq (README examples) and redis-server (the embedded Redis: the edge's shared rate
-# limits) for running, chromium (browser tests) too for testing.
+# limits) for running, chromium (browser tests) and etcd-server (the deploy tests' Kubernetes control
+# plane) too for testing. An entry is `package` or `package:command` when the command it installs
+# has another name.
 # Checked on every run instead of trusting a marker file (a `command -v` each, cheap): a package
 # removed after the first install must be put back, not surface later as a baffling browser-test
 # failure. Root installs directly (CI has no sudo); others need passwordless sudo or get the
 # command to run. One recipe, given the package list: `system-packages` installs
 # SYSTEM_PACKAGES, `system-packages-run` only RUN_SYSTEM_PACKAGES.
 RUN_SYSTEM_PACKAGES := jq redis-server
-SYSTEM_PACKAGES := $(RUN_SYSTEM_PACKAGES) chromium
+SYSTEM_PACKAGES := $(RUN_SYSTEM_PACKAGES) chromium etcd-server:etcd
 # `make images` only: podman + buildah build and run images with no Docker engine, runc is the
 # runtime they use here (deploy/containers.conf), debootstrap makes the local base root filesystem.
 IMAGE_SYSTEM_PACKAGES := podman buildah runc debootstrap
 define install_system_packages
-	@missing=""; for p in $(1); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	@missing=""; commands=""; for p in $(1); do \
+		command -v $${p#*:} >/dev/null || { missing="$$missing $${p%%:*}"; commands="$$commands $${p#*:}"; }; done; \
 	[ -z "$$missing" ] && exit 0; \
 	fail() { echo "system-packages: missing$$missing: $$1" >&2; exit 1; }; \
 	command -v apt-get >/dev/null || fail "apt-get is not available here; install them with this system's package manager"; \
@@ -60,7 +66,7 @@ define install_system_packages
 	$$as_root apt-get update -qq || fail "apt-get update failed (no network or no usable apt sources?)"; \
 	$$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing \
 		|| fail "apt-get install failed (see above)"; \
-	for p in $$missing; do command -v $$p >/dev/null || fail "installed, but $$p is still not on PATH"; done
+	for c in $$commands; do command -v $$c >/dev/null || fail "installed, but $$c is still not on PATH"; done
 endef
 system-packages:
 	$(call install_system_packages,$(SYSTEM_PACKAGES))
@@ -95,6 +101,13 @@ $(KAFKA_LIBS)/.installed: devstack/kafka/pom.xml
 # all-MiniLM-L6-v2 as ONNX: what LocalEmbedder runs with onnxruntime (the services need no torch).
 $(ONNX_MODEL): $(VENV)/.installed services/knowledge/onnx_export.py
 	$(PY) -m services.knowledge.onnx_export $(@D)
+
+# The deploy tests' Kubernetes control plane (tests/deploy/cluster.py): kube-apiserver,
+# kube-controller-manager, kube-scheduler, kubectl and kwok, built from the Go module proxy (~10 min
+# on 2 cores the first time; a binary already at the right version is kept). etcd is etcd-server.
+$(KUBE_BIN)/kube-apiserver $(KUBE_BIN)/kwok &: deploy/kube/build.sh
+	deploy/kube/build.sh
+	@touch $(KUBE_BIN)/kube-apiserver $(KUBE_BIN)/kwok
 
 $(GRPCURL):
 	GOBIN=$(CURDIR)/.cache/bin GOFLAGS=-mod=mod go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3

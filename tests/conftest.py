@@ -10,7 +10,8 @@ conftest may still define a fixture of the same name (e2e's `identity` is a stub
 pipeline's process); the nearest definition wins.
 
 Each test is marked by what it needs, from the fixtures it uses (`make test-fast` deselects
-them): `stack` for PostgreSQL or Kafka, `browser` for Chromium.
+them): `stack` for PostgreSQL, Kafka or the Kubernetes control plane (`kube`, tests/deploy/),
+`browser` for Chromium.
 
 `make test` runs two pytest-xdist workers (`-n 2`); each is a session with a stack of its own,
 and `pytest_xdist_make_scheduler` below decides which tests share a worker.
@@ -28,7 +29,9 @@ import pytest
 
 from devstack import DEFAULT_DATA_ROOT, kafka, postgres, redis, stack as devstack
 
-pytest_plugins = ["tests.running_services", "tests.agent_services", "tests.access_services"]
+pytest_plugins = [
+    "tests.running_services", "tests.agent_services", "tests.access_services", "tests.deploy.cluster",
+]
 
 TESTS_DIR = Path(__file__).parent
 
@@ -105,7 +108,7 @@ assert all((TESTS_DIR / p).is_file() for p in STARTS_ITS_OWN_STACK | STARTS_CHRO
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         path = item.path.relative_to(TESTS_DIR).as_posix() if item.path.is_relative_to(TESTS_DIR) else ""
-        if "stack" in getattr(item, "fixturenames", ()) or path in STARTS_ITS_OWN_STACK:
+        if {"stack", "kube"} & set(getattr(item, "fixturenames", ())) or path in STARTS_ITS_OWN_STACK:
             item.add_marker(pytest.mark.stack)
         if path in STARTS_CHROMIUM:
             item.add_marker(pytest.mark.browser)
@@ -114,18 +117,27 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 E2E = "tests/e2e/"
+ON_THE_CONTROL_PLANE = {"tests/deploy/test_control_plane.py", "tests/deploy/test_overlays_on_the_control_plane.py"}
+assert all((TESTS_DIR.parent / p).is_file() for p in ON_THE_CONTROL_PLANE), \
+    "tests/conftest.py lists a control-plane test file that no longer exists"
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
     """How `make test` shares the tests between its xdist workers: the end-to-end tests are one
     unit of work, so the pipeline of processes they share starts once, on one worker, and it is
-    handed out first, being the longest; every other test file is a unit of its own, handed to
+    handed out first, being the longest; so are the tests on the Kubernetes control plane (one
+    control plane, not one per worker); every other test file is a unit of its own, handed to
     whichever worker is free."""
     from xdist.scheduler import LoadScopeScheduling
 
     class EndToEndAsOneUnit(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return E2E if nodeid.startswith(E2E) else super()._split_scope(nodeid)
+            if nodeid.startswith(E2E):
+                return E2E
+            # the files on the Kubernetes control plane share one (`kube` starts it once a session)
+            if nodeid.split("::")[0] in ON_THE_CONTROL_PLANE:
+                return "kube"
+            return super()._split_scope(nodeid)
 
     # Keep the collection's order (e2e first) rather than the largest file first.
     config.option.loadscopereorder = False
