@@ -16,7 +16,7 @@ import dataclasses
 import os
 import subprocess
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import grpc
 import httpx

@@ -305,8 +305,6 @@ def test_topics_are_every_topic_the_code_uses(overlay):
 
 
 def test_keda_scales_on_the_groups_and_topics_the_consumers_use(overlay):
-    from fte.common.v1 import channel_pb2  # noqa: F401 (the generated code is importable)
-
     from services.channels.outbound_dispatcher import DispatcherSettings
     from services.common import channels, topics
     from services.inbound.worker import WorkerSettings
