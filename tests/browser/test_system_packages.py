@@ -106,5 +106,8 @@ def _planned(target: str) -> str:
 def test_run_installs_jq_and_redis_but_not_chromium_which_only_the_tests_need():
     run, test = _planned("run"), _planned("test")
     assert "for p in jq redis-server; do command -v" in run
-    assert "chromium" not in run
-    assert "for p in jq redis-server chromium; do command -v" in test
+    assert "chromium" not in run and "podman" not in run and "etcd" not in run
+    # Testing also needs etcd (package etcd-server) for the deploy tests' control plane.
+    assert "for p in jq redis-server chromium etcd-server:etcd; do command -v" in test
+    # ... and podman, buildah, runc and debootstrap for the image it runs (`make images`).
+    assert "for p in podman buildah runc debootstrap; do command -v" in test
