@@ -7,17 +7,14 @@ Screenshots go to artifacts/inbox/."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
 import shutil
-import signal
 
 import pytest
 from fte.access.v1 import access_service_pb2 as access_pb
 from fte.access.v1 import access_service_pb2_grpc as access_grpc
 
 from devstack import REPO_ROOT
+from tests.e2e.browser_suite import run_browser_suite
 from services.common.grpc_client import open_channel
 
 ESCALATION_TIMEOUT_S = 120  # one agent answer (the escalation) on a shared CPU
@@ -35,35 +32,16 @@ async def test_inbox_browser_suite_passes_against_the_real_stack(pipeline, admin
     shots = REPO_ROOT / "artifacts" / "inbox"
     oidc = channel_fakes.oidc
     shutil.rmtree(shots, ignore_errors=True)  # only this run's screenshots count
-    proc = await asyncio.create_subprocess_exec(
-        "npm", "run", "--silent", "test:browser",
-        cwd=REPO_ROOT / "inbox",
-        env={**os.environ, "EDGE_URL": pipeline.edge_url, "INBOX_AGENT_KEY": agent_key,
-             "INBOX_ARTIFACTS_DIR": str(shots), "ESCALATION_TIMEOUT_MS": str(ESCALATION_TIMEOUT_S * 1000),
-             "TEST_TIMEOUT_MS": str(TEST_TIMEOUT_S * 1000),
+    returncode, report = await run_browser_suite(
+        REPO_ROOT / "inbox",
+        {"EDGE_URL": pipeline.edge_url, "INBOX_AGENT_KEY": agent_key,
+         "INBOX_ARTIFACTS_DIR": str(shots), "ESCALATION_TIMEOUT_MS": str(ESCALATION_TIMEOUT_S * 1000),
+         "TEST_TIMEOUT_MS": str(TEST_TIMEOUT_S * 1000),
              # The company sign-in case: the person the e2e identity provider signs in.
-             "INBOX_OIDC_EMAIL": oidc.user.email, "INBOX_OIDC_SUBJECT": f"oidc:{oidc.user.sub}"},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        start_new_session=True,  # npm, node and Chromium share one group: one kill ends them all
+         "INBOX_OIDC_EMAIL": oidc.user.email, "INBOX_OIDC_SUBJECT": f"oidc:{oidc.user.sub}"},
+        SUITE_TIMEOUT_S,
     )
-    chunks: list[bytes] = []
-
-    async def drain() -> None:
-        while chunk := await proc.stdout.read(65536):
-            chunks.append(chunk)
-
-    try:
-        await asyncio.wait_for(asyncio.gather(drain(), proc.wait()), SUITE_TIMEOUT_S)
-    except asyncio.TimeoutError:
-        pytest.fail(f"inbox browser suite still running after {SUITE_TIMEOUT_S} s; its output so far:\n"
-                    + b"".join(chunks).decode(errors="replace"))
-    finally:
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            await proc.wait()
-    report = b"".join(chunks).decode(errors="replace")
-    assert proc.returncode == 0, report
+    assert returncode == 0, report
     assert "# fail 0" in report and "# pass 0" not in report and "\n# skipped 0\n" in report, report
     for shot in ("signin-375.png", "queue-desktop.png", "escalation-desktop.png", "replied-desktop.png",
                  "resolved-desktop.png", "queue-375.png", "escalation-375.png", "replied-375.png", "resolved-375.png",

@@ -4,15 +4,12 @@ a host page with hostile CSS it still submits. Screenshots go to artifacts/webfo
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
 import shutil
-import signal
 
 import pytest
 
 from devstack import REPO_ROOT
+from tests.e2e.browser_suite import run_browser_suite
 from tests.e2e.conftest import HOST_PAGE_PORT
 
 # One budget, nested from the inside out, so the innermost wait that runs out is the one that
@@ -30,33 +27,14 @@ async def test_webform_browser_suite_passes_against_the_real_stack(pipeline):
     assert dist.exists(), "build the form first: make webform (make test does)"
     shots = REPO_ROOT / "artifacts" / "webform"
     shutil.rmtree(shots, ignore_errors=True)  # only this run's screenshots count
-    proc = await asyncio.create_subprocess_exec(
-        "npm", "run", "--silent", "test:browser",
-        cwd=REPO_ROOT / "webform",
-        env={**os.environ, "EDGE_URL": pipeline.edge_url, "HOST_PAGE_PORT": str(HOST_PAGE_PORT),
-             "WEBFORM_ARTIFACTS_DIR": str(shots),
-             "REPLY_TIMEOUT_MS": str(REPLY_TIMEOUT_S * 1000), "TEST_TIMEOUT_MS": str(TEST_TIMEOUT_S * 1000)},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        start_new_session=True,  # npm, node and Chromium share one group: one kill ends them all
+    returncode, report = await run_browser_suite(
+        REPO_ROOT / "webform",
+        {"EDGE_URL": pipeline.edge_url, "HOST_PAGE_PORT": str(HOST_PAGE_PORT),
+         "WEBFORM_ARTIFACTS_DIR": str(shots),
+         "REPLY_TIMEOUT_MS": str(REPLY_TIMEOUT_S * 1000), "TEST_TIMEOUT_MS": str(TEST_TIMEOUT_S * 1000)},
+        SUITE_TIMEOUT_S,
     )
-    chunks: list[bytes] = []
-
-    async def drain() -> None:
-        while chunk := await proc.stdout.read(65536):
-            chunks.append(chunk)
-
-    try:
-        await asyncio.wait_for(asyncio.gather(drain(), proc.wait()), SUITE_TIMEOUT_S)
-    except asyncio.TimeoutError:
-        pytest.fail(f"browser suite still running after {SUITE_TIMEOUT_S} s; its output so far:\n"
-                    + b"".join(chunks).decode(errors="replace"))
-    finally:
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            await proc.wait()
-    report = b"".join(chunks).decode(errors="replace")
-    assert proc.returncode == 0, report
+    assert returncode == 0, report
     assert "# fail 0" in report and "# pass 0" not in report, report
     for shot in ("form-desktop.png", "error-320.png", "error-server-longest-320.png", "ticket-answered-desktop.png",
                  "ticket-escalated-desktop.png", "demo-submitted.png"):
