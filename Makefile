@@ -12,6 +12,7 @@ KUSTOMIZE := .cache/bin/kustomize
 KAFKA_LIBS := .cache/kafka/libs
 ONNX_MODEL := .cache/models/all-MiniLM-L6-v2/model.onnx
 KUBE_BIN := .cache/kube/bin
+JAEGER := .cache/bin/jaeger
 export PYTHONPATH := $(CURDIR):$(CURDIR)/gen/python
 export PATH := $(CURDIR)/.cache/bin:$(PATH)
 
@@ -29,9 +30,9 @@ deps-test-fast: $(VENV)/.installed node_modules/.installed webform/node_modules/
 
 ## deps-run: what `make run` needs: the venv, Kafka's jars, the web form's and the inbox's
 ## node_modules (to build them), grpcurl and jq (the READMEs' grpcurl walkthroughs), the embedding
-## model exported to ONNX
+## model exported to ONNX, Jaeger (the traces)
 deps-run: $(VENV)/.installed webform/node_modules/.installed inbox/node_modules/.installed \
-	$(KAFKA_LIBS)/.installed $(GRPCURL) system-packages-run $(ONNX_MODEL)
+	$(KAFKA_LIBS)/.installed $(GRPCURL) system-packages-run $(ONNX_MODEL) $(JAEGER)
 
 ## deps: install everything the project needs, incl. chromium for the browser tests, kustomize for
 ## the manifest tests, the container image the image test runs and the Kubernetes control plane
@@ -108,6 +109,12 @@ $(ONNX_MODEL): $(VENV)/.installed services/knowledge/onnx_export.py
 $(KUBE_BIN)/kube-apiserver $(KUBE_BIN)/kwok &: deploy/kube/build.sh
 	deploy/kube/build.sh
 	@touch $(KUBE_BIN)/kube-apiserver $(KUBE_BIN)/kwok
+
+# Jaeger v2, where make run and the e2e trace tests send their spans (devstack/jaeger.py), built
+# from the Go module proxy (~8 min on 2 cores the first time; a binary of that version is kept).
+$(JAEGER): deploy/jaeger/build.sh
+	deploy/jaeger/build.sh
+	@touch $@
 
 $(GRPCURL):
 	GOBIN=$(CURDIR)/.cache/bin GOFLAGS=-mod=mod go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3

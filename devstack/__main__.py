@@ -1,8 +1,8 @@
 """python -m devstack {up,down,run}
 
-  up    start PostgreSQL, Kafka and Redis, apply migrations and topics, print addresses, exit
+  up    start PostgreSQL, Kafka, Redis and Jaeger, apply migrations and topics, print addresses, exit
         (the servers keep running)
-  down  stop the embedded PostgreSQL, Kafka and Redis
+  down  stop the embedded PostgreSQL, Kafka, Redis and Jaeger
   run   `up`, then the application processes (devstack/processes.py) until Ctrl-C/SIGTERM
         or until one of them exits; then stops the processes, Redis, Kafka and PostgreSQL. Servers
         that were already running before `run` (e.g. from `up`) are left running.
@@ -17,11 +17,11 @@ import signal
 import sys
 from pathlib import Path
 
-from devstack import kafka, migrate, postgres, redis, runner, service_keys, stack
+from devstack import jaeger, kafka, migrate, postgres, redis, runner, service_keys, stack
 from devstack.processes import load_processes, load_setup
 
 # Failures with a message that says it all; anything else keeps its traceback.
-_EXPECTED = (postgres.PostgresError, kafka.KafkaStartError, redis.RedisStartError,
+_EXPECTED = (postgres.PostgresError, kafka.KafkaStartError, redis.RedisStartError, jaeger.JaegerStartError,
              migrate.MigrationError, runner.StartupError)
 
 
@@ -35,6 +35,9 @@ def _print_endpoints(cfg: stack.StackConfig, endpoints: stack.Endpoints) -> None
         ("kafka", endpoints.bootstrap_servers, where(cfg.external_kafka, cfg.kafka.data_dir)),
         *([("redis", runner.redact(endpoints.rate_limit_storage_uri),
             where(cfg.external_rate_limit_storage, cfg.redis.data_dir))] if cfg.redis else []),
+        *([("jaeger", f"{endpoints.jaeger_url} (OTLP {endpoints.otlp_endpoint})", "embedded, traces in memory")]
+          if endpoints.jaeger_url else
+          [("traces", f"OTLP {endpoints.otlp_endpoint}", "external")] if endpoints.otlp_endpoint else []),
     ])
 
 

@@ -66,6 +66,8 @@ def child_env(spec: AppProcess, processes: Sequence[AppProcess], endpoints: Endp
         env["DATABASE_URL"] = service_dsn(endpoints.admin_dsn, spec.schema)
     env["KAFKA_BOOTSTRAP_SERVERS"] = endpoints.bootstrap_servers
     env["RATE_LIMIT_STORAGE_URI"] = endpoints.rate_limit_storage_uri
+    if endpoints.otlp_endpoint:
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoints.otlp_endpoint
     for peer in processes:
         for name in peer.advertise_as:
             env[name] = f"{HOST}:{peer.port}"
@@ -208,7 +210,10 @@ async def supervise(processes: Sequence[AppProcess], endpoints: Endpoints, stop:
                     + [("postgres", redact(endpoints.admin_dsn), ""),
                        ("kafka", endpoints.bootstrap_servers, "")]
                     + ([("redis", redact(endpoints.rate_limit_storage_uri), "")]
-                       if endpoints.rate_limit_storage_uri else []),
+                       if endpoints.rate_limit_storage_uri else [])
+                    + ([("jaeger", f"{endpoints.jaeger_url} (OTLP {endpoints.otlp_endpoint})", "")]
+                       if endpoints.jaeger_url else
+                       [("traces", f"OTLP {endpoints.otlp_endpoint}", "")] if endpoints.otlp_endpoint else []),
                     out,
                 )
                 for c in children:

@@ -12,7 +12,7 @@ import signal
 import asyncpg
 
 REPORTED_ENV = ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "RATE_LIMIT_STORAGE_URI", "GRPC_PORT", "ALPHA_ADDR",
-                "BETA_ADDR")
+                "BETA_ADDR", "OTEL_EXPORTER_OTLP_ENDPOINT")
 
 
 async def main() -> None:

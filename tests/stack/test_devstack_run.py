@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from devstack import DEFAULT_DATA_ROOT, REPO_ROOT, _proc, kafka, postgres, redis
+from devstack import DEFAULT_DATA_ROOT, REPO_ROOT, _proc, jaeger, kafka, postgres, redis
 from devstack.stack import StackConfig, down
 from tests.conftest import PORT_OFFSET
 from tests.stack.dummy_processes import PROCESSES
@@ -26,6 +26,8 @@ RUN_STACK = StackConfig(
     kafka=kafka.KafkaConfig(data_dir=RUN_DATA_ROOT / "kafka", port=19122 + PORT_OFFSET,
                             controller_port=19123 + PORT_OFFSET),
     redis=redis.RedisConfig(data_dir=RUN_DATA_ROOT / "redis", port=16399 + PORT_OFFSET),
+    jaeger=jaeger.JaegerConfig(data_dir=RUN_DATA_ROOT / "jaeger", otlp_port=16417 + PORT_OFFSET,
+                               http_port=16418 + PORT_OFFSET, grpc_port=16419 + PORT_OFFSET),
 )
 ALPHA, BETA = PROCESSES
 STARTUP_TIMEOUT = 120
@@ -61,12 +63,15 @@ class Run:
 async def run(stack_lock: None) -> AsyncIterator[Run]:
     down(RUN_STACK)  # whatever an aborted earlier run left behind
     env = {k: v for k, v in os.environ.items()
-           if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "RATE_LIMIT_STORAGE_URI", "REDIS_URL")}
+           if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "RATE_LIMIT_STORAGE_URI", "REDIS_URL",
+                        "OTEL_EXPORTER_OTLP_ENDPOINT")}
     env.update(
         FTE_DATA_DIR=str(RUN_DATA_ROOT), FTE_PG_PORT=str(RUN_STACK.postgres.port),
         FTE_KAFKA_PORT=str(RUN_STACK.kafka.port),
         FTE_KAFKA_CONTROLLER_PORT=str(RUN_STACK.kafka.controller_port),
         FTE_REDIS_PORT=str(RUN_STACK.redis.port),
+        FTE_JAEGER_OTLP_PORT=str(RUN_STACK.jaeger.otlp_port), FTE_JAEGER_PORT=str(RUN_STACK.jaeger.http_port),
+        FTE_JAEGER_GRPC_PORT=str(RUN_STACK.jaeger.grpc_port),
         FTE_DEVSTACK_PROCESSES="tests.stack.dummy_processes:PROCESSES",
     )
     proc = await asyncio.create_subprocess_exec(
@@ -89,7 +94,7 @@ async def _report(port: int) -> dict:
 
 def _stack_pids() -> list[int]:
     pids = [postgres.running_pid(RUN_STACK.postgres), kafka.running_pid(RUN_STACK.kafka),
-            redis.running_pid(RUN_STACK.redis)]
+            redis.running_pid(RUN_STACK.redis), jaeger.running_pid(RUN_STACK.jaeger)]
     assert None not in pids, "run did not start every embedded server"
     return pids
 
@@ -99,6 +104,7 @@ async def test_run_wires_processes_and_stops_everything_on_sigterm(run: Run) -> 
     alpha, beta = await _report(ALPHA.port), await _report(BETA.port)
     pids = [alpha["pid"], beta["pid"], *_stack_pids()]
     assert redis.ping(RUN_STACK.redis.host, RUN_STACK.redis.port), "the embedded Redis does not answer PING"
+    assert jaeger.answers(RUN_STACK.jaeger), "the embedded Jaeger does not answer"
 
     run.proc.send_signal(signal.SIGTERM)
     code = await run.exit_code()
@@ -106,6 +112,7 @@ async def test_run_wires_processes_and_stops_everything_on_sigterm(run: Run) -> 
     assert code == 0, run.output
     assert not [pid for pid in pids if _proc.pid_alive(pid)], "processes outlived run"
     assert not redis.ping(RUN_STACK.redis.host, RUN_STACK.redis.port)
+    assert not jaeger.answers(RUN_STACK.jaeger)
     # Each process got its own role, the broker and every peer's address; no admin URL leaks.
     assert alpha["db_user"] == "fte_identity"
     assert "db_user" not in beta and beta["env"]["DATABASE_URL"] is None
@@ -114,9 +121,12 @@ async def test_run_wires_processes_and_stops_everything_on_sigterm(run: Run) -> 
         assert report["env"]["RATE_LIMIT_STORAGE_URI"] == f"redis://127.0.0.1:{RUN_STACK.redis.port}"
         assert report["env"]["ALPHA_ADDR"] == f"127.0.0.1:{ALPHA.port}"
         assert report["env"]["BETA_ADDR"] == f"127.0.0.1:{BETA.port}"
+        # Every process exports its spans to the embedded Jaeger.
+        assert report["env"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == RUN_STACK.jaeger.otlp_endpoint
     # The address table, and each process's output prefixed with its name.
     assert f"127.0.0.1:{ALPHA.port}" in run.output and f"127.0.0.1:{BETA.port}" in run.output
     assert RUN_STACK.redis.url in run.output
+    assert RUN_STACK.jaeger.url in run.output, "the table shows where to read the traces"
     lines = [line.split("|", 1) for line in run.lines if "|" in line]
     assert ["alpha", f" listening on {ALPHA.port}"] in [[a.strip(), b.rstrip()] for a, b in lines]
     assert ["beta", " stopped on SIGTERM"] in [[a.strip(), b.rstrip()] for a, b in lines]
