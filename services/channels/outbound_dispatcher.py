@@ -40,6 +40,8 @@ from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 from fte.conversation.v1 import conversation_service_pb2_grpc as conv_grpc
 from fte.events.v1 import events_pb2
 from google.protobuf.message import DecodeError
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from services.common.dead_letters import DeadLetters, describe_error
 from services.channels.gmail.client import GmailApi
@@ -49,7 +51,7 @@ from services.channels.resilience import BREAKERS, BreakerRegistry, BreakerState
 from services.channels.settings import ChannelSettings
 from services.channels.web import PublishNotice, WebSender, is_notice, notice_publisher
 from services.channels.whatsapp import WhatsAppSender
-from services.common import topics
+from services.common import channels, topics
 from services.common.config import Settings
 from services.common.consumer import consume
 from services.common.grpc_client import open_channel
@@ -61,6 +63,7 @@ from services.common.signals import stop_on_signals
 from services.common.telemetry import setup_tracing, shutdown_tracing
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer("fte.dispatcher")
 
 # A reply with one of these statuses was handled before: a redelivered record is not resent.
 _ALREADY_HANDLED = (
@@ -155,7 +158,7 @@ class OutboundDispatcher:
             if is_notice(record) or not message.ticket_id:
                 # A notice about a reply made elsewhere, or an apology for a message that never
                 # got a ticket: nothing to record on a ticket, only to send.
-                await sender.send(message)
+                await self._send(sender, message, notice=is_notice(record))
                 span.set_attribute("fte.outcome", "sent")
                 return "sent"
             recorded = await self.conversation.RecordOutbound(
@@ -175,7 +178,7 @@ class OutboundDispatcher:
                 span.set_attribute("fte.outcome", "skipped_duplicate")
                 return "skipped_duplicate"
             try:
-                external_id = await sender.send(message)
+                external_id = await self._send(sender, message)
             except SendFailed as exc:
                 # The provider refused it for good (e.g. outside WhatsApp's 24 h window):
                 # recorded as failed with the reason, and a person takes over.
@@ -191,6 +194,28 @@ class OutboundDispatcher:
             )
             span.set_attribute("fte.outcome", "sent")
             return "sent"
+
+    async def _send(self, sender: ChannelSender, message: events_pb2.OutboundMessage, *,
+                    notice: bool = False) -> str:
+        """The channel API call (Twilio's Messages.create, Gmail's messages.send, the ticket
+        page) in a `"<channel> send"` CLIENT span. Only ids go on it: a provider's error text
+        may quote the customer's address, so failures record just the error's type."""
+        channel = channels.BY_VALUE.get(sender.channel, str(sender.channel))
+        with _tracer.start_as_current_span(f"{channel} send", kind=SpanKind.CLIENT,
+                                           record_exception=False,
+                                           set_status_on_exception=False) as span:
+            span.set_attribute("fte.channel", channel)
+            span.set_attribute("fte.reply_id", message.reply_id)
+            span.set_attribute("fte.parts", len(message.parts))
+            span.set_attribute("fte.notice", notice)
+            try:
+                external_id = await sender.send(message)
+            except BaseException as exc:
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                span.set_attribute("error.type", type(exc).__name__)
+                raise
+            span.set_attribute("fte.external_id", external_id or "")
+            return external_id
 
     def _decode(self, record: ConsumerRecord) -> tuple[events_pb2.OutboundMessage, ChannelSender]:
         try:

@@ -1,14 +1,34 @@
 """OpenTelemetry set-up: one tracer provider per process, OTLP export when configured,
-gRPC (client and server) and asyncpg instrumented. Call before any server or channel exists."""
+gRPC (client and server) and asyncpg instrumented. Call before any server or channel exists.
+
+Every process reports its kind as `service.name` (edge, worker, dispatcher, identity,
+conversation, agent, access, notifier: what Jaeger lists as services) and a `service.instance.id`
+of its own, so replicas of one kind share a name and are still told apart."""
 
 from __future__ import annotations
 
+import os
+import uuid
+
 from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 _instrumented = False
+
+
+def process_resource(service_name: str) -> Resource:
+    """The resource every span of this process carries. OTEL_RESOURCE_ATTRIBUTES may add
+    attributes (e.g. a pod's name as `service.instance.id`); the service name is always the
+    process's kind, whatever OTEL_SERVICE_NAME says."""
+    given = OTELResourceDetector().detect().attributes
+    return Resource.create({
+        "service.name": service_name,
+        # Random per start: a restarted replica is a new instance, two replicas never collide.
+        "service.instance.id": str(given.get("service.instance.id") or uuid.uuid4()),
+        "process.pid": os.getpid(),
+    })
 
 
 def setup_tracing(
@@ -22,7 +42,7 @@ def setup_tracing(
     global _instrumented
     provider = trace.get_tracer_provider()
     if not isinstance(provider, TracerProvider):
-        provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+        provider = TracerProvider(resource=process_resource(service_name))
         trace.set_tracer_provider(provider)
     if exporter is None and otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter

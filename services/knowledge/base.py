@@ -10,6 +10,8 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from opentelemetry import trace
+
 from services.knowledge import search
 from services.knowledge.articles import ArticleInput
 from services.knowledge.embeddings import Embedder
@@ -17,6 +19,7 @@ from services.knowledge.store import ArticleRow, KnowledgeStore
 from services.common.errors import InvalidArgument, NotFound
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer("fte.knowledge")
 
 MAX_QUERY_CHARS = 2000
 
@@ -113,9 +116,21 @@ class KnowledgeBase:
             raise InvalidArgument("k: 1..50 (0 means 5)")
         if not 0.0 <= min_score <= 1.0:
             raise InvalidArgument("min_score: 0..1")
-        (vector,) = await self.embedder.embed([query])
-        candidates = await self.store.candidates(
-            self.model, self.embedder.dimensions, vector, query, category.strip().lower(),
-            search.CANDIDATES_PER_METHOD,
-        )
-        return SearchOutcome(search.rank(candidates, k or 5, min_score), self.model)
+        # The embedding and the SQL (asyncpg's span) nest under this one. The query is the
+        # customer's words: only its length goes on the span, never its text.
+        with _tracer.start_as_current_span("knowledge.search") as span:
+            span.set_attribute("fte.knowledge.model", self.model)
+            span.set_attribute("fte.knowledge.k", k or 5)
+            span.set_attribute("fte.knowledge.min_score", min_score)
+            span.set_attribute("fte.knowledge.category", category.strip().lower())
+            span.set_attribute("fte.knowledge.query_chars", len(query))
+            (vector,) = await self.embedder.embed([query])
+            candidates = await self.store.candidates(
+                self.model, self.embedder.dimensions, vector, query, category.strip().lower(),
+                search.CANDIDATES_PER_METHOD,
+            )
+            hits = search.rank(candidates, k or 5, min_score)
+            span.set_attribute("fte.knowledge.candidates", len(candidates))
+            span.set_attribute("fte.knowledge.hits", len(hits))
+            span.set_attribute("fte.knowledge.articles", [h.candidate.article.slug for h in hits])
+            return SearchOutcome(hits, self.model)

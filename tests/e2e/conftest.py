@@ -1,4 +1,4 @@
-"""The whole pipeline as real processes on the test stack, with a local OTLP receiver, both
+"""The whole pipeline as real processes on the test stack, exporting their spans to a real Jaeger, both
 outside channels enabled and pointed at local fakes (Twilio, Gmail + Google OAuth, Google's
 OIDC signing keys) that the official client libraries talk to over real HTTP, and the company's
 identity provider, which the access service trusts and the edge offers to the inbox."""
@@ -21,7 +21,7 @@ from fte.identity.v1 import identity_service_pb2_grpc as id_grpc
 from devstack import REPO_ROOT
 from devstack.migrate import service_dsn
 from services.common.grpc_client import open_channel
-from tests.e2e.otlp_receiver import otlp_receiver
+from tests.e2e.jaeger import Jaeger, running_jaeger
 from tests.e2e.pipeline import Pipeline, free_port, pipeline_processes
 from tests.fakes.gmail import FakeGmail
 from tests.fakes.google_oidc import FakeGoogleCerts
@@ -123,9 +123,11 @@ async def seed_knowledge(admin_dsn: str) -> None:
 
 
 @pytest.fixture(scope="session")
-async def otlp(stack) -> AsyncIterator[tuple[str, list]]:
-    async with otlp_receiver() as receiver:
-        yield receiver
+async def jaeger() -> AsyncIterator[Jaeger]:
+    """Jaeger (the binary make run uses, its loopback config, memory storage) on free ports:
+    every pipeline process exports its spans there; tests read them back over its HTTP API."""
+    async with running_jaeger() as running:
+        yield running
 
 
 @pytest.fixture(scope="session")
@@ -149,13 +151,12 @@ def channel_fakes(pipeline_specs) -> Iterator[ChannelFakes]:
 
 
 @pytest.fixture(scope="session")
-async def pipeline(stack, otlp, pipeline_specs, channel_fakes) -> AsyncIterator[Pipeline]:
-    endpoint, _ = otlp
+async def pipeline(stack, jaeger, pipeline_specs, channel_fakes) -> AsyncIterator[Pipeline]:
     await seed_knowledge(stack.admin_dsn)
     pipe = Pipeline(
         stack,
         pipeline_specs,
-        extra_env={**E2E_ENV, **channel_fakes.env(), "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint},
+        extra_env={**E2E_ENV, **channel_fakes.env(), "OTEL_EXPORTER_OTLP_ENDPOINT": jaeger.otlp_endpoint},
     )
     try:
         await pipe.start_all()

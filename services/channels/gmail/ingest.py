@@ -31,7 +31,7 @@ from services.channels.settings import ChannelSettings
 from services.common import topics
 from services.common.consumer import consume
 from services.common.dead_letters import DeadLetters, describe_error
-from services.common.kafka import new_producer, publish
+from services.common.kafka import new_producer, processing, publish
 from services.common.retry import RetryPolicy, Stopped
 
 log = logging.getLogger(__name__)
@@ -347,13 +347,16 @@ async def consume_notifications(
     dropped. A record that is not a notification is dead-lettered."""
 
     async def handle(record: ConsumerRecord) -> None:
-        note = _notification(record)
-        tp = TopicPartition(record.topic, record.partition)
-        # Loaded here rather than on assignment: aiokafka may hand out records of a newly
-        # assigned partition before an assignment callback has finished.
-        await checkpoints.ensure_loaded(tp)
-        checkpoint = checkpoints.get(tp, note.email_address)
-        checkpoints.set(tp, note.email_address, await ingest.handle(note, checkpoint, record))
+        # The push's trace goes on: the Gmail API calls and each mail's publish to
+        # fte.tickets.incoming (and so the worker, the agent and the reply) nest under it.
+        with processing(record, group_id):
+            note = _notification(record)
+            tp = TopicPartition(record.topic, record.partition)
+            # Loaded here rather than on assignment: aiokafka may hand out records of a newly
+            # assigned partition before an assignment callback has finished.
+            await checkpoints.ensure_loaded(tp)
+            checkpoint = checkpoints.get(tp, note.email_address)
+            checkpoints.set(tp, note.email_address, await ingest.handle(note, checkpoint, record))
 
     async def dead_letter(record: ConsumerRecord, exc: BaseException, attempts: int) -> None:
         await dead_letters.park(record, stage="gmail_notification", error=str(exc), attempts=attempts)
