@@ -64,6 +64,19 @@ def setup_tracing(
     return provider
 
 
+def drop_url_query(span: trace.Span | None, scope: dict) -> None:
+    """The edge's `server_request_hook`: its HTTP server spans keep the URL without the query
+    string, which can hold an address (`/customers/lookup?email=…`). The route and path stay."""
+    if span is None or not span.is_recording():
+        return
+    attributes = getattr(span, "attributes", None) or {}
+    url = attributes.get("http.url")
+    if isinstance(url, str) and "?" in url:
+        span.set_attribute("http.url", url.partition("?")[0])
+    if attributes.get("url.query"):
+        span.set_attribute("url.query", "")
+
+
 def shutdown_tracing() -> None:
     """Flushes spans still buffered; called on graceful stop."""
     provider = trace.get_tracer_provider()

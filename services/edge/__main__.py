@@ -4,7 +4,7 @@ import uvicorn
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from services.common.logs import setup_logging
-from services.common.telemetry import setup_tracing
+from services.common.telemetry import drop_url_query, setup_tracing
 from services.edge.app import create_app
 from services.edge.settings import EdgeSettings
 
@@ -13,7 +13,8 @@ if __name__ == "__main__":
     setup_logging("edge", settings.log_level)
     setup_tracing("edge", settings.otel_exporter_otlp_endpoint)
     app = create_app(settings)
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="health,ready,metrics")
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="health,ready,metrics",
+                                       server_request_hook=drop_url_query)
     settings.server_tls()  # both TLS files or neither, and readable: fail before serving
     uvicorn.run(
         app,

