@@ -157,13 +157,14 @@ def assert_sent_by_dispatcher(spans: list[Span], channel: str) -> Span:
 
 
 async def test_a_web_form_message_is_one_trace_from_submit_to_ticket_page(http, jaeger):
+    question = "How do I turn on two-factor authentication for my account?"
     with jaeger.client_span("submit the support form") as headers:
         submitted = await http.post("/support/submit", headers=headers, json={
             "name": "Trace Tester",
             "email": f"trace-{uuid.uuid4().hex[:8]}@example.com",
             "subject": "Two-factor question",
             "category": "technical",
-            "message": "How do I turn on two-factor authentication for my account?",
+            "message": question,
         })
     assert submitted.status_code == 202, submitted.text
     await wait_for_reply(http, submitted.json()["ticket_id"])
@@ -175,6 +176,8 @@ async def test_a_web_form_message_is_one_trace_from_submit_to_ticket_page(http, 
     assert_connected(spans, trace_id)
     assert_search_has_sql(spans)
     assert_sent_by_dispatcher(spans, "web_form")
+    # The customer's words and address are on no span.
+    assert not [s.name for s in spans if "turn on two-factor" in s.text or "@example.com" in s.text]
 
 
 async def test_a_signed_whatsapp_message_is_one_trace_from_webhook_to_twilio(channel_fakes, jaeger):
