@@ -10,7 +10,7 @@ hook fails too, the record is left uncommitted and read again.
 
 Lag (`fte_kafka_consumer_lag{group,topic,partition}`): the partition's high watermark (from the
 last fetch) minus the offset committed, set after each commit, and minus the position when a
-fetch comes back empty, so a drained partition reads 0.
+fetch comes back empty, so a drained partition reads 0; a revoked partition's series is removed.
 
 A stop (SIGTERM) or the revoke of a partition takes effect between records: the record in hand
 is finished and committed, the rest of the fetched batch is not touched (the next owner of the
@@ -104,6 +104,10 @@ class PartitionedConsumer(ConsumerRebalanceListener):
             _, late = await asyncio.wait(waiting, timeout=self.drain_s)
             if late:
                 log.warning("%d revoked partition(s) still busy after %.0f s", len(late), self.drain_s)
+        for tp in revoked:
+            # Its lag is the new owner's to report now; a stale value here would mislead.
+            with contextlib.suppress(KeyError):
+                KAFKA_CONSUMER_LAG.remove(self.group, tp.topic, str(tp.partition))
         if self.on_revoke is not None:
             self.on_revoke(revoked)
 
