@@ -23,7 +23,7 @@ Where each one is made:
 | fte_conversations, fte_customer_sentiment | worker | inbound/worker.py, after RecordInbound (not for a redelivered message); sentiment is the agent's VADER score (agent/guardrails.py) |
 | fte_messages | worker | inbound/worker.py `handle`: replied/silenced → answered, escalated/held → escalated, dead_letter → dead_lettered |
 | fte_reply_latency_seconds | dispatcher | channels/outbound_dispatcher.py, once a reply is sent: the event's `latency_ms` (receipt at the edge, or Gmail's, → reply published) + time since `create_time` |
-| fte_agent_tool_calls, fte_knowledge_searches | agent | agent/tools.py: every recorded tool call; each `search_knowledge` (hit: an article passed `KNOWLEDGE_MIN_SCORE`) |
+| fte_agent_tool_calls, fte_knowledge_searches | agent | agent/tools.py: every recorded tool call; each `search_knowledge_base` (hit: an article passed `KNOWLEDGE_MIN_SCORE`) |
 | fte_agent_tokens, fte_agent_errors | agent | agent/agent.py: the SDK's usage per run (_UsageHooks); downstream / tool / model / timeout failures |
 | fte_rpc_server_duration_seconds | every gRPC server | common/rpc_metrics.py, the bootstrap's outermost interceptor |
 | fte_kafka_consumer_lag | worker, dispatcher, notifier | common/consumer.py, after each commit and on every empty fetch |

@@ -180,8 +180,8 @@ async def test_agent_level_tool_calls_knowledge_hits_and_tokens(pipeline, traffi
     agent = await until_grown(pipeline, traffic, "agent", "fte_knowledge_searches_total", outcome="hit")
     before = traffic.before["agent"]
     calls = [s for s in agent.samples("fte_agent_tool_calls_total", outcome="ok")]
-    assert {s.labels["tool"] for s in calls} >= {"search_knowledge"}, calls
-    assert grew(before, agent, "fte_agent_tool_calls_total", tool="search_knowledge", outcome="ok") >= 1
+    assert {s.labels["tool"] for s in calls} >= {"search_knowledge_base"}, calls
+    assert grew(before, agent, "fte_agent_tool_calls_total", tool="search_knowledge_base", outcome="ok") >= 1
     assert agent.has("fte_agent_tokens_total", kind="input") and agent.has("fte_agent_tokens_total", kind="output")
     assert agent.has("fte_agent_errors_total", kind="model")
 
