@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+
 class ChannelUnavailable(ConnectionError):
     """The channel cannot take the message now (retries exhausted or circuit open); try later.
 
