@@ -38,20 +38,26 @@ PROCESSES: tuple[AppProcess, ...] = (
     # Who a caller's credential belongs to: every gRPC server and the edge ask it (and cache the
     # answer), so it starts first. It checks its own callers itself: it needs no service key.
     AppProcess("access", ("-m", "services.access"), port=50056, schema="access",
-               advertise_as=("ACCESS_ADDR",)),
+               advertise_as=("ACCESS_ADDR",), env={"METRICS_PORT": "9464"}),
     AppProcess("identity", ("-m", "services.identity"), port=50051, schema="identity",
-               advertise_as=("IDENTITY_ADDR",), service_identity="identity"),
-    # Also serves Prometheus /metrics (the escalation queue's first-reply breaches) on 50058.
+               advertise_as=("IDENTITY_ADDR",), service_identity="identity",
+               env={"METRICS_PORT": "9465"}),
+    # Every process serves Prometheus /metrics on its METRICS_PORT (services/common/metrics.py):
+    # 9464 and up; the conversation's 50058 and the notifier's 50057 are older; the edge serves
+    # it on its HTTP port.
     AppProcess("conversation", ("-m", "services.conversation"), port=50052, schema="conversation",
                advertise_as=("CONVERSATION_ADDR",), service_identity="conversation",
                env={"METRICS_PORT": "50058"}),
     # One server hosts both the agent and the knowledge API, over the knowledge schema.
     AppProcess("agent", ("-m", "services.agent"), port=50053, schema="knowledge",
-               advertise_as=("AGENT_ADDR", "KNOWLEDGE_ADDR"), service_identity="agent"),
-    # Kafka consumers: no port of their own.
-    AppProcess("worker", ("-m", "services.inbound"), service_identity="inbound"),
+               advertise_as=("AGENT_ADDR", "KNOWLEDGE_ADDR"), service_identity="agent",
+               env={"METRICS_PORT": "9466"}),
+    # Kafka consumers: no port of their own but /metrics.
+    AppProcess("worker", ("-m", "services.inbound"), service_identity="inbound",
+               env={"METRICS_PORT": "9467"}),
     AppProcess("dispatcher", ("-m", "services.channels"), port=50054,
-               advertise_as=("DISPATCHER_ADDR",), service_identity="dispatcher"),
+               advertise_as=("DISPATCHER_ADDR",), service_identity="dispatcher",
+               env={"METRICS_PORT": "9468"}),
     # Tells the owning team about each escalation (fte.escalations); its port serves /metrics.
     AppProcess("notifier", ("-m", "services.handoff"), port=50057, port_env="METRICS_PORT",
                schema="notifier", service_identity="notifier"),

@@ -49,6 +49,7 @@ from services.agent.tools import RespondInput, TurnContext
 from services.common import channels, link_codes
 from services.common.company import COMPANY
 from services.common.errors import FailedPrecondition, InvalidArgument, Unavailable
+from services.common.metrics import AGENT_ERRORS, TOKENS
 from services.common.text import is_pleasantry
 
 __all__ = ["RespondInput", "SupportAgent", "Outcome"]
@@ -245,8 +246,14 @@ class SupportAgent:
         try:
             outcome = await self._respond(turn)
         except grpc.aio.AioRpcError as err:
+            AGENT_ERRORS.labels("downstream").inc()
             raise _downstream(err) from err
+        finally:
+            # fte_agent_tokens: what the model said it used (the SDK's usage, _UsageHooks).
+            TOKENS.labels(self.model_name, "input").inc(turn.input_tokens)
+            TOKENS.labels(self.model_name, "output").inc(turn.output_tokens)
         if turn.tool_errors:
+            AGENT_ERRORS.labels("tool").inc()
             # A tool's service failed mid-run: no reply is built on a half-failed turn. The
             # caller (the worker) retries the whole reply; every write it made is idempotent.
             err = turn.tool_errors[0]
@@ -306,6 +313,7 @@ class SupportAgent:
         except grpc.aio.AioRpcError:
             raise
         except Exception as err:  # noqa: BLE001 - model, timeout, bad tool output: a person takes it
+            AGENT_ERRORS.labels("timeout" if isinstance(err, asyncio.TimeoutError) else "model").inc()
             log.warning("agent run failed: %s: %s", type(err).__name__, err)
             return await self._handover(
                 turn, conv_pb.ESCALATION_REASON_PROCESSING_ERROR,

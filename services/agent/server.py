@@ -24,6 +24,7 @@ from services.agent.settings import AgentSettings
 from services.common import channels
 from services.common.errors import InvalidArgument
 from services.common.grpc_server import Servicer
+from services.common.metrics import AGENT_ERRORS, KNOWLEDGE_SEARCHES, zero
 from services.knowledge import server as knowledge_server
 from services.knowledge.embeddings import build_embedder
 
@@ -75,6 +76,8 @@ async def build(
     resources: contextlib.AsyncExitStack, settings: AgentSettings | None = None
 ) -> list[Servicer]:
     settings = settings or AgentSettings()
+    zero(AGENT_ERRORS, ("downstream", "tool", "model", "timeout"))
+    zero(KNOWLEDGE_SEARCHES, ("hit", "miss"))
     embedder = await resources.enter_async_context(build_embedder(settings))
     # The agent's tools call Knowledge and Conversation over gRPC like any other client
     # (Knowledge is normally this very process), through channels this service owns.

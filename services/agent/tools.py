@@ -27,6 +27,7 @@ from fte.knowledge.v1 import knowledge_service_pb2_grpc as kb_grpc
 from services.agent import handover, linking
 from services.agent.guardrails import Concern, Violation
 from services.common import channels, link_codes
+from services.common.metrics import KNOWLEDGE_SEARCHES, TOOL_CALLS
 from services.common.text import visible_text
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,7 @@ class TurnContext:
         at = bisect.bisect(self._record_order, started)
         self._record_order.insert(at, started)
         self.tool_calls.insert(at, ToolRecord(name, arguments, ok))
+        TOOL_CALLS.labels(name, "ok" if ok else "error").inc()
 
     async def load_history(self) -> list[conv_pb.Message]:
         """The customer's last messages, all channels (fetched once per reply)."""
@@ -193,6 +195,7 @@ async def search(turn: TurnContext, query: str) -> dict[str, Any]:
         }
         for r, a in zip(hits, articles, strict=True)
     ]
+    KNOWLEDGE_SEARCHES.labels("hit" if results else "miss").inc()
     if results:
         for r in results:
             if r["article_id"] not in turn.relevant_article_ids:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -58,6 +59,7 @@ from services.common.grpc_client import open_channel
 from services.common.grpc_server import GrpcService
 from services.common.kafka import new_producer, processing
 from services.common.logs import setup_logging
+from services.common.metrics import REPLY_LATENCY
 from services.common.retry import RetryPolicy, Stopped, is_transient
 from services.common.signals import stop_on_signals
 from services.common.telemetry import setup_tracing, shutdown_tracing
@@ -192,6 +194,7 @@ class OutboundDispatcher:
                     external_id=external_id,
                 )
             )
+            observe_reply_latency(message)
             span.set_attribute("fte.outcome", "sent")
             return "sent"
 
@@ -280,6 +283,16 @@ class OutboundDispatcher:
                 message.reply_id,
                 describe_error(escalation_error),
             )
+
+
+def observe_reply_latency(message: events_pb2.OutboundMessage) -> None:
+    """fte_reply_latency_seconds: the worker's `latency_ms` (the edge, or Gmail for email, receiving
+    the message → the reply published, `create_time`) plus the time since it was published. Replies
+    without a measured latency (hold notices, apologies) are not observed."""
+    if message.latency_ms <= 0 or not message.HasField("create_time"):
+        return
+    since_published = max(0.0, time.time() - message.create_time.ToNanoseconds() / 1e9)
+    REPLY_LATENCY.labels(topics.channel_slug(message.channel)).observe(message.latency_ms / 1000 + since_published)
 
 
 async def run_channel(

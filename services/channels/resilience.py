@@ -27,16 +27,13 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from prometheus_client import Gauge
-
 from services.channels.settings import ChannelSettings
+from services.common.metrics import CIRCUIT_OPEN
 from services.common.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-CIRCUIT_OPEN = Gauge("fte_channel_circuit_open", "1 while a channel's circuit breaker is open", ["channel"])
 
 
 class ChannelUnavailable(ConnectionError):
@@ -92,6 +89,8 @@ class CircuitBreaker:
         self._trial_running = False
         self._listeners: list[StateListener] = []
         self._last_reported = BreakerState.CLOSED
+        # Exported from the start (0), so a scrape shows every channel the process sends on.
+        CIRCUIT_OPEN.labels(name).set(0)
 
     def add_listener(self, listener: StateListener) -> None:
         """Called with (name, new state) on every change, e.g. to flip a gRPC health status."""

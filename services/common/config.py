@@ -22,6 +22,9 @@ class Settings(BaseSettings):
 
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 0
+    # Prometheus /metrics (services/common/metrics.py) on GRPC_HOST:METRICS_PORT; 0: not served.
+    # The edge serves /metrics on its HTTP port instead.
+    metrics_port: int = 0
     # TLS for what this process serves (its gRPC port, or the edge's HTTP port): a PEM
     # certificate chain and its private key, both or neither. Neither: plaintext, for loopback
     # and meshes whose sidecars encrypt. Clients trust the CA in TLS_CA_FILE (grpc_client.py).

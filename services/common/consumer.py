@@ -8,6 +8,10 @@ Each record is tried as its `RetryPolicy` says; one that still fails goes to `de
 and is committed, so it never blocks its partition. Without a dead-letter hook, or when the
 hook fails too, the record is left uncommitted and read again.
 
+Lag (`fte_kafka_consumer_lag{group,topic,partition}`): the partition's high watermark (from the
+last fetch) minus the offset committed, set after each commit, and minus the position when a
+fetch comes back empty, so a drained partition reads 0; a revoked partition's series is removed.
+
 A stop (SIGTERM) or the revoke of a partition takes effect between records: the record in hand
 is finished and committed, the rest of the fetched batch is not touched (the next owner of the
 partition reads it from the committed offset). The record in hand gets `grace_s` on stop and
@@ -25,6 +29,7 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import IllegalStateError, KafkaError
 
+from services.common.metrics import KAFKA_CONSUMER_LAG
 from services.common.retry import RetryPolicy, Stopped
 
 log = logging.getLogger(__name__)
@@ -83,6 +88,7 @@ class PartitionedConsumer(ConsumerRebalanceListener):
         # records (and ends a retry's wait) once the partition is revoked or the loop stops.
         self._running: dict[TopicPartition, asyncio.Task] = {}
         self._halts: dict[TopicPartition, asyncio.Event] = {}
+        self.group = getattr(consumer, "_group_id", None) or ""
 
     async def on_partitions_revoked(self, revoked) -> None:
         """Called by aiokafka before the group rebalances, while the commits of this
@@ -98,6 +104,10 @@ class PartitionedConsumer(ConsumerRebalanceListener):
             _, late = await asyncio.wait(waiting, timeout=self.drain_s)
             if late:
                 log.warning("%d revoked partition(s) still busy after %.0f s", len(late), self.drain_s)
+        for tp in revoked:
+            # Its lag is the new owner's to report now; a stale value here would mislead.
+            with contextlib.suppress(KeyError):
+                KAFKA_CONSUMER_LAG.remove(self.group, tp.topic, str(tp.partition))
         if self.on_revoke is not None:
             self.on_revoke(revoked)
 
@@ -110,6 +120,7 @@ class PartitionedConsumer(ConsumerRebalanceListener):
         while not self.stop.is_set():
             batches = await self.consumer.getmany(timeout_ms=self.batch_ms, max_records=self.max_records)
             if not batches:
+                await self._caught_up()
                 continue
             self._halts = {tp: asyncio.Event() for tp in batches}
             self._running = {
@@ -120,6 +131,22 @@ class PartitionedConsumer(ConsumerRebalanceListener):
                 await self._finish(list(self._running.values()))
             finally:
                 self._running, self._halts = {}, {}
+
+    def _lag(self, tp: TopicPartition, done: int) -> None:
+        """Records of `tp` at or after offset `done` that the partition holds (last fetch)."""
+        highwater = self.consumer.highwater(tp)
+        if highwater is not None:
+            KAFKA_CONSUMER_LAG.labels(self.group, tp.topic, str(tp.partition)).set(max(0, highwater - done))
+
+    async def _caught_up(self) -> None:
+        """Nothing fetched: every assigned partition is read up to its position."""
+        for tp in self.consumer.assignment():
+            if self.consumer.highwater(tp) is None:
+                continue
+            with contextlib.suppress(IllegalStateError, KafkaError, asyncio.TimeoutError):
+                self._lag(tp, await asyncio.wait_for(self.consumer.position(tp), 1))
+            if self.stop.is_set():
+                return
 
     async def _finish(self, tasks: list[asyncio.Task]) -> None:
         """Waits for the batch; once stop is set, for at most the grace period more."""
@@ -161,6 +188,7 @@ class PartitionedConsumer(ConsumerRebalanceListener):
             metadata = self.commit_metadata(tp) if self.commit_metadata else ""
             try:
                 await self.consumer.commit({tp: (record.offset + 1, metadata)})
+                self._lag(tp, record.offset + 1)
             except (KafkaError, IllegalStateError) as exc:
                 # Typically the partition went to another consumer mid-record: it reads this
                 # record again, and every write downstream is keyed, so the repeat changes nothing.

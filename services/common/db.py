@@ -8,6 +8,7 @@ import asyncpg
 
 from services.common.config import Settings
 from services.common.errors import Unavailable
+from services.common.metrics import DB_POOL
 
 
 async def open_pool(dsn: str, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
@@ -24,8 +25,18 @@ async def open_pool(dsn: str, min_size: int = 1, max_size: int = 10) -> asyncpg.
     )
 
 
-async def owned_pool(resources: contextlib.AsyncExitStack, settings: Settings) -> asyncpg.Pool:
-    """The service's pool (DATABASE_URL, DB_POOL_MIN/MAX), closed with `resources`."""
+async def owned_pool(resources: contextlib.AsyncExitStack, settings: Settings, name: str) -> asyncpg.Pool:
+    """The service's pool (DATABASE_URL, DB_POOL_MIN/MAX), closed with `resources`, and read at
+    every scrape as `fte_db_pool_connections{pool=name}`."""
     pool = await open_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
     resources.push_async_callback(pool.close)
+    observe_pool(name, pool)
     return pool
+
+
+def observe_pool(name: str, pool: asyncpg.Pool) -> None:
+    """Gauges of `pool` read when Prometheus scrapes: in_use (taken from the pool), size (open
+    connections) and max. A later pool of the same name (a restart in one process) replaces it."""
+    DB_POOL.labels(name, "in_use").set_function(lambda: pool.get_size() - pool.get_idle_size())
+    DB_POOL.labels(name, "size").set_function(pool.get_size)
+    DB_POOL.labels(name, "max").set_function(pool.get_max_size)

@@ -16,6 +16,7 @@ from fte.events.v1 import events_pb2
 
 from services.common import topics
 from services.common.kafka import publish
+from services.common.metrics import DEAD_LETTERS
 from services.common.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,8 @@ class DeadLetters:
         kafka_key = letter.key.decode(errors="replace")
         retry = RetryPolicy(initial_s=0.5, max_s=10, give_up_after_s=give_up_after_s)
         await retry.call(publish, self.producer, self.topic, kafka_key, letter)
+        # source: the topic the record was read from (the stage, for a message with no record).
+        DEAD_LETTERS.labels(self.topic, letter.original_topic or stage).inc()
         where = f"{letter.original_topic}@{letter.partition}:{letter.offset}" if record else "-"
         log.error("dead-lettered %s (%s, stage %s) after %d attempt(s): %s",
                   idempotency_key or "record", where, stage, attempts, letter.error)

@@ -3,8 +3,9 @@
 grpc.aio server with: the standard health service (SERVING once ready, NOT_SERVING while
 draining), server reflection (grpcurl list/describe), the exception-to-status interceptor, the
 access interceptor (every method's `method_access` rule: credential, role, audit; see
-common/auth.py), OpenTelemetry instrumentation, and a graceful stop on SIGTERM in which
-in-flight RPCs finish.
+common/auth.py), the RPC metrics interceptor (common/rpc_metrics.py), Prometheus /metrics on
+METRICS_PORT when it is set, OpenTelemetry instrumentation, and a graceful stop on SIGTERM in
+which in-flight RPCs finish.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from services.common.auth import AccessInterceptor, Gate, RemoteGate, policies
 from services.common.config import Settings
 from services.common.errors import ExceptionToStatusInterceptor
 from services.common.logs import setup_logging
+from services.common.metrics import serve_metrics
+from services.common.rpc_metrics import RpcMetricsInterceptor
 from services.common.signals import stop_on_signals
 from services.common.telemetry import setup_tracing, shutdown_tracing
 
@@ -88,9 +91,10 @@ class GrpcService:
         gate = gate or (self._remote_gate() if rules else None)
         # Server interceptors run outermost first: OTel's (added by the instrumentor when it
         # patched grpc.aio.server) wraps ours, so spans carry the final status code; the
-        # status mapping wraps the access check, so its refusals become statuses.
+        # status mapping wraps the access check, so its refusals become statuses; the RPC timer
+        # wraps both, so it records the status the caller got.
         self.server = grpc.aio.server(
-            interceptors=[ExceptionToStatusInterceptor(),
+            interceptors=[RpcMetricsInterceptor(), ExceptionToStatusInterceptor(),
                           *([AccessInterceptor(rules, gate)] if gate else [])],
             options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 8 << 20)],
         )
@@ -110,6 +114,9 @@ class GrpcService:
                 address, grpc.ssl_server_credentials([(tls[1], tls[0])])
             )
         await self.server.start()
+        if self.settings.metrics_port:
+            metrics = serve_metrics(self.settings.metrics_port, self.settings.grpc_host)
+            self._resources.callback(metrics.close)
         for service_name in ["", *self._names]:
             await self._health.set(service_name, health_pb2.HealthCheckResponse.SERVING)
         log.info("%s serving on %s:%s%s", self.name, self.settings.grpc_host, self.port,

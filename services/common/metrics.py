@@ -10,15 +10,43 @@ and renames metrics on the way (unit suffixes). Traces stay OpenTelemetry (telem
 There is no `fte.metrics` Kafka topic: these series are the metrics, scraped where they are made.
 A topic of metric events would be a second mechanism for the same numbers, with no reader.
 
-A process serves /metrics on METRICS_PORT (`serve_metrics`); the edge serves it on its own HTTP
-port. Every metric here is exported by at least one process (tests/observability checks it on the
-running pipeline); the alerts (k8s/base/observability/alerts.yaml) and the Grafana dashboard
+A process serves /metrics on METRICS_PORT (`serve_metrics`: the shared gRPC bootstrap does it
+for every gRPC server and the dispatcher, the worker's and the notifier's mains for theirs); the
+edge serves it on its own HTTP port. Every metric here is exported by at least one process
+(tests/observability checks it on the running pipeline); the alerts and the Grafana dashboard
 name only metrics of this catalogue (or Kubernetes' own, kube-state-metrics).
+
+Where each one is made:
+
+| metric | process | where |
+| --- | --- | --- |
+| fte_conversations, fte_customer_sentiment | worker | inbound/worker.py, after RecordInbound (not for a redelivered message); sentiment is the agent's VADER score (agent/guardrails.py) |
+| fte_messages | worker | inbound/worker.py `handle`: replied/silenced → answered, escalated/held → escalated, dead_letter → dead_lettered |
+| fte_reply_latency_seconds | dispatcher | channels/outbound_dispatcher.py, once a reply is sent: the event's `latency_ms` (receipt at the edge, or Gmail's, → reply published) + time since `create_time` |
+| fte_agent_tool_calls, fte_knowledge_searches | agent | agent/tools.py: every recorded tool call; each `search_knowledge_base` (hit: an article passed `KNOWLEDGE_MIN_SCORE`) |
+| fte_agent_tokens, fte_agent_errors | agent | agent/agent.py: the SDK's usage per run (_UsageHooks); downstream / tool / model / timeout failures |
+| fte_rpc_server_duration_seconds | every gRPC server | common/rpc_metrics.py, the bootstrap's outermost interceptor |
+| fte_kafka_consumer_lag | worker, dispatcher, notifier | common/consumer.py, after each commit and on every empty fetch |
+| fte_db_pool_connections | identity, conversation, agent (knowledge), access, notifier | common/db.py `owned_pool`, read at scrape time |
+| fte_dead_letters | worker, dispatcher (and Gmail ingest), notifier | common/dead_letters.py `park` (source: the record's topic) |
+| fte_channel_circuit_open | dispatcher | channels/resilience.py, 0 from a breaker's creation |
+| fte_tickets_closed | conversation | conversation/store.py, a ticket moving to resolved |
+| fte_customer_identifications | identity | identity/server.py ResolveCustomer |
+| fte_escalation_first_replies | conversation | conversation/handoff.py (HandoffService): each escalation once, kept or breached |
+| http_requests_total, http_request_duration_seconds | edge | prometheus-fastapi-instrumentator (edge/app.py) |
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import itertools
+import logging
+import threading
+from collections.abc import Iterable
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+log = logging.getLogger(__name__)
 
 # --- channel level -------------------------------------------------------------------------
 # `channel` is the channel slug everywhere: email | whatsapp | web_form (services/common/channels).
@@ -77,3 +105,36 @@ IDENTIFICATIONS = Counter("fte_customer_identifications", "Senders resolved to c
 FIRST_REPLIES = Counter(
     "fte_escalation_first_replies", "Escalations' first human reply against the team's promise",
     ["team", "promise"])  # kept | breached
+
+
+def zero(metric, *label_values: Iterable[str]) -> None:
+    """Creates every combination of `label_values` at 0, so rates and ratios have series from
+    the first scrape (a labelled metric is otherwise absent until its first event)."""
+    for labels in itertools.product(*label_values):
+        metric.labels(*labels)
+
+
+# --- serving -------------------------------------------------------------------------------
+
+
+class MetricsServer:
+    """prometheus-client's /metrics HTTP server (a thread of its own); `close()` stops it."""
+
+    def __init__(self, server: WSGIServer, thread: threading.Thread) -> None:
+        self._server = server
+        self._thread = thread
+        self.port: int = server.server_port
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+def serve_metrics(port: int, host: str = "127.0.0.1") -> MetricsServer:
+    """Serves the default registry at http://<host>:<port>/metrics (port 0: any free port) until
+    `close()`. Every process but the edge calls it when METRICS_PORT is set (Settings.metrics_port);
+    the host is the process's GRPC_HOST, so it listens where its other port does."""
+    server, thread = start_http_server(port, addr=host)
+    log.info("metrics on http://%s:%s/metrics", host, server.server_port)
+    return MetricsServer(server, thread)

@@ -17,11 +17,11 @@ from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 from fte.events.v1 import events_pb2
 from fte.handoff.v1 import handoff_service_pb2 as pb
 from fte.handoff.v1 import handoff_service_pb2_grpc as pb_grpc
-from prometheus_client import Counter
 
 from services.common import channels, formatting
 from services.common.auth import current_principal
 from services.common.errors import InvalidArgument
+from services.common.metrics import FIRST_REPLIES
 from services.common.teams import TEAMS
 from services.conversation import escalations
 from services.conversation.escalations import Actor, Filters, Queued
@@ -32,13 +32,6 @@ from services.conversation.tickets import Message
 from services.conversation.server import _enum_in, _enum_out, _message, _text, _uuid
 
 Clock = Callable[[], datetime]
-
-FIRST_REPLY_BREACHES = Counter(
-    "fte_escalation_first_reply_breaches",
-    "Escalations whose first human reply came, or has not come, after it was due"
-    " (business hours); each counted once, when first seen",
-    ["team"],
-)
 
 _HISTORY = 50
 _STATE_PREFIX = "ESCALATION_STATE_"
@@ -143,8 +136,10 @@ class HandoffServicer(pb_grpc.HandoffServiceServicer):
 
     async def _count_breaches(self) -> datetime:
         now = self._clock()
-        for team in await self._store.count_breaches(now):
-            FIRST_REPLY_BREACHES.labels(team=team).inc()
+        # fte_escalation_first_replies{team, promise}: kept or breached (business hours), each
+        # escalation once, when its first reply is seen or it is seen overdue without one.
+        for team, promise in await self._store.count_first_replies(now):
+            FIRST_REPLIES.labels(team, promise).inc()
         return now
 
 

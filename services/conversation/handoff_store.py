@@ -201,19 +201,20 @@ class HandoffStore:
                 )
             return await _queued(conn, escalation_id)
 
-    async def count_breaches(self, now: datetime) -> list[str]:
-        """Marks every escalation newly found breached (late first reply, or none yet and past
-        due) and returns their teams: each breach is counted once, whichever replica sees it."""
+    async def count_first_replies(self, now: datetime) -> list[tuple[str, str]]:
+        """Marks every escalation newly settled against its promise and returns (team, kept |
+        breached) for each: its first human reply came (in time or late), or none has and it is
+        past due. Each escalation is counted once (`breach_counted`), whichever replica sees it."""
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
                 "UPDATE conversation.escalations SET breach_counted = true"
                 " WHERE NOT breach_counted AND reply_due_time IS NOT NULL"
-                "   AND (first_reply_time > reply_due_time"
-                "        OR (first_reply_time IS NULL AND state <> 'resolved'"
-                "            AND reply_due_time < $1))"
-                " RETURNING team", now,
+                "   AND (first_reply_time IS NOT NULL"
+                "        OR (state <> 'resolved' AND reply_due_time < $1))"
+                " RETURNING team, CASE WHEN first_reply_time <= reply_due_time"
+                "                 THEN 'kept' ELSE 'breached' END AS promise", now,
             )
-        return [r["team"] for r in rows]
+        return [(r["team"], r["promise"]) for r in rows]
 
 
 async def _queued(conn: asyncpg.Connection, escalation_id: uuid.UUID, lock: bool = False) -> Queued:

@@ -13,10 +13,13 @@ from fte.conversation.v1 import conversation_service_pb2 as pb
 from fte.conversation.v1 import conversation_service_pb2_grpc as pb_grpc
 from fte.handoff.v1 import handoff_service_pb2_grpc as handoff_grpc
 
+from services.common import channels
 from services.common.config import Settings
 from services.common.db import owned_pool
 from services.common.errors import InvalidArgument, NotFound
 from services.common.grpc_server import Servicer
+from services.common.metrics import FIRST_REPLIES, TICKETS_CLOSED, zero
+from services.common.teams import TEAMS
 from services.conversation import tickets
 from services.conversation.identities import IdentityClient
 from services.conversation.store import ConversationStore
@@ -34,9 +37,6 @@ class ConversationSettings(Settings):
     # Escalate asks IdentityService (IDENTITY_ADDR) for the customer's addresses; a hand-over
     # waits at most this long for them before it is written without.
     identity_timeout_s: float = 3.0
-    # Prometheus scrape port (`/metrics`: counters only, no personal data), e.g. the first-reply
-    # breaches of escalations; 0 serves none.
-    metrics_port: int = 0
 
 
 class ConversationServicer(pb_grpc.ConversationServiceServicer):
@@ -368,7 +368,9 @@ async def build(
     clock: Clock = tickets.utc_now,
 ) -> list[Servicer]:
     settings = settings or ConversationSettings()
-    pool = await owned_pool(resources, settings)
+    pool = await owned_pool(resources, settings, "conversation")
+    zero(TICKETS_CLOSED, channels.BY_VALUE.values(), ("agent", "person"))
+    zero(FIRST_REPLIES, TEAMS.emails, ("kept", "breached"))
     channel = settings.channel(resources, settings.identity_addr, settings.identity_timeout_s)
     identities = IdentityClient(channel, settings.identity_timeout_s)
     # HandoffService lives here because this schema holds the tickets, escalations and
@@ -377,12 +379,6 @@ async def build(
     from services.conversation.handoff_store import HandoffStore
     from services.conversation.outbound import ReplyPublisher
 
-    if settings.metrics_port:
-        from prometheus_client import start_http_server
-
-        metrics_server, _ = start_http_server(settings.metrics_port, addr=settings.grpc_host)
-        resources.callback(metrics_server.server_close)
-        resources.callback(metrics_server.shutdown)
     publisher = ReplyPublisher(settings.kafka_bootstrap_servers)
     resources.push_async_callback(publisher.close)
     return [

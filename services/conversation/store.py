@@ -15,6 +15,7 @@ import asyncpg
 
 from services.common import business_hours
 from services.common.errors import AlreadyExists, FailedPrecondition, NotFound
+from services.common.metrics import TICKETS_CLOSED
 from services.common.retry import in_transaction
 from services.common.teams import TEAMS
 from services.conversation import tickets
@@ -662,6 +663,14 @@ async def _set_ticket_status(
         " event_time) VALUES ($1, $2, $3, $4, $5)",
         ticket.ticket_id, ticket.status, status, note, now,
     )
+    if status == tickets.RESOLVED and ticket.status != tickets.RESOLVED:
+        # fte_tickets_closed: by a person when one ever took part (an escalation, a human reply).
+        by_person = await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM conversation.escalations WHERE ticket_id = $1)"
+            " OR EXISTS (SELECT 1 FROM conversation.messages WHERE ticket_id = $1 AND role = 'human')",
+            ticket.ticket_id,
+        )
+        TICKETS_CLOSED.labels(ticket.source_channel, "person" if by_person else "agent").inc()
     # The conversation shows escalated while any of its tickets is with people.
     if status == tickets.ESCALATED:
         await conn.execute(

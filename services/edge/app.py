@@ -27,6 +27,8 @@ from fte.identity.v1 import identity_service_pb2_grpc as id_grpc
 from google.protobuf.json_format import MessageToDict
 from limits import parse as parse_limit
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from prometheus_fastapi_instrumentator import Instrumentator
+from prometheus_fastapi_instrumentator import metrics as http_metrics
 
 from services.channels.settings import ChannelSettings
 from services.channels.whatsapp import record_delivery_status
@@ -50,6 +52,10 @@ INCOMING_TOPIC = topics.INCOMING
 _TICKET_NS = uuid.UUID("5d1e6c8a-3f0b-4c55-9d43-2a7f0c7e9b11")
 
 SUBMISSIONS = Counter("fte_edge_submissions_total", "Support form submissions", ["outcome"])
+# prometheus-fastapi-instrumentator's default series, registered once per process: every app
+# made here (tests make many) records into them; left to itself, the instrumentator would find
+# them registered for a second app and leave that app uncounted.
+HTTP_METRICS = http_metrics.default()
 
 _STATUS_NAMES = {
     conv_pb.TICKET_STATUS_OPEN: "open",
@@ -425,6 +431,11 @@ def create_app(settings: EdgeSettings | None = None, channels: ChannelSettings |
         app.mount("/inbox", _NoCacheStaticFiles(directory=settings.inbox_dist_dir, html=True), name="inbox")
     else:
         log.warning("inbox not built (%s missing): /inbox/ is not served", settings.inbox_dist_dir)
+    # HTTP at the edge, on /metrics with the rest: http_requests_total{handler, method, status}
+    # (2xx / 4xx / 5xx) and http_request_duration_seconds{handler, method}, by route template
+    # (never a ticket id). Added last, so it is the outermost middleware and counts the body and
+    # rate limits' 413 / 429 too.
+    Instrumentator(excluded_handlers=["/metrics", "/health", "/ready"]).add(HTTP_METRICS).instrument(app)
     return app
 
 

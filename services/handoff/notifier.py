@@ -38,7 +38,7 @@ from fte.conversation.v1 import conversation_service_pb2_grpc as conv_grpc
 from fte.events.v1 import events_pb2
 from fte.identity.v1 import identity_service_pb2 as id_pb
 from fte.identity.v1 import identity_service_pb2_grpc as id_grpc
-from prometheus_client import Counter, start_http_server
+from prometheus_client import Counter
 
 from services.common import topics
 from services.common.config import Settings
@@ -47,6 +47,7 @@ from services.common.db import owned_pool
 from services.common.dead_letters import DeadLetters
 from services.common.kafka import new_producer, processing, publish
 from services.common.logs import setup_logging
+from services.common.metrics import serve_metrics
 from services.common.retry import is_transient
 from services.common.signals import stop_on_signals
 from services.common.teams import TEAMS
@@ -85,7 +86,8 @@ class NotifierSettings(Settings):
     # The same variable as the channels' (services/channels/settings.py): the inbox links in
     # notifications start with it.
     public_base_url: str = ""
-    # Prometheus counters at http://<GRPC_HOST>:<METRICS_PORT>/metrics; 0: not served.
+    # Prometheus /metrics at http://<GRPC_HOST>:<METRICS_PORT>/metrics (the shared setting, served
+    # by default here: it is also the notifier's liveness probe); 0: not served.
     metrics_port: int = 50057
     # The customer's last messages (all channels) a notification shows.
     history_limit: int = 10
@@ -288,7 +290,7 @@ async def run(settings: NotifierSettings, stop: asyncio.Event, routes: Routes | 
     """Consumes escalations until `stop`: the database pool, producer, gRPC channels and HTTP
     client are opened here and closed on the way out."""
     async with contextlib.AsyncExitStack() as resources:
-        pool = await owned_pool(resources, settings)
+        pool = await owned_pool(resources, settings, "notifier")
         producer = new_producer(settings.kafka_bootstrap_servers, "notifier")
         await producer.start()
         resources.push_async_callback(producer.stop)
@@ -324,8 +326,7 @@ async def main() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     setup_tracing("notifier", settings.otel_exporter_otlp_endpoint)
     stop = stop_on_signals()
-    if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr=settings.grpc_host)
+    metrics = serve_metrics(settings.metrics_port, settings.grpc_host) if settings.metrics_port else None
     routes = routes_from(TEAMS)
     for team, destination in sorted(routes.destinations.items()):
         # Which transports each team has, never the address or URL.
@@ -334,4 +335,6 @@ async def main() -> None:
         await run(settings, stop, routes)
         log.info("notifier stopped: it left the group")
     finally:
+        if metrics is not None:
+            metrics.close()
         shutdown_tracing()

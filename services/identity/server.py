@@ -17,6 +17,7 @@ from fte.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from services.common import channels
 from services.common.config import Settings
 from services.common.db import owned_pool
+from services.common.metrics import IDENTIFICATIONS, zero
 from services.common.auth import audit_note, current_principal, record_event
 from services.common.errors import FailedPrecondition, InvalidArgument
 from services.common.grpc_server import Servicer
@@ -72,6 +73,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         customer, created, linked = await self._store.resolve(
             identifiers, channel, resolver.clean_name(request.display_name), claimed=claimed
         )
+        IDENTIFICATIONS.labels(channel, identification(customer, created, channel)).inc()
         return pb.ResolveCustomerResponse(
             customer=_customer(customer),
             created=created,
@@ -303,6 +305,17 @@ def _enum_error(field: str, value: int) -> str:
     return f"{field}: required" if value == 0 else f"{field}: unknown value {value}"
 
 
+def identification(customer: resolver.Customer, created: bool, channel: str) -> str:
+    """fte_customer_identifications' result: new (created now), cross_channel (the customer is
+    known from another channel too: one of their addresses was first seen there, e.g. the email
+    behind a linked WhatsApp number) or known (every address they have came in on this one)."""
+    if created:
+        return "new"
+    if any(s.first_seen_channel not in (None, channel) for s in customer.identifiers):
+        return "cross_channel"
+    return "known"
+
+
 def _channel(value: int, field: str, *, required: bool) -> str | None:
     if value in channels.BY_VALUE:
         return channels.BY_VALUE[value]
@@ -342,9 +355,10 @@ async def build(
     clock: Callable[[], datetime] | None = None,
 ) -> list[Servicer]:
     settings = settings or IdentitySettings()
+    zero(IDENTIFICATIONS, channels.BY_VALUE.values(), ("new", "known", "cross_channel"))
     delivery = CodeDelivery(settings.kafka_bootstrap_servers)
     resources.push_async_callback(delivery.close)
-    pool = await owned_pool(resources, settings)
+    pool = await owned_pool(resources, settings, "identity")
     channel = settings.channel(resources, settings.conversation_addr)
     servicer = IdentityServicer(
         IdentityStore(pool),

@@ -33,12 +33,14 @@ from fte.identity.v1 import identity_service_pb2 as id_pb
 from fte.identity.v1 import identity_service_pb2_grpc as id_grpc
 from google.protobuf.message import DecodeError
 
-from services.common import formatting, link_codes, topics
+from services.agent.guardrails import sentiment
+from services.common import channels, formatting, link_codes, topics
 from services.common.config import Settings
 from services.common.consumer import consume
 from services.common.dead_letters import DeadLetters
 from services.common.kafka import new_producer, processing, publish
 from services.common.logs import setup_logging
+from services.common.metrics import CONVERSATIONS, MESSAGE_OUTCOMES, MESSAGES, SENTIMENT, serve_metrics, zero
 from services.common.signals import stop_on_signals
 from services.common.telemetry import setup_tracing, shutdown_tracing
 
@@ -53,6 +55,16 @@ APOLOGY = (
     "A member of our support team has it now and will reply to you personally."
 )
 
+
+
+# How each handled message counts in fte_messages{outcome}: a message a person holds waits for
+# that person (escalated); one the agent chose to stay silent on is covered by its earlier reply.
+_OUTCOMES = {"replied": "answered", "silenced": "answered", "escalated": "escalated",
+             "held": "escalated", "dead_letter": "dead_lettered"}
+
+
+def _channel(value: int) -> str:
+    return channels.BY_VALUE.get(value, "unknown")
 
 
 def hold_notice(held_by: str) -> str:
@@ -131,6 +143,7 @@ class InboundWorker:
             except (DecodeError, ValueError) as exc:
                 await self._dead_letter(record, "decode", repr(exc), 1, None, known)
                 span.set_attribute("fte.outcome", "dead_letter")
+                MESSAGES.labels("unknown", "dead_lettered").inc()
                 return "dead_letter"
             span.set_attribute("fte.idempotency_key", event.idempotency_key)
             try:
@@ -140,6 +153,7 @@ class InboundWorker:
                 await self._dead_letter(record, failure.stage, str(failure), failure.attempts, event, known)
                 outcome = "dead_letter"
             span.set_attribute("fte.outcome", outcome)
+            MESSAGES.labels(_channel(event.channel), _OUTCOMES[outcome]).inc()
             return outcome
 
     async def _drive(self, event: events_pb2.InboundMessage, known: _Known) -> str:
@@ -179,6 +193,11 @@ class InboundWorker:
             ),
         )
         known.ticket_id, known.conversation_id = recorded.ticket_id, recorded.conversation_id
+        if not recorded.duplicate:  # a redelivered message was counted the first time
+            channel = _channel(event.channel)
+            SENTIMENT.labels(channel).observe(sentiment(event.content))
+            if recorded.new_conversation:
+                CONVERSATIONS.labels(channel).inc()
         if recorded.held_by:
             # A person has claimed this conversation (HandoffService): the message waits for
             # them, the agent stays silent; the customer hears so at most once an hour
@@ -416,6 +435,9 @@ async def main() -> None:
         def stub(make, address: str):
             return make(settings.channel(stack, address))
 
+        zero(MESSAGES, channels.BY_VALUE.values(), MESSAGE_OUTCOMES)
+        if settings.metrics_port:
+            stack.callback(serve_metrics(settings.metrics_port, settings.grpc_host).close)
         producer = new_producer(settings.kafka_bootstrap_servers, "inbound-worker")
         await producer.start()
         stack.push_async_callback(producer.stop)

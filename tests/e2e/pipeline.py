@@ -25,10 +25,20 @@ def pipeline_processes() -> list[AppProcess]:
     """Exactly the processes `make run` starts, each moved to a free port (a metrics port set in
     its env too), so several pipelines can run at once."""
     return [
-        replace(p, port=free_port() if p.port is not None else None,
-                env={**p.env, **({"METRICS_PORT": str(free_port())} if "METRICS_PORT" in p.env else {})})
+        replace(p, port=free_port() if p.port is not None else None, env={**p.env, **_moved_metrics_port(p)})
         for p in PROCESSES
     ]
+
+
+def _moved_metrics_port(p: AppProcess) -> dict[str, str]:
+    return {"METRICS_PORT": str(free_port())} if "METRICS_PORT" in p.env else {}
+
+
+def metrics_address(p: AppProcess) -> str:
+    """Where a process serves /metrics: its METRICS_PORT, or its own port when that is the one
+    it serves it on (the notifier's, the edge's)."""
+    port = p.env.get("METRICS_PORT") or p.port
+    return f"127.0.0.1:{port}"
 
 
 @dataclass
@@ -53,7 +63,8 @@ class Pipeline:
         if copy_of and not any(p.name == name for p in self.processes):
             base = next(p for p in self.processes if p.name == copy_of)
             assert base.port is None, "a copy would need a port of its own"
-            self.processes.append(replace(base, name=name))
+            # A metrics port of its own too: two processes cannot serve /metrics on one.
+            self.processes.append(replace(base, name=name, env={**base.env, **_moved_metrics_port(base)}))
         spec = next(p for p in self.processes if p.name == name)
         spec = replace(spec, env={"OTEL_SERVICE_NAME": name, **self.extra_env, **spec.env, **(env or {})})
         env = child_env(spec, self.processes, self.endpoints, base=os.environ)

@@ -121,8 +121,8 @@ async def test_an_operator_claims_replies_holds_and_resolves(
     reply_ids = [callback_query(m)["reply_id"] for m in twilio_sent_to(channel_fakes, phone)]
     assert len(dict.fromkeys(reply_ids)) == 4  # handover, person, notice, agent
 
-    # The conversation process serves the queue's breach counter to Prometheus (make run: 50058).
+    # The conversation process serves the queue's first-reply counter to Prometheus (make run: 50058).
     spec = next(p for p in pipeline.processes if p.name == "conversation")
     async with httpx.AsyncClient(timeout=10) as client:
         metrics = await client.get(f"http://127.0.0.1:{spec.env['METRICS_PORT']}/metrics")
-    assert metrics.status_code == 200 and "fte_escalation_first_reply_breaches" in metrics.text
+    assert metrics.status_code == 200 and "fte_escalation_first_replies" in metrics.text

@@ -37,6 +37,8 @@ async def test_a_webhook_that_keeps_failing_is_retried_then_dead_lettered_and_ot
 
 
 async def test_a_record_that_is_no_escalation_is_dead_lettered_without_a_crash(notifier) -> None:
+    parked = {"topic": notifier.settings.dlq_topic, "source": notifier.settings.escalations_topic}
+    parked_before = REGISTRY.get_sample_value("fte_dead_letters_total", parked) or 0.0
     await notifier.publish(b"\xff\xfe this is not an Escalation")
     escalated = await notifier.escalate()
     await notifier.publish(escalated.event)
@@ -45,6 +47,8 @@ async def test_a_record_that_is_no_escalation_is_dead_lettered_without_a_crash(n
                                   if b["ticket_id"] == escalated.event.ticket_id], "the good escalation")
     letters = await notifier.until(notifier.dead_letters, "the dead letter")
     assert [(d.stage, d.attempts, d.key) for d in letters] == [("decode", 1, b"poison")]
+    # Counted where every process counts its dead letters (services/common/dead_letters.py).
+    assert REGISTRY.get_sample_value("fte_dead_letters_total", parked) == parked_before + 1
     assert not notifier.task.done()
 
 

@@ -334,8 +334,8 @@ async def test_a_late_first_reply_is_breached_and_counted_once(identity, convers
     from prometheus_client import REGISTRY
 
     def counted() -> float:
-        return REGISTRY.get_sample_value("fte_escalation_first_reply_breaches_total",
-                                         {"team": "legal"}) or 0.0
+        return REGISTRY.get_sample_value("fte_escalation_first_replies_total",
+                                         {"team": "legal", "promise": "breached"}) or 0.0
 
     start = clock.pin(_past_monday())  # Monday 10:00: due 11:00
     escalation, _, _ = await escalated(identity, conversation, reason=conv_pb.ESCALATION_REASON_LEGAL)
@@ -356,3 +356,27 @@ async def test_a_late_first_reply_is_breached_and_counted_once(identity, convers
     assert reply.escalation.breached  # the first reply came after the due time
     await as_person["viewer"].ListEscalations(pb.ListEscalationsRequest(team="legal"))
     assert counted() == once
+
+
+async def test_a_first_reply_in_time_is_kept_and_counted_once(identity, conversation, as_person, clock):
+    from prometheus_client import REGISTRY
+
+    def counted(promise: str) -> float:
+        return REGISTRY.get_sample_value("fte_escalation_first_replies_total",
+                                         {"team": "legal", "promise": promise}) or 0.0
+
+    start = clock.pin(_past_monday())  # Monday 10:00: due 11:00
+    escalation, _, _ = await escalated(identity, conversation, reason=conv_pb.ESCALATION_REASON_LEGAL)
+    eid = escalation.escalation_id
+    clock.pin(start + timedelta(minutes=30))
+    before = counted("kept")
+    reply = await as_person["agent"].ReplyToCustomer(pb.ReplyToCustomerRequest(
+        escalation_id=eid, content="Our legal team has it.", idempotency_key=f"kept-{eid}"))
+    assert not reply.escalation.breached
+    assert counted("kept") >= before + 1
+    once = counted("kept")
+    clock.pin(start + timedelta(hours=3))  # long past due, but it was answered in time
+    got = await as_person["viewer"].GetEscalation(pb.GetEscalationRequest(escalation_id=eid))
+    assert not got.escalation.breached
+    await as_person["viewer"].ListEscalations(pb.ListEscalationsRequest(team="legal"))
+    assert counted("kept") == once
