@@ -8,9 +8,12 @@ each becomes a recording rule of a throwaway rules file, which `promtool check r
 
 from __future__ import annotations
 
+import builtins
+import functools
 import json
 import re
 import subprocess
+import types
 from pathlib import Path
 
 import yaml
@@ -21,6 +24,7 @@ PROMETHEUS_RULE = COMPONENT / "prometheusrule.yaml"
 DASHBOARD = COMPONENT / "dashboards" / "flowboard.json"
 ALERT_TESTS = Path(__file__).with_name("alerts_test.yaml")
 RUNBOOK = ROOT / "docs" / "runbook.md"
+CATALOGUE = ROOT / "services" / "common" / "metrics.py"
 PROMTOOL = ROOT / ".cache" / "bin" / "promtool"
 RULES_FILE_NAME = "flowboard-alerts.rules.yaml"  # the name alerts_test.yaml's rule_files gives
 
@@ -139,18 +143,33 @@ def metric_names(expr: str) -> set[str]:
     return names
 
 
-def catalogue_sample_names() -> set[str]:
-    """Every sample name the processes can export: the catalogue's metric families (registered in
-    prometheus-client's default registry by importing services.common.metrics), by type."""
+def catalogue_families() -> dict[str, str]:
+    """The catalogue's metric families (services/common/metrics.py), name → type, read from a
+    registry of their own: the module runs with prometheus-client's metric classes bound to a fresh
+    CollectorRegistry. Importing it into the default registry instead would make the answer depend
+    on what else the test session imported (a service module registering its own metrics, or the
+    same name: DuplicateTimeseries)."""
     import prometheus_client
 
-    import services.common.metrics  # noqa: F401  registers the catalogue
+    registry = prometheus_client.CollectorRegistry()
+    shim = types.ModuleType("prometheus_client")
+    shim.__dict__.update({k: v for k, v in vars(prometheus_client).items() if not k.startswith("__")})
+    for name in ("Counter", "Gauge", "Histogram", "Summary", "Info", "Enum"):
+        setattr(shim, name, functools.partial(getattr(prometheus_client, name), registry=registry))
 
-    names = set()
-    for family in prometheus_client.REGISTRY.collect():
-        names.update(family.name + s for s in _SUFFIXES.get(family.type, ("",)))
-        names.update(s.name for s in family.samples)
-    return names
+    def _import(name, *args, **kwargs):
+        return shim if name == "prometheus_client" else builtins.__import__(name, *args, **kwargs)
+
+    code = compile(CATALOGUE.read_text(), str(CATALOGUE), "exec")
+    exec(code, {"__name__": "catalogue", "__builtins__": {**vars(builtins), "__import__": _import}})
+    return {family.name: family.type for family in registry.collect()}
+
+
+def catalogue_sample_names() -> set[str]:
+    """Every sample name the catalogue's metrics expose, by type (a counter `x`: `x_total`; a
+    histogram: `x_bucket`, `x_count`, `x_sum`; a gauge: `x`)."""
+    return {name + suffix for name, kind in catalogue_families().items()
+            for suffix in _SUFFIXES.get(kind, ("",))}
 
 
 def unknown_metrics(names: set[str], known: set[str]) -> set[str]:
