@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 
 import pytest
+import yaml
 
 from tests.deploy import manifests as m
 from tests.deploy import monitoring as mon
@@ -60,7 +61,6 @@ def test_every_alert_fires_when_it_should_and_only_then(tmp_path):
 
 def test_every_alert_is_unit_tested():
     tested = set()
-    import yaml
     for group in yaml.safe_load(mon.ALERT_TESTS.read_text())["tests"]:
         for case in group.get("alert_rule_test", []):
             if case.get("exp_alerts"):
