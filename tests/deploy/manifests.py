@@ -30,6 +30,8 @@ CUSTOM_KINDS = {
     ("kafka.strimzi.io/v1beta2", "Kafka"),
     ("kafka.strimzi.io/v1beta2", "KafkaNodePool"),
     ("kafka.strimzi.io/v1beta2", "KafkaTopic"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
+    ("monitoring.coreos.com/v1", "PodMonitor"),
 }
 # Ingress from outside the namespace that is not customer traffic: operators driving the pods
 # they manage (CloudNativePG's instance manager). (policy name, namespace it admits)
@@ -266,13 +268,16 @@ _REQUIRED = {
     "Kafka": ["spec.kafka.listeners", "spec.entityOperator.topicOperator"],
     "KafkaNodePool": ["metadata.labels", "spec.replicas", "spec.roles", "spec.storage.type"],
     "KafkaTopic": ["metadata.labels", "spec.partitions", "spec.replicas"],
+    "PrometheusRule": ["spec.groups"],
+    "PodMonitor": ["spec.selector", "spec.podMetricsEndpoints"],
 }
 
 
 def custom_resource_problems(docs: list[dict]) -> list[str]:
     """What kubernetes-validate cannot check (it has no CRD schemas): the custom resources'
     apiVersion/kind are the ones we know, their required fields are there, and they point at
-    things that exist (a ScaledObject's Deployment, a node pool's or topic's Kafka)."""
+    things that exist (a ScaledObject's Deployment, a node pool's or topic's Kafka, a PodMonitor's
+    pods and their port)."""
     problems = []
     names = {(d["kind"], d["metadata"]["name"]) for d in docs}
     for d in docs:
@@ -310,6 +315,21 @@ def custom_resource_problems(docs: list[dict]) -> list[str]:
                 for field in ("name", "port", "type", "tls"):
                     if field not in listener:
                         problems.append(f"{where}: listener without {field}")
+        if d["kind"] == "PrometheusRule":
+            for group in spec.get("groups") or []:
+                for rule in group.get("rules") or []:
+                    if not rule.get("expr") or bool(rule.get("alert")) == bool(rule.get("record")):
+                        problems.append(f"{where}: group {group.get('name')}: a rule needs an expr and "
+                                        f"one of alert / record: {rule}")
+        if d["kind"] == "PodMonitor" and spec.get("selector"):
+            pods = [w for w in docs if w["kind"] in ("Deployment", "StatefulSet")
+                    and selects(spec["selector"], pod_labels(w))]
+            if not pods:
+                problems.append(f"{where}: selects no rendered pods")
+            ports = {p.get("name") for w in pods for _, c in containers(w, init=False) for p in c.get("ports", [])}
+            for endpoint in spec.get("podMetricsEndpoints") or []:
+                if endpoint.get("port") not in ports:
+                    problems.append(f"{where}: no selected pod has a port named {endpoint.get('port')!r}")
         if d["kind"] == "Cluster":
             sql = " ".join(_get(d, "spec.bootstrap.initdb.postInitApplicationSQL") or [])
             if not re.search(r"CREATE EXTENSION .*\bvector\b", sql, re.IGNORECASE):
