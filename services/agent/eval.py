@@ -60,6 +60,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.common import channels
 from services.common.grpc_client import open_channel
+from services.common.teams import TEAMS
 
 ROOT = Path(__file__).resolve().parents[2]
 TICKETS = ROOT / "tests/agent/eval/tickets.jsonl"
@@ -214,6 +215,10 @@ _FORBIDDEN = {
 }
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,:]\d+)*")
 _ACK = re.compile(r"I see you [^\n]*?\.(?=\s|$)")
+# A handover raised outside business hours names its due time ("A person will reply by Thursday
+# 09:00 UTC."), computed from the published hours (services/common/business_hours.py, checked
+# against the facts there): not a number the reply made up.
+_DUE = re.compile(rf"A person will reply by [A-Z][a-z]+day \d{{2}}:\d{{2}} {re.escape(TEAMS.hours.timezone)}\.")
 
 
 def forbidden(result: Result, known_numbers: set[str]) -> list[str]:
@@ -223,7 +228,7 @@ def forbidden(result: Result, known_numbers: set[str]) -> list[str]:
         if m := pattern.search(text):
             found.append(f"{name}: {m.group(0)!r}")
     # A number in a reply must come from an article (or the customer): anything else is made up.
-    checked = _ACK.sub("", text)
+    checked = _DUE.sub("", _ACK.sub("", text))
     allowed = known_numbers | set(_NUMBER.findall(result.ticket.message))
     for n in sorted(set(_NUMBER.findall(checked)) - allowed):
         found.append(f"number not in the knowledge base: {n}")
