@@ -10,6 +10,7 @@ BUF := node_modules/.bin/buf
 GRPCURL := .cache/bin/grpcurl
 KUSTOMIZE := .cache/bin/kustomize
 PROMTOOL := .cache/bin/promtool
+DASHCHECK := .cache/bin/dashcheck
 KAFKA_LIBS := .cache/kafka/libs
 ONNX_MODEL := .cache/models/all-MiniLM-L6-v2/model.onnx
 KUBE_BIN := .cache/kube/bin
@@ -36,9 +37,9 @@ deps-run: $(VENV)/.installed webform/node_modules/.installed inbox/node_modules/
 	$(KAFKA_LIBS)/.installed $(GRPCURL) system-packages-run $(ONNX_MODEL) $(JAEGER)
 
 ## deps: install everything the project needs, incl. chromium for the browser tests, kustomize for
-## the manifest tests, promtool for the alerts' and dashboard's tests, the container image the image
+## the manifest tests, promtool and dashcheck for the alerts' and dashboard's tests, the container image the image
 ## test runs and the Kubernetes control plane for the deploy tests (tests/deploy) (idempotent, cached)
-deps: deps-run deps-test-fast system-packages $(KUSTOMIZE) $(PROMTOOL) images $(KUBE_BIN)/kube-apiserver \
+deps: deps-run deps-test-fast system-packages $(KUSTOMIZE) $(PROMTOOL) $(DASHCHECK) images $(KUBE_BIN)/kube-apiserver \
 	$(KUBE_BIN)/kwok
 
 # Debian packages: jq (README examples) and redis-server (the embedded Redis: the edge's shared rate
@@ -129,6 +130,11 @@ $(KUSTOMIZE):
 $(PROMTOOL):
 	GOBIN=$(CURDIR)/.cache/bin GOFLAGS=-mod=mod go install github.com/prometheus/prometheus/cmd/promtool@v0.316.0
 
+# Decodes the Grafana dashboard with Grafana's own schema (the Foundation SDK's strict decoder;
+# deploy/grafana/dashcheck; tests/deploy/test_dashboard.py). Testing only: not in deps-run.
+$(DASHCHECK): deploy/grafana/dashcheck/main.go deploy/grafana/dashcheck/go.mod deploy/grafana/dashcheck/go.sum
+	cd deploy/grafana/dashcheck && GOWORK=off go build -trimpath -o $(CURDIR)/$@ .
+
 ## gen: generate Python messages, gRPC stubs and .pyi from proto/ (never edit gen/ by hand)
 gen: $(VENV)/.installed
 	rm -rf gen/python && mkdir -p gen/python
@@ -168,7 +174,7 @@ test: deps lint webform inbox
 ## test-fast: the inner loop, under 2 minutes: the web form's unit tests, then every pytest test
 ## not marked `stack` (PostgreSQL/Kafka) or `browser` (Chromium); starts no server. The marks
 ## come from what each test uses (tests/conftest.py). `make test` still runs everything.
-test-fast: deps-test-fast $(KUSTOMIZE) $(PROMTOOL)
+test-fast: deps-test-fast $(KUSTOMIZE) $(PROMTOOL) $(DASHCHECK)
 	cd webform && npm run --silent test:unit
 	cd inbox && npm run --silent test:unit
 	$(PY) -m pytest -ra -m "not stack and not browser"

@@ -34,8 +34,9 @@ CUSTOM_KINDS = {
     ("monitoring.coreos.com/v1", "PodMonitor"),
 }
 # Ingress from outside the namespace that is not customer traffic: operators driving the pods
-# they manage (CloudNativePG's instance manager). (policy name, namespace it admits)
-OPERATOR_INGRESS = {("flowboard-pg", "cnpg-system")}
+# they manage (CloudNativePG's instance manager), Prometheus scraping the `metrics` ports
+# (tests/deploy/test_scraping.py holds that one to the scraped ports). (policy name, namespace it admits)
+OPERATOR_INGRESS = {("flowboard-pg", "cnpg-system"), ("prometheus-scrape", "monitoring")}
 
 
 @functools.cache

@@ -26,6 +26,7 @@ ALERT_TESTS = Path(__file__).with_name("alerts_test.yaml")
 RUNBOOK = ROOT / "docs" / "runbook.md"
 CATALOGUE = ROOT / "services" / "common" / "metrics.py"
 PROMTOOL = ROOT / ".cache" / "bin" / "promtool"
+DASHCHECK = ROOT / ".cache" / "bin" / "dashcheck"  # deploy/grafana/dashcheck
 RULES_FILE_NAME = "flowboard-alerts.rules.yaml"  # the name alerts_test.yaml's rule_files gives
 
 # Metrics the queries may use that are not in the catalogue (services/common/metrics.py):
@@ -53,6 +54,13 @@ def promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess
     if not PROMTOOL.exists():
         raise RuntimeError(f"{PROMTOOL} is missing: `make {PROMTOOL.relative_to(ROOT)}` builds it")
     return subprocess.run([str(PROMTOOL), *args], capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
+def dashcheck(path: Path) -> subprocess.CompletedProcess[str]:
+    """Grafana's dashboard schema (the Foundation SDK's strict decoder) on a dashboard file."""
+    if not DASHCHECK.exists():
+        raise RuntimeError(f"{DASHCHECK} is missing: `make {DASHCHECK.relative_to(ROOT)}` builds it")
+    return subprocess.run([str(DASHCHECK), str(path)], capture_output=True, text=True, timeout=60)
 
 
 def prometheus_rule() -> dict:

@@ -1,5 +1,7 @@
 """The Grafana dashboard (k8s/components/monitoring/dashboards/flowboard.json): a dashboard Grafana
-loads (valid JSON, panels with unique ids, a Prometheus datasource variable every query uses), at
+loads (decoded by Grafana's own dashboard schema, strictly: deploy/grafana/dashcheck, the Grafana
+Foundation SDK's generated types — Grafana itself is AGPL and not run here; panels with unique ids,
+a Prometheus datasource variable every query uses), at
 the four levels operators watch (channel, agent, system, business), whose every query is valid
 PromQL (each becomes a recording rule of a throwaway rules file that `promtool check rules` parses)
 and names only metrics the processes export (the catalogue, services/common/metrics.py) or the
@@ -9,6 +11,7 @@ a ConfigMap with the grafana_dashboard label in the production overlays.
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -31,6 +34,32 @@ def test_the_dashboard_is_a_grafana_dashboard_with_uniquely_numbered_panels():
         assert p["gridPos"]["x"] + p["gridPos"]["w"] <= 24, p["title"]
         if p["type"] != "row":
             assert p.get("targets"), f"panel {p['title']!r} has no query"
+
+
+def test_grafanas_dashboard_schema_decodes_every_panel_and_query():
+    result = mon.dashcheck(mon.DASHBOARD)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.splitlines()[-1])
+    board = mon.dashboard()
+    assert summary["panels"] == len([p for p in mon.panels(board) if p["type"] != "row"])
+    assert summary["queries"] == len(mon.panel_queries(board))
+
+
+@pytest.mark.parametrize("change, error", [
+    (lambda b: b["panels"][1]["gridPos"].update(w="8"), "gridPos.w"),
+    (lambda b: b["panels"][1].update(type="graph"), "no core panel plugin"),
+    (lambda b: b["panels"][1]["targets"][0].update(exprr="up"), "unexpected field 'exprr'"),
+    (lambda b: b["panels"][1]["options"].pop("legend"), "options.legend"),
+    (lambda b: b.update(refresh=30), "refresh"),
+])
+def test_the_schema_check_rejects_what_grafana_would_not_load(tmp_path, change, error):
+    board = copy.deepcopy(mon.dashboard())
+    assert board["panels"][1]["type"] == "timeseries" and board["panels"][1]["targets"]
+    change(board)
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(board))
+    result = mon.dashcheck(path)
+    assert result.returncode == 1 and error in result.stderr, result.stderr
 
 
 def test_the_dashboard_has_a_panel_row_per_level():
