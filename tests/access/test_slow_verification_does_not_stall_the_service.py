@@ -5,7 +5,6 @@ verified."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import grpc
 from fte.access.v1 import access_service_pb2 as pb
@@ -24,15 +23,13 @@ async def test_other_calls_are_answered_while_keys_are_being_verified(access) ->
 
     burst = [asyncio.create_task(check()) for _ in range(16)]
     await asyncio.sleep(0.1)  # the burst is being verified
-    latencies = []
     for _ in range(5):
-        started = time.perf_counter()
         await access.ListAuditEvents(pb.ListAuditEventsRequest(page_size=1))
-        latencies.append(time.perf_counter() - started)
-    still_verifying = not all(task.done() for task in burst)
+    # On the event loop, the 16 checks that arrived first would each hold the loop in turn, and
+    # the other calls would be answered only after the last of them: an order, not a time, so
+    # a loaded machine cannot make it pass or fail.
+    still_verifying = sum(1 for task in burst if not task.done())
     codes = await asyncio.gather(*burst)
 
     assert set(codes) == {grpc.StatusCode.UNAUTHENTICATED}
-    assert still_verifying, "the burst was over before the other calls were made: nothing measured"
-    # On the event loop, the checks queued ahead would hold a call for their sum (over a second).
-    assert max(latencies) < 0.5, [round(x, 3) for x in latencies]
+    assert still_verifying, "every check was done before the other five calls were answered"
