@@ -3,9 +3,12 @@
   up    start PostgreSQL, Kafka, Redis and Jaeger, apply migrations and topics, print addresses, exit
         (the servers keep running)
   down  stop the embedded PostgreSQL, Kafka, Redis and Jaeger
-  run   `up`, then the application processes (devstack/processes.py) until Ctrl-C/SIGTERM
-        or until one of them exits; then stops the processes, Redis, Kafka and PostgreSQL. Servers
-        that were already running before `run` (e.g. from `up`) are left running.
+  run   `up`, then the application processes (devstack/processes.py) until Ctrl-C/SIGTERM;
+        a process that crashes once all are up is restarted with backoff (1 s doubling to 30 s),
+        the others keep running; one that exits before all are up fails `run`. Then stops the
+        processes, Redis, Kafka and PostgreSQL. Servers that were already running before `run`
+        (e.g. from `up`) are left running. Each process's pid, state and restarts are kept in
+        .data/devstack/processes.json (FTE_DEVSTACK_STATE; devstack/README.md).
 """
 
 from __future__ import annotations
@@ -70,7 +73,8 @@ async def _run(cfg: stack.StackConfig) -> int:
         processes = await service_keys.issue(processes, endpoints, replace=True)
         if stop.is_set():
             return 0
-        return await runner.supervise(processes, endpoints, stop, printed=printed)
+        return await runner.supervise(processes, endpoints, stop, printed=printed,
+                                      restart=runner.RestartPolicy.from_env(), state_file=runner.state_path())
     except _EXPECTED as e:
         print(f"devstack run failed: {e}", file=sys.stderr)
         return 1

@@ -1,8 +1,12 @@
 """Supervises the application processes of `python -m devstack run`.
 
 Each process gets its own environment (its database role, every peer's address), its output
-is prefixed with its name, and it counts as up once its port accepts TCP connections. The
-group lives and dies together: one unexpected exit stops all of them.
+is prefixed with its name, and it counts as up once its port accepts TCP connections.
+
+Once all are up, a process that exits (any code, any signal) is started again, with the same
+environment, after a delay that grows with each crash in a row, as the kubelet's
+CrashLoopBackOff does; the others keep running. Who runs with which pid, and how often each
+was restarted, is kept in a JSON state file for tools (devstack/README.md).
 """
 
 from __future__ import annotations
@@ -10,18 +14,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import json
 import os
 import signal
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from devstack import REPO_ROOT, _proc
 from devstack.migrate import service_dsn
 from devstack.processes import AppProcess
-from devstack.stack import Endpoints
+from devstack.stack import Endpoints, data_root
+from services.common.retry import RetryPolicy
 
 HOST = "127.0.0.1"
 READY_TIMEOUT = 60.0
@@ -31,6 +38,33 @@ _PR_SET_PDEATHSIG = 1
 
 class StartupError(RuntimeError):
     pass
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """When a crashed process is started again: the kubelet's CrashLoopBackOff (10 s doubling
+    to 5 min, forgotten after 10 min up) scaled down for a laptop, on the project's one backoff
+    schedule (RetryPolicy: doubling, with jitter, capped)."""
+
+    backoff: RetryPolicy = field(default_factory=lambda: RetryPolicy(initial_s=1.0, max_s=30.0))
+    # A process that stayed up this long had recovered: its next crash starts the schedule over.
+    reset_after_s: float = 60.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> RestartPolicy:
+        """FTE_DEVSTACK_BACKOFF_INITIAL_S, _MAX_S and _RESET_S replace the defaults (the tests
+        crash processes in a loop and cannot wait 30 s per restart)."""
+        default = cls()
+        return cls(
+            RetryPolicy(initial_s=float(env.get("FTE_DEVSTACK_BACKOFF_INITIAL_S") or default.backoff.initial_s),
+                        max_s=float(env.get("FTE_DEVSTACK_BACKOFF_MAX_S") or default.backoff.max_s)),
+            float(env.get("FTE_DEVSTACK_BACKOFF_RESET_S") or default.reset_after_s),
+        )
+
+
+def state_path(env: Mapping[str, str] = os.environ) -> Path:
+    """FTE_DEVSTACK_STATE, or devstack/processes.json in the stack's data directory."""
+    return Path(env.get("FTE_DEVSTACK_STATE") or data_root() / "devstack" / "processes.json")
 
 
 @dataclass
@@ -175,56 +209,188 @@ async def run_setup(steps: Sequence[AppProcess], processes: Sequence[AppProcess]
     return printed
 
 
+def describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+@dataclass
+class _Slot:
+    """One supervised process, across its restarts."""
+
+    spec: AppProcess
+    # Computed once: a restarted process gets the same ports, role and service key.
+    env: dict[str, str]
+    child: _Child | None = None
+    state: str = "stopped"  # running | backoff | stopped
+    restarts: int = 0
+    # Negative: killed by that signal (asyncio's returncode).
+    last_exit: int | None = None
+    started_at: float = 0.0  # wall clock, for the tools that read the state file
+    up_since: float = 0.0  # monotonic, for the backoff reset
+
+    async def start(self, width: int, out) -> None:
+        self.child = await _spawn(self.spec, self.env, width, out)
+        self.state, self.started_at, self.up_since = "running", time.time(), time.monotonic()
+
+    def as_json(self) -> dict:
+        return {"pid": self.child.proc.pid if self.child else None, "port": self.spec.port,
+                "restarts": self.restarts, "state": self.state, "last_exit": self.last_exit,
+                "started_at": self.started_at}
+
+
+class _StateFile:
+    """The processes' state as JSON at `path`, replaced whole on every change so that a reader
+    never sees half a file."""
+
+    def __init__(self, path: Path | None, slots: Sequence[_Slot]) -> None:
+        self.path, self.slots = path, slots
+
+    def write(self) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"runner_pid": os.getpid(),
+                                   "processes": {s.spec.name: s.as_json() for s in self.slots}},
+                                  indent=2) + "\n")
+        os.replace(tmp, self.path)
+
+
+async def _stopped_within(halt: asyncio.Event, seconds: float) -> bool:
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(halt.wait(), seconds)
+    return halt.is_set()
+
+
+async def _keep_running(slot: _Slot, halt: asyncio.Event, policy: RestartPolicy, state: _StateFile,
+                        width: int, out) -> None:
+    """Restarts `slot`'s process each time it exits, until `halt` is set."""
+    failures = 0  # crashes in a row, each within `reset_after_s` of its start
+    why = ""
+    while True:
+        if slot.child is not None:
+            exited = asyncio.ensure_future(slot.child.proc.wait())
+            halting = asyncio.ensure_future(halt.wait())
+            await asyncio.wait({exited, halting}, return_when=asyncio.FIRST_COMPLETED)
+            halting.cancel()
+            if not exited.done():
+                exited.cancel()
+                return
+            uptime = time.monotonic() - slot.up_since
+            # Reaps what it left in its group (which might hold its port) and its last lines.
+            await _stop(slot.child, out)
+            slot.child, slot.last_exit = None, exited.result()
+            why = f"{describe_exit(slot.last_exit)} after {uptime:.1f}s up"
+            if uptime >= policy.reset_after_s:
+                failures = 0
+            if halt.is_set():  # it exited as `run` was stopping: no restart to announce
+                return
+        failures += 1
+        delay = policy.backoff.delay(failures)
+        slot.state = "backoff"
+        state.write()
+        out.write(f"{slot.spec.name} {why}; restarting it in {delay:.1f}s (restart {slot.restarts + 1})\n")
+        out.flush()
+        if await _stopped_within(halt, delay):
+            return
+        slot.restarts += 1
+        try:
+            await slot.start(width, out)
+        except StartupError as e:  # e.g. its port taken meanwhile: a failed attempt like a crash
+            why = f"could not be restarted: {e}"
+            continue
+        state.write()
+        out.write(f"{slot.spec.name} restarted (restart {slot.restarts}), pid {slot.child.proc.pid}\n")
+        out.flush()
+
+
+def _print_addresses(slots: Sequence[_Slot], endpoints: Endpoints, printed: Sequence[tuple[str, str]],
+                     out) -> None:
+    print_table(
+        [("process", "address", "pid")]
+        + [(s.spec.name, f"{HOST}:{s.spec.port}" if s.spec.port else "-", str(s.child.proc.pid))
+           for s in slots]
+        + [("postgres", redact(endpoints.admin_dsn), ""),
+           ("kafka", endpoints.bootstrap_servers, "")]
+        + ([("redis", redact(endpoints.rate_limit_storage_uri), "")]
+           if endpoints.rate_limit_storage_uri else [])
+        + ([("jaeger", f"{endpoints.jaeger_url} (OTLP {endpoints.otlp_endpoint})", "")]
+           if endpoints.jaeger_url else
+           [("traces", f"OTLP {endpoints.otlp_endpoint}", "")] if endpoints.otlp_endpoint else []),
+        out,
+    )
+    for s in slots:
+        for path in s.spec.urls:
+            out.write(f"  http://{HOST}:{s.spec.port}{path}\n")
+    for name, value in printed:
+        out.write(f"  {name}={value}\n")
+    out.write("all processes up; Ctrl-C stops them\n")
+    out.flush()
+
+
 async def supervise(processes: Sequence[AppProcess], endpoints: Endpoints, stop: asyncio.Event,
-                    out=None, printed: Sequence[tuple[str, str]] = ()) -> int:
+                    out=None, printed: Sequence[tuple[str, str]] = (), *,
+                    restart: RestartPolicy | None = None, state_file: Path | None = None) -> int:
     """Start `processes`, print their addresses (and `printed`, the setup steps' values, as
-    NAME=value) once all listen, and run until `stop` is set (exit code 0) or one of them
-    exits (1). Every process is stopped before returning."""
+    NAME=value) once all listen, and run until `stop` is set (exit code 0), restarting those
+    that exit as `restart` says. One that exits before all are up fails the start (1). Every
+    process is stopped before returning; `state_file` follows all of it."""
     out = out or sys.stdout
+    restart = restart or RestartPolicy()
     width = max([len(p.name) for p in processes] + [len("devstack")])
-    children: list[_Child] = []
+    slots = [_Slot(spec, child_env(spec, processes, endpoints)) for spec in processes]
+    state = _StateFile(state_file, slots)
+    halt = asyncio.Event()
     pending: set[asyncio.Future] = set()
+    keepers: list[asyncio.Task[None]] = []
     try:
-        for spec in processes:
-            children.append(await _spawn(spec, child_env(spec, processes, endpoints), width, out))
-        exits = {asyncio.create_task(c.proc.wait()): c for c in children}
-        deadline = time.monotonic() + READY_TIMEOUT
-        ready = asyncio.create_task(_all_listening(children, deadline))
+        for slot in slots:
+            await slot.start(width, out)
+            state.write()
+        # Until all are up, an exit is not restarted: a process that cannot start even once has
+        # a broken configuration or code, which restarting would hide behind a loop of
+        # restarts; failing `make run` with its output on screen tells the user what to fix.
+        exits = {asyncio.create_task(s.child.proc.wait()): s for s in slots}
+        ready = asyncio.create_task(_all_listening([s.child for s in slots], time.monotonic() + READY_TIMEOUT))
         stopping = asyncio.create_task(stop.wait())
         pending = {ready, stopping, *exits}
-        while True:
+        while not ready.done():
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             if stopping in done:
                 return 0
             for task in done & exits.keys():
-                child = exits[task]
-                out.write(f"{child.spec.name} exited unexpectedly with code {task.result()}; "
+                slot = exits[task]
+                slot.last_exit = task.result()
+                out.write(f"{slot.spec.name} {describe_exit(slot.last_exit)} before all processes were up; "
                           "stopping everything\n")
                 return 1
-            if ready in done:
-                ready.result()
-                print_table(
-                    [("process", "address", "pid")]
-                    + [(c.spec.name, f"{HOST}:{c.spec.port}" if c.spec.port else "-", str(c.proc.pid))
-                       for c in children]
-                    + [("postgres", redact(endpoints.admin_dsn), ""),
-                       ("kafka", endpoints.bootstrap_servers, "")]
-                    + ([("redis", redact(endpoints.rate_limit_storage_uri), "")]
-                       if endpoints.rate_limit_storage_uri else [])
-                    + ([("jaeger", f"{endpoints.jaeger_url} (OTLP {endpoints.otlp_endpoint})", "")]
-                       if endpoints.jaeger_url else
-                       [("traces", f"OTLP {endpoints.otlp_endpoint}", "")] if endpoints.otlp_endpoint else []),
-                    out,
-                )
-                for c in children:
-                    for path in c.spec.urls:
-                        out.write(f"  http://{HOST}:{c.spec.port}{path}\n")
-                for name, value in printed:
-                    out.write(f"  {name}={value}\n")
-                out.write("all processes up; Ctrl-C stops them\n")
-                out.flush()
+        ready.result()
+        for task in exits:
+            task.cancel()  # the keepers below watch the exits from now on
+        _print_addresses(slots, endpoints, printed, out)
+
+        keepers = [asyncio.create_task(_keep_running(s, halt, restart, state, width, out)) for s in slots]
+        done, pending = await asyncio.wait({stopping, *keepers}, return_when=asyncio.FIRST_COMPLETED)
+        for task in done & set(keepers):
+            task.result()  # a supervisor bug: its traceback, then everything stopped
+        return 0
     finally:
+        halt.set()
+        await asyncio.gather(*keepers, return_exceptions=True)
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        await asyncio.gather(*(_stop(c, out) for c in children))
+        await asyncio.gather(*(_stop(s.child, out) for s in slots if s.child))
+        for slot in slots:
+            slot.child, slot.state = None, "stopped"
+        state.write()
+        if any(s.restarts for s in slots):
+            out.write("restarts while running:\n")
+            print_table([("process", "restarts", "last exit")]
+                        + [(s.spec.name, str(s.restarts), describe_exit(s.last_exit) if s.last_exit is not None
+                            else "-") for s in slots], out)

@@ -20,6 +20,11 @@ from devstack import DEFAULT_DATA_ROOT, jaeger, kafka, migrate, postgres, redis
 log = logging.getLogger(__name__)
 
 
+def data_root() -> Path:
+    """Where the `make run` stack keeps its data: FTE_DATA_DIR, or .data in the repository."""
+    return Path(os.environ.get("FTE_DATA_DIR") or DEFAULT_DATA_ROOT).resolve()
+
+
 @dataclass(frozen=True)
 class StackConfig:
     postgres: postgres.PostgresConfig
@@ -41,16 +46,16 @@ class StackConfig:
         """The `make run` stack. FTE_DATA_DIR, FTE_PG_PORT, FTE_KAFKA_PORT and
         FTE_KAFKA_CONTROLLER_PORT (and FTE_REDIS_PORT, FTE_JAEGER_OTLP_PORT, FTE_JAEGER_PORT,
         FTE_JAEGER_GRPC_PORT) allow a second, independent one."""
-        data_root = Path(os.environ.get("FTE_DATA_DIR") or DEFAULT_DATA_ROOT).resolve()
+        root = data_root()
         return cls(
-            postgres.PostgresConfig.from_env(data_root),
-            kafka.KafkaConfig.from_env(data_root),
+            postgres.PostgresConfig.from_env(root),
+            kafka.KafkaConfig.from_env(root),
             external_database_url=os.environ.get("DATABASE_URL") or None,
             external_kafka=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
-            redis=redis.RedisConfig.from_env(data_root),
+            redis=redis.RedisConfig.from_env(root),
             external_rate_limit_storage=(os.environ.get("RATE_LIMIT_STORAGE_URI")
                                          or os.environ.get("REDIS_URL") or None),
-            jaeger=jaeger.JaegerConfig.from_env(data_root),
+            jaeger=jaeger.JaegerConfig.from_env(root),
             external_otlp_endpoint=os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
         )
 

@@ -92,11 +92,21 @@ class RetryPolicy:
         return AsyncRetrying(
             retry=retry_if_exception(lambda exc: isinstance(exc, Exception) and self.retry_on(exc)),
             stop=lambda state: self._gives_up(state, give_up),
-            wait=wait_exponential_jitter(multiplier=self.initial_s, max=self.max_s, jitter=self.initial_s),
+            wait=self._wait(),
             sleep=_sleep_unless(stop) if stop is not None else asyncio.sleep,
             before_sleep=self._warn if self.log_as else None,
             reraise=True,
         )
+
+    def delay(self, failures: int) -> float:
+        """The wait after the `failures`-th failure in a row, as `retrying` would wait it: for
+        loops that are no call to retry, such as a supervisor restarting a crashed process."""
+        state = RetryCallState(None, None, (), {})
+        state.attempt_number = failures
+        return self._wait()(state)
+
+    def _wait(self) -> wait_exponential_jitter:
+        return wait_exponential_jitter(multiplier=self.initial_s, max=self.max_s, jitter=self.initial_s)
 
     async def call(
         self, fn: Callable[..., Awaitable[T]], *args, stop: asyncio.Event | None = None, **kwargs

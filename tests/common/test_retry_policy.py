@@ -99,3 +99,12 @@ async def test_a_lost_race_runs_again_in_a_fresh_transaction_and_a_persistent_on
     finally:
         await pool.execute(f"DROP TABLE IF EXISTS {table}")
         await pool.close()
+
+
+def test_delay_follows_the_schedule_retrying_waits():
+    """The supervisor of `make run` reads its restart delays from here: doubling from
+    `initial_s` (plus up to `initial_s` of jitter) and never above `max_s`."""
+    policy = RetryPolicy(initial_s=1.0, max_s=30.0)
+    for failures, low in ((1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (5, 16.0)):
+        assert low <= policy.delay(failures) <= low + 1.0
+    assert [policy.delay(n) for n in (6, 7, 50, 5000)] == [30.0] * 4

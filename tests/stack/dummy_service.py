@@ -1,13 +1,17 @@
 """Stand-in application process for the `devstack run` tests.
 
 Listens on GRPC_PORT and answers every connection with a JSON report of the environment it
-was given and the database role its DATABASE_URL logs in as; exits cleanly on SIGTERM.
+was given and the database role its DATABASE_URL logs in as; exits cleanly on SIGTERM. While
+the file `crash-<GRPC_PORT>` exists in FTE_DUMMY_CRASH_DIR, it exits with code 3 as it starts
+(a process that keeps crashing).
 """
 
 import asyncio
 import json
 import os
 import signal
+import sys
+from pathlib import Path
 
 import asyncpg
 
@@ -16,6 +20,9 @@ REPORTED_ENV = ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "RATE_LIMIT_STORAGE_U
 
 
 async def main() -> None:
+    if (Path(os.environ.get("FTE_DUMMY_CRASH_DIR", "/nonexistent")) / f"crash-{os.environ['GRPC_PORT']}").exists():
+        print("crashing as asked", flush=True)
+        sys.exit(3)
     report = {"pid": os.getpid(), "env": {name: os.environ.get(name) for name in REPORTED_ENV}}
     if os.environ.get("DATABASE_URL"):
         conn = await asyncpg.connect(os.environ["DATABASE_URL"])
