@@ -36,6 +36,7 @@ from services.channels.whatsapp import record_delivery_status
 from services.common import channels as channel_names
 from services.common import topics
 from services.common.db import owned_pool
+from services.common.metrics import EDGE_OUTBOX_MESSAGES, zero
 from services.common.kafka import new_producer
 from services.common.retry import RetryPolicy
 from services.common.auth import VIEWER, RemoteGate
@@ -179,6 +180,7 @@ def create_app(settings: EdgeSettings | None = None, channels: ChannelSettings |
                 app.state.clients = _Clients(settings, resources)
                 app.state.gate = RemoteGate(
                     settings.channel(resources, settings.access_addr), settings.auth_cache_ttl_s)
+                zero(EDGE_OUTBOX_MESSAGES, ("stored", "relayed"))
                 outbox = None
                 if settings.database_url:
                     outbox = Outbox(await owned_pool(resources, settings, "edge"), settings.outbox_timeout_s)

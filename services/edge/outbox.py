@@ -120,7 +120,8 @@ class Outbox:
                         EDGE_OUTBOX_MESSAGES.labels("relayed").inc()
                         sent += 1
             finally:
-                # A connection whose unlock failed is closed by the pool, which frees the lock too.
+                # Should this fail, asyncpg's reset of a released connection (or its loss) frees
+                # the session's advisory locks all the same.
                 with contextlib.suppress(*OUTBOX_ERRORS):
                     await asyncio.wait_for(
                         conn.execute("SELECT pg_advisory_unlock($1)", _RELAY_LOCK), self._timeout_s)
