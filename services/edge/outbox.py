@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import hashlib
 import json
 import logging
 import time
@@ -41,8 +40,9 @@ from services.common.retry import RetryPolicy, Stopped
 
 log = logging.getLogger(__name__)
 
-# One key for the database: one relay publishes at a time, whichever edge replica holds it.
-_RELAY_LOCK = int.from_bytes(hashlib.sha256(b"fte.edge.outbox.relay").digest()[:8], "big", signed=True)
+# One relay publishes at a time per outbox table (its oid in the key), whichever edge replica
+# holds the lock.
+_RELAY_LOCK = "hashtextextended('fte.edge.outbox.relay:' || 'outbox'::regclass::oid::text, 0)"
 # What an unreachable or slow PostgreSQL raises through asyncpg.
 OUTBOX_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
 # Kafka or PostgreSQL away: the relay tries again, 1 s to 10 s apart, until it works.
@@ -100,7 +100,7 @@ class Outbox:
         sent = 0
         async with self._pool.acquire() as conn:
             if not await asyncio.wait_for(
-                    conn.fetchval("SELECT pg_try_advisory_lock($1)", _RELAY_LOCK), self._timeout_s):
+                    conn.fetchval(f"SELECT pg_try_advisory_lock({_RELAY_LOCK})"), self._timeout_s):
                 return 0
             try:
                 while rows := await asyncio.wait_for(conn.fetch(
@@ -124,7 +124,7 @@ class Outbox:
                 # the session's advisory locks all the same.
                 with contextlib.suppress(*OUTBOX_ERRORS):
                     await asyncio.wait_for(
-                        conn.execute("SELECT pg_advisory_unlock($1)", _RELAY_LOCK), self._timeout_s)
+                        conn.execute(f"SELECT pg_advisory_unlock({_RELAY_LOCK})"), self._timeout_s)
         return sent
 
     def _forget(self, row_id: int, done: asyncio.Future) -> None:

@@ -28,6 +28,18 @@ from tests.fakes.twilio import inbound_params, post_webhook
 from tests.relay import Relay
 
 PHONE = "+351912000401"
+# This test's own outbox table: every edge of the session on schema `edge` (the e2e pipeline's,
+# when it runs first) would relay the rows stored there, to its own Kafka.
+OWN_SCHEMA = "edge_outbox_test"
+
+
+async def _own_outbox(admin_dsn: str, tmp_path) -> str:
+    """The edge's migrations applied to schema OWN_SCHEMA, with a role of its own; its DSN."""
+    (tmp_path / OWN_SCHEMA).mkdir()
+    for sql in (migrate.SCHEMA_DIR / "edge").glob("*.sql"):
+        shutil.copy(sql, tmp_path / OWN_SCHEMA / sql.name)
+    await migrate.migrate(admin_dsn, schema_dir=tmp_path, services=[OWN_SCHEMA])
+    return migrate.service_dsn(admin_dsn, OWN_SCHEMA)
 
 
 def _via(dsn: str, port: int) -> str:
@@ -64,7 +76,7 @@ async def _whatsapp(url: str, body: str) -> httpx.Response:
 
 
 async def test_outbox_takes_what_kafka_cannot_and_relays_it_in_order_once(
-        stack, identity_address, conversation_address, service_auth):
+        stack, identity_address, conversation_address, service_auth, tmp_path):
     data_dir = DEFAULT_DATA_ROOT / "test-kafka-outage"
     shutil.rmtree(data_dir, ignore_errors=True)
     cfg = kafka.KafkaConfig(data_dir=data_dir, port=free_port(), controller_port=free_port())
@@ -75,13 +87,12 @@ async def test_outbox_takes_what_kafka_cannot_and_relays_it_in_order_once(
     await kafka.start(cfg)
     try:
         await kafka.ensure_topics(cfg.bootstrap_servers, kafka.topic_partitions(), 1)
-        await db.execute("DELETE FROM edge.outbox")
-        waiting = lambda: db.fetchval("SELECT count(*) FROM edge.outbox")  # noqa: E731
+        own_dsn = await _own_outbox(stack.admin_dsn, tmp_path)
+        waiting = lambda: db.fetchval(f"SELECT count(*) FROM {OWN_SCHEMA}.outbox")  # noqa: E731
         settings = edge_settings(
             stack, identity_address, conversation_address, **service_auth("edge"),
             kafka_bootstrap_servers=cfg.bootstrap_servers, publish_timeout_s=2.0,
-            database_url=_via(migrate.service_dsn(stack.admin_dsn, "edge"), postgres.port),
-            outbox_timeout_s=2.0, relay_poll_s=0.2,
+            database_url=_via(own_dsn, postgres.port), outbox_timeout_s=2.0, relay_poll_s=0.2,
         )
         app = create_app(settings, channel_settings())
         async with serve_edge(settings, app) as url, httpx.AsyncClient(base_url=url, timeout=30) as http:
@@ -155,3 +166,22 @@ async def test_outbox_takes_what_kafka_cannot_and_relays_it_in_order_once(
         await db.close()
         await postgres.cut()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+async def test_edge_starts_and_takes_messages_while_postgresql_is_down(stack):
+    # Its outbox is a fallback: an edge (re)started during a PostgreSQL outage serves as usual.
+    admin = urlsplit(stack.admin_dsn)
+    postgres = Relay(admin.hostname, admin.port)
+    await postgres.start()
+    await postgres.cut()
+    settings = edge_settings(
+        stack, "127.0.0.1:1", "127.0.0.1:1",
+        database_url=_via(migrate.service_dsn(stack.admin_dsn, "edge"), postgres.port), outbox_timeout_s=2.0,
+    )
+    async with serve_edge(settings) as url, httpx.AsyncClient(base_url=url, timeout=30) as http:
+        outbox = (await http.get("/health")).json()["outbox"]
+        assert outbox["state"].startswith("unreachable") and outbox["depth"] is None, outbox
+        reply = await http.post("/support/submit", json=valid_form(email="pg-down@example.com"))
+        assert reply.status_code == 202, reply.text
+    ticket_id = reply.json()["ticket_id"]
+    assert ticket_id in {m.ticket_id for _, m in await _incoming(stack.bootstrap_servers)}
