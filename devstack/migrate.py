@@ -29,7 +29,7 @@ from devstack import REPO_ROOT
 
 log = logging.getLogger(__name__)
 
-SERVICES = ("identity", "conversation", "knowledge", "access", "notifier")
+SERVICES = ("identity", "conversation", "knowledge", "access", "notifier", "edge")
 SCHEMA_DIR = REPO_ROOT / "schema"
 
 _FILE_NAME = re.compile(r"^(?P<version>\d{3,})_(?P<name>[a-z0-9_]+)\.sql$")

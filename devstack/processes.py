@@ -61,7 +61,8 @@ PROCESSES: tuple[AppProcess, ...] = (
     # Tells the owning team about each escalation (fte.escalations); its port serves /metrics.
     AppProcess("notifier", ("-m", "services.handoff"), port=50057, port_env="METRICS_PORT",
                schema="notifier", service_identity="notifier"),
-    AppProcess("edge", ("-m", "services.edge"), port=8080, port_env="HTTP_PORT",
+    # Its schema holds only the outbox: messages taken while Kafka was away (edge/outbox.py).
+    AppProcess("edge", ("-m", "services.edge"), port=8080, port_env="HTTP_PORT", schema="edge",
                urls=("/webform/", "/webform/demo.html", "/inbox/", "/docs", "/health"), service_identity="edge"),
 )
 

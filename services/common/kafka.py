@@ -87,18 +87,37 @@ async def publish(
     headers: Headers | None = None,
 ) -> tuple[int, int]:
     """Sends one protobuf record and waits for the broker's ack. Returns (partition, offset)."""
-    with _tracer.start_as_current_span(f"{topic} publish", kind=SpanKind.PRODUCER) as span:
+    return await send_record(producer, topic, key, message.SerializeToString(), headers)
+
+
+async def send_record(
+    producer: AIOKafkaProducer, topic: str, key: str, value: bytes, headers: Headers | None = None
+) -> tuple[int, int]:
+    """`publish` for a record already serialised, e.g. one kept while Kafka was away (the edge's
+    outbox). A trace context in `headers` (kept from the request that accepted the record) is
+    the publish span's parent, so the record stays in the trace it was received in."""
+    carrier: Headers = list(headers or [])
+    trace_fields = propagate.get_global_textmap().fields
+    kept = any(k in trace_fields for k, _ in carrier)
+    parent = propagate.extract(carrier, getter=_HeaderGetter()) if kept else None
+    with _tracer.start_as_current_span(f"{topic} publish", context=parent, kind=SpanKind.PRODUCER) as span:
         span.set_attribute("messaging.system", "kafka")
         span.set_attribute("messaging.destination.name", topic)
         span.set_attribute("messaging.operation.type", "publish")
-        carrier: Headers = list(headers or [])
+        # The kept context is replaced by this span's, so consumers continue from the publish.
+        carrier = [(k, v) for k, v in carrier if k not in trace_fields]
         propagate.inject(carrier, setter=_HeaderSetter())
-        meta = await producer.send_and_wait(
-            topic, value=message.SerializeToString(), key=key.encode(), headers=carrier
-        )
+        meta = await producer.send_and_wait(topic, value=value, key=key.encode(), headers=carrier)
         span.set_attribute("messaging.destination.partition.id", str(meta.partition))
         span.set_attribute("messaging.kafka.offset", meta.offset)
         return meta.partition, meta.offset
+
+
+def trace_headers() -> Headers:
+    """The current trace context as Kafka headers, for a record sent later (`send_record`)."""
+    carrier: Headers = []
+    propagate.inject(carrier, setter=_HeaderSetter())
+    return carrier
 
 
 @contextlib.contextmanager

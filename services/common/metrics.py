@@ -27,12 +27,14 @@ Where each one is made:
 | fte_agent_tokens, fte_agent_errors | agent | agent/agent.py: the SDK's usage per run (_UsageHooks); downstream / tool / model / timeout failures |
 | fte_rpc_server_duration_seconds | every gRPC server | common/rpc_metrics.py, the bootstrap's outermost interceptor |
 | fte_kafka_consumer_lag | worker, dispatcher, notifier | common/consumer.py, after each commit and on every empty fetch |
-| fte_db_pool_connections | identity, conversation, agent (knowledge), access, notifier | common/db.py `owned_pool`, read at scrape time |
+| fte_db_pool_connections | identity, conversation, agent (knowledge), access, notifier, edge | common/db.py `owned_pool`, read at scrape time |
 | fte_dead_letters | worker, dispatcher (and Gmail ingest), notifier | common/dead_letters.py `park` (source: the record's topic) |
 | fte_channel_circuit_open | dispatcher | channels/resilience.py, 0 from a breaker's creation |
 | fte_tickets_closed | conversation | conversation/store.py, a ticket moving to resolved |
 | fte_customer_identifications | identity | identity/server.py ResolveCustomer |
 | fte_escalation_first_replies | conversation | conversation/handoff.py (HandoffService): each escalation once, kept or breached |
+| fte_edge_outbox_depth, fte_edge_outbox_oldest_age_seconds | edge | edge/outbox.py, at each relay look (every RELAY_POLL_S) and GET /health |
+| fte_edge_outbox_messages | edge | edge/outbox.py: stored (Kafka did not take it in time), relayed (the relay's ack) |
 | http_requests_total, http_request_duration_seconds | edge | prometheus-fastapi-instrumentator (edge/app.py) |
 """
 
@@ -91,6 +93,13 @@ KAFKA_CONSUMER_LAG = Gauge(
 DB_POOL = Gauge("fte_db_pool_connections", "Database pool connections", ["pool", "state"])  # in_use | size | max
 DEAD_LETTERS = Counter("fte_dead_letters", "Records parked in a dead-letter topic", ["topic", "source"])
 CIRCUIT_OPEN = Gauge("fte_channel_circuit_open", "1 while a channel's circuit breaker is open", ["channel"])
+# The edge's outbox (edge/outbox.py): messages accepted while Kafka could not take them, waiting for
+# the relay. Every edge replica reports the same table: aggregate with max, not sum.
+EDGE_OUTBOX_DEPTH = Gauge("fte_edge_outbox_depth", "Messages waiting in the edge's outbox for Kafka")
+EDGE_OUTBOX_OLDEST_AGE = Gauge(
+    "fte_edge_outbox_oldest_age_seconds", "Age of the oldest message waiting in the edge's outbox (0: none)")
+EDGE_OUTBOX_MESSAGES = Counter(
+    "fte_edge_outbox_messages", "Messages through the edge's outbox", ["event"])  # stored | relayed
 # HTTP at the edge: prometheus-fastapi-instrumentator's `http_requests_total{handler,method,status}`
 # (status grouped: 2xx, 4xx, 5xx) and `http_request_duration_seconds{handler,method}`.
 

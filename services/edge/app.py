@@ -1,6 +1,7 @@
 """The HTTP edge: validates what customers send, publishes it to Kafka, answers 202 only after
-the broker's ack. Reads (ticket status, conversations, customers, metrics) go to the services
-over gRPC. Nothing here touches the database."""
+the broker's ack, or after keeping it in the edge's outbox while Kafka cannot take it (outbox.py).
+Reads (ticket status, conversations, customers, metrics) go to the services over gRPC. The
+outbox is the only table the edge touches."""
 
 from __future__ import annotations
 
@@ -34,7 +35,9 @@ from services.channels.settings import ChannelSettings
 from services.channels.whatsapp import record_delivery_status
 from services.common import channels as channel_names
 from services.common import topics
-from services.common.kafka import new_producer, publish
+from services.common.db import owned_pool
+from services.common.metrics import EDGE_OUTBOX_MESSAGES, zero
+from services.common.kafka import new_producer
 from services.common.retry import RetryPolicy
 from services.common.auth import VIEWER, RemoteGate
 from services.edge.auth import as_caller, require_role
@@ -42,6 +45,7 @@ from services.edge.webhooks import create_webhook_router
 from services.edge.inbox import create_inbox_router
 from services.edge.forms import SubmissionAccepted, SupportSubmission, TicketMessage, TicketView
 from services.edge.identity_token import token_matches
+from services.edge.outbox import OUTBOX_ERRORS, EdgePublisher, Outbox, Unavailable
 from services.edge.rate_limits import EdgeRateLimiter
 from services.edge.settings import EdgeSettings
 
@@ -140,7 +144,12 @@ class _Producer:
         if self._task:
             self._task.cancel()
         if self.producer:
-            await self.producer.stop()
+            # stop() flushes, and with Kafka away that never ends. What is still unsent then was
+            # a send that timed out: its message is in the outbox (or its sender heard 503).
+            try:
+                await asyncio.wait_for(self.producer.stop(), self._settings.publish_timeout_s)
+            except asyncio.TimeoutError:
+                log.warning("kafka producer stopped with records unsent (Kafka unreachable)")
 
 
 class _Clients:
@@ -171,7 +180,19 @@ def create_app(settings: EdgeSettings | None = None, channels: ChannelSettings |
                 app.state.clients = _Clients(settings, resources)
                 app.state.gate = RemoteGate(
                     settings.channel(resources, settings.access_addr), settings.auth_cache_ttl_s)
-                yield
+                zero(EDGE_OUTBOX_MESSAGES, ("stored", "relayed"))
+                outbox = None
+                if settings.database_url:
+                    outbox = Outbox(await owned_pool(resources, settings, "edge"), settings.outbox_timeout_s)
+                app.state.publisher = EdgePublisher(
+                    lambda: app.state.kafka.producer, outbox, settings.publish_timeout_s, settings.relay_poll_s)
+                stop_relay = asyncio.Event()
+                relay = asyncio.create_task(app.state.publisher.run_relay(stop_relay))
+                try:
+                    yield
+                finally:
+                    stop_relay.set()
+                    await relay
         finally:
             await app.state.kafka.stop()
 
@@ -248,23 +269,14 @@ def create_app(settings: EdgeSettings | None = None, channels: ChannelSettings |
         now = datetime.now(timezone.utc)
         event.receive_time.FromDatetime(now)
         event.publish_time.FromDatetime(now)
-        producer = request.app.state.kafka.producer
         try:
-            if producer is None:
-                raise KafkaConnectionError("not connected")
-            # Bounded, so the customer hears 503 instead of waiting. A refused record is not
-            # withdrawn: the idempotent producer keeps retrying a batch it already sent, so it
-            # may still land once Kafka is back. The 503 asks for a retry with the same
-            # Idempotency-Key; that retry and any late copy carry the same ticket id and
-            # idempotency key, and the worker handles them as one message.
-            await asyncio.wait_for(
-                publish(producer, INCOMING_TOPIC, sender, event),
-                timeout=settings.publish_timeout_s + 2,
-            )
-        except (KafkaError, asyncio.TimeoutError) as exc:
-            # Never accept what we could not hand to Kafka: the client retries later.
+            await request.app.state.publisher.publish(INCOMING_TOPIC, sender, event)
+        except Unavailable as exc:
+            # Never accept what neither Kafka nor the outbox holds: the client retries later. A
+            # send that timed out is not withdrawn (the idempotent producer keeps retrying it),
+            # so it may still land: the retry with the same Idempotency-Key carries the same
+            # ticket id and idempotency key, and the worker handles both as one message.
             SUBMISSIONS.labels("unavailable").inc()
-            log.warning("publish to %s failed: %s", INCOMING_TOPIC, type(exc).__name__)
             raise HTTPException(
                 503,
                 "we could not take your request right now; retry with the same Idempotency-Key",
@@ -350,20 +362,13 @@ def create_app(settings: EdgeSettings | None = None, channels: ChannelSettings |
 
     app.include_router(create_inbox_router(_grpc_to_http, settings))
 
-    def current_producer() -> AIOKafkaProducer:
-        producer = app.state.kafka.producer
-        if producer is None:
-            raise KafkaConnectionError("not connected")
-        return producer
-
     app.include_router(
         create_webhook_router(
             channels,
-            current_producer,
+            lambda: app.state.publisher,
             on_delivery_status=lambda update: record_delivery_status(
                 app.state.clients.conversation, update
             ),
-            publish_timeout_s=settings.publish_timeout_s,
         )
     )
 
@@ -386,7 +391,18 @@ def create_app(settings: EdgeSettings | None = None, channels: ChannelSettings |
             except grpc.aio.AioRpcError:
                 states[name] = "unknown"
         overall = "ok" if all(v in ("ok", "disabled") for v in states.values()) else "degraded"
-        return {"status": overall, "channels": states}
+        return {"status": overall, "channels": states, "outbox": await _outbox_state(request)}
+
+    async def _outbox_state(request: Request) -> dict:
+        """depth: messages waiting for Kafka; oldest_age_s: how long the oldest has waited."""
+        publisher: EdgePublisher = request.app.state.publisher
+        if publisher.outbox is None:
+            return {"state": "disabled", "depth": None, "oldest_age_s": None}
+        try:
+            depth = await publisher.look()
+        except OUTBOX_ERRORS as exc:
+            return {"state": f"unreachable: {type(exc).__name__}", "depth": None, "oldest_age_s": None}
+        return {"state": "ok", "depth": depth.messages, "oldest_age_s": round(depth.oldest_age_s, 3)}
 
     @app.get("/ready")
     async def ready(request: Request) -> JSONResponse:
@@ -401,6 +417,13 @@ def create_app(settings: EdgeSettings | None = None, channels: ChannelSettings |
             checks["kafka"] = "ok"
         except Exception as exc:  # noqa: BLE001 - any failure means not ready
             checks["kafka"] = f"unreachable: {type(exc).__name__}"
+        # Kafka away but the outbox reachable: messages are still taken (and relayed later), so
+        # the edge stays in the Service. Were it unready, every replica would leave at once in a
+        # Kafka outage and the providers would get connection errors instead of the outbox.
+        outbox = await _outbox_state(request)
+        if outbox["state"] != "disabled":
+            checks["outbox"] = outbox["state"]
+        takes_messages = checks["kafka"] == "ok" or checks.get("outbox") == "ok"
         for name, channel in (
             ("identity", request.app.state.clients.identity_channel),
             ("conversation", request.app.state.clients.conversation_channel),
@@ -412,7 +435,7 @@ def create_app(settings: EdgeSettings | None = None, channels: ChannelSettings |
                 checks[name] = "ok" if r.status == health_pb2.HealthCheckResponse.SERVING else "not serving"
             except grpc.aio.AioRpcError as err:
                 checks[name] = f"unreachable: {err.code().name}"
-        ok = all(v == "ok" for v in checks.values())
+        ok = takes_messages and all(v == "ok" for k, v in checks.items() if k not in ("kafka", "outbox"))
         return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
 
     # Open, like /health and /ready: Prometheus scrapes it without a credential, and it holds

@@ -16,8 +16,19 @@ class EdgeSettings(Settings):
     # Origins allowed to call the API from a browser (the embedding host pages).
     cors_origins: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8080", "http://localhost:8080"])
     max_body_bytes: int = 64 * 1024
-    # Seconds the edge waits for Kafka's ack before answering 503.
+    # Seconds the edge waits for Kafka's ack before keeping the message in its outbox (or, with
+    # no outbox, answering 503).
     publish_timeout_s: float = 5.0
+    # The outbox (services/edge/outbox.py) is the `edge` schema, reached with DATABASE_URL (role
+    # fte_edge); no DATABASE_URL: no outbox. Seconds a store may take before the edge gives up on
+    # it and answers 503.
+    outbox_timeout_s: float = 2.0
+    # Seconds between the relay's looks at the outbox (sooner after a store of this replica's).
+    relay_poll_s: float = 1.0
+    # No connection is opened before the first use: the edge starts and serves without
+    # PostgreSQL, which it needs only while Kafka is away.
+    db_pool_min: int = 0
+    db_pool_max: int = 4
     rate_limit_per_ip: str = "60/minute"
     rate_limit_per_sender: str = "10/minute"
     # Where the counts live: `redis://host:port` shares them between edge replicas; empty (or

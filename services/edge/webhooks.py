@@ -2,15 +2,16 @@
 push (Gmail notifications).
 
 Each request is authenticated before anything else (Twilio signature over the public URL;
-Pub/Sub OIDC token or shared token), then normalised and published to Kafka; the answer goes
-out only after the broker's ack, and 503 + Retry-After when Kafka cannot take it, so the
-sender retries instead of us losing the message. A disabled channel's webhooks answer 404.
+Pub/Sub OIDC token or shared token), then normalised and published (`EdgePublisher.publish`, edge/outbox.py); the answer goes out
+only after the broker's ack or, while Kafka cannot take it, once the edge's outbox holds it:
+Twilio does not resend a WhatsApp message we refuse. Only when neither can take it: 503 +
+Retry-After. A disabled channel's webhooks answer 404.
 
 Wiring (edge app):
 
     router = create_webhook_router(
         channel_settings,
-        get_producer=lambda: app.state.producer,
+        get_publisher=lambda: app.state.publisher,
         on_delivery_status=lambda u: whatsapp.record_delivery_status(app.state.clients.conversation, u),
     )
     app.include_router(router)
@@ -24,8 +25,6 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 
 import grpc
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from fte.common.v1 import channel_pb2
@@ -39,8 +38,8 @@ from services.channels.gmail.pubsub import PushAuthenticator, PushAuthUnavailabl
 from services.channels.settings import ChannelSettings
 from services.channels.whatsapp import DeliveryStatusUpdate
 from services.common import topics
-from services.common.kafka import publish
 from services.common.retry import is_transient
+from services.edge.outbox import EdgePublisher, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -54,26 +53,26 @@ DeliveryStatusSink = Callable[[DeliveryStatusUpdate], Awaitable[object]]
 
 def create_webhook_router(
     settings: ChannelSettings,
-    get_producer: Callable[[], AIOKafkaProducer],
+    get_publisher: Callable[[], EdgePublisher],
     *,
     on_delivery_status: DeliveryStatusSink | None = None,
-    publish_timeout_s: float = 5.0,
     sink_timeout_s: float = 5.0,
     push_authenticator: PushAuthenticator | None = None,
 ) -> APIRouter:
-    """The webhook routes. `get_producer` is called per request (the producer is usually made
-    in the app's lifespan, after the router). `on_delivery_status` receives every final
+    """The webhook routes. `get_publisher` is called per request (the publisher is made in the
+    app's lifespan, after the router). `on_delivery_status` receives every final
     WhatsApp delivery report, e.g. to call ConversationService.UpdateDeliveryStatus."""
     router = APIRouter(tags=["webhooks"])
     authenticator = push_authenticator or PushAuthenticator(settings)
 
     async def publish_or_503(webhook: str, topic: str, key: str, event: Message) -> None:
         try:
-            await asyncio.wait_for(publish(get_producer(), topic, key, event), timeout=publish_timeout_s)
-        except (KafkaError, asyncio.TimeoutError) as exc:
-            # Never acknowledge what Kafka did not take: the provider retries on 5xx.
+            await get_publisher().publish(topic, key, event)
+        except Unavailable as exc:
+            # Never acknowledge what neither Kafka nor the outbox holds: 503 is the provider's
+            # cue to retry (Pub/Sub does; Twilio does not, which is why the outbox exists).
             WEBHOOKS.labels(webhook, "unavailable").inc()
-            log.warning("%s: publish to %s failed: %s", webhook, topic, type(exc).__name__)
+            log.warning("%s: message to %s not taken: %s", webhook, topic, exc)
             raise HTTPException(503, "temporarily unavailable, retry", {"Retry-After": "5"}) from exc
 
     def refuse(webhook: str, request: Request, why: str) -> HTTPException:

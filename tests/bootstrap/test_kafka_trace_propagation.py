@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from devstack.kafka import ensure_topics
-from services.common.kafka import new_producer, processing, publish
+from services.common.kafka import new_producer, processing, publish, send_record, trace_headers
 from services.common.telemetry import setup_tracing
 
 # A topic of its own: no service reads it, so a test record confuses nobody.
@@ -63,3 +63,44 @@ async def test_consumed_record_continues_the_producers_trace(stack):
     assert consumer_ctx.trace_id == root.get_span_context().trace_id
     assert process_span.parent.span_id == publish_span.context.span_id
     assert process_span.attributes["messaging.kafka.offset"] == offset
+
+
+async def test_record_sent_later_stays_in_the_trace_it_was_received_in(stack):
+    """The edge's outbox keeps a message's trace context (`trace_headers`) and its relay sends it
+    later, outside that request (`send_record`): the publish span is still the request's child,
+    and the record carries that span's context, once."""
+    provider = setup_tracing("kafka-test")
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    await ensure_topics(stack.bootstrap_servers, {TOPIC: 1})
+    key = f"customer-{uuid.uuid4()}"
+    with trace.get_tracer("test").start_as_current_span("edge request") as root:
+        kept = trace_headers()
+    value = events_pb2.InboundMessage(idempotency_key=key, content="kept").SerializeToString()
+
+    producer = new_producer(stack.bootstrap_servers, "trace-test")
+    await producer.start()
+    try:
+        with trace.get_tracer("test").start_as_current_span("relay pass"):
+            partition, offset = await send_record(producer, TOPIC, key, value, [("kind", b"x"), *kept])
+    finally:
+        await producer.stop()
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=stack.bootstrap_servers, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        from aiokafka import TopicPartition
+
+        tp = TopicPartition(TOPIC, partition)
+        consumer.assign([tp])
+        consumer.seek(tp, offset)
+        record = await consumer.getone()
+    finally:
+        await consumer.stop()
+
+    publish_span = next(s for s in exporter.get_finished_spans() if s.name == f"{TOPIC} publish"
+                        and s.context.trace_id == root.get_span_context().trace_id)
+    assert publish_span.parent.span_id == root.get_span_context().span_id
+    traceparents = [v.decode().split("-")[1:3] for k, v in record.headers if k == "traceparent"]
+    assert traceparents == [[f"{publish_span.context.trace_id:032x}", f"{publish_span.context.span_id:016x}"]]
+    assert ("kind", b"x") in list(record.headers)

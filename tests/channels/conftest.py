@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -18,6 +19,7 @@ from fte.events.v1 import events_pb2
 
 from services.channels.resilience import BreakerRegistry
 from services.channels.settings import ChannelSettings
+from services.edge.outbox import EdgePublisher
 from tests.channels import mail_samples as mail
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
@@ -74,6 +76,13 @@ class RecordingProducer:
     def on(self, topic: str) -> list[Published]:
         with self._lock:
             return [r for r in self.records if r.topic == topic]
+
+
+def publishing_to(producer: RecordingProducer) -> Callable[[], EdgePublisher]:
+    """The webhook router's `get_publisher`: the edge's publish over `producer`, with no outbox
+    (no database in these tests), so a failing producer means 503 as it did before the outbox."""
+    publisher = EdgePublisher(lambda: producer, None, publish_timeout_s=5.0)
+    return lambda: publisher
 
 
 @contextlib.contextmanager

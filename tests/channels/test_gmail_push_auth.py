@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from services.channels.gmail.ingest import MailboxNotification
 from services.edge.webhooks import create_webhook_router
-from tests.channels.conftest import AUDIENCE, SUPPORT, RecordingProducer, channel_settings, serve
+from tests.channels.conftest import AUDIENCE, SUPPORT, RecordingProducer, channel_settings, publishing_to, serve
 from tests.fakes.google_oidc import FakeGoogleCerts, SigningKey, push_body, push_headers
 
 EMAIL_INBOUND = "fte.channels.email.inbound"
@@ -32,7 +32,7 @@ def producer() -> RecordingProducer:
 
 def _edge(producer, **overrides):
     app = FastAPI()
-    app.include_router(create_webhook_router(channel_settings(**overrides), lambda: producer))
+    app.include_router(create_webhook_router(channel_settings(**overrides), publishing_to(producer)))
     return serve(app)
 
 

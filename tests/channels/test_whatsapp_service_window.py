@@ -25,6 +25,7 @@ from tests.channels.conftest import (
     RecordingProducer,
     channel_settings,
     gmail_settings,
+    publishing_to,
 )
 from tests.fakes.twilio import post_webhook, status_params
 
@@ -106,7 +107,7 @@ async def test_twilio_63016_on_the_status_callback_fails_the_reply_and_escalates
     app.include_router(
         create_webhook_router(
             channel_settings(),
-            lambda: RecordingProducer(),
+            publishing_to(RecordingProducer()),
             on_delivery_status=lambda update: record_delivery_status(conversation, update),
         )
     )

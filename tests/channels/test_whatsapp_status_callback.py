@@ -10,7 +10,7 @@ from fte.events.v1 import events_pb2
 
 from services.channels.whatsapp import DeliveryStatusUpdate, WhatsAppSender
 from services.edge.webhooks import create_webhook_router
-from tests.channels.conftest import ACCOUNT_SID, AUTH_TOKEN, RecordingProducer, channel_settings, serve
+from tests.channels.conftest import ACCOUNT_SID, AUTH_TOKEN, RecordingProducer, channel_settings, publishing_to, serve
 from tests.fakes.twilio import FakeTwilio, post_webhook, sign, status_params
 
 
@@ -34,7 +34,7 @@ def sink() -> Sink:
 def edge(sink):
     app = FastAPI()
     app.include_router(
-        create_webhook_router(channel_settings(), lambda: RecordingProducer(), on_delivery_status=sink)
+        create_webhook_router(channel_settings(), publishing_to(RecordingProducer()), on_delivery_status=sink)
     )
     with serve(app) as url:
         yield url

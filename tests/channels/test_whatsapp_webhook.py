@@ -19,6 +19,7 @@ from tests.channels.conftest import (
     PUBLIC_BASE,
     RecordingProducer,
     channel_settings,
+    publishing_to,
     serve,
 )
 from tests.fakes.twilio import inbound_params, post_webhook, sign
@@ -35,7 +36,7 @@ def producer() -> RecordingProducer:
 @pytest.fixture
 def edge(producer):
     app = FastAPI()
-    app.include_router(create_webhook_router(channel_settings(), lambda: producer))
+    app.include_router(create_webhook_router(channel_settings(), publishing_to(producer)))
     with serve(app) as url:
         yield url
 
@@ -138,7 +139,7 @@ def test_unparseable_sender_is_400(edge, producer):
 
 def test_disabled_whatsapp_answers_404_even_when_signed(producer):
     app = FastAPI()
-    app.include_router(create_webhook_router(channel_settings(whatsapp_enabled=False), lambda: producer))
+    app.include_router(create_webhook_router(channel_settings(whatsapp_enabled=False), publishing_to(producer)))
     with serve(app) as url:
         response = post_webhook(url, PUBLIC_URL, _params(), AUTH_TOKEN)
         status = post_webhook(
@@ -154,7 +155,7 @@ def test_public_base_url_with_a_path_prefix_is_what_gets_verified(producer):
     # Behind a proxy that maps https://example.org/support/* to this app's /*.
     settings = channel_settings(public_base_url="https://example.org/support/")
     app = FastAPI()
-    app.include_router(create_webhook_router(settings, lambda: producer))
+    app.include_router(create_webhook_router(settings, publishing_to(producer)))
     params = _params()
     with serve(app) as url:
         ok = post_webhook(

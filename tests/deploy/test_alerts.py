@@ -25,6 +25,7 @@ THRESHOLDS = {
     "FteDbPoolSaturated": "> 0.8",
     "FteDeadLetters": "> 0",
     "FteFirstReplyPromiseBreached": "> 0",
+    "FteEdgeOutboxBacklog": "> 300",
 }
 # A threshold moved the wrong way, per alert; alerts_test.yaml must notice each one.
 MOVED = {
@@ -35,6 +36,7 @@ MOVED = {
     "FteDbPoolSaturated": ("> 0.8", "> 0.9"),         # 90% would not
     "FteDeadLetters": ("[15m]", "[5m]"),              # resolved too early: the window shrank
     "FteFirstReplyPromiseBreached": ('promise="breached"', 'promise="kept"'),  # the wrong outcome
+    "FteEdgeOutboxBacklog": ("> 300", "> 240"),       # 5 minutes would fire
 }
 
 
