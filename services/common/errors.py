@@ -20,6 +20,8 @@ from typing import Any, NoReturn
 
 import asyncpg
 import grpc
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import DecodeError, Message
 from grpc import aio as grpc_aio
 from grpc_interceptor.exceptions import (  # noqa: F401  (re-exported for domain code)
     Aborted,
@@ -35,8 +37,6 @@ from grpc_interceptor.exceptions import (  # noqa: F401  (re-exported for domain
     Unavailable,
 )
 from grpc_interceptor.server import AsyncServerInterceptor
-from google.protobuf.descriptor import FieldDescriptor
-from google.protobuf.message import DecodeError, Message
 from opentelemetry import trace
 from pydantic import ValidationError
 

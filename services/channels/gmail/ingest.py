@@ -81,7 +81,7 @@ def parse_push(body: bytes) -> MailboxNotification:
         data = json.loads(base64.b64decode(message["data"], validate=True))
         address = str(data["emailAddress"]).strip().lower()
         history_id = int(data["historyId"])
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+    except (ValueError, KeyError, TypeError, OverflowError, binascii.Error) as exc:
         raise ValueError(
             "expected a Pub/Sub push: message.data = base64 JSON with emailAddress and historyId"
         ) from exc
