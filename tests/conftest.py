@@ -142,3 +142,17 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
     # Keep the collection's order (e2e first) rather than the largest file first.
     config.option.loadscopereorder = False
     return EndToEndAsOneUnit(config, log)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """How many inputs each fuzz target tried (tests/fuzz/report.py records them on the reports,
+    which also reach the controller under xdist)."""
+    from tests.fuzz.report import summary_lines
+
+    summaries = [value for reports in terminalreporter.stats.values() for report in reports
+                 if getattr(report, "when", "") == "call"
+                 for name, value in getattr(report, "user_properties", ()) if name == "fuzz"]
+    if summaries:
+        terminalreporter.write_sep("=", "fuzzing")
+        for line in summary_lines(summaries):
+            terminalreporter.write_line(line)

@@ -154,7 +154,8 @@ def target_ids(request: Any) -> list[str]:
                 if depth == 0 and not field.is_repeated:
                     collect(value, depth + 1)
             elif field.type == FieldDescriptor.TYPE_STRING and field.name.endswith(("_id", "_ids")):
-                ids.extend(v for v in (value if field.is_repeated else [value]) if v)
+                # Without U+0000, which the audit log (PostgreSQL text) cannot hold.
+                ids.extend(v.replace("\x00", "") for v in (value if field.is_repeated else [value]) if v)
 
     if hasattr(request, "ListFields"):
         collect(request, 0)

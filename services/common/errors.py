@@ -5,17 +5,23 @@ Domain code raises `NotFound("customer 42")`, `InvalidArgument(...)`, `FailedPre
 trouble is told apart from bugs, so callers know whether retrying helps: PostgreSQL unreachable
 or restarting answers UNAVAILABLE; a deadlock or serialization failure re-runs the RPC (its
 transaction was rolled back, and every RPC here is idempotent) and answers ABORTED if the
-conflict persists. Anything else unexpected answers INTERNAL with a reference to the trace,
+conflict persists. A text PostgreSQL cannot store (U+0000) answers INVALID_ARGUMENT naming
+the fields that hold it, and bytes that are not the request message (`DecodeRequestInterceptor`)
+INVALID_ARGUMENT too. Anything else unexpected answers INTERNAL with a reference to the trace,
 never a stack trace.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
+from collections.abc import AsyncIterator, Callable
 from typing import Any, NoReturn
 
 import asyncpg
 import grpc
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import DecodeError, Message
 from grpc import aio as grpc_aio
 from grpc_interceptor.exceptions import (  # noqa: F401  (re-exported for domain code)
     Aborted,
@@ -89,6 +95,10 @@ class ExceptionToStatusInterceptor(AsyncServerInterceptor):
                     if not hasattr(response, "__aiter__"):
                         return await response
         except Exception as ex:  # noqa: BLE001 - every exception gets a status
+            if isinstance(ex, asyncpg.CharacterNotInRepertoireError) and not streaming:
+                fields = ", ".join(nul_fields(request_or_iterator)) or "a text field"
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                    f"{fields}: U+0000 (NUL) cannot be stored; leave it out")
             await self._abort(ex, context, method_name, attempts)
         return self._stream(response, context, method_name)
 
@@ -134,3 +144,87 @@ def _time_left(context: grpc_aio.ServicerContext) -> bool:
     """Whether the caller's deadline leaves room for another attempt (no deadline: yes)."""
     remaining = context.time_remaining()
     return remaining is None or remaining > 0.5
+
+
+def nul_fields(message: Any, prefix: str = "") -> list[str]:
+    """The (dotted) names of a request's string fields that hold U+0000, however deep."""
+    found: list[str] = []
+    if not isinstance(message, Message):
+        return found
+    for field, value in message.ListFields():
+        name = prefix + field.name
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            values = [v for kv in value.items() for v in kv]
+        else:
+            values = list(value) if field.is_repeated else [value]
+        for v in values:
+            if isinstance(v, str) and "\x00" in v:
+                found.append(name)
+                break
+            if field.type == FieldDescriptor.TYPE_MESSAGE:
+                found.extend(nul_fields(v, name + "."))
+    return list(dict.fromkeys(found))
+
+
+class _Undecodable:
+    """What a request deserializer returns instead of raising for bytes that are not its message."""
+
+    def __init__(self, error: DecodeError) -> None:
+        self.error = error
+
+
+def _tolerant(deserializer: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    def deserialize(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except DecodeError as err:
+            return _Undecodable(err)
+
+    return deserialize
+
+
+def _refuse_undecodable(request: Any) -> None:
+    if isinstance(request, _Undecodable):
+        raise InvalidArgument(f"the request is not a valid encoding of its message: {request.error}")
+
+
+async def _decoded(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    async for request in requests:
+        _refuse_undecodable(request)
+        yield request
+
+
+class DecodeRequestInterceptor(grpc_aio.ServerInterceptor):
+    """Bytes that do not decode as the request message answer INVALID_ARGUMENT. gRPC itself
+    decodes before any handler runs and answers UNKNOWN with the decoder's exception. The
+    innermost interceptor: the failure surfaces after the access check (an anonymous caller
+    still learns only UNAUTHENTICATED), as an exception the status mapping turns into a status;
+    the deserializer it installs is the one gRPC calls, since every outer interceptor keeps
+    the inner handler's."""
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.request_deserializer is None:
+            return handler
+        deserializer = _tolerant(handler.request_deserializer)
+        if handler.unary_unary:
+            inner = handler.unary_unary
+
+            async def unary_unary(request, context):
+                _refuse_undecodable(request)
+                response = inner(request, context)
+                return await response if inspect.isawaitable(response) else response
+
+            return handler._replace(unary_unary=unary_unary, request_deserializer=deserializer)
+        if handler.unary_stream:
+            inner = handler.unary_stream
+
+            def unary_stream(request, context):
+                _refuse_undecodable(request)
+                return inner(request, context)
+
+            return handler._replace(unary_stream=unary_stream, request_deserializer=deserializer)
+        kind = "stream_unary" if handler.stream_unary else "stream_stream"
+        inner = getattr(handler, kind)
+        return handler._replace(**{kind: lambda requests, context: inner(_decoded(requests), context)},
+                                request_deserializer=deserializer)

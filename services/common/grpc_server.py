@@ -22,7 +22,7 @@ from grpc_reflection.v1alpha import reflection
 
 from services.common.auth import AccessInterceptor, Gate, RemoteGate, policies
 from services.common.config import Settings
-from services.common.errors import ExceptionToStatusInterceptor
+from services.common.errors import DecodeRequestInterceptor, ExceptionToStatusInterceptor
 from services.common.logs import setup_logging
 from services.common.metrics import serve_metrics
 from services.common.rpc_metrics import RpcMetricsInterceptor
@@ -92,10 +92,11 @@ class GrpcService:
         # Server interceptors run outermost first: OTel's (added by the instrumentor when it
         # patched grpc.aio.server) wraps ours, so spans carry the final status code; the
         # status mapping wraps the access check, so its refusals become statuses; the RPC timer
-        # wraps both, so it records the status the caller got.
+        # wraps both, so it records the status the caller got; undecodable requests are refused
+        # innermost, after the access check.
         self.server = grpc.aio.server(
             interceptors=[RpcMetricsInterceptor(), ExceptionToStatusInterceptor(),
-                          *([AccessInterceptor(rules, gate)] if gate else [])],
+                          *([AccessInterceptor(rules, gate)] if gate else []), DecodeRequestInterceptor()],
             options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 8 << 20)],
         )
         for s in servicers:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from fte.common.v1 import channel_pb2
@@ -29,7 +29,7 @@ from services.conversation.handoff_store import HandoffStore, Reply
 from services.conversation.identities import IdentityClient
 from services.conversation.outbound import ReplyPublisher
 from services.conversation.tickets import Message
-from services.conversation.server import _enum_in, _enum_out, _message, _text, _uuid
+from services.conversation.server import _enum_in, _enum_out, _message, _text, _time_in, _uuid
 
 Clock = Callable[[], datetime]
 
@@ -50,8 +50,7 @@ class HandoffServicer(pb_grpc.HandoffServiceServicer):
             states=_states(request.states),
             team=_team(request.team),
             reason=_enum_in(conv_pb.EscalationReason, request.reason, "reason", default=""),
-            created_before=(request.created_before.ToDatetime(tzinfo=UTC)
-                            if request.HasField("created_before") else None),
+            created_before=_time_in(request, "created_before"),
         )
         size = escalations.page_size(request.page_size)
         after = escalations.read_page_token(filters, request.page_token)

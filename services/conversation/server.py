@@ -65,10 +65,7 @@ class ConversationServicer(pb_grpc.ConversationServiceServicer):
                 _uuid(request.requested_ticket_id, "requested_ticket_id")
                 if request.requested_ticket_id.strip() else None
             ),
-            receive_time=(
-                request.receive_time.ToDatetime(tzinfo=UTC)
-                if request.HasField("receive_time") else None
-            ),
+            receive_time=_time_in(request, "receive_time"),
             sender_assurance=_enum_in(
                 sender_assurance_pb2.SenderAssurance, request.sender_assurance,
                 "sender_assurance", default="verified",
@@ -199,9 +196,7 @@ class ConversationServicer(pb_grpc.ConversationServiceServicer):
         )
 
     async def GetChannelMetrics(self, request, context):
-        since = (
-            request.since_time.ToDatetime(tzinfo=UTC) if request.HasField("since_time") else None
-        )
+        since = _time_in(request, "since_time")
         rows = await self._store.channel_metrics(since)
         return pb.GetChannelMetricsResponse(
             channels=[
@@ -277,6 +272,17 @@ def _uuid(value: str, field: str) -> uuid.UUID:
         return uuid.UUID(value.strip())
     except ValueError:
         raise InvalidArgument(f"{field}: {value!r} is not a UUID") from None
+
+
+def _time_in(request, field: str) -> datetime | None:
+    """A Timestamp field as a datetime (None when unset); one outside years 1-9999 or with
+    nanos outside a second is refused."""
+    if not request.HasField(field):
+        return None
+    try:
+        return getattr(request, field).ToDatetime(tzinfo=UTC)
+    except ValueError as err:
+        raise InvalidArgument(f"{field}: {err}") from None
 
 
 def _prefix(enum_type) -> str:

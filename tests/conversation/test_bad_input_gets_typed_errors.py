@@ -7,6 +7,7 @@ import grpc
 import pytest
 from fte.common.v1.channel_pb2 import CHANNEL_EMAIL
 from fte.conversation.v1 import conversation_service_pb2 as pb
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from tests.conversation.helpers import inbound
 from tests.running_services import new_id, rpc_error
@@ -27,6 +28,9 @@ INVALID, NOT_FOUND = grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND
         (inbound(new_id(), category="gossip"), "category"),
         (inbound(new_id(), priority=8), "priority: unknown value 8"),
         (inbound(new_id(), requested_ticket_id="T-1"), "requested_ticket_id"),
+        # Found by tests/fuzz: a Timestamp outside years 1-9999 was INTERNAL.
+        (inbound(new_id(), receive_time=Timestamp(seconds=-(2**62))), "receive_time: Timestamp is not valid"),
+        (inbound(new_id(), receive_time=Timestamp(nanos=-1)), "receive_time: Timestamp is not valid"),
     ],
 )
 async def test_record_inbound_refuses_bad_fields_by_name(conversation, request_, detail):
@@ -46,6 +50,11 @@ async def test_record_inbound_refuses_bad_fields_by_name(conversation, request_,
         (lambda s: s.GetHistory(pb.GetHistoryRequest(customer_id="")), INVALID, "customer_id: required"),
         (lambda s: s.UpdateDeliveryStatus(pb.UpdateDeliveryStatusRequest(delivery_status=2)), INVALID, "reply_id: required"),
         (lambda s: s.UpdateDeliveryStatus(pb.UpdateDeliveryStatusRequest(reply_id="r", delivery_status=0)), INVALID, "delivery_status: required"),
+        # Found by tests/fuzz: PostgreSQL cannot store U+0000, which was INTERNAL.
+        (lambda s: s.UpdateDeliveryStatus(pb.UpdateDeliveryStatusRequest(reply_id="r\x00", delivery_status=2)),
+         INVALID, "reply_id: U+0000 (NUL) cannot be stored"),
+        (lambda s: s.GetChannelMetrics(pb.GetChannelMetricsRequest(since_time=Timestamp(seconds=2**62))),
+         INVALID, "since_time: Timestamp is not valid"),
     ],
 )
 async def test_reads_answer_typed_errors(conversation, call, code, detail):

@@ -81,18 +81,25 @@ def parse_push(body: bytes) -> MailboxNotification:
         data = json.loads(base64.b64decode(message["data"], validate=True))
         address = str(data["emailAddress"]).strip().lower()
         history_id = int(data["historyId"])
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+    except (ValueError, KeyError, TypeError, OverflowError, binascii.Error) as exc:
         raise ValueError(
             "expected a Pub/Sub push: message.data = base64 JSON with emailAddress and historyId"
         ) from exc
     if not address or history_id <= 0:
         raise ValueError("emailAddress and a positive historyId are required")
-    return MailboxNotification(
+    if history_id >= 2**64:
+        raise ValueError("historyId: larger than Gmail's 64-bit history ids")
+    notification = MailboxNotification(
         email_address=address,
         history_id=history_id,
         pubsub_message_id=str(message.get("messageId") or message.get("message_id") or ""),
         publish_time=str(message.get("publishTime") or message.get("publish_time") or ""),
     )
+    try:
+        notification.to_proto()
+    except ValueError as exc:
+        raise ValueError(f"message.publishTime: not an RFC 3339 time ({exc})") from exc
+    return notification
 
 
 # --------------------------------------------------------------------------- ingest

@@ -12,6 +12,7 @@ import binascii
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from email.errors import MessageError
 from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parseaddr
@@ -155,9 +156,19 @@ def _decode_words(value: str) -> str:
     if "=?" not in value:
         return value
     try:
-        return str(make_header(decode_header(value)))
-    except (LookupError, ValueError, UnicodeDecodeError):
+        return _text_only(str(make_header(decode_header(value))))
+    except (LookupError, ValueError, MessageError):
+        # A broken encoded word (bad base64, unknown charset) is shown as sent, not fatal.
         return value
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _text_only(decoded: str) -> str:
+    """Some codecs a sender may name (unicode_escape, utf-7) decode to lone surrogates, which
+    are no text a protobuf string (the InboundMessage) can carry: U+FFFD instead."""
+    return _SURROGATE.sub("\ufffd", decoded)
 
 
 def _collect_bodies(part: dict, plain: list[str], html: list[str]) -> int:
@@ -201,8 +212,10 @@ def _decode_body(data: str, content_type: str) -> str:
     if charset in ("iso-8859-1", "latin-1", "latin1", "us-ascii", "ascii"):
         charset = "cp1252"
     try:
-        return raw.decode(charset, errors="replace")
-    except LookupError:
+        return _text_only(raw.decode(charset, errors="replace"))
+    except (LookupError, UnicodeError):
+        # Unknown, not a text codec, or one that cannot replace what it cannot decode
+        # (idna, punycode, undefined): read it as UTF-8 rather than lose the mail.
         return raw.decode("utf-8", errors="replace")
 
 
