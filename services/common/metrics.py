@@ -34,17 +34,20 @@ Where each one is made:
 | fte_customer_identifications | identity | identity/server.py ResolveCustomer |
 | fte_escalation_first_replies | conversation | conversation/handoff.py (HandoffService): each escalation once, kept or breached |
 | http_requests_total, http_request_duration_seconds | edge | prometheus-fastapi-instrumentator (edge/app.py) |
+| fte_edge_shed_requests | edge | edge/load_shedding.py: a request refused with 503 because EDGE_MAX_IN_FLIGHT were in hand |
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import os
 import threading
 from collections.abc import Iterable
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess, start_http_server)
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +94,10 @@ KAFKA_CONSUMER_LAG = Gauge(
 DB_POOL = Gauge("fte_db_pool_connections", "Database pool connections", ["pool", "state"])  # in_use | size | max
 DEAD_LETTERS = Counter("fte_dead_letters", "Records parked in a dead-letter topic", ["topic", "source"])
 CIRCUIT_OPEN = Gauge("fte_channel_circuit_open", "1 while a channel's circuit breaker is open", ["channel"])
+# Requests the edge refused at once (503 + Retry-After) because it already had EDGE_MAX_IN_FLIGHT
+# in hand: overload, deliberately shed. Not in http_requests_total (refused before routing).
+EDGE_SHED_REQUESTS = Counter(
+    "fte_edge_shed_requests", "Requests the edge refused with 503 because it was at its in-flight limit")
 # HTTP at the edge: prometheus-fastapi-instrumentator's `http_requests_total{handler,method,status}`
 # (status grouped: 2xx, 4xx, 5xx) and `http_request_duration_seconds{handler,method}`.
 
@@ -138,3 +145,14 @@ def serve_metrics(port: int, host: str = "127.0.0.1") -> MetricsServer:
     server, thread = start_http_server(port, addr=host)
     log.info("metrics on http://%s:%s/metrics", host, server.server_port)
     return MetricsServer(server, thread)
+
+
+def exposition() -> bytes:
+    """The /metrics text of this process; under PROMETHEUS_MULTIPROC_DIR (the edge with
+    EDGE_WORKERS > 1 sets it for its workers) the sum over every process writing to that folder,
+    so whichever worker Prometheus reaches answers for all of them."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)

@@ -26,7 +26,7 @@ from fte.identity.v1 import identity_service_pb2 as id_pb
 from fte.identity.v1 import identity_service_pb2_grpc as id_grpc
 from google.protobuf.json_format import MessageToDict
 from limits import parse as parse_limit
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter
 from prometheus_fastapi_instrumentator import Instrumentator
 from prometheus_fastapi_instrumentator import metrics as http_metrics
 
@@ -35,11 +35,13 @@ from services.channels.whatsapp import record_delivery_status
 from services.common import channels as channel_names
 from services.common import topics
 from services.common.kafka import new_producer, publish
+from services.common.metrics import exposition
 from services.common.retry import RetryPolicy
 from services.common.auth import VIEWER, RemoteGate
 from services.edge.auth import as_caller, require_role
 from services.edge.webhooks import create_webhook_router
 from services.edge.inbox import create_inbox_router
+from services.edge.load_shedding import LoadShedding
 from services.edge.forms import SubmissionAccepted, SupportSubmission, TicketMessage, TicketView
 from services.edge.identity_token import token_matches
 from services.edge.rate_limits import EdgeRateLimiter
@@ -420,7 +422,7 @@ def create_app(settings: EdgeSettings | None = None, channels: ChannelSettings |
     # way (no labels carrying ids or addresses); restrict it by network where that matters.
     @app.get("/metrics")
     async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
 
     if settings.webform_dist_dir.is_dir():
         app.mount("/webform", _NoCacheStaticFiles(directory=settings.webform_dist_dir, html=True), name="webform")
@@ -433,9 +435,12 @@ def create_app(settings: EdgeSettings | None = None, channels: ChannelSettings |
         log.warning("inbox not built (%s missing): /inbox/ is not served", settings.inbox_dist_dir)
     # HTTP at the edge, on /metrics with the rest: http_requests_total{handler, method, status}
     # (2xx / 4xx / 5xx) and http_request_duration_seconds{handler, method}, by route template
-    # (never a ticket id). Added last, so it is the outermost middleware and counts the body and
-    # rate limits' 413 / 429 too.
+    # (never a ticket id). Added after `limit_body_and_rate`, so it is outside it and counts the body
+    # and rate limits' 413 / 429 too.
     Instrumentator(excluded_handlers=["/metrics", "/health", "/ready"]).add(HTTP_METRICS).instrument(app)
+    # Added after it, so outside it: a shed request skips routing, the limits and the HTTP metrics.
+    app.add_middleware(LoadShedding, max_in_flight=settings.edge_max_in_flight,
+                       retry_after_s=settings.edge_shed_retry_after_s)
     return app
 
 

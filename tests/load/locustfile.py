@@ -64,6 +64,9 @@ QUESTIONS = _questions()
 # ticket id → submit time (time.time()), newest last; shared by every user of this process.
 TICKETS: dict[str, float] = {}
 RECENT: deque[str] = deque(maxlen=200)
+# Every ticket id the edge accepted (202), in order: tests/load/overload.py hands them to a caller
+# that checks each was answered once.
+ACCEPTED: list[str] = []
 
 
 class WebFormSubmitter(HttpUser):
@@ -87,6 +90,7 @@ class WebFormSubmitter(HttpUser):
             if r.status_code == 202:
                 ticket_id = r.json()["ticket_id"]
                 TICKETS[ticket_id] = submitted
+                ACCEPTED.append(ticket_id)
                 RECENT.append(ticket_id)
                 r.success()
             elif r.status_code == 429:
