@@ -41,7 +41,6 @@ from services.common.auth import VIEWER, RemoteGate
 from services.edge.auth import as_caller, require_role
 from services.edge.webhooks import create_webhook_router
 from services.edge.inbox import create_inbox_router
-from services.edge.load_shedding import LoadShedding
 from services.edge.forms import SubmissionAccepted, SupportSubmission, TicketMessage, TicketView
 from services.edge.identity_token import token_matches
 from services.edge.rate_limits import EdgeRateLimiter
@@ -435,12 +434,9 @@ def create_app(settings: EdgeSettings | None = None, channels: ChannelSettings |
         log.warning("inbox not built (%s missing): /inbox/ is not served", settings.inbox_dist_dir)
     # HTTP at the edge, on /metrics with the rest: http_requests_total{handler, method, status}
     # (2xx / 4xx / 5xx) and http_request_duration_seconds{handler, method}, by route template
-    # (never a ticket id). Added after `limit_body_and_rate`, so it is outside it and counts the body
-    # and rate limits' 413 / 429 too.
+    # (never a ticket id). Added last, so it is the outermost middleware and counts the body and
+    # rate limits' 413 / 429 too.
     Instrumentator(excluded_handlers=["/metrics", "/health", "/ready"]).add(HTTP_METRICS).instrument(app)
-    # Added after it, so outside it: a shed request skips routing, the limits and the HTTP metrics.
-    app.add_middleware(LoadShedding, max_in_flight=settings.edge_max_in_flight,
-                       retry_after_s=settings.edge_shed_retry_after_s)
     return app
 
 

@@ -1,7 +1,8 @@
 """Past EDGE_MAX_IN_FLIGHT requests in hand, the edge refuses at once with 503 + Retry-After and a
 JSON detail, keeps the connection, still answers its probes and /metrics, publishes nothing for a
-refused submission, and every submission it accepted is on Kafka. The edge runs for real (uvicorn,
-real HTTP) against the test Kafka. Submissions whose bodies are still arriving hold the places, so
+refused submission, and every submission it accepted is on Kafka. The edge runs for real, as
+`python -m services.edge` builds it (`build`: traced, the limit outermost), under uvicorn against
+the test Kafka. Submissions whose bodies are still arriving hold the places, so
 the edge is saturated for as long as the test wants, without depending on how fast anything is."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import httpx
 from fte.events.v1 import events_pb2
 
 from services.common import topics
+from services.edge.__main__ import build
 from tests.e2e.probes import read_topic
 from tests.edge.conftest import edge_settings, serve_edge, valid_form
 from tests.observability.scrape import parse
@@ -71,7 +73,7 @@ async def test_past_the_in_flight_limit_the_edge_refuses_at_once_and_loses_nothi
     tag = uuid.uuid4().hex[:8]
     accepted: list[str] = []  # ticket ids answered 202
     refused: list[str] = []  # emails answered 503
-    async with serve_edge(settings) as url, httpx.AsyncClient(base_url=url, timeout=30) as http:
+    async with serve_edge(settings, build(settings)) as url, httpx.AsyncClient(base_url=url, timeout=30) as http:
         port = urlsplit(url).port
         held = [await HeldSubmission.start(port, form(tag, f"held-{i}")) for i in range(LIMIT)]
 
