@@ -5,10 +5,11 @@
 
 brings up the bench stack and pipeline (tests/bench/stack.py), stops the worker, dispatcher,
 notifier and agent (so the thousands of submissions wait in Kafka and the box's two cores go to
-the edge and Locust, as in the bench's edge figure), then for each `--edge ROOT:WORKERS` starts an
-edge from that checkout (`now`: this one) with EDGE_WORKERS=WORKERS on a free port, runs the
-Locust users against it, stops it with SIGTERM and prints one JSON line: the overload result plus
-the edge's CPU seconds (every process of its group) and the box's load average.
+the edge and Locust, as in the bench's edge figure), then for each
+`--edge ROOT:WORKERS[:NAME=VALUE,...]` starts an edge from that checkout (`now`: this one) with
+EDGE_WORKERS=WORKERS and those settings on a free port, runs the Locust users against it, stops it
+with SIGTERM and prints one JSON line: the overload result plus the edge's CPU seconds (every
+process of its group) and the box's load average.
 """
 
 from __future__ import annotations
@@ -69,22 +70,24 @@ async def main(args) -> None:
                 await pipe.kill(name, signal.SIGTERM)
             extra = dict(e.split("=", 1) for e in args.env)
             for variant in args.edge:
-                root, _, workers = variant.rpartition(":")
+                root, workers, *settings = variant.split(":", 2)
                 root = str(REPO_ROOT) if root == "now" else root
-                proc, url = await _edge(pipe, root, int(workers), extra)
+                own = dict(kv.split("=", 1) for kv in settings[0].split(",")) if settings else {}
+                proc, url = await _edge(pipe, root, int(workers), {**extra, **own})
                 cpu0 = _group_cpu_s(proc.pid)
                 result = await run_overload(url, args.users, args.duration)
                 cpu = _group_cpu_s(proc.pid) - cpu0
                 os.killpg(proc.pid, signal.SIGTERM)
                 code = await proc.wait()
                 print(json.dumps({"edge": variant, "edge_cpu_s": round(cpu, 1), "edge_exit": code,
-                                  "env": extra, **result}), flush=True)
+                                  "env": {**extra, **own}, **result}), flush=True)
                 await asyncio.sleep(args.pause)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--edge", action="append", required=True, help="ROOT:WORKERS (ROOT `now`: this checkout)")
+    parser.add_argument("--edge", action="append", required=True,
+                        help="ROOT:WORKERS[:NAME=VALUE,...] (ROOT `now`: this checkout; settings for that edge)")
     parser.add_argument("-u", "--users", type=int, default=1000)
     parser.add_argument("-t", "--duration", type=float, default=60)
     parser.add_argument("--pause", type=float, default=10, help="seconds between runs")
