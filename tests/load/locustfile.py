@@ -19,6 +19,9 @@ Rate limits: the edge allows 60 POSTs per minute per client IP by default and al
 users share 127.0.0.1. 20 users (5 submitters) stay under it; for more, start the stack with
 `RATE_LIMIT_PER_IP=100000/minute make run`. A 429 is reported as a failure saying so.
 The ticket pool lives in the Locust process: in distributed mode each worker has its own.
+
+`python -m tests.load.overload` runs these users for a while and sorts every answer into accepted,
+refused (503 / 429 with Retry-After) and failed (no answer, or another 5xx), as a JSON summary.
 """
 
 from __future__ import annotations
