@@ -47,9 +47,9 @@ class Authenticator:
         self._cache.drop(lambda principal: principal.key_id == key_id)
 
     async def _api_key(self, credential: str) -> Principal:
-        cached = self._cache.get(credential)
-        if cached is not None:
-            return cached
+        return await self._cache.get_or_load(credential, lambda: self._verify_key(credential))
+
+    async def _verify_key(self, credential: str) -> Principal:
         parsed = keys.parse(credential)
         if parsed is None:
             raise Unauthenticated("credential: malformed API key (expected fte_<key id>_<secret>)")
@@ -64,6 +64,4 @@ class Authenticator:
         if not ok:
             raise Unauthenticated("credential: API key is not valid")
         await self._store.mark_used(key.key_id)
-        principal = Principal(f"api-key:{key.key_id}", key.name, key.role, API_KEY, key.key_id)
-        self._cache.put(credential, principal)
-        return principal
+        return Principal(f"api-key:{key.key_id}", key.name, key.role, API_KEY, key.key_id)

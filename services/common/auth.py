@@ -187,16 +187,14 @@ class RemoteGate:
         self._cache: CredentialCache[Principal] = CredentialCache(cache_ttl_s)
 
     async def authenticate(self, credential: str) -> Principal:
-        cached = self._cache.get(credential)
-        if cached is not None:
-            return cached
+        return await self._cache.get_or_load(credential, lambda: self._ask(credential))
+
+    async def _ask(self, credential: str) -> Principal:
         try:
             reply = await self._stub.Authenticate(access_pb.AuthenticateRequest(credential=credential))
         except grpc.aio.AioRpcError as err:
             raise _refusal(err) from None
-        principal = principal_from_pb(reply.principal)
-        self._cache.put(credential, principal)
-        return principal
+        return principal_from_pb(reply.principal)
 
     async def record(self, principal: Principal, method: str, targets: list[str],
                      outcome: str, detail: str) -> str:

@@ -1,5 +1,6 @@
 """Remembers who a credential belongs to for a short time, so the slow check (argon2, or a call
-to the access service) runs once per TTL, not once per request.
+to the access service) runs once per TTL, not once per request — and once, not once per waiting
+request, when an entry is missing while many requests carry it (`get_or_load`).
 
 Keyed by the credential's SHA-256: the credential itself is never kept. Bounded: past `size`
 entries the least recently stored goes. A revocation elsewhere takes effect here within `ttl_s`.
@@ -7,10 +8,11 @@ entries the least recently stored goes. A revocation elsewhere takes effect here
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -21,6 +23,7 @@ class CredentialCache(Generic[T]):
         self.ttl_s = ttl_s
         self.size = size
         self._entries: OrderedDict[bytes, tuple[float, T]] = OrderedDict()
+        self._loading: dict[bytes, asyncio.Future[T]] = {}
 
     @staticmethod
     def _digest(credential: str) -> bytes:
@@ -41,6 +44,36 @@ class CredentialCache(Generic[T]):
         self._entries.move_to_end(digest)
         while len(self._entries) > self.size:
             self._entries.popitem(last=False)
+
+    async def get_or_load(self, credential: str, load: Callable[[], Awaitable[T]]) -> T:
+        """What is cached for this credential, else `load()`'s answer, stored. Requests asking
+        while a load for the same credential is running wait for that one (its answer or its
+        exception): without this, every request arriving while an entry is missing (at start,
+        and each time it expires under steady traffic) ran its own check, and a few hundred
+        argon2 verifications or Authenticate calls queued behind each other past their deadline
+        (issue 17: the ticket page's polls stalled 10 s and failed at 1,000 users)."""
+        cached = self.get(credential)
+        if cached is not None:
+            return cached
+        digest = self._digest(credential)
+        loading = self._loading.get(digest)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load_and_put(credential, load))
+            self._loading[digest] = loading
+            loading.add_done_callback(lambda done: self._loaded(digest, done))
+        # Shielded: one waiter giving up (its deadline, a client gone) must not cancel the
+        # check the others wait for.
+        return await asyncio.shield(loading)
+
+    async def _load_and_put(self, credential: str, load: Callable[[], Awaitable[T]]) -> T:
+        value = await load()
+        self.put(credential, value)
+        return value
+
+    def _loaded(self, digest: bytes, done: asyncio.Future[T]) -> None:
+        self._loading.pop(digest, None)
+        if not done.cancelled():
+            done.exception()  # retrieved, even when every waiter had gone: no "never retrieved" noise
 
     def drop(self, matches: Callable[[T], bool]) -> None:
         """Forgets every entry whose value `matches` (e.g. the principal of a revoked key)."""

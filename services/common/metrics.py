@@ -36,17 +36,20 @@ Where each one is made:
 | fte_edge_outbox_depth, fte_edge_outbox_oldest_age_seconds | edge | edge/outbox.py, at each relay look (every RELAY_POLL_S) and GET /health |
 | fte_edge_outbox_messages | edge | edge/outbox.py: stored (Kafka did not take it in time), relayed (the relay's ack) |
 | http_requests_total, http_request_duration_seconds | edge | prometheus-fastapi-instrumentator (edge/app.py) |
+| fte_edge_shed_requests | edge | edge/load_shedding.py: a request refused with 503 because EDGE_MAX_IN_FLIGHT were in hand |
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import os
 import threading
 from collections.abc import Iterable
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess, start_http_server)
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +98,17 @@ DEAD_LETTERS = Counter("fte_dead_letters", "Records parked in a dead-letter topi
 CIRCUIT_OPEN = Gauge("fte_channel_circuit_open", "1 while a channel's circuit breaker is open", ["channel"])
 # The edge's outbox (edge/outbox.py): messages accepted while Kafka could not take them, waiting for
 # the relay. Every edge replica reports the same table: aggregate with max, not sum.
-EDGE_OUTBOX_DEPTH = Gauge("fte_edge_outbox_depth", "Messages waiting in the edge's outbox for Kafka")
+EDGE_OUTBOX_DEPTH = Gauge(
+    "fte_edge_outbox_depth", "Messages waiting in the edge's outbox for Kafka", multiprocess_mode="livemax")
 EDGE_OUTBOX_OLDEST_AGE = Gauge(
-    "fte_edge_outbox_oldest_age_seconds", "Age of the oldest message waiting in the edge's outbox (0: none)")
+    "fte_edge_outbox_oldest_age_seconds", "Age of the oldest message waiting in the edge's outbox (0: none)",
+    multiprocess_mode="livemax")
 EDGE_OUTBOX_MESSAGES = Counter(
     "fte_edge_outbox_messages", "Messages through the edge's outbox", ["event"])  # stored | relayed
+# Requests the edge refused at once (503 + Retry-After) because it already had EDGE_MAX_IN_FLIGHT
+# in hand: overload, deliberately shed. Not in http_requests_total (refused before routing).
+EDGE_SHED_REQUESTS = Counter(
+    "fte_edge_shed_requests", "Requests the edge refused with 503 because it was at its in-flight limit")
 # HTTP at the edge: prometheus-fastapi-instrumentator's `http_requests_total{handler,method,status}`
 # (status grouped: 2xx, 4xx, 5xx) and `http_request_duration_seconds{handler,method}`.
 
@@ -147,3 +156,14 @@ def serve_metrics(port: int, host: str = "127.0.0.1") -> MetricsServer:
     server, thread = start_http_server(port, addr=host)
     log.info("metrics on http://%s:%s/metrics", host, server.server_port)
     return MetricsServer(server, thread)
+
+
+def exposition() -> bytes:
+    """The /metrics text of this process; under PROMETHEUS_MULTIPROC_DIR (the edge with
+    EDGE_WORKERS > 1 sets it for its workers) the sum over every process writing to that folder,
+    so whichever worker Prometheus reaches answers for all of them."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)

@@ -1,28 +1,89 @@
-"""python -m services.edge: config → telemetry → FastAPI under uvicorn (graceful on SIGTERM)."""
+"""python -m services.edge: config → telemetry → FastAPI under uvicorn (graceful on SIGTERM), in
+EDGE_WORKERS processes.
+
+One process (the default) serves the port itself. Several: uvicorn's supervisor binds the port
+once and starts EDGE_WORKERS processes that accept on the same socket (the kernel hands each new
+connection to a process waiting in accept, so a busy one takes fewer), restarts one that dies,
+and on SIGTERM passes it on to each and waits for their graceful stop. Each builds its own app
+(`app()` below): its own Kafka producer, gRPC channels, tracer and in-flight limit. /metrics is
+summed across them through prometheus-client's multiprocess mode (a folder made here, removed at
+exit); the rate limits are shared only through RATE_LIMIT_STORAGE_URI (Redis).
+"""
+
+import logging
+import os
+import shutil
+import tempfile
 
 import uvicorn
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from starlette.types import ASGIApp
 
 from services.common.logs import setup_logging
 from services.common.telemetry import drop_url_query, setup_tracing
 from services.edge.app import create_app
+from services.edge.load_shedding import LoadShedding
 from services.edge.settings import EdgeSettings
 
-if __name__ == "__main__":
+log = logging.getLogger("services.edge")
+
+# How long uvicorn's supervisor waits for a worker to answer its ping before killing it as hung.
+# Its default (5 s) can be reached by a worker that is only busy on a saturated box, and killing
+# it would drop every connection it holds.
+WORKER_HEALTHCHECK_S = 30
+
+
+def build(settings: EdgeSettings) -> ASGIApp:
+    """The edge as it serves: the app, traced, behind the in-flight limit. The limit is outermost,
+    outside the tracing and Starlette's own middleware, so a shed request costs no span and no
+    routing: ~1 µs in LoadShedding against ~180 µs through the rest (measured on the 2-core box)."""
+    edge = create_app(settings)
+    FastAPIInstrumentor.instrument_app(edge, excluded_urls="health,ready,metrics",
+                                       server_request_hook=drop_url_query)
+    return LoadShedding(edge, settings.edge_max_in_flight, settings.edge_shed_retry_after_s)
+
+
+def app() -> ASGIApp:
+    """uvicorn's factory, called in every serving process: its own logs, tracer and app."""
     settings = EdgeSettings()
     setup_logging("edge", settings.log_level)
     setup_tracing("edge", settings.otel_exporter_otlp_endpoint)
-    app = create_app(settings)
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="health,ready,metrics",
-                                       server_request_hook=drop_url_query)
+    return build(settings)
+
+
+def main() -> None:
+    settings = EdgeSettings()
+    setup_logging("edge", settings.log_level)
     settings.server_tls()  # both TLS files or neither, and readable: fail before serving
-    uvicorn.run(
-        app,
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        timeout_graceful_shutdown=int(settings.grace_period_s),
-        # TLS_CERT_FILE / TLS_KEY_FILE: HTTPS; neither: plain HTTP behind a TLS-ending proxy.
-        ssl_certfile=settings.tls_cert_file or None,
-        ssl_keyfile=settings.tls_key_file or None,
-    )
+    metrics_dir = None
+    if settings.edge_workers > 1:
+        # Set before the workers start (they are spawned, not forked), so prometheus-client
+        # imports in multiprocess mode there; a fresh folder, so no earlier run's counts add up.
+        metrics_dir = tempfile.mkdtemp(prefix="fte-edge-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        if not settings.rate_limit_storage_uri.strip():
+            log.warning("EDGE_WORKERS=%d without RATE_LIMIT_STORAGE_URI: each process counts the rate "
+                        "limits on its own, so together they allow up to %d times the rate",
+                        settings.edge_workers, settings.edge_workers)
+    try:
+        uvicorn.run(
+            "services.edge.__main__:app",
+            factory=True,
+            workers=settings.edge_workers,
+            host=settings.http_host,
+            port=settings.http_port,
+            log_config=None,
+            timeout_keep_alive=settings.http_keep_alive_s,
+            timeout_graceful_shutdown=int(settings.grace_period_s),
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
+            # TLS_CERT_FILE / TLS_KEY_FILE: HTTPS; neither: plain HTTP behind a TLS-ending proxy.
+            ssl_certfile=settings.tls_cert_file or None,
+            ssl_keyfile=settings.tls_key_file or None,
+        )
+    finally:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -27,7 +27,7 @@ from fte.identity.v1 import identity_service_pb2 as id_pb
 from fte.identity.v1 import identity_service_pb2_grpc as id_grpc
 from google.protobuf.json_format import MessageToDict
 from limits import parse as parse_limit
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter
 from prometheus_fastapi_instrumentator import Instrumentator
 from prometheus_fastapi_instrumentator import metrics as http_metrics
 
@@ -36,8 +36,8 @@ from services.channels.whatsapp import record_delivery_status
 from services.common import channels as channel_names
 from services.common import topics
 from services.common.db import owned_pool
-from services.common.metrics import EDGE_OUTBOX_MESSAGES, zero
 from services.common.kafka import new_producer
+from services.common.metrics import EDGE_OUTBOX_MESSAGES, exposition, zero
 from services.common.retry import RetryPolicy
 from services.common.auth import VIEWER, RemoteGate
 from services.edge.auth import as_caller, require_role
@@ -443,7 +443,7 @@ def create_app(settings: EdgeSettings | None = None, channels: ChannelSettings |
     # way (no labels carrying ids or addresses); restrict it by network where that matters.
     @app.get("/metrics")
     async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
 
     if settings.webform_dist_dir.is_dir():
         app.mount("/webform", _NoCacheStaticFiles(directory=settings.webform_dist_dir, html=True), name="webform")

@@ -37,6 +37,21 @@ class EdgeSettings(Settings):
     # Seconds a rate-limit store call may take before the replica falls back to its own counts.
     rate_limit_storage_timeout_s: float = 0.5
     expected_response_time: str = "within 5 minutes"
+    # Requests one edge process handles at once (/health, /ready, /metrics not counted); past it
+    # a request is answered at once with 503 + Retry-After (load_shedding.py).
+    edge_max_in_flight: int = Field(default=64, ge=1)
+    # The Retry-After of that 503, in seconds.
+    edge_shed_retry_after_s: int = Field(default=5, ge=1)
+    # Seconds an idle keep-alive connection is kept. Longer than the clients' own pauses (the web
+    # form polls every 1-15 s; a load balancer keeps its pool ~60 s), so the edge never closes a
+    # connection just as a client sends on it: at uvicorn's default 5 s, clients pausing 5-10 s
+    # between requests met a reset ("HTTP 0") whenever the close and their request crossed,
+    # often under load, when the edge runs its timers late.
+    http_keep_alive_s: int = Field(default=75, ge=1)
+    # Processes serving the HTTP port (uvicorn's workers, sharing its socket), each with its own
+    # Kafka producer and in-flight limit. Over 1: /metrics sums every process (prometheus-client's
+    # multiprocess mode), and the rate limits are per process unless RATE_LIMIT_STORAGE_URI is set.
+    edge_workers: int = Field(default=1, ge=1)
     # The dispatcher's gRPC health endpoint: per-channel health (breakers) for GET /health.
     dispatcher_addr: str = "127.0.0.1:50054"
     # Seconds a successful Authenticate answer is reused (keyed by the credential's SHA-256): a

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import uvicorn
-from fastapi import FastAPI
+from starlette.types import ASGIApp
 from fte.access.v1 import access_service_pb2 as access_pb
 
 from services.edge.app import create_app
@@ -19,7 +19,7 @@ from services.edge.settings import EdgeSettings
 
 
 @contextlib.asynccontextmanager
-async def serve_edge(settings: EdgeSettings, app: FastAPI | None = None) -> AsyncIterator[str]:
+async def serve_edge(settings: EdgeSettings, app: ASGIApp | None = None) -> AsyncIterator[str]:
     """Runs the edge app (`app`, or one built from `settings`) under uvicorn on
     127.0.0.1:<free port>; yields its base URL."""
     app = app or create_app(settings)

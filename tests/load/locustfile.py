@@ -19,6 +19,9 @@ Rate limits: the edge allows 60 POSTs per minute per client IP by default and al
 users share 127.0.0.1. 20 users (5 submitters) stay under it; for more, start the stack with
 `RATE_LIMIT_PER_IP=100000/minute make run`. A 429 is reported as a failure saying so.
 The ticket pool lives in the Locust process: in distributed mode each worker has its own.
+
+`python -m tests.load.overload` runs these users for a while and sorts every answer into accepted,
+refused (503 / 429 with Retry-After) and failed (no answer, or another 5xx), as a JSON summary.
 """
 
 from __future__ import annotations
@@ -64,6 +67,9 @@ QUESTIONS = _questions()
 # ticket id → submit time (time.time()), newest last; shared by every user of this process.
 TICKETS: dict[str, float] = {}
 RECENT: deque[str] = deque(maxlen=200)
+# Every ticket id the edge accepted (202), in order: tests/load/overload.py hands them to a caller
+# that checks each was answered once.
+ACCEPTED: list[str] = []
 
 
 class WebFormSubmitter(HttpUser):
@@ -87,6 +93,7 @@ class WebFormSubmitter(HttpUser):
             if r.status_code == 202:
                 ticket_id = r.json()["ticket_id"]
                 TICKETS[ticket_id] = submitted
+                ACCEPTED.append(ticket_id)
                 RECENT.append(ticket_id)
                 r.success()
             elif r.status_code == 429:
