@@ -21,7 +21,7 @@ export PATH := $(CURDIR)/.cache/bin:$(PATH)
 PROTOS := $(shell find proto -name '*.proto' | sort)
 
 .PHONY: deps deps-run deps-test-fast system-packages system-packages-run system-packages-images run up down \
-	test test-fast lint gen webform inbox bench eval intents images clean
+	test test-fast lint gen webform inbox bench eval intents images clean chaos soak
 
 # Two subsets of `deps`: running needs no browser (chromium is minutes of apt on a fresh
 # machine) and no buf; the fast tests need no Kafka jars, grpcurl or apt.
@@ -178,6 +178,18 @@ test-fast: deps-test-fast $(KUSTOMIZE) $(PROMTOOL) $(DASHCHECK)
 	cd webform && npm run --silent test:unit
 	cd inbox && npm run --silent test:unit
 	$(PY) -m pytest -ra -m "not stack and not browser"
+
+## chaos: the chaos suite, full form (tests/chaos): every process kind SIGKILLed, Kafka and
+## PostgreSQL stopped for 30 s, the channel APIs answering 503 for a minute, the network to
+## PostgreSQL cut, each under mixed traffic; prints the table (lost, doubled, worst reply).
+## `make test` runs its short form.
+chaos: deps-run
+	$(PY) -m tests.chaos
+
+## soak: the 24-hour readiness test in miniature (not in CI): SOAK_MINUTES (30) of mixed traffic
+## with random kills, then 1,000 Locust users; prints and saves artifacts/soak/soak-<time>.json
+soak: deps-run
+	$(PY) -m tests.soak
 
 ## run: install what running needs (no chromium), start PostgreSQL, Kafka, migrations and every
 ## service; Ctrl-C stops all

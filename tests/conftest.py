@@ -96,6 +96,7 @@ async def stack(stack_lock: None) -> AsyncIterator[devstack.Endpoints]:
 STARTS_ITS_OWN_STACK = {
     "stack/test_crash_recovery.py",  # kills and restarts its own PostgreSQL and Kafka
     "stack/test_devstack_run.py",  # `python -m devstack run` as a child process
+    "chaos/test_nothing_is_lost_under_faults.py",  # its own PostgreSQL, Kafka and `devstack run`
 }
 STARTS_CHROMIUM = {
     "e2e/test_webform_in_chromium.py",  # `npm run test:browser`: playwright drives Chromium
