@@ -26,6 +26,7 @@ THRESHOLDS = {
     "FteDeadLetters": "> 0",
     "FteFirstReplyPromiseBreached": "> 0",
     "FteEdgeOutboxBacklog": "> 300",
+    "FteEdgeShedding": "> 0.1",
 }
 # A threshold moved the wrong way, per alert; alerts_test.yaml must notice each one.
 MOVED = {
@@ -37,6 +38,7 @@ MOVED = {
     "FteDeadLetters": ("[15m]", "[5m]"),              # resolved too early: the window shrank
     "FteFirstReplyPromiseBreached": ('promise="breached"', 'promise="kept"'),  # the wrong outcome
     "FteEdgeOutboxBacklog": ("> 300", "> 240"),       # 5 minutes would fire
+    "FteEdgeShedding": ("> 0.1", "> 0.01"),           # the trickle would fire
 }
 
 
