@@ -97,6 +97,7 @@ STARTS_ITS_OWN_STACK = {
     "stack/test_crash_recovery.py",  # kills and restarts its own PostgreSQL and Kafka
     "stack/test_devstack_run.py",  # `python -m devstack run` as a child process
     "chaos/test_nothing_is_lost_under_faults.py",  # its own PostgreSQL, Kafka and `devstack run`
+    "stack/test_kafka_producer_outlives_a_broker_restart.py",  # stops and starts its own Kafka
 }
 STARTS_CHROMIUM = {
     "e2e/test_webform_in_chromium.py",  # `npm run test:browser`: playwright drives Chromium

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka.errors import InvalidProducerEpoch, OutOfOrderSequenceNumber, ProducerFenced, UnknownProducerId
+from aiokafka.structs import RecordMetadata
 from google.protobuf.message import Message
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 
+log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("fte.kafka")
 
 Headers = list[tuple[str, bytes]]
@@ -23,14 +28,14 @@ Headers = list[tuple[str, bytes]]
 
 def new_producer(
     bootstrap_servers: str, client_id: str, request_timeout_ms: int = 15000
-) -> AIOKafkaProducer:
+) -> Producer:
     """A producer that only reports success once every in-sync replica has the record.
 
     `request_timeout_ms` bounds each request, and a record still waiting for a partition
     leader past it fails. It does not withdraw a record already sent: with idempotence the
     producer retries that until the broker takes it, so a send its caller saw fail may still
     land later (callers retry with the same idempotency key, which makes the copy harmless)."""
-    return AIOKafkaProducer(
+    return Producer(
         bootstrap_servers=bootstrap_servers,
         client_id=client_id,
         acks="all",
@@ -38,6 +43,78 @@ def new_producer(
         linger_ms=2,
         request_timeout_ms=request_timeout_ms,
     )
+
+
+# Errors after which an idempotent aiokafka producer never sends again: its sender task ends and
+# every later record waits until it times out. Seen here when the broker restarts while records
+# are in flight (`tests/stack/test_kafka_producer_outlives_a_broker_restart.py`): the broker and
+# the producer then disagree on the sequence numbers for good. The Java client bumps its epoch;
+# aiokafka cannot, so `Producer` starts a new one (a new producer id, sequences from 0).
+_FATAL = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch, ProducerFenced)
+
+
+class Producer:
+    """`new_producer`'s producer: an AIOKafkaProducer (every attribute is its) that replaces
+    that AIOKafkaProducer when it can no longer send (`_FATAL`), so a process outlives a broker
+    restart instead of failing every publish until someone restarts it. The send that met the
+    error is made once more on the new one: the broker refused it, so it was not written."""
+
+    def __init__(self, **config: Any) -> None:
+        self._config = config
+        self._producer = AIOKafkaProducer(**config)
+        self._lock = asyncio.Lock()
+        self.renewals = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._producer, name)
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def send_and_wait(self, topic: str, value: bytes | None = None, key: bytes | None = None,
+                            **kwargs: Any) -> RecordMetadata:
+        producer = self._producer
+        failed = _fatal_error(producer)
+        if failed is None:
+            try:
+                return await producer.send_and_wait(topic, value=value, key=key, **kwargs)
+            except _FATAL as exc:
+                failed = exc
+        await self._renew(producer, failed)
+        return await self._producer.send_and_wait(topic, value=value, key=key, **kwargs)
+
+    async def _renew(self, broken: AIOKafkaProducer, error: BaseException) -> None:
+        async with self._lock:
+            if self._producer is not broken:
+                return  # another send renewed it meanwhile
+            log.warning("kafka producer %s cannot send any more (%s): starting a new one",
+                        self._config.get("client_id"), type(error).__name__)
+            fresh = AIOKafkaProducer(**self._config)
+            try:
+                await fresh.start()
+            except BaseException:
+                await fresh.stop()
+                raise  # Kafka away: the caller's retry comes back here
+            self._producer = fresh
+            self.renewals += 1
+        try:
+            # Its records were failed when its sender ended: nothing is left to flush.
+            await asyncio.wait_for(broken.stop(), 5)
+        except Exception:  # noqa: BLE001 - a broken producer's cleanup must not fail a send
+            log.warning("the broken kafka producer did not stop cleanly", exc_info=True)
+
+
+def _fatal_error(producer: AIOKafkaProducer) -> BaseException | None:
+    """The `_FATAL` error that ended this producer's sender task, if one did."""
+    sender = getattr(producer, "_sender", None)
+    task = getattr(sender, "sender_task", None)
+    if task is None or not task.done() or task.cancelled():
+        return None
+    error = task.exception()
+    return error if isinstance(error, _FATAL) else None
 
 
 class LazyProducer:
@@ -48,10 +125,10 @@ class LazyProducer:
     def __init__(self, bootstrap_servers: str, client_id: str) -> None:
         self._bootstrap = bootstrap_servers
         self._client_id = client_id
-        self._producer: AIOKafkaProducer | None = None
+        self._producer: Producer | None = None
         self._lock = asyncio.Lock()
 
-    async def get(self) -> AIOKafkaProducer:
+    async def get(self) -> Producer:
         async with self._lock:
             if self._producer is None:
                 producer = new_producer(self._bootstrap, self._client_id)
@@ -80,7 +157,7 @@ class _HeaderGetter:
 
 
 async def publish(
-    producer: AIOKafkaProducer,
+    producer: Producer | AIOKafkaProducer,
     topic: str,
     key: str,
     message: Message,
@@ -91,7 +168,7 @@ async def publish(
 
 
 async def send_record(
-    producer: AIOKafkaProducer, topic: str, key: str, value: bytes, headers: Headers | None = None
+    producer: Producer | AIOKafkaProducer, topic: str, key: str, value: bytes, headers: Headers | None = None
 ) -> tuple[int, int]:
     """`publish` for a record already serialised, e.g. one kept while Kafka was away (the edge's
     outbox). A trace context in `headers` (kept from the request that accepted the record) is
