@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from fte.events.v1 import events_pb2
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -36,17 +36,7 @@ async def test_consumed_record_continues_the_producers_trace(stack):
     finally:
         await producer.stop()
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=stack.bootstrap_servers, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        from aiokafka import TopicPartition
-
-        tp = TopicPartition(TOPIC, partition)
-        consumer.assign([tp])
-        consumer.seek(tp, offset)
-        record = await consumer.getone()
-    finally:
-        await consumer.stop()
+    record = await _read_one(stack.bootstrap_servers, partition, offset)
 
     assert record.key.decode() == key
     assert events_pb2.InboundMessage.FromString(record.value).idempotency_key == key
@@ -86,17 +76,7 @@ async def test_record_sent_later_stays_in_the_trace_it_was_received_in(stack):
     finally:
         await producer.stop()
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=stack.bootstrap_servers, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        from aiokafka import TopicPartition
-
-        tp = TopicPartition(TOPIC, partition)
-        consumer.assign([tp])
-        consumer.seek(tp, offset)
-        record = await consumer.getone()
-    finally:
-        await consumer.stop()
+    record = await _read_one(stack.bootstrap_servers, partition, offset)
 
     publish_span = next(s for s in exporter.get_finished_spans() if s.name == f"{TOPIC} publish"
                         and s.context.trace_id == root.get_span_context().trace_id)
@@ -104,3 +84,16 @@ async def test_record_sent_later_stays_in_the_trace_it_was_received_in(stack):
     traceparents = [v.decode().split("-")[1:3] for k, v in record.headers if k == "traceparent"]
     assert traceparents == [[f"{publish_span.context.trace_id:032x}", f"{publish_span.context.span_id:016x}"]]
     assert ("kind", b"x") in list(record.headers)
+
+
+async def _read_one(bootstrap_servers: str, partition: int, offset: int):
+    """The record at `offset` of TOPIC's `partition`."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tp = TopicPartition(TOPIC, partition)
+        consumer.assign([tp])
+        consumer.seek(tp, offset)
+        return await consumer.getone()
+    finally:
+        await consumer.stop()

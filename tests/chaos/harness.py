@@ -59,6 +59,9 @@ CHAOS_STACK = StackConfig(
     kafka=kafka.KafkaConfig(data_dir=CHAOS_ROOT / "kafka", port=19152 + PORT_OFFSET,
                             controller_port=19153 + PORT_OFFSET),
 )
+# The subject of the email telling a web-form customer their ticket has a reply
+# (services/channels/web.py web_reply_notification).
+NOTICE_SUBJECT = "We replied"
 # The process kinds the suite kills, one case each.
 KILLED = ("edge", "worker", "dispatcher", "identity", "conversation", "agent", "notifier")
 
@@ -348,6 +351,13 @@ class Traffic:
         except httpx.HTTPError:
             return False
 
+    async def watch(self, every_s: float = 0.5) -> None:
+        """Looks every `every_s` seconds, so a reply's time is when it came (give or take that),
+        not when someone next looked."""
+        while True:
+            await self.look()
+            await asyncio.sleep(every_s)
+
     async def pubsub_retries(self) -> None:
         """Pub/Sub: a refused push is delivered again until it is taken."""
         while True:
@@ -371,20 +381,21 @@ class Traffic:
         for sent in list(fakes.twilio.messages):
             whatsapp.setdefault(sent.get("To", "").removeprefix("whatsapp:"), set()).add(
                 callback_query(sent)["reply_id"])
+        # Emails sent: answers to emails, and notices of a web ticket's reply ("We replied: …").
         emails: dict[str, int] = {}
+        notices: dict[str, int] = {}
         for sent in list(fakes.gmail.sent):
             to = parseaddr(str(sent.mime["To"]))[1]
-            emails[to] = emails.get(to, 0) + 1
-        email_customers = {m.address for m in self.messages if m.channel == "email"}
+            kind = notices if str(sent.mime["Subject"]).startswith(NOTICE_SUBJECT) else emails
+            kind[to] = kind.get(to, 0) + 1
         now = time.monotonic()
         for m in self.messages:
             if m.status != "accepted":
                 continue
             if m.channel == "web":
                 # The reply on the ticket page, announced by one email notice (a notice sent
-                # twice is a reply sent twice; told apart from email answers by address).
-                notices = 0 if m.address in email_customers else emails.get(m.address, 0)
-                m.replies = max(outbound.get(m.ticket_id, 0), notices)
+                # twice is a reply sent twice). An address writes once on the web form.
+                m.replies = max(outbound.get(m.ticket_id, 0), notices.get(m.address, 0))
             elif m.channel == "whatsapp":
                 m.replies = len(whatsapp.get(m.address, ()))
             else:
@@ -470,7 +481,7 @@ async def run_case(stack: ChaosStack, fault: Fault, profile: Profile) -> Outcome
     third = max(1, profile.messages // 3)
     async with httpx.AsyncClient(base_url=stack.edge_url, timeout=30) as http:
         traffic = Traffic(stack, http, label)
-        pubsub = asyncio.create_task(traffic.pubsub_retries())
+        background = [asyncio.create_task(traffic.pubsub_retries()), asyncio.create_task(traffic.watch())]
         try:
             await traffic.burst(third)
             await fault.start(stack)
@@ -488,9 +499,9 @@ async def run_case(stack: ChaosStack, fault: Fault, profile: Profile) -> Outcome
             await asyncio.sleep(5)  # a second copy of a reply would come within the retry delays
             await traffic.look()
         finally:
-            pubsub.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pubsub
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
     outcome = traffic.outcome(fault.name)
     (ARTIFACTS / f"{label}.json").write_text(json.dumps(
         {"outcome": asdict(outcome), "messages": [asdict(m) for m in traffic.messages]}, indent=2))

@@ -9,6 +9,7 @@ import os
 from dataclasses import replace
 
 from devstack.processes import PROCESSES as MAKE_RUN
+from devstack.processes import SETUP  # `devstack run` runs it first: the knowledge base, a key
 
 _MOVED: dict[str, dict] = json.loads(os.environ.get("FTE_CHAOS_PORTS") or "{}")
 
@@ -16,3 +17,5 @@ PROCESSES = tuple(
     replace(p, port=_MOVED[p.name]["port"], env={**p.env, **_MOVED[p.name]["env"]}) if p.name in _MOVED else p
     for p in MAKE_RUN
 )
+
+__all__ = ["PROCESSES", "SETUP"]

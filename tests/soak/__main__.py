@@ -22,7 +22,6 @@ Exits 1 when a message was lost or doubled.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import random
@@ -194,7 +193,8 @@ async def main() -> int:
         async with httpx.AsyncClient(base_url=stack.edge_url, timeout=30) as http:
             soak = Soak(stack, http)
             until = time.monotonic() + MINUTES * 60
-            pubsub = asyncio.create_task(soak.traffic.pubsub_retries())
+            background = [asyncio.create_task(soak.traffic.pubsub_retries()),
+                          asyncio.create_task(soak.traffic.watch(every_s=1))]
             locust = asyncio.create_task(run_overload(stack.edge_url, WEB_USERS, MINUTES * 60, ticket_ids=True))
             await asyncio.gather(soak.uptime(until), soak.killer(until), soak.customers(until))
             web_run = await locust
@@ -219,9 +219,9 @@ async def main() -> int:
                 "dead_letters": await dead_letters(),
                 **await database_figures([m.ticket_id for m in soak.cross if m.status == "accepted"]),
             })
-            pubsub.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pubsub
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
 
             print(f"soak: overload, {OVERLOAD_USERS} Locust users for {OVERLOAD_S:g} s", flush=True)
             overload = await run_overload(stack.edge_url, OVERLOAD_USERS, OVERLOAD_S, ticket_ids=True)
