@@ -148,7 +148,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
 
 def pytest_terminal_summary(terminalreporter) -> None:
     """How many inputs each fuzz target tried (tests/fuzz/report.py records them on the reports,
-    which also reach the controller under xdist)."""
+    which also reach the controller under xdist), and the chaos suite's table (each case's
+    outcome is its test's `chaos` property)."""
     from tests.fuzz.report import summary_lines
 
     summaries = [value for reports in terminalreporter.stats.values() for report in reports
@@ -158,3 +159,11 @@ def pytest_terminal_summary(terminalreporter) -> None:
         terminalreporter.write_sep("=", "fuzzing")
         for line in summary_lines(summaries):
             terminalreporter.write_line(line)
+    outcomes = [value for reports in terminalreporter.stats.values() for report in reports
+                if getattr(report, "when", "") == "call"
+                for name, value in getattr(report, "user_properties", ()) if name == "chaos"]
+    if outcomes:
+        from tests.chaos.harness import Outcome, table
+
+        terminalreporter.write_sep("=", "chaos (short form): every accepted message answered once")
+        terminalreporter.write_line(table([Outcome(**o) for o in outcomes]))
