@@ -376,7 +376,7 @@ class Traffic:
         fakes = self.stack.fakes
         assert fakes
         web = [m for m in self.messages if m.channel == "web" and m.status == "accepted"]
-        outbound = await _web_replies(self.stack.admin_dsn_direct, [m.ticket_id for m in web])
+        outbound = await web_replies(self.stack.admin_dsn_direct, [m.ticket_id for m in web])
         whatsapp: dict[str, set[str]] = {}
         for sent in list(fakes.twilio.messages):
             whatsapp.setdefault(sent.get("To", "").removeprefix("whatsapp:"), set()).add(
@@ -395,7 +395,7 @@ class Traffic:
             if m.channel == "web":
                 # The reply on the ticket page, announced by one email notice (a notice sent
                 # twice is a reply sent twice). An address writes once on the web form.
-                m.replies = max(outbound.get(m.ticket_id, 0), notices.get(m.address, 0))
+                m.replies = max(outbound.get(m.ticket_id, (0, None))[0], notices.get(m.address, 0))
             elif m.channel == "whatsapp":
                 m.replies = len(whatsapp.get(m.address, ()))
             else:
@@ -420,20 +420,24 @@ class Traffic:
         )
 
 
-async def _web_replies(admin_dsn: str, ticket_ids: list[str]) -> dict[str, int]:
-    """Delivered replies per web ticket (the ticket page is where a web customer reads them)."""
+async def web_replies(admin_dsn: str, ticket_ids: list[str]) -> dict[str, tuple[int, float | None]]:
+    """Per web ticket (the ticket page is where a web customer reads them): its delivered
+    replies, and the seconds from the ticket's creation to the first (None: no reply yet).
+    {} while the database cannot be reached."""
     if not ticket_ids:
         return {}
     with contextlib.suppress(OSError, asyncpg.PostgresError, asyncio.TimeoutError):
         conn = await asyncpg.connect(admin_dsn, timeout=5)
         try:
             rows = await conn.fetch(
-                """SELECT ticket_id::text AS t, count(*) AS n FROM conversation.messages
-                   WHERE ticket_id = ANY($1::uuid[]) AND direction = 'outbound'
-                     AND delivery_status = 'delivered' GROUP BY ticket_id""", ticket_ids)
+                """SELECT t.ticket_id::text AS t, count(m.*) AS n,
+                          extract(epoch FROM min(m.delivery_update_time) - t.create_time)::float8 AS reply_s
+                   FROM conversation.tickets t LEFT JOIN conversation.messages m
+                     ON m.ticket_id = t.ticket_id AND m.direction = 'outbound' AND m.delivery_status = 'delivered'
+                   WHERE t.ticket_id = ANY($1::uuid[]) GROUP BY t.ticket_id, t.create_time""", ticket_ids)
         finally:
             await conn.close()
-        return {r["t"]: r["n"] for r in rows}
+        return {r["t"]: (r["n"], r["reply_s"]) for r in rows}
     return {}
 
 

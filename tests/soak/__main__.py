@@ -36,7 +36,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from devstack import REPO_ROOT
 from services.common import topics
-from tests.chaos.harness import CHAOS_STACK, KILLED, ChaosStack, Traffic
+from tests.chaos.harness import CHAOS_STACK, KILLED, ChaosStack, Traffic, web_replies
 from tests.load.overload import run_overload
 
 ARTIFACTS = REPO_ROOT / "artifacts" / "soak"
@@ -121,29 +121,18 @@ QUESTIONS = [
 async def web_outcomes(ticket_ids: list[str]) -> dict:
     """The web tickets' fate, from the database: answered (at least one delivered reply), lost
     (none), doubled (more than one), and the p95 of ticket created → first reply delivered."""
-    conn = await asyncpg.connect(CHAOS_STACK.postgres.admin_dsn)
-    try:
-        rows = await conn.fetch(
-            """SELECT t.ticket_id::text AS t, count(m.*) AS n,
-                      extract(epoch FROM min(m.delivery_update_time) - t.create_time)::float8 AS reply_s
-               FROM conversation.tickets t LEFT JOIN conversation.messages m
-                 ON m.ticket_id = t.ticket_id AND m.direction = 'outbound' AND m.delivery_status = 'delivered'
-               WHERE t.ticket_id = ANY($1::uuid[]) GROUP BY t.ticket_id, t.create_time""", ticket_ids)
-    finally:
-        await conn.close()
-    answered = [r for r in rows if r["n"] >= 1]
+    found = await web_replies(CHAOS_STACK.postgres.admin_dsn, ticket_ids)
+    answered = [reply_s for n, reply_s in found.values() if n >= 1]
     return {"accepted": len(ticket_ids), "answered": len(answered), "lost": len(ticket_ids) - len(answered),
-            "doubled": sum(1 for r in rows if r["n"] > 1),
-            "p95_reply_s": p95([r["reply_s"] for r in answered if r["reply_s"] is not None])}
+            "doubled": sum(1 for n, _ in found.values() if n > 1),
+            "p95_reply_s": p95([r for r in answered if r is not None])}
 
 
 async def until_web_answered(ticket_ids: list[str], timeout_s: float, others: Traffic | None = None) -> dict:
     """Waits (at most `timeout_s`) until every ticket — and every message of `others` — is
     answered, then a few seconds more so a second reply shows; the web tickets' outcome."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if others:
-            await others.look()
+    while time.monotonic() < deadline:  # `others` is looked at by its watcher meanwhile
         if not (await web_outcomes(ticket_ids))["lost"] and (others is None or others.all_answered()):
             break
         await asyncio.sleep(2)
