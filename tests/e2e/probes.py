@@ -96,8 +96,10 @@ def _partitions(topic: str) -> list[TopicPartition]:
     return [TopicPartition(topic, p) for p in range(kafka.topic_partitions()[topic])]
 
 
-async def read_topic(bootstrap: str, topic: str) -> list:
-    """Every record on the topic, from the beginning up to its current end."""
+async def read_topic(bootstrap: str, topic: str, key_prefix: str = "") -> list:
+    """Every record on the topic, from the beginning up to its current end; with `key_prefix`,
+    only those whose key starts with it (a session's topic also holds other tests' records,
+    poison ones included)."""
     # "earliest" from the start: a later seek_to_beginning can lose a race with the default
     # reset to the end that assign() starts.
     consumer = AIOKafkaConsumer(
@@ -121,7 +123,8 @@ async def read_topic(bootstrap: str, topic: str) -> list:
             for tp in list(remaining):
                 if await consumer.position(tp) >= end[tp]:
                     remaining.discard(tp)
-        return records
+        prefix = key_prefix.encode()
+        return [r for r in records if (r.key or b"").startswith(prefix)]
     finally:
         await consumer.stop()
 

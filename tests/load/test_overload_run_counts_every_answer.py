@@ -39,5 +39,5 @@ async def test_every_answer_is_counted_and_every_accepted_ticket_is_on_kafka(
     assert result["errors"] == {}
 
     on_kafka = {events_pb2.InboundMessage.FromString(r.value).ticket_id
-                for r in await read_topic(stack.bootstrap_servers, topics.INCOMING)}
+                for r in await read_topic(stack.bootstrap_servers, topics.INCOMING, key_prefix="locust-")}
     assert set(result["ticket_ids"]) <= on_kafka
