@@ -36,7 +36,6 @@ import json
 import re
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,7 +50,7 @@ from openai.types.responses import (
     ResponseOutputText,
 )
 
-from services.knowledge.embeddings import Embedder
+from services.knowledge.embeddings import Embedder, RecentVectors
 from services.agent import linking
 from services.agent import handover
 from services.agent.handover import FIRST_REPLY
@@ -448,27 +447,16 @@ class OfflineModel(Model):
 
     name = MODEL_NAME
 
-    def __init__(self, embedder: Embedder, cache_size: int = 8192) -> None:
-        self._embedder = embedder
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._cache_size = cache_size
+    def __init__(self, embedder: Embedder) -> None:
+        # Article sentences repeat from reply to reply, and the question was embedded moments
+        # ago by the guardrail and the search: vectors are remembered (build_embedder's
+        # embedder already does; one given bare gets its own memory).
+        self._embedder = embedder if isinstance(embedder, RecentVectors) else RecentVectors(embedder)
 
     # --- sentence vectors ---------------------------------------------------------------
 
     async def _vectors(self, texts: Sequence[str]) -> list[np.ndarray]:
-        """Sentence vectors, cached (articles repeat from reply to reply); one batched
-        embedder call for whatever is new."""
-        found = {t: self._cache[t] for t in texts if t in self._cache}
-        missing = [t for t in dict.fromkeys(texts) if t not in found]
-        if missing:
-            for t, v in zip(missing, await self._embedder.embed(missing), strict=True):
-                found[t] = self._cache[t] = np.asarray(v, dtype=np.float32)
-        for t in found:
-            if t in self._cache:
-                self._cache.move_to_end(t)
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
-        return [found[t] for t in texts]
+        return await self._embedder.vectors(texts)
 
     # --- composing ----------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ import base64
 import binascii
 import json
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,8 +33,17 @@ class UpsertOutcome:
 
 
 @dataclass(frozen=True)
+class SearchHit:
+    article: ArticleRow
+    snippet: str
+    score: float
+    vector_score: float
+    text_score: float
+
+
+@dataclass(frozen=True)
 class SearchOutcome:
-    hits: list[search.Hit]
+    hits: list[SearchHit]
     model: str
 
 
@@ -54,6 +64,14 @@ class KnowledgeBase:
     def __init__(self, store: KnowledgeStore, embedder: Embedder) -> None:
         self.store = store
         self.embedder = embedder
+        self._common: tuple[float, list[str]] = (0.0, [])
+
+    async def _common_lexemes(self) -> list[str]:
+        expires, lexemes = self._common
+        if time.monotonic() >= expires:
+            lexemes = await self.store.common_lexemes(search.TEXT_MATCHES_PER_LEXEME)
+            self._common = (time.monotonic() + search.COMMON_LEXEMES_TTL_S, lexemes)
+        return lexemes
 
     @property
     def model(self) -> str:
@@ -125,12 +143,27 @@ class KnowledgeBase:
             span.set_attribute("fte.knowledge.category", category.strip().lower())
             span.set_attribute("fte.knowledge.query_chars", len(query))
             (vector,) = await self.embedder.embed([query])
-            candidates = await self.store.candidates(
-                self.model, self.embedder.dimensions, vector, query, category.strip().lower(),
-                search.CANDIDATES_PER_METHOD,
-            )
-            hits = search.rank(candidates, k or 5, min_score)
-            span.set_attribute("fte.knowledge.candidates", len(candidates))
-            span.set_attribute("fte.knowledge.hits", len(hits))
-            span.set_attribute("fte.knowledge.articles", [h.candidate.article.slug for h in hits])
-            return SearchOutcome(hits, self.model)
+            outcome = await self.search_by_vector(query, vector, k or 5, min_score, category)
+            span.set_attribute("fte.knowledge.hits", len(outcome.hits))
+            span.set_attribute("fte.knowledge.articles", [h.article.slug for h in outcome.hits])
+            return outcome
+
+    async def search_by_vector(
+        self, query: str, vector: Sequence[float], k: int, min_score: float, category: str
+    ) -> SearchOutcome:
+        """`search` with the query's vector already computed (and the arguments checked)."""
+        candidates = await self.store.candidates(
+            self.model, self.embedder.dimensions, vector, query, category.strip().lower(),
+            search.CANDIDATES_PER_METHOD, await self._common_lexemes(),
+        )
+        ranked = search.rank(candidates, k, min_score)
+        found = await self.store.found(
+            [h.candidate.article_id for h in ranked], query, self.model) if ranked else {}
+        # An article deleted between the two reads is left out.
+        hits = [
+            SearchHit(found[h.candidate.article_id][0], found[h.candidate.article_id][1],
+                      h.score, h.candidate.vector_score, h.candidate.text_score)
+            for h in ranked if h.candidate.article_id in found
+        ]
+        trace.get_current_span().set_attribute("fte.knowledge.candidates", len(candidates))
+        return SearchOutcome(hits, self.model)

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -47,8 +48,13 @@ ONNX_MODEL_DIR = Path(
     os.environ.get("FTE_EMBEDDING_MODEL_DIR")
     or Path(__file__).resolve().parents[2] / ".cache" / "models" / LOCAL_MODEL
 )
-# Two intra-op threads: the pods get ~2 CPUs; more threads than cores only contend.
-ONNX_THREADS = 2
+# Intra-op threads. A request embeds one short question: one thread does it for 6 ms of CPU,
+# two threads for 15 ms (they spin-wait for each other) in about the same wall time, so
+# serving uses one. Bulk embedding (seeding, batches of 64 articles) runs 1.7x faster on two:
+# the seed command asks for BULK_THREADS. Spinning is off either way: on shared cores a
+# spinning thread burns CPU another process needs (figures: tests/bench/README.md).
+ONNX_THREADS = 1
+BULK_THREADS = 2
 
 
 class _OnnxModel:
@@ -57,7 +63,7 @@ class _OnnxModel:
     max_seq_length (256) and pads to a batch's longest text, the encoder gives token vectors,
     their mean under the attention mask is L2-normalised."""
 
-    def __init__(self, model_dir: Path) -> None:
+    def __init__(self, model_dir: Path, threads: int) -> None:
         import onnxruntime
         from tokenizers import Tokenizer
 
@@ -68,8 +74,9 @@ class _OnnxModel:
                 "(or `python -m services.knowledge.onnx_export`), or set FTE_EMBEDDING_MODEL_DIR")
         self.tokenizer = Tokenizer.from_file(str(tokenizer))
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = ONNX_THREADS
+        options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = onnxruntime.InferenceSession(
             str(model), options, providers=["CPUExecutionProvider"])
         self.inputs = {i.name for i in self.session.get_inputs()}
@@ -91,19 +98,18 @@ class _OnnxModel:
         return np.concatenate(out).astype(np.float32)
 
 
-# The model is ~90 MB and takes a second to load: one session per process, shared by every
-# LocalEmbedder (the knowledge servicer, the offline agent model, the seed command).
+# The model is ~90 MB and takes a second to load: one session per process (and thread count),
+# shared by every LocalEmbedder (the knowledge servicer, the offline agent model, the seed).
 _model_lock = threading.Lock()
-_model: _OnnxModel | None = None
+_models: dict[int, _OnnxModel] = {}
 
 
-def _local_model() -> _OnnxModel:
-    global _model
+def _local_model(threads: int) -> _OnnxModel:
     with _model_lock:
-        if _model is None:
-            _model = _OnnxModel(ONNX_MODEL_DIR)
-            log.info("loaded local embedding model %s (onnxruntime)", LOCAL_MODEL)
-        return _model
+        if threads not in _models:
+            _models[threads] = _OnnxModel(ONNX_MODEL_DIR, threads)
+            log.info("loaded local embedding model %s (onnxruntime, %d thread(s))", LOCAL_MODEL, threads)
+        return _models[threads]
 
 
 class LocalEmbedder:
@@ -114,17 +120,18 @@ class LocalEmbedder:
     model = LOCAL_MODEL
     dimensions = LOCAL_DIMENSIONS
 
-    def __init__(self, batch_size: int = 64) -> None:
+    def __init__(self, batch_size: int = 64, threads: int = ONNX_THREADS) -> None:
         self.batch_size = batch_size
+        self.threads = threads
         self.calls = 0  # texts-bearing embed calls, observable by the seed command and tests
         self._lock = asyncio.Lock()
 
     def load(self) -> None:
         """Loads the model now (at startup) instead of on the first request."""
-        _local_model()
+        _local_model(self.threads)
 
     def _encode(self, texts: list[str]) -> list[list[float]]:
-        return _local_model().encode(texts, self.batch_size).tolist()
+        return _local_model(self.threads).encode(texts, self.batch_size).tolist()
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
@@ -164,6 +171,58 @@ class OpenAIEmbedder:
         return out
 
 
+class RecentVectors:
+    """An embedder that remembers the vectors of the texts it embedded last (LRU, `size`).
+
+    One reply embeds the customer's question three times over — the intent guardrail, the
+    knowledge search and the offline model's sentence ranking each ask for it — and the same
+    article sentences reply after reply: the bench's flame graph had the agent spending ~40%
+    of its CPU in the encoder. Texts are keyed with whitespace collapsed (the tokenizer splits
+    on it, so the vector is the same). Only the texts not remembered reach `inner`, in one
+    call."""
+
+    def __init__(self, inner: Embedder, size: int = 16_384) -> None:
+        self.inner = inner
+        self.size = size
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.hits = self.misses = 0
+
+    @property
+    def model(self) -> str:
+        return self.inner.model
+
+    @property
+    def dimensions(self) -> int:
+        return self.inner.dimensions
+
+    @property
+    def calls(self) -> int:
+        return self.inner.calls
+
+    def load(self) -> None:
+        self.inner.load()
+
+    async def vectors(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """The texts' vectors as float32 arrays (the remembered objects: do not modify)."""
+        keys = [" ".join(t.split()) for t in texts]
+        missing = [k for k in dict.fromkeys(keys) if k not in self._vectors]
+        self.misses += len(missing)
+        self.hits += len(keys) - len(missing)
+        if missing:
+            for k, v in zip(missing, await self.inner.embed(missing), strict=True):
+                self._vectors[k] = np.asarray(v, dtype=np.float32)
+        out = []
+        for k in keys:
+            self._vectors.move_to_end(k)
+            out.append(self._vectors[k])
+        while len(self._vectors) > self.size:
+            self._vectors.popitem(last=False)
+        return out
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        return [v.tolist() for v in await self.vectors(texts)]
+
+
 def _normalise(vector: Sequence[float]) -> list[float]:
     norm = sum(x * x for x in vector) ** 0.5 or 1.0
     return [x / norm for x in vector]
@@ -184,23 +243,24 @@ def openai_client(settings: KnowledgeSettings, timeout_s: float):
 
 @contextlib.asynccontextmanager
 async def build_embedder(
-    settings: KnowledgeSettings, preload: bool = True
+    settings: KnowledgeSettings, preload: bool = True, bulk: bool = False
 ) -> AsyncIterator[Embedder]:
-    """The embedder EMBEDDING_PROVIDER names, and its client for as long as it is used.
-    `preload=False` defers loading the local model to the first embed call (the seed
-    command: re-seeding unchanged articles never needs it)."""
+    """The embedder EMBEDDING_PROVIDER names, remembering its recent vectors, and its client
+    for as long as it is used. `preload=False` defers loading the local model to the first
+    embed call (the seed command: re-seeding unchanged articles never needs it); `bulk` runs
+    it on BULK_THREADS (the seed command embeds whole batches of articles)."""
     provider = settings.embedding_provider.strip().lower()
     if provider == "local":
-        embedder = LocalEmbedder()
+        embedder = LocalEmbedder(threads=BULK_THREADS if bulk else ONNX_THREADS)
         if preload:
             embedder.load()  # seconds, once per process: pay it at startup, not on a request
-        yield embedder
+        yield RecentVectors(embedder)
     elif provider == "openai":
         if not settings.online:
             raise ValueError("EMBEDDING_PROVIDER=openai needs OPENAI_API_KEY or OPENAI_BASE_URL")
         client = openai_client(settings, settings.embedding_timeout_s)
         try:
-            yield OpenAIEmbedder(client, settings.openai_embedding_model)
+            yield RecentVectors(OpenAIEmbedder(client, settings.openai_embedding_model))
         finally:
             await client.close()
     else:

@@ -89,7 +89,7 @@ async def main(argv: list[str] | None = None) -> int:
     articles = load_directory(args.dir or settings.knowledge_base_dir)
     pool = await open_pool(settings.database_url, 1, 2)
     try:
-        async with build_embedder(settings, preload=False) as embedder:
+        async with build_embedder(settings, preload=False, bulk=True) as embedder:
             report = await seed(KnowledgeBase(KnowledgeStore(pool), embedder), articles, args.prune)
     finally:
         await pool.close()

@@ -57,14 +57,14 @@ class KnowledgeServicer(knowledge_grpc.KnowledgeServiceServicer):
             embedding_model=outcome.model,
             results=[
                 kb_pb.SearchResult(
-                    article_id=h.candidate.article.article_id,
-                    slug=h.candidate.article.slug,
-                    title=h.candidate.article.title,
-                    category=h.candidate.article.category,
-                    snippet=h.candidate.snippet,
+                    article_id=h.article.article_id,
+                    slug=h.article.slug,
+                    title=h.article.title,
+                    category=h.article.category,
+                    snippet=h.snippet,
                     score=h.score,
-                    vector_score=h.candidate.vector_score,
-                    text_score=h.candidate.text_score,
+                    vector_score=h.vector_score,
+                    text_score=h.text_score,
                 )
                 for h in outcome.hits
             ],

@@ -73,6 +73,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--locust", default="", metavar="DURATION",
                    help="also run tests/load/locustfile.py headless for DURATION (e.g. 60s) "
                         "against the bench pipeline, 20 users spawned 5/s")
+    p.add_argument("--profile", action="store_true",
+                   help="py-spy flame graphs of every pipeline process during each e2e level "
+                        "and the edge phase, under artifacts/bench/flame/<time>/")
     return p.parse_args(argv)
 
 
@@ -196,6 +199,8 @@ async def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"unknown phase(s): {', '.join(sorted(unknown))}")
     sizes = [int(s) for s in args.kb_sizes.split(",") if s.strip()]
     started = time.monotonic()
+    flame_dir = (REPO_ROOT / "artifacts" / "bench" / "flame" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+                 if args.profile else None)
     kb_real = edge = e2e = grown = None
     kb_big: list = []
     locust_summary = ""
@@ -220,7 +225,7 @@ async def main(argv: list[str] | None = None) -> int:
                         _postmaster_pid())
                     e2e = await end_to_end.run(pipe.edge_url, endpoints.admin_dsn,
                                                args.e2e_levels, args.e2e_reply_timeout,
-                                               meter=meter)
+                                               meter=meter, profile_dir=flame_dir)
                 if args.locust:
                     locust_summary = await _locust(pipe.edge_url, args.locust)
                 if "edge" in phases:
@@ -229,7 +234,8 @@ async def main(argv: list[str] | None = None) -> int:
                     edge = await edge_bench.run(
                         pipe.edge_url, pipe.procs["edge"].pid, broker_pid,
                         requests=args.edge_requests, concurrency=args.edge_concurrency,
-                        warmup=args.edge_warmup, rounds=args.edge_rounds)
+                        warmup=args.edge_warmup, rounds=args.edge_rounds,
+                        profile_dir=flame_dir / "edge" if flame_dir else None)
                 if "search" in phases and sizes:
                     kb_big, grown = await knowledge.run(
                         endpoints.admin_dsn, pipe.address("agent"), sizes=sizes,

@@ -15,8 +15,10 @@ import os
 import signal
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from devstack import REPO_ROOT
+from tests.bench import profile
 from tests.bench.stats import box_busy_seconds, cpu_seconds, fmt, ms, progress
 from tests.e2e.pipeline import free_port
 
@@ -95,7 +97,10 @@ async def _load(url: str, requests: int, concurrency: int, warmup: int, tag: str
 
 
 async def run(edge_url: str, edge_pid: int, broker_pid: int | None, *, requests: int,
-              concurrency: int, warmup: int, rounds: int) -> EdgeResult:
+              concurrency: int, warmup: int, rounds: int,
+              profile_dir: Path | None = None) -> EdgeResult:
+    """With `profile_dir`, each server's first measured round is also a flame graph (its
+    CPU figures then include py-spy's sampling: the other rounds are the ones to compare)."""
     result = EdgeResult([], requests, concurrency)
     async with noop_server() as (noop_url, noop_pid):
         targets = [("no-op", noop_url, noop_pid), ("edge", edge_url, edge_pid)]
@@ -107,7 +112,10 @@ async def run(edge_url: str, edge_pid: int, broker_pid: int | None, *, requests:
                 busy0, wall0 = box_busy_seconds(), time.monotonic()
                 server0 = cpu_seconds(pid)
                 broker0 = cpu_seconds(broker_pid) if broker_pid else float("nan")
-                r = await _load(url, requests, concurrency, 0, f"{name}-r{n}")
+                flames = (profile.recording({name: pid}, profile_dir) if profile_dir and n == 1
+                          else contextlib.nullcontext())
+                async with flames:
+                    r = await _load(url, requests, concurrency, 0, f"{name}-r{n}")
                 server_ms = (cpu_seconds(pid) - server0) * 1000 / requests
                 broker_ms = ((cpu_seconds(broker_pid) - broker0) * 1000 / requests
                              if broker_pid else float("nan"))

@@ -18,18 +18,21 @@ way, and every message pays the first-contact path (new customer, conversation, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import random
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Self
 
 import asyncpg
 import httpx
 
 from devstack import REPO_ROOT
+from tests.bench import profile
 from tests.bench.stats import CpuMeter, percentile, progress
 
 TICKETS = REPO_ROOT / "tests" / "agent" / "eval" / "tickets.jsonl"
@@ -189,8 +192,10 @@ async def _sender(http: httpx.AsyncClient, watcher: ReplyWatcher, forms, result:
 async def run_level(edge_url: str, watcher: ReplyWatcher, forms, senders: int,
                     duration_s: float, reply_timeout: float,
                     count: int | None = None,
-                    meter: CpuMeter | None = None) -> tuple[LevelResult, datetime]:
-    """`senders` closed loops for `duration_s` (or until `count` messages were sent)."""
+                    meter: CpuMeter | None = None,
+                    profile_dir: Path | None = None) -> tuple[LevelResult, datetime]:
+    """`senders` closed loops for `duration_s` (or until `count` messages were sent); with
+    `profile_dir`, a flame graph of each Python process of the pipeline over the window."""
     budget = None if count is None else [count]
     result = LevelResult(senders, duration_s)
     tickets: list[tuple[str, Sample]] = []
@@ -198,9 +203,12 @@ async def run_level(edge_url: str, watcher: ReplyWatcher, forms, senders: int,
     started = datetime.now(UTC)
     stop_at = loop.time() + duration_s
     cpu_task = asyncio.create_task(_cpu_in_window(meter, duration_s, result)) if meter else None
+    flames = (profile.recording(meter.python_pids(), profile_dir) if meter and profile_dir
+              else contextlib.nullcontext([]))
     limits = httpx.Limits(max_connections=senders, max_keepalive_connections=senders)
-    async with httpx.AsyncClient(base_url=edge_url, timeout=30, limits=limits,
-                                 headers={"baggage": "synthetic_request=true"}) as http:
+    async with flames as written, httpx.AsyncClient(
+            base_url=edge_url, timeout=30, limits=limits,
+            headers={"baggage": "synthetic_request=true"}) as http:
         tasks = [asyncio.create_task(
             _sender(http, watcher, forms, result, tickets, stop_at, reply_timeout, budget))
             for _ in range(senders)]
@@ -219,6 +227,8 @@ async def run_level(edge_url: str, watcher: ReplyWatcher, forms, senders: int,
             t.result()  # surface a crashed sender
     if cpu_task:
         await cpu_task
+    if profile_dir:
+        progress("e2e", f"{label}: {len(written)} flame graphs in {profile_dir}")
     if tickets:
         by_id = {tid: s for tid, s in tickets}
         for row in await watcher.details(list(by_id)):
@@ -252,14 +262,16 @@ async def warm_up(edge_url: str, watcher: ReplyWatcher, count: int, reply_timeou
 
 async def run(edge_url: str, admin_dsn: str, levels: list[tuple[int, float]],
               reply_timeout: float = 120, warmup: int = 3,
-              meter: CpuMeter | None = None) -> EndToEndResult:
+              meter: CpuMeter | None = None, profile_dir: Path | None = None) -> EndToEndResult:
     out = EndToEndResult([])
     async with ReplyWatcher(admin_dsn) as watcher:
         await warm_up(edge_url, watcher, warmup, reply_timeout)
         for senders, duration in levels:
             progress("e2e", f"{senders} concurrent sender(s) for {duration:.0f}s")
             level, started = await run_level(edge_url, watcher, itertools.cycle(messages()),
-                                             senders, duration, reply_timeout, meter=meter)
+                                             senders, duration, reply_timeout, meter=meter,
+                                             profile_dir=profile_dir / f"e2e-c{senders}"
+                                             if profile_dir else None)
             out.levels.append((level, started))
             per_reply = level.cpu_ms_per_reply(started)
             if per_reply:

@@ -104,6 +104,10 @@ class CpuMeter:
         self.pids = pids
         self.postmaster = postmaster
 
+    def python_pids(self) -> dict[str, int]:
+        """The pipeline's own (Python) processes: not Kafka's JVM, not PostgreSQL."""
+        return {name: pid for name, pid in self.pids.items() if name != "kafka"}
+
     def reading(self) -> dict[str, float]:
         r = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
         if self.postmaster:
