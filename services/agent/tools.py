@@ -170,28 +170,36 @@ def relevant_hits(results: list[kb_pb.SearchResult], min_score: float) -> list[k
 
 
 
+async def _article(turn: TurnContext, result: kb_pb.SearchResult) -> kb_pb.Article:
+    if result.HasField("article"):
+        return result.article
+    return (await turn.knowledge.GetArticle(
+        kb_pb.GetArticleRequest(article_id=result.article_id))).article
+
+
 async def search(turn: TurnContext, query: str) -> dict[str, Any]:
     turn.searches += 1
     # Whatever model calls it, an empty query (KnowledgeService refuses it) searches the
     # customer's message instead; with nothing visible in either, nothing is found.
     query = " ".join(visible_text(query).split()) or " ".join(
         visible_text(turn.request.message).split())
-    found = (await turn.knowledge.Search(kb_pb.SearchRequest(query=query[:2000], k=SEARCH_RESULTS))
+    # The snippet alone is too little to answer from: the whole articles come with the results.
+    found = (await turn.knowledge.Search(kb_pb.SearchRequest(
+                 query=query[:2000], k=SEARCH_RESULTS, include_article=True))
              if query else kb_pb.SearchResponse())
     hits = relevant_hits(list(found.results), turn.min_score)
-    # The snippet alone is too little to answer from: fetch the full articles (in parallel).
-    articles = await asyncio.gather(
-        *(turn.knowledge.GetArticle(kb_pb.GetArticleRequest(article_id=r.article_id))
-          for r in hits)
-    )
+    # A knowledge service from before include_article leaves `article` unset: fetch those.
+    articles = await asyncio.gather(*(
+        _article(turn, r) for r in hits
+    ))
     results = [
         {
             "article_id": r.article_id,
             "title": r.title,
             "category": r.category,
             "score": round(r.score, 3),
-            "needs_human": ESCALATE_TAG in a.article.tags,
-            "body": a.article.body,
+            "needs_human": ESCALATE_TAG in a.tags,
+            "body": a.body,
         }
         for r, a in zip(hits, articles, strict=True)
     ]

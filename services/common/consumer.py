@@ -1,6 +1,10 @@
 """The one Kafka consume loop: at-least-once, one record at a time, committed as it is handled.
 
-Partitions run concurrently, each in order. A record's offset is committed only after it was
+Partitions run concurrently, each in order, and each at its own pace: records fetched for a
+partition that is busy wait in its queue (the partition is paused while the queue holds a
+full batch), so a slow record holds up its own partition only, never the fetch for the others
+(the loop used to wait for every partition of a batch before fetching again: the bench's
+end-to-end run kept a core idle behind the slowest customer). A record's offset is committed only after it was
 handled (or parked in the DLQ), so a crash at any point means the record is read again; every
 consumer here makes that harmless with keyed writes downstream.
 
@@ -84,10 +88,16 @@ class PartitionedConsumer(ConsumerRebalanceListener):
         self.collapse = collapse
         self.batch_ms = batch_ms
         self.max_records = max_records
-        # Per partition of the batch in hand: its task, and the event that ends it between
-        # records (and ends a retry's wait) once the partition is revoked or the loop stops.
+        # Per partition with records in hand: its task, the records fetched for it and not yet
+        # taken, and the event that ends it between records (and ends a retry's wait) once the
+        # partition is revoked or the loop stops.
         self._running: dict[TopicPartition, asyncio.Task] = {}
+        self._queued: dict[TopicPartition, list[ConsumerRecord]] = {}
         self._halts: dict[TopicPartition, asyncio.Event] = {}
+        self._paused: set[TopicPartition] = set()
+        # A partition task that failed outside the record handling (a bug): the loop ends with
+        # its error, its records uncommitted, as it would have in the task itself.
+        self._failed: BaseException | None = None
         self.group = getattr(consumer, "_group_id", None) or ""
 
     async def on_partitions_revoked(self, revoked) -> None:
@@ -105,6 +115,9 @@ class PartitionedConsumer(ConsumerRebalanceListener):
             if late:
                 log.warning("%d revoked partition(s) still busy after %.0f s", len(late), self.drain_s)
         for tp in revoked:
+            # Fetched but not taken: the partition's next owner reads them from the commit.
+            self._queued.pop(tp, None)
+            self._paused.discard(tp)
             # Its lag is the new owner's to report now; a stale value here would mislead.
             with contextlib.suppress(KeyError):
                 KAFKA_CONSUMER_LAG.remove(self.group, tp.topic, str(tp.partition))
@@ -117,20 +130,62 @@ class PartitionedConsumer(ConsumerRebalanceListener):
     async def run(self) -> None:
         """Consumes until the stop event is set (the consumer must be started and subscribed
         with this object as its listener)."""
-        while not self.stop.is_set():
-            batches = await self.consumer.getmany(timeout_ms=self.batch_ms, max_records=self.max_records)
-            if not batches:
-                await self._caught_up()
-                continue
-            self._halts = {tp: asyncio.Event() for tp in batches}
-            self._running = {
-                tp: asyncio.create_task(self._run_partition(tp, records, self._halts[tp]))
-                for tp, records in batches.items()
-            }
-            try:
-                await self._finish(list(self._running.values()))
-            finally:
-                self._running, self._halts = {}, {}
+        try:
+            while not self.stop.is_set():
+                batches = await self._fetch()
+                if self._failed is not None:
+                    raise self._failed
+                if batches is None:
+                    break
+                if not batches:
+                    if not self._running:
+                        await self._caught_up()
+                    continue
+                for tp, records in batches.items():
+                    self._queued.setdefault(tp, []).extend(records)
+                    if tp not in self._running:
+                        self._halts[tp] = asyncio.Event()
+                        task = asyncio.create_task(self._run_partition(tp, self._halts[tp]))
+                        self._running[tp] = task
+                        task.add_done_callback(lambda t, tp=tp: self._ended(tp, t))
+                    self._pause_if_full(tp)
+        finally:
+            await self._finish()
+
+    async def _fetch(self) -> dict[TopicPartition, list[ConsumerRecord]] | None:
+        """The next records, or None once stop is set (a partition task that failed ends the
+        loop here too, with its error)."""
+        fetch = asyncio.ensure_future(
+            self.consumer.getmany(timeout_ms=self.batch_ms, max_records=self.max_records))
+        stopping = asyncio.ensure_future(self.stop.wait())
+        try:
+            await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if not fetch.done():
+            fetch.cancel()
+            await asyncio.gather(fetch, return_exceptions=True)
+            return None
+        return fetch.result()
+
+    def _ended(self, tp: TopicPartition, task: asyncio.Task) -> None:
+        if self._running.get(tp) is task:
+            del self._running[tp]
+            self._halts.pop(tp, None)
+        if not task.cancelled() and task.exception() is not None:
+            self._failed = self._failed or task.exception()
+
+    def _pause_if_full(self, tp: TopicPartition) -> None:
+        if len(self._queued.get(tp, ())) >= self.max_records and tp not in self._paused:
+            with contextlib.suppress(IllegalStateError):
+                self.consumer.pause(tp)
+                self._paused.add(tp)
+
+    def _resume(self, tp: TopicPartition) -> None:
+        if tp in self._paused:
+            self._paused.discard(tp)
+            with contextlib.suppress(IllegalStateError):
+                self.consumer.resume(tp)
 
     def _lag(self, tp: TopicPartition, done: int) -> None:
         """Records of `tp` at or after offset `done` that the partition holds (last fetch)."""
@@ -148,43 +203,48 @@ class PartitionedConsumer(ConsumerRebalanceListener):
             if self.stop.is_set():
                 return
 
-    async def _finish(self, tasks: list[asyncio.Task]) -> None:
-        """Waits for the batch; once stop is set, for at most the grace period more."""
-        batch = asyncio.gather(*tasks)
-        stopping = asyncio.ensure_future(self.stop.wait())
-        try:
-            await asyncio.wait({batch, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopping.cancel()
-        if batch.done():
-            batch.result()
-            return
+    async def _finish(self) -> None:
+        """On stop: the records in hand get the grace period to finish and commit."""
+        tasks = list(self._running.values())
         for halt in self._halts.values():
             halt.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(batch), self.grace_s)
-        except asyncio.TimeoutError:
-            log.warning("grace period of %.0f s over: abandoning records in hand uncommitted", self.grace_s)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=self.grace_s)
+            if late:
+                log.warning("grace period of %.0f s over: abandoning records in hand uncommitted",
+                            self.grace_s)
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*late, return_exceptions=True)
+        self._queued.clear()
 
-    async def _run_partition(
+    async def _run_partition(self, tp: TopicPartition, halt: asyncio.Event) -> None:
+        """Handles the partition's queued records in order until none is left."""
+        while self._queued.get(tp):
+            records, self._queued[tp] = self._queued[tp], []
+            self._resume(tp)
+            if not await self._run_records(tp, records, halt):
+                self._queued.pop(tp, None)  # read again from where it stopped
+                return
+        self._queued.pop(tp, None)
+
+    async def _run_records(
         self, tp: TopicPartition, records: list[ConsumerRecord], halt: asyncio.Event
-    ) -> None:
+    ) -> bool:
+        """False when the partition stopped short of the end of `records`."""
         for record in self.collapse(records) if self.collapse else records:
             if halt.is_set() or self.stop.is_set():
-                return
+                return False
             try:
                 await self._handle(record, halt)
             except Stopped:
-                return  # left uncommitted for the next run
+                return False  # left uncommitted for the next run
             except Exception:  # noqa: BLE001 - not handled and not parked: must not be skipped
                 log.exception(
                     "record %s[%d]@%d not handled; reading it again", tp.topic, tp.partition, record.offset
                 )
                 self._read_again(tp, record.offset)
-                return
+                return False
             metadata = self.commit_metadata(tp) if self.commit_metadata else ""
             try:
                 await self.consumer.commit({tp: (record.offset + 1, metadata)})
@@ -198,7 +258,8 @@ class PartitionedConsumer(ConsumerRebalanceListener):
                 if self.on_revoke is not None:
                     self.on_revoke([tp])
                 self._read_again(tp, record.offset + 1)
-                return
+                return False
+        return True
 
     async def _handle(self, record: ConsumerRecord, halt: asyncio.Event) -> None:
         attempts = 0

@@ -65,6 +65,7 @@ class KnowledgeServicer(knowledge_grpc.KnowledgeServiceServicer):
                     score=h.score,
                     vector_score=h.vector_score,
                     text_score=h.text_score,
+                    article=article_pb(h.article) if request.include_article else None,
                 )
                 for h in outcome.hits
             ],

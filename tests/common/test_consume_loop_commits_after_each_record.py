@@ -103,3 +103,29 @@ async def test_a_record_that_will_not_finish_is_abandoned_uncommitted_after_the_
 async def _all_committed(t, group: str, ends: dict[int, int]) -> bool:
     committed = await t.committed(group)
     return all(committed.get(p, (0, ""))[0] == end for p, end in ends.items())
+
+
+async def test_a_slow_record_holds_up_its_own_partition_only(stack):
+    # Partition 0's first record waits until released; records put on partition 1 meanwhile, in two
+    # rounds (so they come in later fetches), are handled and committed before it finishes.
+    async with topic(stack.bootstrap_servers, partitions=2) as t:
+        release = asyncio.Event()
+
+        async def handle(record) -> None:
+            if t.note(record) == "slow":
+                await release.wait()
+
+        await t.put(0, "slow", "after-slow")
+        run = Running(t, handle)
+        await run.until(lambda: "slow" in t.values(), "the slow record started")
+        await t.put(1, "q1")
+        await run.until(lambda: "q1" in t.values(), "partition 1's first record handled")
+        await t.put(1, "q2")
+        await run.until(lambda: _all_committed(t, run.group, {1: 2}), "partition 1 committed")
+        assert t.values(0) == ["slow"]  # still in hand
+        release.set()
+        await run.until(lambda: _all_committed(t, run.group, {0: 2, 1: 2}), "everything committed")
+        await run.finish()
+
+    assert t.values(0) == ["slow", "after-slow"]
+    assert t.values(1) == ["q1", "q2"]

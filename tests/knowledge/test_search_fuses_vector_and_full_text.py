@@ -103,3 +103,15 @@ async def test_vector_search_can_use_the_models_hnsw_cosine_index(knowledge, adm
             f"ORDER BY e.embedding::vector(384) <=> '{vector}'::vector(384) LIMIT 40"
         ))
     assert "article_embeddings_minilm_hnsw" in plan
+
+
+async def test_include_article_returns_each_whole_article_with_its_result(knowledge):
+    bare = await _search(knowledge, "Why does the API answer 401?", k=2)
+    whole = await _search(knowledge, "Why does the API answer 401?", k=2, include_article=True)
+
+    assert [r.slug for r in whole.results] == [r.slug for r in bare.results]
+    assert not any(r.HasField("article") for r in bare.results)
+    for r in whole.results:
+        stored = await knowledge.GetArticle(kb_pb.GetArticleRequest(article_id=r.article_id))
+        assert r.article == stored.article
+    assert "Bearer" in whole.results[0].article.body

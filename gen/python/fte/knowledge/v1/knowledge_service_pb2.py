@@ -26,7 +26,7 @@ from fte.access.v1 import access_service_pb2 as fte_dot_access_dot_v1_dot_access
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(fte/knowledge/v1/knowledge_service.proto\x12\x10\x66te.knowledge.v1\x1a\"fte/access/v1/access_service.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf9\x01\n\x07\x41rticle\x12\x12\n\narticle_id\x18\x01 \x01(\t\x12\x0c\n\x04slug\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12\x0c\n\x04\x62ody\x18\x05 \x01(\t\x12\x14\n\x0c\x63ontent_hash\x18\x06 \x01(\t\x12\x17\n\x0f\x65mbedding_model\x18\x07 \x01(\t\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04tags\x18\n \x03(\t\"N\n\rSearchRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\t\n\x01k\x18\x02 \x01(\x05\x12\x11\n\tmin_score\x18\x03 \x01(\x01\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\"\x9b\x01\n\x0cSearchResult\x12\x12\n\narticle_id\x18\x01 \x01(\t\x12\x0c\n\x04slug\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x0f\n\x07snippet\x18\x04 \x01(\t\x12\r\n\x05score\x18\x05 \x01(\x01\x12\x14\n\x0cvector_score\x18\x06 \x01(\x01\x12\x12\n\ntext_score\x18\x07 \x01(\x01\x12\x10\n\x08\x63\x61tegory\x18\x08 \x01(\t\"Z\n\x0eSearchResponse\x12/\n\x07results\x18\x01 \x03(\x0b\x32\x1e.fte.knowledge.v1.SearchResult\x12\x17\n\x0f\x65mbedding_model\x18\x02 \x01(\t\"B\n\x14UpsertArticleRequest\x12*\n\x07\x61rticle\x18\x01 \x01(\x0b\x32\x19.fte.knowledge.v1.Article\"f\n\x15UpsertArticleResponse\x12*\n\x07\x61rticle\x18\x01 \x01(\x0b\x32\x19.fte.knowledge.v1.Article\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12\x10\n\x08\x65mbedded\x18\x03 \x01(\x08\"\'\n\x11GetArticleRequest\x12\x12\n\narticle_id\x18\x01 \x01(\t\"@\n\x12GetArticleResponse\x12*\n\x07\x61rticle\x18\x01 \x01(\x0b\x32\x19.fte.knowledge.v1.Article\"N\n\x13ListArticlesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x03 \x01(\t\"p\n\x14ListArticlesResponse\x12+\n\x08\x61rticles\x18\x01 \x03(\x0b\x32\x19.fte.knowledge.v1.Article\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"*\n\x14\x44\x65leteArticleRequest\x12\x12\n\narticle_id\x18\x01 \x01(\t\"\x17\n\x15\x44\x65leteArticleResponse2\x95\x04\n\x10KnowledgeService\x12Z\n\x06Search\x12\x1f.fte.knowledge.v1.SearchRequest\x1a .fte.knowledge.v1.SearchResponse\"\r\x82\xd8\x18\t\x08\x01\x12\x05\x61gent\x12j\n\rUpsertArticle\x12&.fte.knowledge.v1.UpsertArticleRequest\x1a\'.fte.knowledge.v1.UpsertArticleResponse\"\x08\x82\xd8\x18\x04\x08\x03\x18\x01\x12\x66\n\nGetArticle\x12#.fte.knowledge.v1.GetArticleRequest\x1a$.fte.knowledge.v1.GetArticleResponse\"\r\x82\xd8\x18\t\x08\x01\x12\x05\x61gent\x12\x65\n\x0cListArticles\x12%.fte.knowledge.v1.ListArticlesRequest\x1a&.fte.knowledge.v1.ListArticlesResponse\"\x06\x82\xd8\x18\x02\x08\x01\x12j\n\rDeleteArticle\x12&.fte.knowledge.v1.DeleteArticleRequest\x1a\'.fte.knowledge.v1.DeleteArticleResponse\"\x08\x82\xd8\x18\x04\x08\x03\x18\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(fte/knowledge/v1/knowledge_service.proto\x12\x10\x66te.knowledge.v1\x1a\"fte/access/v1/access_service.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf9\x01\n\x07\x41rticle\x12\x12\n\narticle_id\x18\x01 \x01(\t\x12\x0c\n\x04slug\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12\x0c\n\x04\x62ody\x18\x05 \x01(\t\x12\x14\n\x0c\x63ontent_hash\x18\x06 \x01(\t\x12\x17\n\x0f\x65mbedding_model\x18\x07 \x01(\t\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04tags\x18\n \x03(\t\"g\n\rSearchRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\t\n\x01k\x18\x02 \x01(\x05\x12\x11\n\tmin_score\x18\x03 \x01(\x01\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12\x17\n\x0finclude_article\x18\x05 \x01(\x08\"\xc7\x01\n\x0cSearchResult\x12\x12\n\narticle_id\x18\x01 \x01(\t\x12\x0c\n\x04slug\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x0f\n\x07snippet\x18\x04 \x01(\t\x12\r\n\x05score\x18\x05 \x01(\x01\x12\x14\n\x0cvector_score\x18\x06 \x01(\x01\x12\x12\n\ntext_score\x18\x07 \x01(\x01\x12\x10\n\x08\x63\x61tegory\x18\x08 \x01(\t\x12*\n\x07\x61rticle\x18\t \x01(\x0b\x32\x19.fte.knowledge.v1.Article\"Z\n\x0eSearchResponse\x12/\n\x07results\x18\x01 \x03(\x0b\x32\x1e.fte.knowledge.v1.SearchResult\x12\x17\n\x0f\x65mbedding_model\x18\x02 \x01(\t\"B\n\x14UpsertArticleRequest\x12*\n\x07\x61rticle\x18\x01 \x01(\x0b\x32\x19.fte.knowledge.v1.Article\"f\n\x15UpsertArticleResponse\x12*\n\x07\x61rticle\x18\x01 \x01(\x0b\x32\x19.fte.knowledge.v1.Article\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12\x10\n\x08\x65mbedded\x18\x03 \x01(\x08\"\'\n\x11GetArticleRequest\x12\x12\n\narticle_id\x18\x01 \x01(\t\"@\n\x12GetArticleResponse\x12*\n\x07\x61rticle\x18\x01 \x01(\x0b\x32\x19.fte.knowledge.v1.Article\"N\n\x13ListArticlesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x03 \x01(\t\"p\n\x14ListArticlesResponse\x12+\n\x08\x61rticles\x18\x01 \x03(\x0b\x32\x19.fte.knowledge.v1.Article\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"*\n\x14\x44\x65leteArticleRequest\x12\x12\n\narticle_id\x18\x01 \x01(\t\"\x17\n\x15\x44\x65leteArticleResponse2\x95\x04\n\x10KnowledgeService\x12Z\n\x06Search\x12\x1f.fte.knowledge.v1.SearchRequest\x1a .fte.knowledge.v1.SearchResponse\"\r\x82\xd8\x18\t\x08\x01\x12\x05\x61gent\x12j\n\rUpsertArticle\x12&.fte.knowledge.v1.UpsertArticleRequest\x1a\'.fte.knowledge.v1.UpsertArticleResponse\"\x08\x82\xd8\x18\x04\x08\x03\x18\x01\x12\x66\n\nGetArticle\x12#.fte.knowledge.v1.GetArticleRequest\x1a$.fte.knowledge.v1.GetArticleResponse\"\r\x82\xd8\x18\t\x08\x01\x12\x05\x61gent\x12\x65\n\x0cListArticles\x12%.fte.knowledge.v1.ListArticlesRequest\x1a&.fte.knowledge.v1.ListArticlesResponse\"\x06\x82\xd8\x18\x02\x08\x01\x12j\n\rDeleteArticle\x12&.fte.knowledge.v1.DeleteArticleRequest\x1a\'.fte.knowledge.v1.DeleteArticleResponse\"\x08\x82\xd8\x18\x04\x08\x03\x18\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -46,27 +46,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ARTICLE']._serialized_start=132
   _globals['_ARTICLE']._serialized_end=381
   _globals['_SEARCHREQUEST']._serialized_start=383
-  _globals['_SEARCHREQUEST']._serialized_end=461
-  _globals['_SEARCHRESULT']._serialized_start=464
-  _globals['_SEARCHRESULT']._serialized_end=619
-  _globals['_SEARCHRESPONSE']._serialized_start=621
-  _globals['_SEARCHRESPONSE']._serialized_end=711
-  _globals['_UPSERTARTICLEREQUEST']._serialized_start=713
-  _globals['_UPSERTARTICLEREQUEST']._serialized_end=779
-  _globals['_UPSERTARTICLERESPONSE']._serialized_start=781
-  _globals['_UPSERTARTICLERESPONSE']._serialized_end=883
-  _globals['_GETARTICLEREQUEST']._serialized_start=885
-  _globals['_GETARTICLEREQUEST']._serialized_end=924
-  _globals['_GETARTICLERESPONSE']._serialized_start=926
-  _globals['_GETARTICLERESPONSE']._serialized_end=990
-  _globals['_LISTARTICLESREQUEST']._serialized_start=992
-  _globals['_LISTARTICLESREQUEST']._serialized_end=1070
-  _globals['_LISTARTICLESRESPONSE']._serialized_start=1072
-  _globals['_LISTARTICLESRESPONSE']._serialized_end=1184
-  _globals['_DELETEARTICLEREQUEST']._serialized_start=1186
-  _globals['_DELETEARTICLEREQUEST']._serialized_end=1228
-  _globals['_DELETEARTICLERESPONSE']._serialized_start=1230
-  _globals['_DELETEARTICLERESPONSE']._serialized_end=1253
-  _globals['_KNOWLEDGESERVICE']._serialized_start=1256
-  _globals['_KNOWLEDGESERVICE']._serialized_end=1789
+  _globals['_SEARCHREQUEST']._serialized_end=486
+  _globals['_SEARCHRESULT']._serialized_start=489
+  _globals['_SEARCHRESULT']._serialized_end=688
+  _globals['_SEARCHRESPONSE']._serialized_start=690
+  _globals['_SEARCHRESPONSE']._serialized_end=780
+  _globals['_UPSERTARTICLEREQUEST']._serialized_start=782
+  _globals['_UPSERTARTICLEREQUEST']._serialized_end=848
+  _globals['_UPSERTARTICLERESPONSE']._serialized_start=850
+  _globals['_UPSERTARTICLERESPONSE']._serialized_end=952
+  _globals['_GETARTICLEREQUEST']._serialized_start=954
+  _globals['_GETARTICLEREQUEST']._serialized_end=993
+  _globals['_GETARTICLERESPONSE']._serialized_start=995
+  _globals['_GETARTICLERESPONSE']._serialized_end=1059
+  _globals['_LISTARTICLESREQUEST']._serialized_start=1061
+  _globals['_LISTARTICLESREQUEST']._serialized_end=1139
+  _globals['_LISTARTICLESRESPONSE']._serialized_start=1141
+  _globals['_LISTARTICLESRESPONSE']._serialized_end=1253
+  _globals['_DELETEARTICLEREQUEST']._serialized_start=1255
+  _globals['_DELETEARTICLEREQUEST']._serialized_end=1297
+  _globals['_DELETEARTICLERESPONSE']._serialized_start=1299
+  _globals['_DELETEARTICLERESPONSE']._serialized_end=1322
+  _globals['_KNOWLEDGESERVICE']._serialized_start=1325
+  _globals['_KNOWLEDGESERVICE']._serialized_end=1858
 # @@protoc_insertion_point(module_scope)

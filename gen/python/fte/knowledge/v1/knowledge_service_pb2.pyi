@@ -35,19 +35,21 @@ class Article(_message.Message):
     def __init__(self, article_id: _Optional[str] = ..., slug: _Optional[str] = ..., title: _Optional[str] = ..., category: _Optional[str] = ..., body: _Optional[str] = ..., content_hash: _Optional[str] = ..., embedding_model: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tags: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
-    __slots__ = ("query", "k", "min_score", "category")
+    __slots__ = ("query", "k", "min_score", "category", "include_article")
     QUERY_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
     MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_ARTICLE_FIELD_NUMBER: _ClassVar[int]
     query: str
     k: int
     min_score: float
     category: str
-    def __init__(self, query: _Optional[str] = ..., k: _Optional[int] = ..., min_score: _Optional[float] = ..., category: _Optional[str] = ...) -> None: ...
+    include_article: bool
+    def __init__(self, query: _Optional[str] = ..., k: _Optional[int] = ..., min_score: _Optional[float] = ..., category: _Optional[str] = ..., include_article: _Optional[bool] = ...) -> None: ...
 
 class SearchResult(_message.Message):
-    __slots__ = ("article_id", "slug", "title", "snippet", "score", "vector_score", "text_score", "category")
+    __slots__ = ("article_id", "slug", "title", "snippet", "score", "vector_score", "text_score", "category", "article")
     ARTICLE_ID_FIELD_NUMBER: _ClassVar[int]
     SLUG_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
@@ -56,6 +58,7 @@ class SearchResult(_message.Message):
     VECTOR_SCORE_FIELD_NUMBER: _ClassVar[int]
     TEXT_SCORE_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    ARTICLE_FIELD_NUMBER: _ClassVar[int]
     article_id: str
     slug: str
     title: str
@@ -64,7 +67,8 @@ class SearchResult(_message.Message):
     vector_score: float
     text_score: float
     category: str
-    def __init__(self, article_id: _Optional[str] = ..., slug: _Optional[str] = ..., title: _Optional[str] = ..., snippet: _Optional[str] = ..., score: _Optional[float] = ..., vector_score: _Optional[float] = ..., text_score: _Optional[float] = ..., category: _Optional[str] = ...) -> None: ...
+    article: Article
+    def __init__(self, article_id: _Optional[str] = ..., slug: _Optional[str] = ..., title: _Optional[str] = ..., snippet: _Optional[str] = ..., score: _Optional[float] = ..., vector_score: _Optional[float] = ..., text_score: _Optional[float] = ..., category: _Optional[str] = ..., article: _Optional[_Union[Article, _Mapping]] = ...) -> None: ...
 
 class SearchResponse(_message.Message):
     __slots__ = ("results", "embedding_model")
