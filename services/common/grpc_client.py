@@ -12,8 +12,11 @@ import grpc
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Retry only what is safe to retry: the call never reached the server (UNAVAILABLE).
+# round_robin: an address that resolves to several servers (a headless Service's DNS name,
+# `ipv4:10.0.0.5:50053,10.0.0.6:50053`) gets calls spread over all of them, not the first only.
 _SERVICE_CONFIG = json.dumps(
     {
+        "loadBalancingConfig": [{"round_robin": {}}],
         "methodConfig": [
             {
                 "name": [{}],

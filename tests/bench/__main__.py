@@ -18,11 +18,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
+import json
+import math
 import os
 import re
 import signal
 import sys
 import time
+from pathlib import Path
 
 from devstack import REPO_ROOT
 from devstack import kafka as devkafka
@@ -37,6 +41,7 @@ from tests.bench.stack import (
     bench_lock,
     bench_pipeline,
     bench_stack,
+    scale_out,
 )
 from tests.bench.stats import CpuMeter, fmt, ms, percentile, progress, table
 
@@ -63,6 +68,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--e2e-levels", type=_levels, default=_levels("1:30,10:45,50:60"),
                    help="senders:seconds,... (default 1:30,10:45,50:60)")
     p.add_argument("--e2e-reply-timeout", type=float, default=120.0)
+    p.add_argument("--no-scale-out", action="store_true",
+                   help="skip the last level's second run with the worker and agent at 2 replicas")
     p.add_argument("--kb-small", type=int, default=100,
                    help="also search a base of this many real articles (0: skip; default 100)")
     p.add_argument("--kb-sizes", default="10000",
@@ -122,6 +129,15 @@ async def _locust(edge_url: str, duration: str) -> str:
     return "\n".join("  " + line for line in lines[heads[-1] : end + 1])
 
 
+# Before issue 18, on this machine (`make bench` at abeaff2, artifacts/bench/baseline-abeaff2.txt):
+# the figures the targets are set against.
+BEFORE = {"replies_per_s": 11.07, "cpu_ms_per_reply": 165.0, "edge_vs_noop": 0.15,
+          "search_sql_p95_ms_10k": 58.7, "search_grpc_p95_ms_10k": 79.0}
+TARGETS = {"cpu_ms_per_reply": 40.0, "p95_s_10": 0.5, "p95_s_50": 2.0,
+           "replies_per_s": 3 * 10.8, "edge_vs_noop": 0.5,
+           "search_sql_p95_ms_10k": 10.0, "search_grpc_p95_ms_10k": 25.0}
+
+
 def _print_results(args, kb_real, kb_big, grown, e2e, edge, locust_summary) -> None:
     print()
     print("=" * 100)
@@ -147,38 +163,49 @@ def _print_results(args, kb_real, kb_big, grown, e2e, edge, locust_summary) -> N
         table(rows)
     if e2e:
         print("\n2. End to end (offline model): submit → reply recorded, closed-loop senders")
-        rows = [("senders", "window", "replies", "p50", "p95", "replies/s", "agent Respond p50",
-                 "delivered p95", "CPU/reply", "busy cores", "timeouts", "submit errors")]
+        rows = [("senders", "worker+agent", "window", "replies", "p50", "p95", "replies/s",
+                 "replies/CPU-s", "agent Respond p50", "delivered p95", "CPU/reply", "busy cores",
+                 "timeouts", "submit errors")]
         details = []
         for level, started in e2e.levels:
             lat = level.latencies
             per_reply = level.cpu_ms_per_reply(started)
             pipeline, box = level.busy_cores()
-            rows.append((str(level.senders), f"{level.duration_s:.0f}s", str(len(lat)),
+            rows.append((str(level.senders), f"x{level.replicas}", f"{level.duration_s:.0f}s",
+                         str(len(lat)),
                          fmt(percentile(lat, 50), " s", 2), fmt(percentile(lat, 95), " s", 2),
                          fmt(level.throughput(started), "", 2),
+                         fmt(level.replies_per_cpu_second(started), "", 2),
                          fmt(percentile(level.agent_ms, 50) / 1000, " s", 2),
                          fmt(percentile(level.delivered_s, 95), " s", 2),
                          fmt(sum(per_reply.values()), " ms", 0) if per_reply else "—",
                          f"{pipeline:.2f} / {box:.2f}",
                          str(level.timeouts), str(level.submit_errors)))
             if per_reply:
-                details.append(f"  c={level.senders}: " + ", ".join(
+                details.append(f"  c={level.senders} x{level.replicas}: " + ", ".join(
                     f"{k} {v:.0f}" for k, v in sorted(per_reply.items(), key=lambda kv: -kv[1])))
         table(rows)
         print("  CPU/reply: CPU-ms all pipeline processes (incl. Kafka and PostgreSQL) used in the "
-              "window per reply recorded in it;\n  busy cores: pipeline / whole box (other "
-              "people's work included) out of " f"{os.cpu_count()}. CPU-ms per reply by process:")
+              "window per reply recorded in it;\n  replies/CPU-s: replies per CPU-second of all of "
+              "them; busy cores: pipeline / whole box (other people's work included) out of "
+              f"{os.cpu_count()}. CPU-ms per reply by process:")
         print("\n".join(details))
     if kb_real:
         print("\n3. Knowledge search: KnowledgeService.Search over gRPC (k=3, min_score=0.42, "
-              "sequential, queries = eval tickets)")
-        rows = [("articles", "searches", "p50", "p95", "SQL alone p50", "SQL alone p95",
+              "sequential, queries = eval tickets); SQL = the store's queries alone, today's "
+              "and before issue 18;\n   hit@3 = share of labelled questions (dev: the sets "
+              "tuned on; blind: never tuned on) with an expected article in the top 3, "
+              "today / before")
+        rows = [("articles", "searches", "gRPC p50", "gRPC p95", "SQL p50", "SQL p95",
+                 "SQL before p50", "SQL before p95", "hit@3 dev", "hit@3 blind",
                  "no hit ≥ 0.42", "box busy")]
         for r in [*kb_real, *kb_big]:
             rows.append((f"{r.articles:,}", str(r.calls), ms(r.p50), ms(r.p95),
-                         ms(percentile(r.sql_s, 50)), ms(percentile(r.sql_s, 95)), str(r.empty),
-                         f"{r.box_busy:.2f}"))
+                         ms(percentile(r.sql_s, 50)), ms(percentile(r.sql_s, 95)),
+                         ms(percentile(r.before_s, 50)), ms(percentile(r.before_s, 95)),
+                         *(f"{h.after:.3f} / {h.before:.3f} (n={h.questions})"
+                           for h in (r.hit_at_3["dev"], r.hit_at_3["blind"])),
+                         str(r.empty), f"{r.box_busy:.2f}"))
         table(rows)
         if grown:
             how = (f"{grown.embedded} embedded at {grown.embedded / grown.embed_seconds:.0f} texts/s"
@@ -189,6 +216,87 @@ def _print_results(args, kb_real, kb_big, grown, e2e, edge, locust_summary) -> N
         print("\n4. Locust (tests/load/locustfile.py, 20 users) against the bench pipeline")
         print(locust_summary)
     print()
+
+
+def _figures(kb_big, e2e, edge) -> list[tuple[str, float, str, bool]]:
+    """(figure, value, target, met) — one line each in the summary."""
+    out = []
+    if edge:
+        ratio = edge.best("edge").rps / edge.best("no-op").rps
+        out.append(("edge req/s vs the no-op endpoint", ratio,
+                    f"≥ {TARGETS['edge_vs_noop']}x (before {BEFORE['edge_vs_noop']}x)",
+                    ratio >= TARGETS["edge_vs_noop"]))
+    if e2e:
+        single = [(lvl, t) for lvl, t in e2e.levels if lvl.replicas == 1]
+        for senders, key in ((10, "p95_s_10"), (50, "p95_s_50")):
+            for lvl, _ in single:
+                if lvl.senders == senders:
+                    p95 = percentile(lvl.latencies, 95)
+                    out.append((f"reply p95 at {senders} senders (s)", p95,
+                                f"≤ {TARGETS[key]} s", p95 <= TARGETS[key]))
+        if single:
+            best = max(lvl.throughput(t) for lvl, t in single)
+            out.append(("replies/s (best level, 1 replica)", best,
+                        f"≥ {TARGETS['replies_per_s']:.1f} (3x 10.8; before {BEFORE['replies_per_s']})",
+                        best >= TARGETS["replies_per_s"]))
+            lvl, t = single[-1]
+            cpu = sum(lvl.cpu_ms_per_reply(t).values())
+            out.append((f"CPU-ms per reply, pipeline (c={lvl.senders})", cpu,
+                        f"≤ {TARGETS['cpu_ms_per_reply']:.0f} ms (before {BEFORE['cpu_ms_per_reply']:.0f})",
+                        cpu <= TARGETS["cpu_ms_per_reply"]))
+        scaled = [(lvl, t) for lvl, t in e2e.levels if lvl.replicas > 1]
+        if single and scaled:
+            (one, t1), (two, t2) = single[-1], scaled[-1]
+            a, b = one.replies_per_cpu_second(t1), two.replies_per_cpu_second(t2)
+            out.append(("replies per CPU-second, x2 vs x1 replicas", b / a,
+                        f"≥ 1.0 (x1 {a:.2f}, x2 {b:.2f}; replies/s x1 {one.throughput(t1):.1f}, "
+                        f"x2 {two.throughput(t2):.1f})", b / a >= 1.0))
+    for r in kb_big:
+        sql, grpc_p95 = percentile(r.sql_s, 95) * 1000, r.p95 * 1000
+        out.append((f"search SQL p95 at {r.articles:,} articles (ms)", sql,
+                    f"≤ {TARGETS['search_sql_p95_ms_10k']:.0f} ms (before, same run: "
+                    f"{percentile(r.before_s, 95) * 1000:.1f})", sql <= TARGETS["search_sql_p95_ms_10k"]))
+        out.append((f"search gRPC p95 at {r.articles:,} articles (ms)", grpc_p95,
+                    f"≤ {TARGETS['search_grpc_p95_ms_10k']:.0f} ms (before {BEFORE['search_grpc_p95_ms_10k']})",
+                    grpc_p95 <= TARGETS["search_grpc_p95_ms_10k"]))
+        for kind, h in r.hit_at_3.items():
+            out.append((f"hit@3 {kind} at {r.articles:,} articles", h.after,
+                        f"≥ before, same run ({h.before:.3f})", h.after >= h.before))
+    return out
+
+
+def _summary(figures) -> None:
+    print("Figures against the targets of issue 18:")
+    for name, value, target, met in figures:
+        print(f"  {'ok  ' if met else 'MISS'}  {name:<48} {value:>9.3f}   target {target}")
+    print()
+
+
+def _write_json(args, kb_real, kb_big, grown, e2e, edge, figures) -> Path:
+    def plain(obj):
+        if dataclasses.is_dataclass(obj):
+            return {k: plain(v) for k, v in dataclasses.asdict(obj).items()}
+        if isinstance(obj, dict):
+            return {str(k): plain(v) for k, v in obj.items()}
+        if isinstance(obj, (list, tuple)):
+            return [plain(v) for v in obj]
+        if isinstance(obj, float) and math.isnan(obj):
+            return None
+        if hasattr(obj, "isoformat"):
+            return obj.isoformat()
+        return obj
+
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    path = REPO_ROOT / "artifacts" / "bench" / f"bench-{stamp}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    commit = os.popen(f"git -C {REPO_ROOT} rev-parse --short HEAD 2>/dev/null").read().strip()
+    path.write_text(json.dumps(plain({
+        "time": stamp, "commit": commit, "cores": os.cpu_count(), "args": vars(args),
+        "before": BEFORE, "targets": TARGETS,
+        "figures": [{"figure": n, "value": v, "target": t, "met": m} for n, v, t, m in figures],
+        "edge": edge, "end_to_end": e2e, "search": [*(kb_real or []), *kb_big], "grown": grown,
+    }), indent=1))
+    return path
 
 
 async def main(argv: list[str] | None = None) -> int:
@@ -219,13 +327,14 @@ async def main(argv: list[str] | None = None) -> int:
                         calls=args.search_calls, use_cache=not args.no_embedding_cache,
                         api_key=viewer_key)
                 if "e2e" in phases:
-                    meter = CpuMeter(
-                        {name: proc.pid for name, proc in pipe.procs.items()}
-                        | ({"kafka": _broker_pid()} if _broker_pid() else {}),
-                        _postmaster_pid())
+                    async def scaled() -> CpuMeter:
+                        await scale_out(pipe)
+                        return _meter(pipe)
+
                     e2e = await end_to_end.run(pipe.edge_url, endpoints.admin_dsn,
                                                args.e2e_levels, args.e2e_reply_timeout,
-                                               meter=meter, profile_dir=flame_dir)
+                                               meter=_meter(pipe), profile_dir=flame_dir,
+                                               scale_out=None if args.no_scale_out else scaled)
                 if args.locust:
                     locust_summary = await _locust(pipe.edge_url, args.locust)
                 if "edge" in phases:
@@ -243,8 +352,17 @@ async def main(argv: list[str] | None = None) -> int:
                         api_key=viewer_key)
             progress("stack", "pipeline stopped; stopping the bench stack")
     _print_results(args, kb_real, kb_big, grown, e2e, edge, locust_summary)
+    figures = _figures(kb_big, e2e, edge)
+    _summary(figures)
+    progress("done", f"full result: {_write_json(args, kb_real, kb_big, grown, e2e, edge, figures).relative_to(REPO_ROOT)}")
     progress("done", f"bench took {(time.monotonic() - started) / 60:.1f} min")
     return 0
+
+
+def _meter(pipe) -> CpuMeter:
+    """CPU of every pipeline process (replicas as they are now), the broker and PostgreSQL."""
+    return CpuMeter({name: proc.pid for name, proc in pipe.procs.items() if proc.returncode is None}
+                    | ({"kafka": _broker_pid()} if _broker_pid() else {}), _postmaster_pid())
 
 
 def _postmaster_pid() -> int | None:

@@ -74,6 +74,7 @@ class Sample:
 class LevelResult:
     senders: int
     duration_s: float
+    replicas: int = 1  # of the worker and of the agent
     samples: list[Sample] = field(default_factory=list)
     submit_errors: int = 0
     timeouts: int = 0
@@ -97,6 +98,11 @@ class LevelResult:
         """Each process's CPU in the sending window per reply recorded in it."""
         n = self.replies_in_window(started)
         return {k: v * 1000 / n for k, v in self.cpu.items() if k not in ("wall", "box")} if n else {}
+
+    def replies_per_cpu_second(self, started: datetime) -> float:
+        """Replies recorded in the window per CPU-second the whole pipeline used in it."""
+        pipeline = sum(v for k, v in self.cpu.items() if k not in ("wall", "box"))
+        return self.replies_in_window(started) / pipeline if pipeline else float("nan")
 
     def busy_cores(self) -> tuple[float, float]:
         """(cores the pipeline kept busy, cores the whole box was busy — other work included)."""
@@ -193,11 +199,12 @@ async def run_level(edge_url: str, watcher: ReplyWatcher, forms, senders: int,
                     duration_s: float, reply_timeout: float,
                     count: int | None = None,
                     meter: CpuMeter | None = None,
-                    profile_dir: Path | None = None) -> tuple[LevelResult, datetime]:
+                    profile_dir: Path | None = None,
+                    replicas: int = 1) -> tuple[LevelResult, datetime]:
     """`senders` closed loops for `duration_s` (or until `count` messages were sent); with
     `profile_dir`, a flame graph of each Python process of the pipeline over the window."""
     budget = None if count is None else [count]
-    result = LevelResult(senders, duration_s)
+    result = LevelResult(senders, duration_s, replicas)
     tickets: list[tuple[str, Sample]] = []
     loop = asyncio.get_running_loop()
     started = datetime.now(UTC)
@@ -212,7 +219,7 @@ async def run_level(edge_url: str, watcher: ReplyWatcher, forms, senders: int,
         tasks = [asyncio.create_task(
             _sender(http, watcher, forms, result, tickets, stop_at, reply_timeout, budget))
             for _ in range(senders)]
-        label = f"c={senders}"
+        label = f"c={senders}" + (f" x{replicas}" if replicas > 1 else "")
         while not all(t.done() for t in tasks):
             await asyncio.wait(tasks, timeout=5)
             lat = result.latencies
@@ -262,21 +269,32 @@ async def warm_up(edge_url: str, watcher: ReplyWatcher, count: int, reply_timeou
 
 async def run(edge_url: str, admin_dsn: str, levels: list[tuple[int, float]],
               reply_timeout: float = 120, warmup: int = 3,
-              meter: CpuMeter | None = None, profile_dir: Path | None = None) -> EndToEndResult:
+              meter: CpuMeter | None = None, profile_dir: Path | None = None,
+              scale_out=None) -> EndToEndResult:
+    """The levels in turn; then, with `scale_out` (an async callable that starts the extra
+    replicas and returns the CpuMeter covering them), the last level again on 2 replicas."""
     out = EndToEndResult([])
     async with ReplyWatcher(admin_dsn) as watcher:
         await warm_up(edge_url, watcher, warmup, reply_timeout)
-        for senders, duration in levels:
-            progress("e2e", f"{senders} concurrent sender(s) for {duration:.0f}s")
-            level, started = await run_level(edge_url, watcher, itertools.cycle(messages()),
-                                             senders, duration, reply_timeout, meter=meter,
-                                             profile_dir=profile_dir / f"e2e-c{senders}"
-                                             if profile_dir else None)
+        runs = [(senders, duration, 1) for senders, duration in levels]
+        if scale_out is not None and levels:
+            runs.append((levels[-1][0], levels[-1][1], 2))
+        for senders, duration, replicas in runs:
+            if replicas > 1:
+                progress("e2e", "starting a second worker and a second agent")
+                meter = await scale_out()
+                await warm_up(edge_url, watcher, warmup, reply_timeout)
+            progress("e2e", f"{senders} concurrent sender(s) for {duration:.0f}s"
+                            + (f", worker and agent x{replicas}" if replicas > 1 else ""))
+            level, started = await run_level(
+                edge_url, watcher, itertools.cycle(messages()), senders, duration, reply_timeout,
+                meter=meter, replicas=replicas,
+                profile_dir=profile_dir / f"e2e-c{senders}x{replicas}" if profile_dir else None)
             out.levels.append((level, started))
             per_reply = level.cpu_ms_per_reply(started)
             if per_reply:
                 pipeline, box = level.busy_cores()
-                progress("e2e", f"c={senders} CPU per reply: " + ", ".join(
+                progress("e2e", f"c={senders} x{replicas} CPU per reply: " + ", ".join(
                     f"{k} {v:.0f} ms" for k, v in sorted(per_reply.items(), key=lambda kv: -kv[1]))
                     + f" | busy cores: pipeline {pipeline:.2f}, whole box {box:.2f}")
     return out

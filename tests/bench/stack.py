@@ -7,13 +7,15 @@ import contextlib
 import fcntl
 import os
 import shutil
+import signal
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 
 from devstack import DEFAULT_DATA_ROOT, REPO_ROOT, kafka, postgres
 from devstack import stack as devstack
 from tests.e2e import pipeline as e2e_pipeline
 from tests.e2e.conftest import E2E_ENV, seed_knowledge
-from tests.e2e.pipeline import Pipeline, free_port, pipeline_processes
+from tests.e2e.pipeline import Pipeline, _moved_metrics_port, free_port, pipeline_processes
 
 BENCH_DATA_ROOT = DEFAULT_DATA_ROOT / "bench-stack"
 BENCH_LOG_DIR = REPO_ROOT / "artifacts" / "bench-logs"
@@ -80,3 +82,18 @@ async def bench_pipeline(endpoints: devstack.Endpoints) -> AsyncIterator[Pipelin
         yield pipe
     finally:
         await pipe.stop_all()
+
+
+async def scale_out(pipe: Pipeline) -> None:
+    """A second agent (which serves knowledge too, its own searches included) and a second
+    worker; both workers spread their Respond calls over both agents (the channels' round_robin
+    over an address naming both), as a Kubernetes Service would spread them over the pods."""
+    agent = next(p for p in pipe.processes if p.name == "agent")
+    second = replace(agent, name="agent-2", port=free_port(), advertise_as=(),
+                     env={**agent.env, **_moved_metrics_port(agent)})
+    pipe.processes.append(second)
+    await pipe.start("agent-2", env={"KNOWLEDGE_ADDR": f"127.0.0.1:{second.port}"})
+    both = {"AGENT_ADDR": f"ipv4:127.0.0.1:{agent.port},127.0.0.1:{second.port}"}
+    await pipe.kill("worker", signal.SIGTERM)
+    await pipe.start("worker", env=both)
+    await pipe.start("worker-2", env=both, copy_of="worker")
