@@ -268,12 +268,11 @@ async def customer_history(turn: TurnContext) -> dict[str, Any]:
 
 async def ensure_ticket(turn: TurnContext) -> dict[str, Any]:
     """The ticket exists (the worker records it before Respond; a direct caller may not have),
-    and it is marked as being worked on."""
+    and it is marked as being worked on. One call in the usual case: the move to processing
+    itself says whether the ticket exists (NOT_FOUND) or is already escalated or resolved
+    (FAILED_PRECONDITION; it stays as it is)."""
     try:
-        found = await turn.conversation.GetTicket(
-            conv_pb.GetTicketRequest(ticket_id=turn.request.ticket_id)
-        )
-        ticket = found.ticket
+        ticket = await _mark_processing(turn, turn.request.ticket_id)
     except grpc.aio.AioRpcError as err:
         if err.code() != grpc.StatusCode.NOT_FOUND:
             raise
@@ -292,21 +291,28 @@ async def ensure_ticket(turn: TurnContext) -> dict[str, Any]:
                 if turn.request.sender_verified else SENDER_ASSURANCE_CLAIMED,
             )
         )
-        ticket = (await turn.conversation.GetTicket(
-            conv_pb.GetTicketRequest(ticket_id=recorded.ticket_id)
-        )).ticket
-    if ticket.status == conv_pb.TICKET_STATUS_OPEN:
-        ticket = (await turn.conversation.UpdateTicketStatus(
-            conv_pb.UpdateTicketStatusRequest(
-                ticket_id=ticket.ticket_id,
-                status=conv_pb.TICKET_STATUS_PROCESSING,
-                note="the AI assistant is answering",
-            )
-        )).ticket
+        ticket = await _mark_processing(turn, recorded.ticket_id)
     return {
         "ticket_id": ticket.ticket_id,
         "status": conv_pb.TicketStatus.Name(ticket.status).removeprefix("TICKET_STATUS_").lower(),
     }
+
+
+async def _mark_processing(turn: TurnContext, ticket_id: str) -> conv_pb.Ticket:
+    """open → processing; a ticket already processing is returned as it is, and so is one
+    already escalated or resolved (which the state machine keeps from moving back)."""
+    try:
+        return (await turn.conversation.UpdateTicketStatus(
+            conv_pb.UpdateTicketStatusRequest(
+                ticket_id=ticket_id,
+                status=conv_pb.TICKET_STATUS_PROCESSING,
+                note="the AI assistant is answering",
+            )
+        )).ticket
+    except grpc.aio.AioRpcError as err:
+        if err.code() != grpc.StatusCode.FAILED_PRECONDITION:
+            raise
+        return (await turn.conversation.GetTicket(conv_pb.GetTicketRequest(ticket_id=ticket_id))).ticket
 
 
 async def escalate(turn: TurnContext, reason: int, note: str) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from tests.bench.stats import CpuMeter, percentile, progress
 
 TICKETS = REPO_ROOT / "tests" / "agent" / "eval" / "tickets.jsonl"
 POLL_INTERVAL_S = 0.1
+SCALE_OUT_WARMUP_S = 15.0
 
 
 def messages() -> list[dict]:
@@ -283,7 +284,10 @@ async def run(edge_url: str, admin_dsn: str, levels: list[tuple[int, float]],
             if replicas > 1:
                 progress("e2e", "starting a second worker and a second agent")
                 meter = await scale_out()
-                await warm_up(edge_url, watcher, warmup, reply_timeout)
+                # The new agent's caches (sentence vectors, models) fill as the first did on the
+                # levels before: unmeasured traffic at the same load first.
+                await run_level(edge_url, watcher, itertools.cycle(messages()[::-1]), senders,
+                                SCALE_OUT_WARMUP_S, reply_timeout)
             progress("e2e", f"{senders} concurrent sender(s) for {duration:.0f}s"
                             + (f", worker and agent x{replicas}" if replicas > 1 else ""))
             level, started = await run_level(
