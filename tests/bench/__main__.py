@@ -87,10 +87,11 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 
 
 async def _stop_consumers(pipe) -> None:
-    """The edge phase publishes thousands of submissions nobody should answer: the worker
-    (and dispatcher) stop first, so their CPU stays out of the edge's figures too."""
-    for name in ("worker", "dispatcher"):
-        if name in pipe.procs:
+    """The edge phase publishes thousands of submissions nobody should answer: the workers
+    and the dispatcher (replicas of the scale-out step included) stop first, so their CPU
+    stays out of the edge's figures and of the search figures after it too."""
+    for name in list(pipe.procs):
+        if name.startswith(("worker", "dispatcher")) and pipe.procs[name].returncode is None:
             await pipe.kill(name, signal.SIGTERM)
 
 

@@ -312,9 +312,12 @@ async def measure_search(agent_addr: str, store: KnowledgeStore, embedder: Cache
     """Sequential Search calls through gRPC; then the same queries' SQL alone, straight on
     the store (today's and the one before issue 18), to split the database's share from the
     query embedding and the RPC; then hit@3 on the labelled questions, today's and before."""
-    qs = queries()
+    # Every call a text of its own: the service remembers the vectors of texts it embedded
+    # recently, and a repeated question would measure that memory, not the search.
     pool = store._pool
     total = await pool.fetchval("SELECT count(*) FROM knowledge.articles")
+    base = queries()
+    qs = [f"{base[i % len(base)]} (#{total}.{i})" for i in range(warmup + calls)]
     channel = open_channel(agent_addr, 30, api_key)
     stub = kb_grpc.KnowledgeServiceStub(channel)
     grpc_s: list[float] = []
@@ -322,7 +325,7 @@ async def measure_search(agent_addr: str, store: KnowledgeStore, embedder: Cache
     busy0, wall0 = box_busy_seconds(), time.monotonic()
     try:
         for i in range(warmup + calls):
-            q = qs[i % len(qs)]
+            q = qs[i]
             t0 = time.perf_counter()
             reply = await stub.Search(kb_pb.SearchRequest(query=q, k=SEARCH_RESULTS,
                                                           min_score=MIN_SCORE))
@@ -338,7 +341,7 @@ async def measure_search(agent_addr: str, store: KnowledgeStore, embedder: Cache
     sql_s: list[float] = []
     before_s: list[float] = []
     for i in range(warmup + calls):
-        q, v = qs[i % len(qs)], vectors[i % len(qs)]
+        q, v = qs[i], vectors[i]
         t0 = time.perf_counter()
         await kb.search_by_vector(q, v, SEARCH_RESULTS, MIN_SCORE, "")
         t1 = time.perf_counter()
