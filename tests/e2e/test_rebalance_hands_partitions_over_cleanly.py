@@ -14,7 +14,9 @@ from fte.events.v1 import events_pb2
 from services.common import topics
 from tests.e2e.probes import eventually, group_members, read_topic, submit_many, ticket_rows
 
-N = 90
+# Enough that the backlog outlasts the second worker's join (a few seconds of rebalance) at
+# the pipeline's rate: 90 were drained before the join once replies took ~50 ms of CPU.
+N = 300
 
 
 async def test_partitions_move_between_workers_without_loss_or_repeat(http, pipeline, stack):
