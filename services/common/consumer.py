@@ -220,13 +220,17 @@ class PartitionedConsumer(ConsumerRebalanceListener):
 
     async def _run_partition(self, tp: TopicPartition, halt: asyncio.Event) -> None:
         """Handles the partition's queued records in order until none is left."""
-        while self._queued.get(tp):
-            records, self._queued[tp] = self._queued[tp], []
+        try:
+            while self._queued.get(tp):
+                records, self._queued[tp] = self._queued[tp], []
+                self._resume(tp)
+                if not await self._run_records(tp, records, halt):
+                    return  # the rest is read again from where it stopped
+        finally:
+            # Whatever is still queued is read again from the committed or sought offset; a
+            # partition paused meanwhile must not stay paused with nothing left to take.
+            self._queued.pop(tp, None)
             self._resume(tp)
-            if not await self._run_records(tp, records, halt):
-                self._queued.pop(tp, None)  # read again from where it stopped
-                return
-        self._queued.pop(tp, None)
 
     async def _run_records(
         self, tp: TopicPartition, records: list[ConsumerRecord], halt: asyncio.Event

@@ -12,25 +12,27 @@ import grpc
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Retry only what is safe to retry: the call never reached the server (UNAVAILABLE).
-# round_robin: an address that resolves to several servers (a headless Service's DNS name,
-# `ipv4:10.0.0.5:50053,10.0.0.6:50053`) gets calls spread over all of them, not the first only.
-_SERVICE_CONFIG = json.dumps(
-    {
-        "loadBalancingConfig": [{"round_robin": {}}],
-        "methodConfig": [
-            {
-                "name": [{}],
-                "retryPolicy": {
-                    "maxAttempts": 4,
-                    "initialBackoff": "0.1s",
-                    "maxBackoff": "2s",
-                    "backoffMultiplier": 2,
-                    "retryableStatusCodes": ["UNAVAILABLE"],
-                },
-            }
-        ]
-    }
-)
+_METHOD_CONFIG = {
+    "methodConfig": [
+        {
+            "name": [{}],
+            "retryPolicy": {
+                "maxAttempts": 4,
+                "initialBackoff": "0.1s",
+                "maxBackoff": "2s",
+                "backoffMultiplier": 2,
+                "retryableStatusCodes": ["UNAVAILABLE"],
+            },
+        }
+    ]
+}
+_SERVICE_CONFIG = json.dumps(_METHOD_CONFIG)
+# An address that lists several servers (`ipv4:10.0.0.5:50053,10.0.0.6:50053`) gets its calls
+# spread over all of them (round_robin), not sent to the first only. One server keeps gRPC's
+# pick_first: after the server restarts, round_robin fails calls fast until its reconnect
+# backoff ends, where pick_first reconnects on the next call (an e2e test that kills a service
+# showed the difference).
+_BALANCED_CONFIG = json.dumps({"loadBalancingConfig": [{"round_robin": {}}], **_METHOD_CONFIG})
 
 
 class CallDefaults(
@@ -79,7 +81,7 @@ def open_channel(address: str, timeout_s: float = 10.0, credential: str = "") ->
     SERVICE_KEY) goes with every call that does not bring its own `authorization`."""
     ca_file = ClientTls().tls_ca_file
     options = [
-        ("grpc.service_config", _SERVICE_CONFIG),
+        ("grpc.service_config", _BALANCED_CONFIG if "," in address else _SERVICE_CONFIG),
         ("grpc.enable_retries", 1),
         # After a peer restarts, reconnect within seconds (gRPC's default backoff grows
         # to two minutes, failing every call fast meanwhile).

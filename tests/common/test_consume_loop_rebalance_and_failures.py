@@ -109,6 +109,35 @@ async def test_a_record_that_could_not_be_handled_nor_parked_is_read_again(stack
     assert tries == {"first": 1, "flaky": 2, "last": 1}
 
 
+async def test_a_partition_paused_with_a_full_queue_resumes_after_a_record_is_read_again(stack):
+    # Batches of 2: while "slow" is in hand the partition's queue fills and it is paused; then
+    # "flaky" fails once and is read again. The partition must not stay paused.
+    async with topic(stack.bootstrap_servers) as t:
+        values = ["slow", "flaky", *(f"r{i}" for i in range(8))]
+        await t.put(0, *values)
+        tries: Counter[str] = Counter()
+        release = asyncio.Event()
+
+        async def handle(record) -> None:
+            value = record.value.decode()
+            tries[value] += 1
+            if value == "slow":
+                await release.wait()
+            if value == "flaky" and tries[value] == 1:
+                raise RuntimeError("not this time")
+            t.note(record)
+
+        run = Running(t, handle, max_records=2)
+        await run.until(lambda: tries["slow"] == 1, "the slow record started")
+        await asyncio.sleep(1.0)  # more batches fetched meanwhile: the queue is full
+        release.set()
+        await run.until(lambda: _committed_at(t, run.group, len(values)), "every record committed")
+        await run.finish()
+
+    assert t.values() == values
+    assert tries["flaky"] == 2
+
+
 async def test_a_stop_ends_a_retry_wait_at_once_and_leaves_its_record_uncommitted(stack):
     async with topic(stack.bootstrap_servers) as t:
         await t.put(0, "done", "outage", "waiting")
