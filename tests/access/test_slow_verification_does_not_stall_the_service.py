@@ -21,11 +21,13 @@ async def test_other_calls_are_answered_while_keys_are_being_verified(access) ->
             return err.code()
         return grpc.StatusCode.OK
 
-    burst = [asyncio.create_task(check()) for _ in range(16)]
+    # Enough checks that verifying them outlasts five ordinary calls on a loaded CI box too
+    # (16 were all verified first once, with the other test worker busy beside it).
+    burst = [asyncio.create_task(check()) for _ in range(48)]
     await asyncio.sleep(0.1)  # the burst is being verified
     for _ in range(5):
         await access.ListAuditEvents(pb.ListAuditEventsRequest(page_size=1))
-    # On the event loop, the 16 checks that arrived first would each hold the loop in turn, and
+    # On the event loop, the checks that arrived first would each hold the loop in turn, and
     # the other calls would be answered only after the last of them: an order, not a time, so
     # a loaded machine cannot make it pass or fail.
     still_verifying = sum(1 for task in burst if not task.done())
