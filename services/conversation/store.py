@@ -14,7 +14,7 @@ from datetime import datetime
 import asyncpg
 
 from services.common import business_hours
-from services.common.errors import AlreadyExists, FailedPrecondition, NotFound
+from services.common.errors import Aborted, AlreadyExists, FailedPrecondition, NotFound
 from services.common.metrics import TICKETS_CLOSED
 from services.common.retry import in_transaction
 from services.common.teams import TEAMS
@@ -32,6 +32,19 @@ from services.conversation.tickets import (
 )
 
 log = logging.getLogger(__name__)
+
+# The customer a (possibly merged-away) customer id $1 now stands for: the end of its chain
+# of reassignments.
+_FINAL_CUSTOMER = """
+    WITH RECURSIVE chain(customer_id, depth) AS (
+        SELECT $1::uuid, 0
+        UNION ALL
+        SELECT r.target_customer_id, c.depth + 1
+          FROM chain c
+          JOIN conversation.customer_reassignments r ON r.source_customer_id = c.customer_id
+         WHERE c.depth < 50)
+    SELECT customer_id FROM chain ORDER BY depth DESC LIMIT 1
+"""
 
 # Namespaces this service's advisory locks (two-int form) away from anyone else's.
 _LOCK_CLASS = 7_301
@@ -77,61 +90,70 @@ class ConversationStore:
     # --- RecordOutbound / UpdateDeliveryStatus --------------------------------------------
 
     async def record_outbound(self, o: Outbound, now: datetime) -> tuple[uuid.UUID, bool, str]:
-        """Returns (message id, duplicate, stored delivery status)."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            ticket = await _ticket(conn, o.ticket_id)
-            if ticket is None:
-                raise NotFound(f"ticket_id: ticket {o.ticket_id} does not exist")
-            if await _erased(conn, ticket.customer_id):
-                o = tickets.erased_outbound(o)
+        """Returns (message id, duplicate, stored delivery status). A reply already recorded
+        (the dispatcher's call after the worker's, a redelivery) costs one statement; a new one
+        three, the message and its conversation's counters written by one statement."""
+        async with self._pool.acquire() as conn:
+            first = await _recorded_reply(conn, o)
+            if first is not None:
+                return first
             row = await conn.fetchrow(
-                "INSERT INTO conversation.messages (message_id, conversation_id, ticket_id,"
-                "  customer_id, channel, direction, role, content, create_time, reply_id,"
-                "  delivery_status, input_tokens, output_tokens, latency_ms, tool_calls)"
-                " VALUES ($1, $2, $3, $4, $5, 'outbound', $6, $7, $8, $9, $10, $11, $12, $13,"
+                f"SELECT {_TICKET_COLUMNS}, EXISTS (SELECT 1 FROM conversation.customer_erasures e"
+                "  WHERE e.customer_id = t.customer_id) AS erased"
+                " FROM conversation.tickets t WHERE ticket_id = $1", o.ticket_id,
+            )
+            if row is None:
+                raise NotFound(f"ticket_id: ticket {o.ticket_id} does not exist")
+            fields = dict(row)
+            if fields.pop("erased"):
+                o = tickets.erased_outbound(o)
+            ticket = Ticket(**fields)
+            row = await conn.fetchrow(
+                "WITH m AS (INSERT INTO conversation.messages (message_id, conversation_id,"
+                "  ticket_id, customer_id, channel, direction, role, content, create_time,"
+                "  reply_id, delivery_status, input_tokens, output_tokens, latency_ms, tool_calls)"
+                "  VALUES ($1, $2, $3, $4, $5, 'outbound', $6, $7, $8, $9, $10, $11, $12, $13,"
                 "  $14::jsonb)"
-                " ON CONFLICT (reply_id) DO NOTHING RETURNING message_id, delivery_status",
+                "  ON CONFLICT (reply_id) DO NOTHING RETURNING message_id, delivery_status),"
+                " c AS (UPDATE conversation.conversations SET message_count = message_count + 1,"
+                "  last_message_time = GREATEST(last_message_time, $8)"
+                "  WHERE conversation_id = $2 AND EXISTS (SELECT 1 FROM m))"
+                " SELECT message_id, delivery_status FROM m",
                 uuid.uuid4(), ticket.conversation_id, ticket.ticket_id, ticket.customer_id,
                 o.channel or ticket.source_channel, o.role, o.content, now, o.reply_id,
                 o.delivery_status, o.input_tokens, o.output_tokens, o.latency_ms,
                 json.dumps(o.tool_calls),
             )
             if row is None:
-                first = await conn.fetchrow(
-                    "SELECT message_id, ticket_id, delivery_status FROM conversation.messages"
-                    " WHERE reply_id = $1", o.reply_id,
-                )
-                if first["ticket_id"] != o.ticket_id:
-                    raise FailedPrecondition(
-                        f"reply_id: already used for ticket {first['ticket_id']}"
-                    )
-                return first["message_id"], True, first["delivery_status"]
-            await conn.execute(
-                "UPDATE conversation.conversations SET message_count = message_count + 1,"
-                " last_message_time = GREATEST(last_message_time, $2) WHERE conversation_id = $1",
-                ticket.conversation_id, now,
-            )
+                # The same reply id was recorded by a concurrent call since the first read.
+                return await _recorded_reply(conn, o)
             return row["message_id"], False, row["delivery_status"]
 
     async def update_delivery(
         self, reply_id: str, reported: str, external_id: str, error: str, now: datetime
     ) -> tuple[uuid.UUID, str]:
-        async with self._pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                "SELECT message_id, delivery_status FROM conversation.messages"
-                " WHERE reply_id = $1 FOR NO KEY UPDATE", reply_id,
-            )
-            if row is None:
-                raise NotFound(f"reply_id: no reply was recorded as {reply_id!r}")
-            status = tickets.next_delivery_status(row["delivery_status"], reported)
-            await conn.execute(
-                "UPDATE conversation.messages SET delivery_status = $2, delivery_update_time = $3,"
-                " delivery_external_id = CASE WHEN $4 = '' THEN delivery_external_id ELSE $4 END,"
-                " delivery_error = CASE WHEN $5 = '' THEN delivery_error ELSE $5 END"
-                " WHERE message_id = $1",
-                row["message_id"], status, now, external_id, error,
-            )
-            return row["message_id"], status
+        """Read, decide (`tickets.next_delivery_status`), then write only if the status read is
+        still the stored one; a callback that raced this one makes it read again."""
+        async with self._pool.acquire() as conn:
+            for _ in range(_ATTEMPTS):
+                row = await conn.fetchrow(
+                    "SELECT message_id, delivery_status FROM conversation.messages"
+                    " WHERE reply_id = $1", reply_id,
+                )
+                if row is None:
+                    raise NotFound(f"reply_id: no reply was recorded as {reply_id!r}")
+                status = tickets.next_delivery_status(row["delivery_status"], reported)
+                written = await conn.fetchval(
+                    "UPDATE conversation.messages SET delivery_status = $2,"
+                    " delivery_update_time = $3,"
+                    " delivery_external_id = CASE WHEN $4 = '' THEN delivery_external_id ELSE $4 END,"
+                    " delivery_error = CASE WHEN $5 = '' THEN delivery_error ELSE $5 END"
+                    " WHERE message_id = $1 AND delivery_status = $6 RETURNING message_id",
+                    row["message_id"], status, now, external_id, error, row["delivery_status"],
+                )
+                if written is not None:
+                    return row["message_id"], status
+        raise Aborted(f"reply_id: the delivery status of {reply_id!r} kept changing; retry")
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -424,6 +446,22 @@ async def _lock_customer(conn: asyncpg.Connection, customer_id: uuid.UUID) -> No
     )
 
 
+async def _recorded_reply(
+    conn: asyncpg.Connection, o: Outbound
+) -> tuple[uuid.UUID, bool, str] | None:
+    """RecordOutbound's answer for a reply id already recorded: (message id, duplicate, stored
+    delivery status), None when it is new. A reply id is one reply of one ticket."""
+    first = await conn.fetchrow(
+        "SELECT message_id, ticket_id, delivery_status FROM conversation.messages"
+        " WHERE reply_id = $1", o.reply_id,
+    )
+    if first is None:
+        return None
+    if first["ticket_id"] != o.ticket_id:
+        raise FailedPrecondition(f"reply_id: already used for ticket {first['ticket_id']}")
+    return first["message_id"], True, first["delivery_status"]
+
+
 async def _erased(conn: asyncpg.Connection, customer_id: uuid.UUID) -> bool:
     return await conn.fetchval(
         "SELECT EXISTS (SELECT 1 FROM conversation.customer_erasures WHERE customer_id = $1)",
@@ -431,21 +469,21 @@ async def _erased(conn: asyncpg.Connection, customer_id: uuid.UUID) -> bool:
     )
 
 
-async def _final_customer(conn: asyncpg.Connection, customer_id: uuid.UUID) -> uuid.UUID:
-    """The customer a (possibly merged-away) customer id now stands for."""
-    return await conn.fetchval(
-        """
-        WITH RECURSIVE chain(customer_id, depth) AS (
-            SELECT $1::uuid, 0
-            UNION ALL
-            SELECT r.target_customer_id, c.depth + 1
-              FROM chain c
-              JOIN conversation.customer_reassignments r ON r.source_customer_id = c.customer_id
-             WHERE c.depth < 50)
-        SELECT customer_id FROM chain ORDER BY depth DESC LIMIT 1
-        """,
+async def _final_customer_and_erased(
+    conn: asyncpg.Connection, customer_id: uuid.UUID
+) -> tuple[uuid.UUID, bool]:
+    """`_final_customer` and whether that customer was erased, in one round trip."""
+    row = await conn.fetchrow(
+        f"SELECT f.customer_id, EXISTS (SELECT 1 FROM conversation.customer_erasures e"
+        f"  WHERE e.customer_id = f.customer_id) AS erased FROM ({_FINAL_CUSTOMER}) f",
         customer_id,
     )
+    return row["customer_id"], row["erased"]
+
+
+async def _final_customer(conn: asyncpg.Connection, customer_id: uuid.UUID) -> uuid.UUID:
+    """The customer a (possibly merged-away) customer id now stands for."""
+    return await conn.fetchval(_FINAL_CUSTOMER, customer_id)
 
 
 async def _close_for_merge(
@@ -481,6 +519,8 @@ async def _record_inbound_and_hold(
     lock, so two replicas' messages cannot both be told; a repeat of the same message answers
     what the first was answered."""
     result = await _record_inbound(conn, m, at, now)
+    if result.new_conversation and not result.duplicate:
+        return result  # nobody can hold a conversation this message just started
     held_by = await conn.fetchval(
         "SELECT e.owner_name FROM conversation.escalations e"
         " JOIN conversation.tickets t ON t.ticket_id = e.ticket_id"
@@ -520,13 +560,14 @@ async def _record_inbound(
     # Resolved before a merge, arriving after it: the message belongs to the merge target.
     # ReassignCustomer holds this customer's lock while it moves everything, so a message
     # either was moved by it or is redirected here; none stays behind on a merged-away id.
-    final = await _final_customer(conn, m.customer_id)
+    # Resolved before the customer was erased, arriving after: stored as the erasure left the
+    # rest (EraseCustomerContent holds this customer's lock while it erases and records it).
+    final, erased = await _final_customer_and_erased(conn, m.customer_id)
     if final != m.customer_id:
         await _lock_customer(conn, final)
         m = dataclasses.replace(m, customer_id=final)
-    # Resolved before the customer was erased, arriving after: stored as the erasure left the
-    # rest (EraseCustomerContent holds this customer's lock while it erases and records it).
-    if await _erased(conn, m.customer_id):
+        erased = await _erased(conn, final)  # read again under the merge target's lock
+    if erased:
         m = tickets.erased_inbound(m)
     if m.requested_ticket_id is not None:
         owner = await conn.fetchval(
@@ -560,55 +601,50 @@ async def _record_inbound(
     current = open_rows[0] if open_rows else None
     plan = tickets.attach(current, m.channel, at)
     if plan.close_open_one:
+        # Its own statement: the one-open-conversation index must see it closed before the
+        # new conversation is inserted.
         await conn.execute(
             "UPDATE conversation.conversations SET status = 'closed', close_time = $2"
             " WHERE conversation_id = $1", current.conversation_id, at,
         )
-    if plan.new_conversation:
-        conversation_id = uuid.uuid4()
-        await conn.execute(
-            "INSERT INTO conversation.conversations (conversation_id, customer_id, status,"
-            " initial_channel, current_channel, start_time, last_message_time)"
-            " VALUES ($1, $2, 'active', $3, $3, $4, $4)",
-            conversation_id, m.customer_id, m.channel, at,
-        )
-    else:
-        conversation_id = current.conversation_id
-
+    conversation_id = uuid.uuid4() if plan.new_conversation else current.conversation_id
     ticket_id = m.requested_ticket_id or uuid.uuid4()
-    await conn.execute(
-        "INSERT INTO conversation.tickets (ticket_id, customer_id, conversation_id,"
-        " source_channel, category, priority, status, subject, create_time, update_time)"
-        " VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $8)",
-        ticket_id, m.customer_id, conversation_id, m.channel, m.category, m.priority,
-        tickets.ticket_subject(m.subject, m.content), now,
-    )
-    await conn.execute(
-        "INSERT INTO conversation.ticket_events (ticket_id, from_status, to_status, event_time)"
-        " VALUES ($1, NULL, 'open', $2)", ticket_id, now,
-    )
     message_id = uuid.uuid4()
-    await conn.execute(
-        "INSERT INTO conversation.messages (message_id, conversation_id, ticket_id, customer_id,"
-        " channel, direction, role, content, subject, create_time, idempotency_key, thread_ref,"
-        " sender_name, sentiment, sender_assurance)"
-        " VALUES ($1, $2, $3, $4, $5, 'inbound', 'customer', $6, $7, $8, $9, $10, $11, $12, $13)",
-        message_id, conversation_id, ticket_id, m.customer_id, m.channel, m.content, m.subject,
-        at, m.idempotency_key, m.thread_ref, m.sender_name, tickets.sentiment(m.content),
-        m.sender_assurance,
+    switch = (ChannelSwitch(plan.switch_from, m.channel, at, message_id)
+              if plan.switch_from is not None else None)
+    # One statement writes the conversation (new, or its counters), the ticket, its first
+    # event, the message and a channel switch: foreign keys are checked at its end.
+    conversation_write = (
+        "INSERT INTO conversation.conversations (conversation_id, customer_id, status,"
+        "  initial_channel, current_channel, start_time, last_message_time, message_count)"
+        "  VALUES ($1, $2, 'active', $3, $3, $4, $4, 1)"
+        if plan.new_conversation else
+        "UPDATE conversation.conversations SET current_channel = $3, message_count ="
+        "  message_count + 1, last_message_time = GREATEST(last_message_time, $4)"
+        "  WHERE conversation_id = $1"
     )
-    switch = None
-    if plan.switch_from is not None:
-        switch = ChannelSwitch(plan.switch_from, m.channel, at, message_id)
-        await conn.execute(
-            "INSERT INTO conversation.channel_switches (message_id, conversation_id,"
-            " from_channel, to_channel, switch_time) VALUES ($1, $2, $3, $4, $5)",
-            message_id, conversation_id, switch.from_channel, switch.to_channel, at,
-        )
+    switch_write = (
+        ", s AS (INSERT INTO conversation.channel_switches (message_id, conversation_id,"
+        "  from_channel, to_channel, switch_time) VALUES ($10, $1, $18, $3, $4))"
+        if switch is not None else ""
+    )
     await conn.execute(
-        "UPDATE conversation.conversations SET current_channel = $2, message_count ="
-        " message_count + 1, last_message_time = GREATEST(last_message_time, $3)"
-        " WHERE conversation_id = $1", conversation_id, m.channel, at,
+        f"WITH c AS ({conversation_write}),"
+        " t AS (INSERT INTO conversation.tickets (ticket_id, customer_id, conversation_id,"
+        "  source_channel, category, priority, status, subject, create_time, update_time)"
+        "  VALUES ($5, $2, $1, $3, $6, $7, 'open', $8, $9, $9)),"
+        " e AS (INSERT INTO conversation.ticket_events (ticket_id, from_status, to_status,"
+        "  event_time) VALUES ($5, NULL, 'open', $9)),"
+        " m AS (INSERT INTO conversation.messages (message_id, conversation_id, ticket_id,"
+        "  customer_id, channel, direction, role, content, subject, create_time,"
+        "  idempotency_key, thread_ref, sender_name, sentiment, sender_assurance)"
+        "  VALUES ($10, $1, $5, $2, $3, 'inbound', 'customer', $11, $12, $4, $13, $14, $15,"
+        f"  $16, $17)){switch_write}"
+        " SELECT 1",
+        conversation_id, m.customer_id, m.channel, at, ticket_id, m.category, m.priority,
+        tickets.ticket_subject(m.subject, m.content), now, message_id, m.content, m.subject,
+        m.idempotency_key, m.thread_ref, m.sender_name, tickets.sentiment(m.content),
+        m.sender_assurance, *([switch.from_channel] if switch is not None else []),
     )
     return InboundResult(
         customer_id=m.customer_id,
@@ -652,16 +688,14 @@ async def _inbound_result(conn: asyncpg.Connection, where: str, *args) -> Inboun
 async def _set_ticket_status(
     conn: asyncpg.Connection, ticket: Ticket, status: str, note: str, now: datetime
 ) -> Ticket:
+    # The ticket and its event in one statement.
     row = await conn.fetchrow(
-        "UPDATE conversation.tickets SET status = $2, update_time = $3,"
+        "WITH e AS (INSERT INTO conversation.ticket_events (ticket_id, from_status, to_status,"
+        "  note, event_time) VALUES ($1, $4, $2, $5, $3))"
+        " UPDATE conversation.tickets SET status = $2, update_time = $3,"
         " resolve_time = CASE WHEN $2 = 'resolved' THEN $3 ELSE resolve_time END"
         f" WHERE ticket_id = $1 RETURNING {_TICKET_COLUMNS}",
-        ticket.ticket_id, status, now,
-    )
-    await conn.execute(
-        "INSERT INTO conversation.ticket_events (ticket_id, from_status, to_status, note,"
-        " event_time) VALUES ($1, $2, $3, $4, $5)",
-        ticket.ticket_id, ticket.status, status, note, now,
+        ticket.ticket_id, status, now, ticket.status, note,
     )
     if status == tickets.RESOLVED and ticket.status != tickets.RESOLVED:
         # fte_tickets_closed: by a person when one ever took part (an escalation, a human reply).

@@ -97,32 +97,31 @@ class IdentityStore:
             )
             owners = {Identifier(r["kind"], r["value"]): r["customer_id"] for r in rows}
             plan = resolver.plan_resolution(identifiers, owners, channel)
-            created = plan.customer_id is None
-            if created:
+            if plan.customer_id is None:
                 customer_id = uuid.uuid4()
-                await conn.execute(
-                    "INSERT INTO identity.customers (customer_id) VALUES ($1)", customer_id
-                )
-            else:
-                customer_id = plan.customer_id
-                # Serialises against a merge or an erasure of this customer (FOR UPDATE).
-                row = await conn.fetchrow(
-                    "SELECT merged_into, erase_time FROM identity.customers WHERE customer_id = $1"
-                    " FOR NO KEY UPDATE", customer_id,
-                )
-                if row["merged_into"] is not None or row["erase_time"] is not None:
-                    # Merged since we looked (its identifiers moved too), or erased (they are
-                    # gone): look again, so nothing new is attached to an erased customer.
+                linked = await _insert_customer(conn, customer_id, plan.link, channel, name)
+                if None in linked:
                     raise _LostRace
+                return await _load(conn, customer_id), True, linked
+            customer_id = plan.customer_id
+            # Serialises against a merge or an erasure of this customer (FOR UPDATE).
+            row = await conn.fetchrow(
+                "SELECT merged_into, erase_time FROM identity.customers WHERE customer_id = $1"
+                " FOR NO KEY UPDATE", customer_id,
+            )
+            if row["merged_into"] is not None or row["erase_time"] is not None:
+                # Merged since we looked (its identifiers moved too), or erased (they are
+                # gone): look again, so nothing new is attached to an erased customer.
+                raise _LostRace
             linked = [await _insert_identifier(conn, customer_id, i, channel) for i in plan.link]
             if None in linked:
                 raise _LostRace
-            named = bool(name) and (created or not claimed)
+            named = bool(name) and not claimed
             if named:
                 await _saw_name(conn, customer_id, channel, name)
-            if not created and (linked or named):
+            if linked or named:
                 await _touch(conn, customer_id)
-            return await _load(conn, customer_id), created, linked
+            return await _load(conn, customer_id), False, linked
 
         return await self._retrying(work)
 
@@ -444,6 +443,27 @@ def _snapshot(conn: asyncpg.Connection):
     return conn.transaction(isolation="repeatable_read", readonly=True)
 
 
+async def _insert_customer(
+    conn: asyncpg.Connection, customer_id: uuid.UUID, identifiers: list[Identifier],
+    channel: str, name: str,
+) -> list[StoredIdentifier | None]:
+    """A new customer with its identifiers and the name it wrote under, in one statement
+    (foreign keys are checked at its end). Per identifier, in order: what was stored, or None
+    when (kind, value) was taken meanwhile, as `_insert_identifier` answers."""
+    rows = await conn.fetch(
+        "WITH c AS (INSERT INTO identity.customers (customer_id) VALUES ($1)),"
+        " n AS (INSERT INTO identity.customer_names (customer_id, channel, name)"
+        "  SELECT $1, $4, $5 WHERE $5 <> '')"
+        " INSERT INTO identity.customer_identifiers (kind, value, customer_id, first_seen_channel)"
+        " SELECT kind, value, $1, $4 FROM unnest($2::text[], $3::text[]) AS u(kind, value)"
+        " ON CONFLICT (kind, value) DO NOTHING"
+        " RETURNING kind, value, first_seen_channel, create_time",
+        customer_id, [i.kind for i in identifiers], [i.value for i in identifiers], channel, name,
+    )
+    stored = {(r["kind"], r["value"]): StoredIdentifier(**dict(r)) for r in rows}
+    return [stored.get((i.kind, i.value)) for i in identifiers]
+
+
 async def _insert_identifier(
     conn: asyncpg.Connection, customer_id: uuid.UUID, identifier: Identifier, channel: str | None
 ) -> StoredIdentifier | None:
@@ -472,24 +492,26 @@ async def _touch(conn: asyncpg.Connection, customer_id: uuid.UUID) -> None:
 
 
 async def _load(conn: asyncpg.Connection, customer_id: uuid.UUID) -> Customer | None:
+    """The customer with its identifiers and names, in one round trip (rows of each as arrays
+    of records)."""
     row = await conn.fetchrow(
-        "SELECT customer_id, merged_into, create_time, update_time, erase_time FROM identity.customers"
-        " WHERE customer_id = $1", customer_id,
+        "SELECT c.customer_id, c.merged_into, c.create_time, c.update_time, c.erase_time,"
+        " ARRAY(SELECT (i.kind, i.value, i.first_seen_channel, i.create_time)"
+        "  FROM identity.customer_identifiers i WHERE i.customer_id = c.customer_id"
+        "  ORDER BY i.create_time, i.kind, i.value) AS identifiers,"
+        " ARRAY(SELECT (n.channel, n.name, n.last_seen_time)"
+        "  FROM identity.customer_names n WHERE n.customer_id = c.customer_id"
+        "  ORDER BY n.last_seen_time DESC, n.channel, n.name) AS names"
+        " FROM identity.customers c WHERE c.customer_id = $1", customer_id,
     )
     if row is None:
         return None
-    identifiers = await conn.fetch(
-        "SELECT kind, value, first_seen_channel, create_time FROM identity.customer_identifiers"
-        " WHERE customer_id = $1 ORDER BY create_time, kind, value", customer_id,
-    )
-    names = await conn.fetch(
-        "SELECT channel, name, last_seen_time FROM identity.customer_names WHERE customer_id = $1"
-        " ORDER BY last_seen_time DESC, channel, name", customer_id,
-    )
+    fields = dict(row)
     return Customer(
-        **dict(row),
-        identifiers=[StoredIdentifier(**dict(r)) for r in identifiers],
-        names=[Name(**dict(r)) for r in names],
+        **fields | {
+            "identifiers": [StoredIdentifier(*r) for r in fields["identifiers"]],
+            "names": [Name(*r) for r in fields["names"]],
+        }
     )
 
 
