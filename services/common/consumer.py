@@ -1,4 +1,4 @@
-"""The one Kafka consume loop: at-least-once, one record at a time, committed as it is handled.
+"""The one Kafka consume loop: at-least-once, one record at a time, committed after it is handled.
 
 Partitions run concurrently, each in order, and each at its own pace: records fetched for a
 partition that is busy wait in its queue (the partition is paused while the queue holds a
@@ -7,6 +7,13 @@ full batch), so a slow record holds up its own partition only, never the fetch f
 end-to-end run kept a core idle behind the slowest customer). A record's offset is committed only after it was
 handled (or parked in the DLQ), so a crash at any point means the record is read again; every
 consumer here makes that harmless with keyed writes downstream.
+
+Commits trail the records by up to `commit_interval_s`: a partition goes on to its next record
+while the offsets of every partition handled meanwhile go to the broker in one request (an
+OffsetCommit per record was a third of the broker's CPU per reply and a tenth of the
+pipeline's: tests/bench/README.md). A crash redoes at most that interval's records, which the
+keyed writes make harmless as they do for the record in hand. A revoke and a stop commit what
+is pending before they return.
 
 Each record is tried as its `RetryPolicy` says; one that still fails goes to `dead_letter`
 and is committed, so it never blocks its partition. Without a dead-letter hook, or when the
@@ -17,7 +24,7 @@ last fetch) minus the offset committed, set after each commit, and minus the pos
 fetch comes back empty, so a drained partition reads 0; a revoked partition's series is removed.
 
 A stop (SIGTERM) or the revoke of a partition takes effect between records: the record in hand
-is finished and committed, the rest of the fetched batch is not touched (the next owner of the
+is finished and committed (with everything pending), the rest of the fetched batch is not touched (the next owner of the
 partition reads it from the committed offset). The record in hand gets `grace_s` on stop and
 `drain_s` on revoke; past that it is abandoned uncommitted and handled again later. A retry
 waiting for its next attempt ends at once on stop or revoke, leaving its record uncommitted.
@@ -75,6 +82,7 @@ class PartitionedConsumer(ConsumerRebalanceListener):
         collapse: Callable[[list[ConsumerRecord]], list[ConsumerRecord]] | None = None,
         batch_ms: int = 500,
         max_records: int = 100,
+        commit_interval_s: float = 0.25,
     ) -> None:
         self.consumer = consumer
         self.handle = handle
@@ -88,6 +96,12 @@ class PartitionedConsumer(ConsumerRebalanceListener):
         self.collapse = collapse
         self.batch_ms = batch_ms
         self.max_records = max_records
+        self.commit_interval_s = commit_interval_s
+        # Offsets handled and not yet committed (the next offset to read, its metadata), the
+        # task that commits them after the interval, and the lock that keeps commits in order.
+        self._pending: dict[TopicPartition, tuple[int, str]] = {}
+        self._committer: asyncio.Task | None = None
+        self._commit_lock = asyncio.Lock()
         # Per partition with records in hand: its task, the records fetched for it and not yet
         # taken, and the event that ends it between records (and ends a retry's wait) once the
         # partition is revoked or the loop stops.
@@ -114,6 +128,7 @@ class PartitionedConsumer(ConsumerRebalanceListener):
             _, late = await asyncio.wait(waiting, timeout=self.drain_s)
             if late:
                 log.warning("%d revoked partition(s) still busy after %.0f s", len(late), self.drain_s)
+        await self._commit_pending()  # while this generation's commits still count
         for tp in revoked:
             # Fetched but not taken: the partition's next owner reads them from the commit.
             self._queued.pop(tp, None)
@@ -217,6 +232,9 @@ class PartitionedConsumer(ConsumerRebalanceListener):
                     task.cancel()
                 await asyncio.gather(*late, return_exceptions=True)
         self._queued.clear()
+        await self._commit_pending()
+        if self._committer is not None:
+            self._committer.cancel()
 
     async def _run_partition(self, tp: TopicPartition, halt: asyncio.Event) -> None:
         """Handles the partition's queued records in order until none is left."""
@@ -250,20 +268,40 @@ class PartitionedConsumer(ConsumerRebalanceListener):
                 self._read_again(tp, record.offset)
                 return False
             metadata = self.commit_metadata(tp) if self.commit_metadata else ""
-            try:
-                await self.consumer.commit({tp: (record.offset + 1, metadata)})
-                self._lag(tp, record.offset + 1)
-            except (KafkaError, IllegalStateError) as exc:
-                # Typically the partition went to another consumer mid-record: it reads this
-                # record again, and every write downstream is keyed, so the repeat changes nothing.
-                log.warning(
-                    "commit of %s[%d]@%d failed: %s", tp.topic, tp.partition, record.offset, type(exc).__name__
-                )
-                if self.on_revoke is not None:
-                    self.on_revoke([tp])
-                self._read_again(tp, record.offset + 1)
-                return False
+            self._pending[tp] = (record.offset + 1, metadata)
+            if self._committer is None or self._committer.done():
+                self._committer = asyncio.create_task(self._commit_behind())
         return True
+
+    async def _commit_behind(self) -> None:
+        """Commits what is pending once the interval has passed, until nothing is."""
+        while self._pending:
+            await asyncio.sleep(self.commit_interval_s)
+            await self._commit_pending()
+
+    async def _commit_pending(self) -> None:
+        """One commit of every partition's pending offset. A failed commit (typically the
+        partition went to another consumer) leaves its records to be read again by whoever owns
+        the partition: every write downstream is keyed, so the repeat changes nothing."""
+        async with self._commit_lock:
+            offsets, self._pending = self._pending, {}
+            if not offsets:
+                return
+            try:
+                await self.consumer.commit(offsets)
+            except asyncio.CancelledError:
+                for tp, pending in offsets.items():  # not known to be committed: still pending
+                    self._pending.setdefault(tp, pending)
+                raise
+            except (KafkaError, IllegalStateError) as exc:
+                log.warning("commit of %s failed: %s", ", ".join(
+                    f"{tp.topic}[{tp.partition}]@{offset - 1}" for tp, (offset, _) in offsets.items()
+                ), type(exc).__name__)
+                if self.on_revoke is not None:
+                    self.on_revoke(list(offsets))
+                return
+            for tp, (offset, _) in offsets.items():
+                self._lag(tp, offset)
 
     async def _handle(self, record: ConsumerRecord, halt: asyncio.Event) -> None:
         attempts = 0

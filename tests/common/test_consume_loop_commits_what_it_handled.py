@@ -1,6 +1,6 @@
 """The shared consume loop (services.common.consumer) on the test stack's real Kafka: each
-record is handled once, partitions each in order, and its offset is committed right after it
-is handled, with the metadata its consumer attaches. A stop finishes the record in hand and
+record is handled once, partitions each in order, and its offset is committed after it is
+handled (the offsets of many records in one request), with the metadata its consumer attaches. A stop finishes the record in hand and
 leaves the rest uncommitted; a record that will not finish is abandoned, uncommitted, at the
 end of the grace period."""
 
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+
+from aiokafka import AIOKafkaConsumer
 
 from tests.common.kafka_run import Running, topic
 
@@ -33,26 +35,42 @@ async def test_records_are_handled_once_each_partition_in_order_and_all_committe
     assert len(t.handled) == 60
 
 
-async def test_each_commit_follows_its_record_and_carries_the_consumers_metadata(stack):
+async def test_commits_trail_their_records_many_in_one_request_with_the_consumers_metadata(
+        stack, monkeypatch):
+    requests: list[dict[int, tuple[int, str]]] = []
+    real_commit = AIOKafkaConsumer.commit
+
+    async def recorded_commit(self, offsets=None):
+        requests.append({tp.partition: tuple(v) for tp, v in offsets.items()})
+        return await real_commit(self, offsets)
+
+    monkeypatch.setattr(AIOKafkaConsumer, "commit", recorded_commit)
+    values = [f"r{i}" for i in range(30)]
     async with topic(stack.bootstrap_servers) as t:
-        await t.put(0, "a", "b", "c")
-        seen: list[tuple[str, dict]] = []
+        await t.put(0, *values)
+        seen: list[tuple[int, int]] = []
         run: Running
 
         async def handle(record) -> None:
-            # What is committed when this record starts: only the records before it.
-            offset, metadata = (await t.committed(run.group)).get(0, (-1, ""))
-            seen.append((t.note(record), {"offset": offset, "metadata": metadata}))
+            # What is committed when this record starts: never this record or a later one.
+            offset, _ = (await t.committed(run.group)).get(0, (-1, ""))
+            seen.append((record.offset, offset))
+            t.note(record)
 
-        run = Running(t, handle, commit_metadata=lambda tp: json.dumps({"last": t.values()[-1]}))
-        await run.until(lambda: _all_committed(t, run.group, {0: 3}), "the three records committed")
+        run = Running(t, handle, commit_metadata=lambda tp: json.dumps({"last": t.values()[-1]}),
+                      commit_interval_s=0.5)
+        await run.until(lambda: _all_committed(t, run.group, {0: 30}), "the 30 records committed")
         await run.finish()
         committed = await t.committed(run.group)
 
-    assert [value for value, _ in seen] == ["a", "b", "c"]
-    assert [s["offset"] for _, s in seen] == [-1, 1, 2]
-    assert [s["metadata"] for _, s in seen][1:] == ['{"last": "a"}', '{"last": "b"}']
-    assert committed == {0: (3, '{"last": "c"}')}
+    assert t.values() == values
+    assert all(committed_then <= offset for offset, committed_then in seen), seen
+    # Each request commits a record's successor with the metadata its consumer gave after it.
+    for request in requests:
+        offset, metadata = request[0]
+        assert json.loads(metadata) == {"last": values[offset - 1]}
+    assert 1 <= len(requests) <= 6, f"{len(requests)} commit requests for 30 quick records"
+    assert committed == {0: (30, '{"last": "r29"}')}
 
 
 async def test_a_stop_finishes_the_record_in_hand_and_leaves_the_rest_uncommitted(stack):
