@@ -35,7 +35,9 @@ class IdentityClient:
         for _ in range(_MAX_MERGE_HOPS):
             try:
                 reply = await self._stub.GetCustomer(
-                    id_pb.GetCustomerRequest(customer_id=current), timeout=self._timeout_s
+                    # This service owns the conversations: identity need not ask for them.
+                    id_pb.GetCustomerRequest(customer_id=current, view=id_pb.CUSTOMER_VIEW_BASIC),
+                    timeout=self._timeout_s,
                 )
             except grpc.aio.AioRpcError as ex:
                 if ex.code() == grpc.StatusCode.NOT_FOUND:

@@ -231,7 +231,8 @@ class Notifier:
                 event, "history", self.conversation.GetHistory,
                 conv_pb.GetHistoryRequest(customer_id=event.customer_id, limit=self.settings.history_limit))
             customer = await self._optional(event, "customer", self.identity.GetCustomer,
-                                            id_pb.GetCustomerRequest(customer_id=event.customer_id))
+                                            id_pb.GetCustomerRequest(customer_id=event.customer_id,
+                                                                     view=id_pb.CUSTOMER_VIEW_BASIC))
         return context_from(event, ticket, history, customer)
 
     async def _optional(self, event, what: str, call, request):

@@ -116,7 +116,11 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
 
     async def GetCustomer(self, request, context):
         customer_id = _uuid(request.customer_id, "customer_id")
+        if request.view not in pb.CustomerView.values():
+            raise InvalidArgument(f"view: unknown value {request.view}")
         customer = resolver.check_exists(await self._store.get(customer_id), customer_id)
+        if request.view == pb.CUSTOMER_VIEW_BASIC:
+            return pb.GetCustomerResponse(customer=_customer(customer))
         return pb.GetCustomerResponse(customer=await self._with_conversations(customer))
 
     async def LookupCustomer(self, request, context):

@@ -1,10 +1,14 @@
 """GetCustomer and LookupCustomer (by email or phone) return the customer with identifiers,
-names and the conversations ConversationService holds for them."""
+names and the conversations ConversationService holds for them; GetCustomer's basic view
+leaves the conversations out."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+
+import grpc
+import pytest
 
 from fte.common.v1.channel_pb2 import CHANNEL_WEB_FORM, CHANNEL_WHATSAPP
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
@@ -43,3 +47,27 @@ async def test_get_and_lookup_return_identifiers_names_and_conversations(identit
         found = (await identity.LookupCustomer(lookup)).customer
         assert found.customer_id == customer.customer_id
         assert len(found.conversations) == 2 and len(found.identifiers) == 2
+
+
+async def test_the_basic_view_leaves_conversations_out_and_an_unknown_view_is_refused(
+        identity, conversation):
+    address = unique_email("basic")
+    customer = (await identity.ResolveCustomer(pb.ResolveCustomerRequest(
+        channel=CHANNEL_WEB_FORM, email=address, display_name="Grace"))).customer
+    await conversation.RecordInbound(conv_pb.RecordInboundRequest(
+        customer_id=customer.customer_id, channel=CHANNEL_WEB_FORM,
+        idempotency_key=uuid.uuid4().hex, content="hello"))
+
+    full, basic, unspecified = [
+        (await identity.GetCustomer(pb.GetCustomerRequest(
+            customer_id=customer.customer_id, view=view))).customer
+        for view in (pb.CUSTOMER_VIEW_FULL, pb.CUSTOMER_VIEW_BASIC, pb.CUSTOMER_VIEW_UNSPECIFIED)]
+    assert len(full.conversations) == 1 and unspecified == full
+    assert not basic.conversations
+    assert basic.display_name == "Grace"
+    assert [i.value for i in basic.identifiers] == [address]
+
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await identity.GetCustomer(pb.GetCustomerRequest(customer_id=customer.customer_id, view=7))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "view" in refused.value.details()

@@ -19,6 +19,12 @@ class IdentifierType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     IDENTIFIER_TYPE_EMAIL: _ClassVar[IdentifierType]
     IDENTIFIER_TYPE_PHONE: _ClassVar[IdentifierType]
 
+class CustomerView(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CUSTOMER_VIEW_UNSPECIFIED: _ClassVar[CustomerView]
+    CUSTOMER_VIEW_BASIC: _ClassVar[CustomerView]
+    CUSTOMER_VIEW_FULL: _ClassVar[CustomerView]
+
 class LinkOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     LINK_OUTCOME_UNSPECIFIED: _ClassVar[LinkOutcome]
@@ -33,6 +39,9 @@ class LinkOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 IDENTIFIER_TYPE_UNSPECIFIED: IdentifierType
 IDENTIFIER_TYPE_EMAIL: IdentifierType
 IDENTIFIER_TYPE_PHONE: IdentifierType
+CUSTOMER_VIEW_UNSPECIFIED: CustomerView
+CUSTOMER_VIEW_BASIC: CustomerView
+CUSTOMER_VIEW_FULL: CustomerView
 LINK_OUTCOME_UNSPECIFIED: LinkOutcome
 LINK_OUTCOME_LINKED: LinkOutcome
 LINK_OUTCOME_MERGED: LinkOutcome
@@ -176,10 +185,12 @@ class MergeCustomersResponse(_message.Message):
     def __init__(self, customer: _Optional[_Union[Customer, _Mapping]] = ..., merge_id: _Optional[str] = ..., identifiers_moved: _Optional[int] = ..., conversations_moved: _Optional[int] = ...) -> None: ...
 
 class GetCustomerRequest(_message.Message):
-    __slots__ = ("customer_id",)
+    __slots__ = ("customer_id", "view")
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    VIEW_FIELD_NUMBER: _ClassVar[int]
     customer_id: str
-    def __init__(self, customer_id: _Optional[str] = ...) -> None: ...
+    view: CustomerView
+    def __init__(self, customer_id: _Optional[str] = ..., view: _Optional[_Union[CustomerView, str]] = ...) -> None: ...
 
 class GetCustomerResponse(_message.Message):
     __slots__ = ("customer",)
