@@ -277,7 +277,10 @@ class PartitionedConsumer(ConsumerRebalanceListener):
         """Commits what is pending once the interval has passed, until nothing is."""
         while self._pending:
             await asyncio.sleep(self.commit_interval_s)
-            await self._commit_pending()
+            try:
+                await self._commit_pending()
+            except Exception:  # noqa: BLE001 - the records are read again; the loop goes on
+                log.exception("committing consumed offsets failed")
 
     async def _commit_pending(self) -> None:
         """One commit of every partition's pending offset. A failed commit (typically the
@@ -300,8 +303,10 @@ class PartitionedConsumer(ConsumerRebalanceListener):
                 if self.on_revoke is not None:
                     self.on_revoke(list(offsets))
                 return
+            assigned = self.consumer.assignment()
             for tp, (offset, _) in offsets.items():
-                self._lag(tp, offset)
+                if tp in assigned:  # a partition revoked meanwhile is its new owner's to report
+                    self._lag(tp, offset)
 
     async def _handle(self, record: ConsumerRecord, halt: asyncio.Event) -> None:
         attempts = 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 
+import asyncpg
 from fte.common.v1 import channel_pb2
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 
@@ -78,16 +79,24 @@ async def test_poisoned_records_go_to_the_dlq_and_every_channel_keeps_flowing(di
 
 
 async def test_a_reply_conversation_service_keeps_timing_out_on_is_parked_after_bounded_attempts(
-    dispatcher, twilio
+    stack, dispatcher, twilio
 ):
     """Transient failures other than an outage are retried max_attempts times, not forever."""
     async with dispatcher() as ready:
         ticket = await ready.open_ticket(WHATSAPP)
         message = await ready.reply(ticket, "Slow answer.", phone="+351912000003")
-    # A deadline no ConversationService call can meet: every attempt ends DEADLINE_EXCEEDED.
-    async with dispatcher(rpc_timeout_s=0.000_001, max_attempts=3) as run:
-        await run.publish(WHATSAPP, message)
-        [letter] = await run.dead_letters(1)
+    # ConversationService cannot answer while something (a migration, say) holds its messages
+    # table locked: every attempt ends DEADLINE_EXCEEDED. (A deadline of a microsecond is not
+    # enough: a call answered from one quick read can come back before the client's timer.)
+    locker = await asyncpg.connect(stack.admin_dsn)
+    try:
+        async with locker.transaction():
+            await locker.execute("LOCK TABLE conversation.messages IN ACCESS EXCLUSIVE MODE")
+            async with dispatcher(rpc_timeout_s=0.5, max_attempts=3) as run:
+                await run.publish(WHATSAPP, message)
+                [letter] = await run.dead_letters(1)
+    finally:
+        await locker.close()
 
     assert letter.idempotency_key == message.reply_id
     assert letter.attempts == 3

@@ -24,13 +24,14 @@ async def test_lag_counts_the_records_still_ahead_and_drains_to_zero(stack):
         run: Running
 
         async def handle(record) -> None:
-            if record.partition == 0:
-                # What the gauge said when this record started: the records after the last commit.
-                seen[record.offset] = _lag(run.group, t.name, 0)
             t.note(record)
-            await asyncio.sleep(0.01)
+            if record.partition == 0:
+                # Long enough for the previous record's commit (0.05 s after it) to land: what
+                # the gauge says at the end of this record is the records after that commit.
+                await asyncio.sleep(0.5)
+                seen[record.offset] = _lag(run.group, t.name, 0)
 
-        run = Running(t, handle)
+        run = Running(t, handle, commit_interval_s=0.05)
         await run.until(lambda: len(t.handled) == 7, "every record handled")
         await run.until(lambda: _lag(run.group, t.name, 0) == 0 and _lag(run.group, t.name, 1) == 0,
                         "both partitions drained to a lag of 0")
@@ -39,5 +40,5 @@ async def test_lag_counts_the_records_still_ahead_and_drains_to_zero(stack):
         await run.until(lambda: _lag(run.group, t.name, 0) == 0, "lag back to 0 after it")
         await run.finish()
 
-    # Offset 1 starts after offset 0 was committed: five records left; and so on down.
+    # By the end of offset 1, offset 0 was committed: five records left; and so on down.
     assert [seen[o] for o in range(1, 6)] == [5, 4, 3, 2, 1]
