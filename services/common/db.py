@@ -22,16 +22,7 @@ async def open_pool(dsn: str, min_size: int = 1, max_size: int = 10) -> asyncpg.
         max_size=max_size,
         command_timeout=15,
         server_settings={"statement_timeout": "15000", "application_name": "fte"},
-        reset=_keep_session,
     )
-
-
-async def _keep_session(conn: asyncpg.Connection) -> None:
-    """A released connection goes back to the pool as it is: asyncpg has already rolled back a
-    transaction left open, and nothing here leaves other session state (settings are SET LOCAL,
-    advisory locks transaction-scoped; the edge outbox relay unlocks its session lock itself,
-    or ends the session). asyncpg's default sent `pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN
-    *; RESET ALL` on every release: a round trip per pool use, most of a short query's cost."""
 
 
 async def owned_pool(resources: contextlib.AsyncExitStack, settings: Settings, name: str) -> asyncpg.Pool:

@@ -120,13 +120,11 @@ class Outbox:
                         EDGE_OUTBOX_MESSAGES.labels("relayed").inc()
                         sent += 1
             finally:
-                # The lock is the session's: should the unlock fail, the session ends with it,
-                # so no pooled connection keeps the lock.
-                try:
+                # Should this fail, asyncpg's reset of a released connection (or its loss) frees
+                # the session's advisory locks all the same.
+                with contextlib.suppress(*OUTBOX_ERRORS):
                     await asyncio.wait_for(
                         conn.execute(f"SELECT pg_advisory_unlock({_RELAY_LOCK})"), self._timeout_s)
-                except OUTBOX_ERRORS:
-                    conn.terminate()
         return sent
 
     def _forget(self, row_id: int, done: asyncio.Future) -> None:
