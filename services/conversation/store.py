@@ -14,7 +14,7 @@ from datetime import datetime
 import asyncpg
 
 from services.common import business_hours
-from services.common.errors import Aborted, AlreadyExists, FailedPrecondition, NotFound
+from services.common.errors import AlreadyExists, FailedPrecondition, NotFound
 from services.common.metrics import TICKETS_CLOSED
 from services.common.retry import in_transaction
 from services.common.teams import TEAMS
@@ -132,28 +132,22 @@ class ConversationStore:
     async def update_delivery(
         self, reply_id: str, reported: str, external_id: str, error: str, now: datetime
     ) -> tuple[uuid.UUID, str]:
-        """Read, decide (`tickets.next_delivery_status`), then write only if the status read is
-        still the stored one; a callback that raced this one makes it read again."""
-        async with self._pool.acquire() as conn:
-            for _ in range(_ATTEMPTS):
-                row = await conn.fetchrow(
-                    "SELECT message_id, delivery_status FROM conversation.messages"
-                    " WHERE reply_id = $1", reply_id,
-                )
-                if row is None:
-                    raise NotFound(f"reply_id: no reply was recorded as {reply_id!r}")
-                status = tickets.next_delivery_status(row["delivery_status"], reported)
-                written = await conn.fetchval(
-                    "UPDATE conversation.messages SET delivery_status = $2,"
-                    " delivery_update_time = $3,"
-                    " delivery_external_id = CASE WHEN $4 = '' THEN delivery_external_id ELSE $4 END,"
-                    " delivery_error = CASE WHEN $5 = '' THEN delivery_error ELSE $5 END"
-                    " WHERE message_id = $1 AND delivery_status = $6 RETURNING message_id",
-                    row["message_id"], status, now, external_id, error, row["delivery_status"],
-                )
-                if written is not None:
-                    return row["message_id"], status
-        raise Aborted(f"reply_id: the delivery status of {reply_id!r} kept changing; retry")
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "SELECT message_id, delivery_status FROM conversation.messages"
+                " WHERE reply_id = $1 FOR NO KEY UPDATE", reply_id,
+            )
+            if row is None:
+                raise NotFound(f"reply_id: no reply was recorded as {reply_id!r}")
+            status = tickets.next_delivery_status(row["delivery_status"], reported)
+            await conn.execute(
+                "UPDATE conversation.messages SET delivery_status = $2, delivery_update_time = $3,"
+                " delivery_external_id = CASE WHEN $4 = '' THEN delivery_external_id ELSE $4 END,"
+                " delivery_error = CASE WHEN $5 = '' THEN delivery_error ELSE $5 END"
+                " WHERE message_id = $1",
+                row["message_id"], status, now, external_id, error,
+            )
+            return row["message_id"], status
 
     # --- reads ----------------------------------------------------------------------------
 
