@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from urllib.parse import urlsplit, urlunsplit
 
 from tests.ports import free_port
 
@@ -17,6 +18,12 @@ class Relay:
         self.port = free_port()
         self._server: asyncio.Server | None = None
         self._transports: set[asyncio.Transport] = set()
+
+    def dsn(self, dsn: str) -> str:
+        """`dsn` (a PostgreSQL URL) with its host and port replaced by this relay's."""
+        parts = urlsplit(dsn)
+        credentials = parts.netloc.rpartition("@")[0]
+        return urlunsplit(parts._replace(netloc=f"{credentials}@127.0.0.1:{self.port}"))
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._pipe, "127.0.0.1", self.port)

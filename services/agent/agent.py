@@ -48,7 +48,13 @@ from services.agent.settings import AgentSettings
 from services.agent.tools import RespondInput, TurnContext
 from services.common import channels, link_codes
 from services.common.company import COMPANY
-from services.common.errors import FailedPrecondition, InvalidArgument, Unavailable
+from services.common.errors import (
+    DatabaseUnavailable,
+    FailedPrecondition,
+    InvalidArgument,
+    Unavailable,
+    is_database_outage,
+)
 from services.common.metrics import AGENT_ERRORS, TOKENS
 from services.common.text import is_pleasantry
 
@@ -166,6 +172,8 @@ class Outcome:
 def _downstream(err: grpc.aio.AioRpcError) -> Exception:
     """A downstream status as ours: the caller's mistakes stay theirs, the rest is retryable."""
     detail = f"{err.code().name} from a downstream service: {err.details()}"
+    if is_database_outage(err):
+        return DatabaseUnavailable(detail)
     if err.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND):
         return InvalidArgument(detail)
     if err.code() == grpc.StatusCode.FAILED_PRECONDITION:

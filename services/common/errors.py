@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 
 import asyncpg
 import grpc
+from google.protobuf.any_pb2 import Any as AnyMessage
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 from grpc import aio as grpc_aio
@@ -36,6 +37,7 @@ from grpc_interceptor.exceptions import (  # noqa: F401  (re-exported for domain
     ResourceExhausted,
     Unavailable,
 )
+from google.rpc import error_details_pb2, status_pb2
 from grpc_interceptor.server import AsyncServerInterceptor
 from opentelemetry import trace
 from pydantic import ValidationError
@@ -71,6 +73,47 @@ def is_database_unavailable(ex: BaseException) -> bool:
             asyncpg.TooManyConnectionsError,  # 53300
         ),
     )
+
+
+# Why a call failed, for callers that act on it (Google AIP-193): a google.rpc.ErrorInfo in the
+# status details (the `grpc-status-details-bin` trailer, which grpcurl prints too). A database
+# outage is the one reason callers act on: a live service whose PostgreSQL is away will answer
+# again once it is back, so the inbound worker waits it out instead of dead-lettering; a
+# service that is gone answers plain UNAVAILABLE, and its callers give up after their budget.
+ERROR_DOMAIN = "fte.flowboard.dev"
+DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+_STATUS_DETAILS = "grpc-status-details-bin"
+
+
+def _with_reason(code: grpc.StatusCode, message: str, reason: str) -> tuple[tuple[str, bytes], ...]:
+    info = AnyMessage()
+    info.Pack(error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN))
+    status = status_pb2.Status(code=code.value[0], message=message, details=[info])
+    return ((_STATUS_DETAILS, status.SerializeToString()),)
+
+
+def error_reason(exc: BaseException) -> str:
+    """The ErrorInfo reason (of this domain) a failed call carries, or ""."""
+    if not isinstance(exc, grpc.aio.AioRpcError):
+        return ""
+    for key, value in exc.trailing_metadata() or ():
+        if key != _STATUS_DETAILS:
+            continue
+        for detail in status_pb2.Status.FromString(value).details:
+            info = error_details_pb2.ErrorInfo()
+            if detail.Unpack(info) and info.domain == ERROR_DOMAIN:
+                return info.reason
+    return ""
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """The service answered, and said a database cannot be reached (wait it out)."""
+    return error_reason(exc) == DATABASE_UNAVAILABLE
+
+
+class DatabaseUnavailable(Unavailable):
+    """UNAVAILABLE because a database cannot be reached: this service's own, or a downstream
+    service's passed on (its call failed with `is_database_outage`). Carries the reason."""
 
 
 class ExceptionToStatusInterceptor(AsyncServerInterceptor):
@@ -112,18 +155,18 @@ class ExceptionToStatusInterceptor(AsyncServerInterceptor):
     async def _abort(
         self, ex: Exception, context: grpc_aio.ServicerContext, method_name: str, attempts: int
     ) -> NoReturn:
+        if is_database_unavailable(ex):
+            log.warning("%s: database unavailable: %s: %s", method_name, type(ex).__name__, ex)
+            ex = DatabaseUnavailable(f"database unavailable ({type(ex).__name__}); retry later")
+        if isinstance(ex, DatabaseUnavailable):
+            await context.abort(ex.status_code, ex.details, _with_reason(
+                ex.status_code, ex.details, DATABASE_UNAVAILABLE))
         if isinstance(ex, GrpcException):
             await context.abort(ex.status_code, ex.details)
         if isinstance(ex, ValidationError):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, _validation_details(ex))
         if isinstance(ex, grpc.aio.AbortError):
             raise ex  # the handler aborted with a status of its own choosing
-        if is_database_unavailable(ex):
-            log.warning("%s: database unavailable: %s: %s", method_name, type(ex).__name__, ex)
-            await context.abort(
-                grpc.StatusCode.UNAVAILABLE,
-                f"database unavailable ({type(ex).__name__}); retry later",
-            )
         if is_database_conflict(ex):
             log.warning("%s: %s after %d attempts", method_name, type(ex).__name__, attempts)
             await context.abort(

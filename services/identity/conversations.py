@@ -9,7 +9,7 @@ import grpc
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 from fte.conversation.v1 import conversation_service_pb2_grpc as conv_grpc
 
-from services.common.errors import Internal, Unavailable
+from services.common.errors import DatabaseUnavailable, Internal, Unavailable, is_database_outage
 
 _TRANSIENT = {
     grpc.StatusCode.UNAVAILABLE,
@@ -53,6 +53,8 @@ class ConversationsClient:
 
 def _translate(ex: grpc.aio.AioRpcError, doing: str) -> Exception:
     # The caller of identity should learn whether retrying can help, not our peer's internals.
+    if is_database_outage(ex):
+        return DatabaseUnavailable(f"conversation service's database unavailable while {doing}; retry")
     if ex.code() in _TRANSIENT:
         return Unavailable(f"conversation service unavailable while {doing} ({ex.code().name}); retry")
     return Internal(f"conversation service failed while {doing} ({ex.code().name})")

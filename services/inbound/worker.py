@@ -10,12 +10,14 @@ At-least-once in, exactly-once as the customer sees it: every write downstream i
 record changes nothing. The offset is committed only after a record is fully handled; records
 of one partition are handled in order (the key is the sender, so one customer's messages are
 ordered), partitions concurrently. A record that keeps failing goes to fte.dlq, the customer
-gets an apology and a human — it never blocks its partition.
+gets an apology and a human — it never blocks its partition. The one wait without a budget is
+a database outage a live service reports (DATABASE_UNAVAILABLE): every record would fail alike.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 import uuid
@@ -38,6 +40,7 @@ from services.common import channels, formatting, link_codes, topics
 from services.common.config import Settings
 from services.common.consumer import consume
 from services.common.dead_letters import DeadLetters
+from services.common.errors import is_database_outage
 from services.common.kafka import new_producer, processing, publish
 from services.common.logs import setup_logging
 from services.common.metrics import CONVERSATIONS, MESSAGE_OUTCOMES, MESSAGES, SENTIMENT, serve_metrics, zero
@@ -119,12 +122,15 @@ class InboundWorker:
         self.identity = identity
         self.conversation = conversation
         self.agent = agent
-        self.retry = settings.retry_policy()
+        # A service reporting that its database is away is waited out for as long as that
+        # lasts (the record stays uncommitted, its partition in order); anything else
+        # transient gets MAX_ATTEMPTS, then the dead letter and the apology.
+        self.retry = settings.retry_policy(outage=is_database_outage)
 
     async def _step(self, stage: str, call, *args, **kwargs):
         attempts = 0
         try:
-            async for attempt in self.retry.retrying():
+            async for attempt in dataclasses.replace(self.retry, log_as=stage).retrying():
                 with attempt:
                     attempts = attempt.retry_state.attempt_number
                     return await call(*args, **kwargs)

@@ -1,6 +1,7 @@
 """Database trouble is not INTERNAL. With PostgreSQL out of reach every service answers
-UNAVAILABLE with a clear message and works again once it is back; a deadlock or serialization
-failure re-runs the RPC and answers ABORTED only if the conflict persists.
+UNAVAILABLE with a clear message and the reason DATABASE_UNAVAILABLE in its status details,
+and works again once it is back; a deadlock or serialization failure re-runs the RPC and
+answers ABORTED only if the conflict persists.
 
 The outage is made by cutting a TCP relay between the services and the test stack's real
 PostgreSQL, so the shared server stays up for every other test."""
@@ -11,7 +12,7 @@ import asyncio
 import contextlib
 import functools
 import uuid
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import asyncpg
 import grpc
@@ -24,18 +25,13 @@ from fte.identity.v1 import identity_service_pb2_grpc as id_grpc
 
 from devstack import migrate
 from services.common.config import Settings
+from services.common.errors import DATABASE_UNAVAILABLE, error_reason
 from services.common.grpc_server import Servicer, running
 from services.conversation import server as conversation_server
 from services.identity import server as identity_server
 from tests.conversation.helpers import inbound
 from tests.relay import Relay
 from tests.running_services import free_port, new_id, plain_channel, rpc_error, unique_email
-
-
-def _via(dsn: str, port: int) -> str:
-    parts = urlsplit(dsn)
-    credentials = parts.netloc.rpartition("@")[0]
-    return urlunsplit(parts._replace(netloc=f"{credentials}@127.0.0.1:{port}"))
 
 
 @pytest.fixture
@@ -46,14 +42,14 @@ async def relayed(stack, clock, service_auth, admin_key):
     await relay.start()
     identity_port = free_port()
     conv_settings = conversation_server.ConversationSettings(
-        grpc_port=0, database_url=_via(migrate.service_dsn(stack.admin_dsn, "conversation"), relay.port),
+        grpc_port=0, database_url=relay.dsn(migrate.service_dsn(stack.admin_dsn, "conversation")),
         identity_addr=f"127.0.0.1:{identity_port}", **service_auth("conversation"),
     )
     async with running("conversation-relayed", conv_settings,
                        functools.partial(conversation_server.build, settings=conv_settings, clock=clock)) as conv:
         id_settings = identity_server.IdentitySettings(
             grpc_port=identity_port,
-            database_url=_via(migrate.service_dsn(stack.admin_dsn, "identity"), relay.port),
+            database_url=relay.dsn(migrate.service_dsn(stack.admin_dsn, "identity")),
             conversation_addr=f"127.0.0.1:{conv.port}", **service_auth("identity"),
         )
         async with running("identity-relayed", id_settings,
@@ -83,6 +79,8 @@ async def test_postgres_out_of_reach_answers_unavailable_and_service_recovers(re
         err = await rpc_error(call)
         assert err.code() == grpc.StatusCode.UNAVAILABLE, (name, err.code(), err.details())
         assert err.details().startswith("database unavailable (") and "retry later" in err.details(), name
+        # The reason travels as a google.rpc.ErrorInfo, for callers that wait an outage out.
+        assert error_reason(err) == DATABASE_UNAVAILABLE, name
 
     await relay.start()  # PostgreSQL is back on the same address
     after = await conversation.RecordInbound(inbound(customer, content="after the outage"), timeout=15)

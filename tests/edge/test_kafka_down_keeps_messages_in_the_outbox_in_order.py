@@ -10,7 +10,7 @@ import asyncio
 import shutil
 import time
 import uuid
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
@@ -40,12 +40,6 @@ async def _own_outbox(admin_dsn: str, tmp_path) -> str:
         shutil.copy(sql, tmp_path / OWN_SCHEMA / sql.name)
     await migrate.migrate(admin_dsn, schema_dir=tmp_path, services=[OWN_SCHEMA])
     return migrate.service_dsn(admin_dsn, OWN_SCHEMA)
-
-
-def _via(dsn: str, port: int) -> str:
-    parts = urlsplit(dsn)
-    credentials = parts.netloc.rpartition("@")[0]
-    return urlunsplit(parts._replace(netloc=f"{credentials}@127.0.0.1:{port}"))
 
 
 async def _incoming(bootstrap: str, key: str | None = None) -> list[tuple[str, events_pb2.InboundMessage]]:
@@ -96,7 +90,7 @@ async def test_outbox_takes_what_kafka_cannot_and_relays_it_in_order_once(
         settings = edge_settings(
             stack, identity_address, conversation_address, **service_auth("edge"),
             kafka_bootstrap_servers=cfg.bootstrap_servers, publish_timeout_s=2.0,
-            database_url=_via(own_dsn, postgres.port), outbox_timeout_s=2.0, relay_poll_s=0.2,
+            database_url=postgres.dsn(own_dsn), outbox_timeout_s=2.0, relay_poll_s=0.2,
         )
         app = create_app(settings, channel_settings())
         async with serve_edge(settings, app) as url, httpx.AsyncClient(base_url=url, timeout=30) as http:
@@ -180,7 +174,7 @@ async def test_edge_starts_and_takes_messages_while_postgresql_is_down(stack):
     await postgres.cut()
     settings = edge_settings(
         stack, "127.0.0.1:1", "127.0.0.1:1",
-        database_url=_via(migrate.service_dsn(stack.admin_dsn, "edge"), postgres.port), outbox_timeout_s=2.0,
+        database_url=postgres.dsn(migrate.service_dsn(stack.admin_dsn, "edge")), outbox_timeout_s=2.0,
     )
     async with serve_edge(settings) as url, httpx.AsyncClient(base_url=url, timeout=30) as http:
         outbox = (await http.get("/health")).json()["outbox"]
