@@ -70,6 +70,13 @@ def _sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _any_of(lexemes: str, where: str = "") -> str:
+    """SQL for the tsquery matching any of `lexemes` (an SQL text[] expression), those `where`
+    keeps: `'a' | 'b' | ...`, each quoted, so no word of the query is read as an operator."""
+    keep = f" WHERE {where}" if where else ""
+    return f"(SELECT string_agg(quote_literal(l), ' | ') FROM unnest({lexemes}) l{keep})::tsquery"
+
+
 def _key_clause(key: str, param: str) -> str:
     """Articles are addressed by UUID or by slug."""
     try:
@@ -220,10 +227,8 @@ class KnowledgeStore:
             WITH q AS (
                 -- The query's lexemes OR-ed: a question rarely contains every word of the
                 -- article that answers it; ts_rank_cd still rewards covering more of them.
-                SELECT (SELECT string_agg(quote_literal(l), ' | ') FROM unnest(lexemes) l
-                       )::tsquery AS tsq,
-                       (SELECT string_agg(quote_literal(l), ' | ') FROM unnest(lexemes) l
-                         WHERE l <> ALL($5::text[]))::tsquery AS match
+                SELECT {_any_of("lexemes")} AS tsq,
+                       {_any_of("lexemes", "l <> ALL($5::text[])")} AS match
                   FROM tsvector_to_array(to_tsvector('english', $2)) AS lexemes
             ),
             by_vector AS MATERIALIZED ({by_vector}),
@@ -263,9 +268,7 @@ class KnowledgeStore:
         rows = await self._pool.fetch(
             f"""
             WITH q AS (
-                SELECT (SELECT string_agg(quote_literal(l), ' | ')
-                          FROM unnest(tsvector_to_array(to_tsvector('english', $3))) l
-                       )::tsquery AS tsq
+                SELECT {_any_of("tsvector_to_array(to_tsvector('english', $3))")} AS tsq
             )
             SELECT {_ARTICLE_COLUMNS},
                    ts_headline('english', a.body, coalesce(q.tsq, ''::tsquery),
