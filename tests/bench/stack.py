@@ -15,7 +15,7 @@ from devstack import DEFAULT_DATA_ROOT, REPO_ROOT, kafka, postgres
 from devstack import stack as devstack
 from tests.e2e import pipeline as e2e_pipeline
 from tests.e2e.conftest import E2E_ENV, seed_knowledge
-from tests.e2e.pipeline import Pipeline, _moved_metrics_port, free_port, pipeline_processes
+from tests.e2e.pipeline import Pipeline, moved_metrics_port, free_port, pipeline_processes
 
 BENCH_DATA_ROOT = DEFAULT_DATA_ROOT / "bench-stack"
 BENCH_LOG_DIR = REPO_ROOT / "artifacts" / "bench-logs"
@@ -90,7 +90,7 @@ async def scale_out(pipe: Pipeline) -> None:
     over an address naming both), as a Kubernetes Service would spread them over the pods."""
     agent = next(p for p in pipe.processes if p.name == "agent")
     second = replace(agent, name="agent-2", port=free_port(), advertise_as=(),
-                     env={**agent.env, **_moved_metrics_port(agent)})
+                     env={**agent.env, **moved_metrics_port(agent)})
     pipe.processes.append(second)
     await pipe.start("agent-2", env={"KNOWLEDGE_ADDR": f"127.0.0.1:{second.port}"})
     both = {"AGENT_ADDR": f"ipv4:127.0.0.1:{agent.port},127.0.0.1:{second.port}"}

@@ -25,12 +25,13 @@ def pipeline_processes() -> list[AppProcess]:
     """Exactly the processes `make run` starts, each moved to a free port (a metrics port set in
     its env too), so several pipelines can run at once."""
     return [
-        replace(p, port=free_port() if p.port is not None else None, env={**p.env, **_moved_metrics_port(p)})
+        replace(p, port=free_port() if p.port is not None else None, env={**p.env, **moved_metrics_port(p)})
         for p in PROCESSES
     ]
 
 
-def _moved_metrics_port(p: AppProcess) -> dict[str, str]:
+def moved_metrics_port(p: AppProcess) -> dict[str, str]:
+    """A free METRICS_PORT for another replica of `p` (none when `p` serves no metrics port)."""
     return {"METRICS_PORT": str(free_port())} if "METRICS_PORT" in p.env else {}
 
 
@@ -64,7 +65,7 @@ class Pipeline:
             base = next(p for p in self.processes if p.name == copy_of)
             assert base.port is None, "a copy would need a port of its own"
             # A metrics port of its own too: two processes cannot serve /metrics on one.
-            self.processes.append(replace(base, name=name, env={**base.env, **_moved_metrics_port(base)}))
+            self.processes.append(replace(base, name=name, env={**base.env, **moved_metrics_port(base)}))
         spec = next(p for p in self.processes if p.name == name)
         spec = replace(spec, env={"OTEL_SERVICE_NAME": name, **self.extra_env, **spec.env, **(env or {})})
         env = child_env(spec, self.processes, self.endpoints, base=os.environ)
