@@ -6,6 +6,11 @@ key id costs memory and CPU bounded by that, not by the flood). A successful ver
 cached for `cache_ttl_s`, keyed by the SHA-256 of the credential (the credential itself is
 never kept): a revocation made through this process drops its entries at once, one made
 elsewhere (another replica, the CLI) takes effect here within the TTL.
+
+When that entry expires the key's row is read again (revoked? its role now?), but argon2 runs
+again only if the stored hash changed: which credential matched which hash is remembered for
+`verified_ttl_s`. Every service re-asks for its key every AUTH_CACHE_TTL_S, and each of those
+checks was 0.1-0.2 s of argon2 CPU stalling that service's calls meanwhile.
 """
 
 from __future__ import annotations
@@ -23,10 +28,13 @@ from services.common.credential_cache import CredentialCache
 
 class Authenticator:
     def __init__(self, store: AccessStore, oidc: OidcVerifier, *, cache_ttl_s: float = 30.0,
-                 cache_size: int = 10_000, max_concurrent_verifications: int = 4) -> None:
+                 verified_ttl_s: float = 3600.0, cache_size: int = 10_000,
+                 max_concurrent_verifications: int = 4) -> None:
         self._store = store
         self._oidc = oidc
         self._cache: CredentialCache[Principal] = CredentialCache(cache_ttl_s, cache_size)
+        # credential → the stored argon2 hash it was verified against
+        self._verified: CredentialCache[str] = CredentialCache(verified_ttl_s, cache_size)
         self._verifying = asyncio.Semaphore(max_concurrent_verifications)
 
     async def authenticate(self, credential: str) -> Principal:
@@ -59,9 +67,11 @@ class Authenticator:
             # answer tells a guesser nothing about which part was wrong.
             raise Unauthenticated("credential: API key is not valid")
         key, secret_hash = found
-        async with self._verifying:
-            ok = await asyncio.to_thread(keys.verify_secret, secret_hash, parsed.secret)
-        if not ok:
-            raise Unauthenticated("credential: API key is not valid")
+        if self._verified.get(credential) != secret_hash:
+            async with self._verifying:
+                ok = await asyncio.to_thread(keys.verify_secret, secret_hash, parsed.secret)
+            if not ok:
+                raise Unauthenticated("credential: API key is not valid")
+            self._verified.put(credential, secret_hash)
         await self._store.mark_used(key.key_id)
         return Principal(f"api-key:{key.key_id}", key.name, key.role, API_KEY, key.key_id)

@@ -174,6 +174,7 @@ async def build(
         store,
         OidcVerifier(settings.oidc(), http),
         cache_ttl_s=settings.auth_cache_ttl_s,
+        verified_ttl_s=settings.auth_verified_ttl_s,
         max_concurrent_verifications=settings.auth_max_concurrent_verifications,
     )
     servicer = Servicer(

@@ -23,6 +23,9 @@ class AccessSettings(Settings):
     oidc_jwks_refetch_min_interval_s: float = 10.0
     # argon2 verifications running at once (each takes ~64 MiB for tens of milliseconds).
     auth_max_concurrent_verifications: int = 4
+    # How long a key that matched its stored hash is not verified with argon2 again (its row,
+    # revocation and role, is still read every AUTH_CACHE_TTL_S). A new secret means a new hash.
+    auth_verified_ttl_s: float = 3600.0
 
     def oidc(self) -> OidcConfig:
         return OidcConfig(
