@@ -23,6 +23,7 @@ import grpc
 from google.protobuf.any_pb2 import Any as AnyMessage
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError, Message
+from google.rpc import error_details_pb2, status_pb2
 from grpc import aio as grpc_aio
 from grpc_interceptor.exceptions import (  # noqa: F401  (re-exported for domain code)
     Aborted,
@@ -37,7 +38,6 @@ from grpc_interceptor.exceptions import (  # noqa: F401  (re-exported for domain
     ResourceExhausted,
     Unavailable,
 )
-from google.rpc import error_details_pb2, status_pb2
 from grpc_interceptor.server import AsyncServerInterceptor
 from opentelemetry import trace
 from pydantic import ValidationError
