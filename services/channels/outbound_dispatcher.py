@@ -57,6 +57,7 @@ from services.common.config import Settings
 from services.common.consumer import consume
 from services.common.grpc_client import open_channel
 from services.common.grpc_server import GrpcService
+from services.common.heap import freeze_startup_heap
 from services.common.kafka import new_producer, processing
 from services.common.logs import setup_logging
 from services.common.metrics import REPLY_LATENCY
@@ -434,6 +435,7 @@ async def main() -> None:
             health.set_health(f"fte.channels.{name}", state is BreakerState.CLOSED)
         )
     )
+    freeze_startup_heap()
     try:
         await run_dispatcher(settings, channels, stop)
     finally:

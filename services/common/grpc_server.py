@@ -23,6 +23,7 @@ from grpc_reflection.v1alpha import reflection
 from services.common.auth import AccessInterceptor, Gate, RemoteGate, policies
 from services.common.config import Settings
 from services.common.errors import DecodeRequestInterceptor, ExceptionToStatusInterceptor
+from services.common.heap import freeze_startup_heap
 from services.common.logs import setup_logging
 from services.common.metrics import serve_metrics
 from services.common.rpc_metrics import RpcMetricsInterceptor
@@ -158,6 +159,7 @@ async def serve(name: str, settings: Settings, build: Build) -> None:
     service = GrpcService(name, settings)
     stop = stop_on_signals()
     await service.start(build)
+    freeze_startup_heap()
     await stop.wait()
     await service.stop()
     shutdown_tracing()

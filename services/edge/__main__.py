@@ -19,6 +19,7 @@ import uvicorn
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from starlette.types import ASGIApp
 
+from services.common.heap import freeze_startup_heap
 from services.common.logs import setup_logging
 from services.common.telemetry import drop_url_query, setup_tracing
 from services.edge.app import create_app
@@ -51,7 +52,9 @@ def app() -> ASGIApp:
     settings = EdgeSettings()
     setup_logging("edge", settings.log_level)
     setup_tracing("edge", settings.otel_exporter_otlp_endpoint)
-    return build(settings)
+    edge = build(settings)
+    freeze_startup_heap()
+    return edge
 
 
 def main() -> None:

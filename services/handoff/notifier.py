@@ -45,6 +45,7 @@ from services.common.config import Settings
 from services.common.consumer import consume
 from services.common.db import owned_pool
 from services.common.dead_letters import DeadLetters
+from services.common.heap import freeze_startup_heap
 from services.common.kafka import new_producer, processing, publish
 from services.common.logs import setup_logging
 from services.common.metrics import serve_metrics
@@ -332,6 +333,7 @@ async def main() -> None:
     for team, destination in sorted(routes.destinations.items()):
         # Which transports each team has, never the address or URL.
         log.info("team %s: %s", team, ", ".join(d.transport for d in destination.deliveries()) or "not notified")
+    freeze_startup_heap()
     try:
         await run(settings, stop, routes)
         log.info("notifier stopped: it left the group")

@@ -41,6 +41,7 @@ from services.common.config import Settings
 from services.common.consumer import consume
 from services.common.dead_letters import DeadLetters
 from services.common.errors import is_database_outage
+from services.common.heap import freeze_startup_heap
 from services.common.kafka import new_producer, processing, publish
 from services.common.logs import setup_logging
 from services.common.metrics import CONVERSATIONS, MESSAGE_OUTCOMES, MESSAGES, SENTIMENT, serve_metrics, zero
@@ -454,6 +455,7 @@ async def main() -> None:
             stub(conv_grpc.ConversationServiceStub, settings.conversation_addr),
             stub(agent_grpc.AgentServiceStub, settings.agent_addr),
         )
+        freeze_startup_heap()
         # Each step retries and dead-letters on its own (see InboundWorker.handle): the loop
         # tries a record once and reads it again only if even its dead letter failed.
         await consume(
