@@ -6,7 +6,7 @@ CPython's full (generation 2) collection walks every tracked object. A service h
 measured at 10 senders (`tests/bench`, gc callbacks timing each collection), pauses of up to
 70 ms in the conversation service, 170 ms in the agent and 200 ms in the worker, about 0.9 s of
 CPU across the pipeline in a 40 s window. With the start-up heap frozen the longest full
-collection was 13 ms and most processes ran none at all. Objects made later are collected as
+collection was 18 ms (agent) and most processes ran none at all (tests/bench/README.md). Objects made later are collected as
 before; frozen ones still go when nothing refers to them (only cycles among them would stay,
 and start-up objects are not garbage)."""
 
