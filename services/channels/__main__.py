@@ -1,8 +1,7 @@
 """python -m services.channels: the outbound dispatcher."""
 
-import asyncio
-
 from services.channels.outbound_dispatcher import main
+from services.common import loop
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    loop.run(main())

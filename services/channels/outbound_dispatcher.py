@@ -442,6 +442,3 @@ async def main() -> None:
         await health.stop(grace=1.0)
         shutdown_tracing()
 
-
-if __name__ == "__main__":
-    asyncio.run(main())

@@ -79,6 +79,10 @@ def main() -> None:
             host=settings.http_host,
             port=settings.http_port,
             log_config=None,
+            # Named rather than left to "auto", so a missing wheel fails at start instead of
+            # quietly serving on asyncio's loop and h11 (services/common/loop.py).
+            loop="uvloop",
+            http="httptools",
             timeout_keep_alive=settings.http_keep_alive_s,
             timeout_graceful_shutdown=int(settings.grace_period_s),
             timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,

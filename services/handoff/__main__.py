@@ -1,8 +1,7 @@
 """python -m services.handoff: the escalation notifier (fte.escalations → the teams)."""
 
-import asyncio
-
+from services.common import loop
 from services.handoff.notifier import main
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    loop.run(main())

@@ -1,11 +1,11 @@
 """python -m services.identity: config → bootstrap → serve."""
 
-import asyncio
 import functools
 
+from services.common import loop
 from services.common.grpc_server import serve
 from services.identity.server import IdentitySettings, build
 
 if __name__ == "__main__":
     settings = IdentitySettings()
-    asyncio.run(serve("identity", settings, functools.partial(build, settings=settings)))
+    loop.run(serve("identity", settings, functools.partial(build, settings=settings)))

@@ -33,4 +33,4 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_config=None)
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_config=None, loop="uvloop", http="httptools")
