@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import uvloop
 
 from devstack import DEFAULT_DATA_ROOT, kafka, postgres, redis, stack as devstack
 
@@ -34,6 +35,11 @@ pytest_plugins = [
 ]
 
 TESTS_DIR = Path(__file__).parent
+
+
+def pytest_asyncio_loop_factories(config, item):
+    """Tests run on the loop every process runs on (services/common/loop.py): uvloop."""
+    return {"uvloop": uvloop.new_event_loop}
 
 # `make test` runs the suite in pytest-xdist workers; each worker is a session of its own, with a
 # stack of its own: data dir, ports (+1000 a worker) and lock.
