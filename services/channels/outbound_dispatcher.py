@@ -48,7 +48,14 @@ from services.common.dead_letters import DeadLetters, describe_error
 from services.channels.gmail.client import GmailApi
 from services.channels.gmail.ingest import run_gmail_ingest
 from services.channels.gmail.sender import GmailSender
-from services.channels.resilience import BREAKERS, BreakerRegistry, BreakerState, ChannelUnavailable, SendFailed
+from services.channels.resilience import (
+    BREAKERS,
+    BreakerRegistry,
+    BreakerState,
+    ChannelUnavailable,
+    SendFailed,
+    SendProgress,
+)
 from services.channels.settings import ChannelSettings
 from services.channels.web import PublishNotice, WebSender, is_notice, notice_publisher
 from services.channels.whatsapp import WhatsAppSender
@@ -145,6 +152,11 @@ class OutboundDispatcher:
         # How the consume loop tries a record before it is dead-lettered; an outage waits
         # (uncommitted, in order) for as long as it lasts.
         self.retry = self.settings.retry_policy(outage=is_outage)
+        # Replies sent whose delivery status is not recorded yet (ConversationService or its
+        # database was away right after the send): the record's next attempt records the
+        # status without sending the reply again. In memory and bounded, like the senders'
+        # own progress: across a crash, delivery stays at-least-once.
+        self.unrecorded = SendProgress()
 
     async def handle(self, record: ConsumerRecord) -> str:
         """One attempt at one outbound record. Returns sent | skipped_duplicate | failed;
@@ -180,21 +192,25 @@ class OutboundDispatcher:
             if recorded.duplicate and recorded.delivery_status in _ALREADY_HANDLED:
                 span.set_attribute("fte.outcome", "skipped_duplicate")
                 return "skipped_duplicate"
-            try:
-                external_id = await self._send(sender, message)
-            except SendFailed as exc:
-                # The provider refused it for good (e.g. outside WhatsApp's 24 h window):
-                # recorded as failed with the reason, and a person takes over.
-                await self._record_failure(message, exc)
-                span.set_attribute("fte.outcome", "failed")
-                return "failed"
+            sent = self.unrecorded.sent(message.reply_id)
+            if not sent:
+                try:
+                    sent.append(await self._send(sender, message))
+                except SendFailed as exc:
+                    # The provider refused it for good (e.g. outside WhatsApp's 24 h window):
+                    # recorded as failed with the reason, and a person takes over.
+                    self.unrecorded.forget(message.reply_id)
+                    await self._record_failure(message, exc)
+                    span.set_attribute("fte.outcome", "failed")
+                    return "failed"
             await self.conversation.UpdateDeliveryStatus(
                 conv_pb.UpdateDeliveryStatusRequest(
                     reply_id=message.reply_id,
                     delivery_status=sender.delivered_status,
-                    external_id=external_id,
+                    external_id=sent[-1],
                 )
             )
+            self.unrecorded.forget(message.reply_id)
             observe_reply_latency(message)
             span.set_attribute("fte.outcome", "sent")
             return "sent"
