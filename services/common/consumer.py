@@ -1,12 +1,16 @@
-"""The one Kafka consume loop: at-least-once, one record at a time, committed after it is handled.
+"""The one Kafka consume loop: at-least-once, each record committed after it is handled.
 
 Partitions run concurrently, each in order, and each at its own pace: records fetched for a
-partition that is busy wait in its queue (the partition is paused while the queue holds a
-full batch), so a slow record holds up its own partition only, never the fetch for the others
-(the loop used to wait for every partition of a batch before fetching again: the bench's
-end-to-end run kept a core idle behind the slowest customer). A record's offset is committed only after it was
-handled (or parked in the DLQ), so a crash at any point means the record is read again; every
-consumer here makes that harmless with keyed writes downstream.
+partition that is busy wait in its queue (the partition is paused while it holds a full batch),
+so a slow record holds up its own partition only, never the fetch for the others (the loop used
+to wait for every partition of a batch before fetching again: the bench's end-to-end run kept a
+core idle behind the slowest customer). With a `key` hook a partition's records of different
+keys run side by side too, one key's in offset order, at most `max_in_flight` of the consumer at
+once, taking the free slots in the order they were fetched: a slow record then holds up its own
+key only (the inbound worker's: one sender). A partition's offset is committed up to its first
+record not handled yet (or parked in the DLQ), so a crash at any point means that record and
+any after it are read again; every consumer here makes that harmless with keyed writes
+downstream.
 
 Commits trail the records by up to `commit_interval_s`: a partition goes on to its next record
 while the offsets of every partition handled meanwhile go to the broker in one request (an
@@ -23,10 +27,12 @@ Lag (`fte_kafka_consumer_lag{group,topic,partition}`): the partition's high wate
 last fetch) minus the offset committed, set after each commit, and minus the position when a
 fetch comes back empty, so a drained partition reads 0; a revoked partition's series is removed.
 
-A stop (SIGTERM) or the revoke of a partition takes effect between records: the record in hand
-is finished and committed (with everything pending), the rest of the fetched batch is not touched (the next owner of the
-partition reads it from the committed offset). The record in hand gets `grace_s` on stop and
-`drain_s` on revoke; past that it is abandoned uncommitted and handled again later. A retry
+A stop (SIGTERM) or the revoke of a partition takes effect between records: the records in
+hand are finished and committed (with everything pending), the rest of the fetched batch is not
+started (the next owner of the partition reads it from the committed offset; with a `key` hook
+that may include a record handled after one of its partition that had to wait for its key). The
+records in hand get `grace_s` on stop and `drain_s` on revoke; past that they are abandoned
+uncommitted and handled again later. A retry
 waiting for its next attempt ends at once on stop or revoke, leaving its record uncommitted.
 """
 
@@ -36,6 +42,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Collection, Sequence
+from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import IllegalStateError, KafkaError
@@ -54,6 +61,38 @@ DeadLetter = Callable[[ConsumerRecord, BaseException, int], Awaitable[None]]
 ONCE = RetryPolicy(attempts=1)
 
 
+@dataclass(eq=False)
+class _PartitionRun:
+    """One partition's records in hand: from its first queued record until none is left."""
+
+    tp: TopicPartition
+    # Set on revoke and stop: ends the run between records (and a retry's wait); records not
+    # started stay uncommitted.
+    halt: asyncio.Event = field(default_factory=asyncio.Event)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)  # records queued or done, a halt
+    task: asyncio.Task | None = None
+    tasks: dict[int, asyncio.Task] = field(default_factory=dict)  # offset → its task, not reaped
+    last_of: dict[object, asyncio.Task] = field(default_factory=dict)  # key → its latest task
+    unfinished: dict[int, None] = field(default_factory=dict)  # offsets taken, not handled, in order
+    started: set[int] = field(default_factory=set)
+    taken_to: int = 0  # past the last record taken
+    committed_to: int = 0  # the offset last put up for commit
+    failed_at: int | None = None  # the first record that failed: read again from it
+
+    def stop(self) -> None:
+        self.halt.set()
+        self.wake.set()
+
+    def prune(self) -> None:
+        """Forgets finished tasks; raises the error of one that failed outside its handling."""
+        for offset in [o for o, task in self.tasks.items() if task.done()]:
+            task = self.tasks.pop(offset)
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()
+        for key in [k for k, task in self.last_of.items() if task.done()]:
+            del self.last_of[key]
+
+
 class PartitionedConsumer(ConsumerRebalanceListener):
     """The loop, and the rebalance listener that drains revoked partitions.
 
@@ -64,8 +103,13 @@ class PartitionedConsumer(ConsumerRebalanceListener):
     * `on_revoke(partitions)`: called after revoked partitions have drained, and for a
       partition whose commit failed (it has usually moved on): state kept for them is stale;
     * `collapse(records)`: which records of one partition's batch to handle, in order; the
-      offsets it leaves out are committed with the next record it keeps, so it may only drop
-      records that a later one supersedes."""
+      offsets it leaves out are committed with the record before the next one it keeps, so it
+      may only drop records that a later one supersedes;
+    * `key(record)` / `max_in_flight`: records of a partition with different keys run at the
+      same time (of one key, in offset order), at most `max_in_flight` of the whole consumer
+      at once, taking the free slots in the order they were fetched (without `key`, each
+      partition runs in order, one record at a time). A partition's offset is committed up to
+      its first record not handled yet."""
 
     def __init__(
         self,
@@ -83,6 +127,8 @@ class PartitionedConsumer(ConsumerRebalanceListener):
         batch_ms: int = 500,
         max_records: int = 100,
         commit_interval_s: float = 0.25,
+        key: Callable[[ConsumerRecord], object] | None = None,
+        max_in_flight: int | None = None,
     ) -> None:
         self.consumer = consumer
         self.handle = handle
@@ -97,17 +143,17 @@ class PartitionedConsumer(ConsumerRebalanceListener):
         self.batch_ms = batch_ms
         self.max_records = max_records
         self.commit_interval_s = commit_interval_s
+        self.key = key
+        self._slots = asyncio.Semaphore(max_in_flight) if max_in_flight else None
         # Offsets handled and not yet committed (the next offset to read, its metadata), the
         # task that commits them after the interval, and the lock that keeps commits in order.
         self._pending: dict[TopicPartition, tuple[int, str]] = {}
         self._committer: asyncio.Task | None = None
         self._commit_lock = asyncio.Lock()
-        # Per partition with records in hand: its task, the records fetched for it and not yet
-        # taken, and the event that ends it between records (and ends a retry's wait) once the
-        # partition is revoked or the loop stops.
-        self._running: dict[TopicPartition, asyncio.Task] = {}
+        # Per partition with records in hand: its run, and the records fetched for it and not
+        # yet taken.
+        self._runs: dict[TopicPartition, _PartitionRun] = {}
         self._queued: dict[TopicPartition, list[ConsumerRecord]] = {}
-        self._halts: dict[TopicPartition, asyncio.Event] = {}
         self._paused: set[TopicPartition] = set()
         # A partition task that failed outside the record handling (a bug): the loop ends with
         # its error, its records uncommitted, as it would have in the task itself.
@@ -119,11 +165,11 @@ class PartitionedConsumer(ConsumerRebalanceListener):
         generation still count: lets the revoked partitions finish and commit their record."""
         waiting = []
         for tp in revoked:
-            if tp in self._halts:
-                self._halts[tp].set()
-            task = self._running.get(tp)
-            if task is not None and not task.done():
-                waiting.append(task)
+            run = self._runs.get(tp)
+            if run is not None:
+                run.stop()
+                if run.task is not None and not run.task.done():
+                    waiting.append(run.task)
         if waiting:
             _, late = await asyncio.wait(waiting, timeout=self.drain_s)
             if late:
@@ -153,17 +199,18 @@ class PartitionedConsumer(ConsumerRebalanceListener):
                 if batches is None:
                     break
                 if not batches:
-                    if not self._running:
+                    if not self._runs:
                         await self._caught_up()
                     continue
                 for tp, records in batches.items():
                     self._queued.setdefault(tp, []).extend(records)
-                    if tp not in self._running:
-                        self._halts[tp] = asyncio.Event()
-                        task = asyncio.create_task(self._run_partition(tp, self._halts[tp]))
-                        self._running[tp] = task
-                        task.add_done_callback(lambda t, tp=tp: self._ended(tp, t))
-                    self._pause_if_full(tp)
+                    run = self._runs.get(tp)
+                    if run is None:
+                        run = self._runs[tp] = _PartitionRun(tp)
+                        run.task = asyncio.create_task(self._run_partition(run))
+                        run.task.add_done_callback(self._ended)
+                    run.wake.set()
+                    self._pause_if_full(run)
         finally:
             await self._finish()
 
@@ -183,15 +230,13 @@ class PartitionedConsumer(ConsumerRebalanceListener):
             return None
         return fetch.result()
 
-    def _ended(self, tp: TopicPartition, task: asyncio.Task) -> None:
-        if self._running.get(tp) is task:
-            del self._running[tp]
-            self._halts.pop(tp, None)
+    def _ended(self, task: asyncio.Task) -> None:
         if not task.cancelled() and task.exception() is not None:
             self._failed = self._failed or task.exception()
 
-    def _pause_if_full(self, tp: TopicPartition) -> None:
-        if len(self._queued.get(tp, ())) >= self.max_records and tp not in self._paused:
+    def _pause_if_full(self, run: _PartitionRun) -> None:
+        tp = run.tp
+        if len(self._queued.get(tp, ())) + len(run.tasks) >= self.max_records and tp not in self._paused:
             with contextlib.suppress(IllegalStateError):
                 self.consumer.pause(tp)
                 self._paused.add(tp)
@@ -220,9 +265,9 @@ class PartitionedConsumer(ConsumerRebalanceListener):
 
     async def _finish(self) -> None:
         """On stop: the records in hand get the grace period to finish and commit."""
-        tasks = list(self._running.values())
-        for halt in self._halts.values():
-            halt.set()
+        tasks = [run.task for run in self._runs.values() if run.task is not None]
+        for run in self._runs.values():
+            run.stop()
         if tasks:
             _, late = await asyncio.wait(tasks, timeout=self.grace_s)
             if late:
@@ -236,39 +281,97 @@ class PartitionedConsumer(ConsumerRebalanceListener):
         if self._committer is not None:
             self._committer.cancel()
 
-    async def _run_partition(self, tp: TopicPartition, halt: asyncio.Event) -> None:
-        """Handles the partition's queued records in order until none is left."""
+    async def _run_partition(self, run: _PartitionRun) -> None:
+        """Takes the partition's records as they are queued, each into a task of its own
+        (`_run_record`), until none is queued or in hand. Records of one key (all of them
+        without a `key` hook) run one after another in offset order; with `max_in_flight`,
+        the records of every partition take the free slots in the order they were taken."""
+        tp = run.tp
         try:
-            while self._queued.get(tp):
-                records, self._queued[tp] = self._queued[tp], []
-                self._resume(tp)
-                if not await self._run_records(tp, records, halt):
-                    return  # the rest is read again from where it stopped
+            while not (run.halt.is_set() or self.stop.is_set() or run.failed_at is not None):
+                records, self._queued[tp] = self._queued.get(tp, []), []
+                for record in self.collapse(records) if self.collapse and records else records:
+                    key = self.key(record) if self.key else None
+                    task = asyncio.create_task(self._run_record(run, record, run.last_of.get(key)))
+                    run.last_of[key] = run.tasks[record.offset] = task
+                    run.unfinished[record.offset] = None
+                if records:
+                    run.taken_to = records[-1].offset + 1
+                run.prune()
+                if len(run.tasks) < self.max_records:
+                    self._resume(tp)
+                if not run.tasks and not self._queued.get(tp):
+                    return
+                run.wake.clear()
+                await run.wake.wait()
+        except asyncio.CancelledError:
+            for task in run.tasks.values():  # past the grace period: abandoned, uncommitted
+                task.cancel()
+            raise
         finally:
+            await self._end_run(run)
+
+    async def _end_run(self, run: _PartitionRun) -> None:
+        """The records in hand finish; those not started stay uncommitted (read again from the
+        commit, or from the first one that failed while this consumer owns the partition)."""
+        tp = run.tp
+        for offset, task in run.tasks.items():
+            if offset not in run.started:
+                task.cancel()
+        try:
+            if run.tasks:
+                try:
+                    await asyncio.shield(asyncio.gather(*run.tasks.values(), return_exceptions=True))
+                except asyncio.CancelledError:
+                    for task in run.tasks.values():
+                        task.cancel()
+                    await asyncio.gather(*run.tasks.values(), return_exceptions=True)
+                    raise
+        finally:
+            if run.failed_at is not None:
+                self._read_again(tp, run.failed_at)
             # Whatever is still queued is read again from the committed or sought offset; a
             # partition paused meanwhile must not stay paused with nothing left to take.
             self._queued.pop(tp, None)
+            if self._runs.get(tp) is run:
+                del self._runs[tp]  # now: records fetched from here on start a new run
             self._resume(tp)
+        run.prune()  # a record's bug (not its handling failing) ends the loop with its error
 
-    async def _run_records(
-        self, tp: TopicPartition, records: list[ConsumerRecord], halt: asyncio.Event
-    ) -> bool:
-        """False when the partition stopped short of the end of `records`."""
-        for record in self.collapse(records) if self.collapse else records:
-            if halt.is_set() or self.stop.is_set():
+    async def _run_record(self, run: _PartitionRun, record: ConsumerRecord, after: asyncio.Task | None) -> bool:
+        """Handles one record once its key's record before it was handled and a slot is free.
+        False when it was not handled (stopped, failed, or its key's earlier record was not)."""
+        try:
+            return await self._run_record_in_turn(run, record, after)
+        finally:
+            run.wake.set()
+
+    async def _run_record_in_turn(self, run: _PartitionRun, record: ConsumerRecord,
+                                  after: asyncio.Task | None) -> bool:
+        if after is not None:
+            await asyncio.wait([after])
+            if after.cancelled() or after.exception() is not None or not after.result():
                 return False
+        async with self._slots if self._slots is not None else contextlib.nullcontext():
+            if run.halt.is_set() or self.stop.is_set() or run.failed_at is not None:
+                return False
+            run.started.add(record.offset)
             try:
-                await self._handle(record, halt)
+                await self._handle(record, run.halt)
             except Stopped:
                 return False  # left uncommitted for the next run
             except Exception:  # noqa: BLE001 - not handled and not parked: must not be skipped
-                log.exception(
-                    "record %s[%d]@%d not handled; reading it again", tp.topic, tp.partition, record.offset
-                )
-                self._read_again(tp, record.offset)
+                log.exception("record %s[%d]@%d not handled; reading it again",
+                              record.topic, record.partition, record.offset)
+                run.failed_at = min(record.offset, record.offset if run.failed_at is None else run.failed_at)
                 return False
-            metadata = self.commit_metadata(tp) if self.commit_metadata else ""
-            self._pending[tp] = (record.offset + 1, metadata)
+        del run.unfinished[record.offset]
+        # The partition's commit: its first record not handled yet, or past everything taken.
+        to = next(iter(run.unfinished), run.taken_to)
+        if to > run.committed_to:
+            run.committed_to = to
+            metadata = self.commit_metadata(run.tp) if self.commit_metadata else ""
+            self._pending[run.tp] = (to, metadata)
             if self._committer is None or self._committer.done():
                 self._committer = asyncio.create_task(self._commit_behind())
         return True

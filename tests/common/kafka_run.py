@@ -26,9 +26,10 @@ class Topic:
     producer: object
     handled: list[tuple[int, int, str]] = field(default_factory=list)  # (partition, offset, value)
 
-    async def put(self, partition: int, *values: str) -> None:
+    async def put(self, partition: int, *values: str, key: str | None = None) -> None:
         for value in values:
-            await self.producer.send_and_wait(self.name, value=value.encode(), partition=partition)
+            await self.producer.send_and_wait(self.name, value=value.encode(), partition=partition,
+                                              key=key.encode() if key is not None else None)
 
     def note(self, record: ConsumerRecord) -> str:
         value = record.value.decode()
