@@ -74,7 +74,7 @@ class _PartitionRun:
     tasks: dict[int, asyncio.Task] = field(default_factory=dict)  # offset → its task, not reaped
     last_of: dict[object, asyncio.Task] = field(default_factory=dict)  # key → its latest task
     unfinished: dict[int, None] = field(default_factory=dict)  # offsets taken, not handled, in order
-    started: set[int] = field(default_factory=set)
+    started: set[int] = field(default_factory=set)  # offsets being handled right now
     taken_to: int = 0  # past the last record taken
     committed_to: int = 0  # the offset last put up for commit
     failed_at: int | None = None  # the first record that failed: read again from it
@@ -365,6 +365,8 @@ class PartitionedConsumer(ConsumerRebalanceListener):
                               record.topic, record.partition, record.offset)
                 run.failed_at = min(record.offset, record.offset if run.failed_at is None else run.failed_at)
                 return False
+            finally:
+                run.started.discard(record.offset)  # a busy partition's run may last for days
         del run.unfinished[record.offset]
         # The partition's commit: its first record not handled yet, or past everything taken.
         to = next(iter(run.unfinished), run.taken_to)

@@ -136,3 +136,39 @@ async def test_a_stop_finishes_the_records_in_hand_and_leaves_the_waiting_ones_u
     assert started == ["r0", "r1"], f"started after the stop: {started[2:]}"
     assert t.values() == ["r0", "r1"]
     assert committed == {0: 2}
+
+
+async def test_a_partition_that_stays_busy_keeps_state_only_for_the_records_in_hand(stack, monkeypatch):
+    from services.common import consumer as consumer_module
+
+    loops: list[consumer_module.PartitionedConsumer] = []
+
+    class Seen(consumer_module.PartitionedConsumer):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            loops.append(self)
+
+    monkeypatch.setattr(consumer_module, "PartitionedConsumer", Seen)
+    async with topic(stack.bootstrap_servers) as t:
+        values = [f"r{i}" for i in range(300)]
+        for i, value in enumerate(values):
+            await t.put(0, value, key=f"k{i}")
+        largest = {"started": 0, "unfinished": 0, "last_of": 0, "tasks": 0}
+        runs = set()
+
+        async def handle(record) -> None:
+            for run in loops[0]._runs.values():
+                runs.add(id(run))
+                for name in largest:
+                    largest[name] = max(largest[name], len(getattr(run, name)))
+            await asyncio.sleep(0.005)
+            t.note(record)
+
+        run = Running(t, handle, key=by_key, max_in_flight=3, max_records=50)
+        await run.until(lambda: len(t.handled) == 300, "every record handled")
+        await run.finish()
+
+    assert sorted(t.values(), key=lambda v: int(v[1:])) == values
+    assert largest["started"] <= 3, largest
+    # In hand: what was fetched and not yet handled, at most a full queue and one more batch.
+    assert max(largest["unfinished"], largest["last_of"], largest["tasks"]) <= 100, (largest, len(runs))
