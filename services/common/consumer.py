@@ -107,9 +107,10 @@ class PartitionedConsumer(ConsumerRebalanceListener):
       may only drop records that a later one supersedes;
     * `key(record)` / `max_in_flight`: records of a partition with different keys run at the
       same time (of one key, in offset order), at most `max_in_flight` of the whole consumer
-      at once, taking the free slots in the order they were fetched (without `key`, each
-      partition runs in order, one record at a time). A partition's offset is committed up to
-      its first record not handled yet."""
+      at once (unset: one per partition assigned, the work in flight it had without `key`),
+      taking the free slots in the order they were fetched. Without `key`, each partition runs
+      in order, one record at a time. A partition's offset is committed up to its first record
+      not handled yet."""
 
     def __init__(
         self,
@@ -144,6 +145,7 @@ class PartitionedConsumer(ConsumerRebalanceListener):
         self.max_records = max_records
         self.commit_interval_s = commit_interval_s
         self.key = key
+        self.max_in_flight = max_in_flight
         self._slots = asyncio.Semaphore(max_in_flight) if max_in_flight else None
         # Offsets handled and not yet committed (the next offset to read, its metadata), the
         # task that commits them after the interval, and the lock that keeps commits in order.
@@ -187,6 +189,9 @@ class PartitionedConsumer(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned) -> None:
         log.info("assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
+        if self.key is not None and not self.max_in_flight:
+            # Every run was halted by the revoke before this, so nothing waits on the old slots.
+            self._slots = asyncio.Semaphore(max(1, len(self.consumer.assignment())))
 
     async def run(self) -> None:
         """Consumes until the stop event is set (the consumer must be started and subscribed

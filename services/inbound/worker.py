@@ -86,7 +86,8 @@ class WorkerSettings(Settings):
     dlq_publish_timeout_s: float = 30.0
     # Messages handled at once (WORKER_MAX_IN_FLIGHT), whichever partitions they came on, taken
     # in the order they were fetched; one sender's messages (the record key) stay in order.
-    worker_max_in_flight: int = Field(default=6, ge=1)
+    # 0: one per partition this worker is assigned (what it had in flight at most before).
+    worker_max_in_flight: int = Field(default=0, ge=0)
 
 
 def reply_id_for(idempotency_key: str, suffix: str = "") -> str:
@@ -474,7 +475,7 @@ async def main() -> None:
             # per sender group, a slow reply held every sender hashed to its partition (at 50
             # senders the bench's p95 was 3x its median).
             key=lambda record: record.key,
-            max_in_flight=settings.worker_max_in_flight,
+            max_in_flight=settings.worker_max_in_flight or None,
         )
         log.info("inbound worker stopped: it left the group")
     shutdown_tracing()

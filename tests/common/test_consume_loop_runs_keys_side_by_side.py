@@ -172,3 +172,27 @@ async def test_a_partition_that_stays_busy_keeps_state_only_for_the_records_in_h
     assert largest["started"] <= 3, largest
     # In hand: what was fetched and not yet handled, at most a full queue and one more batch.
     assert max(largest["unfinished"], largest["last_of"], largest["tasks"]) <= 100, (largest, len(runs))
+
+
+async def test_without_a_bound_as_many_records_run_at_once_as_partitions_are_assigned(stack):
+    async with topic(stack.bootstrap_servers, partitions=2) as t:
+        await t.put(0, *(f"p0-{i}" for i in range(6)), key=None)  # keyless: in order
+        for i in range(6):
+            await t.put(1, f"p1-{i}", key=f"sender-{i}")
+        running = 0
+        most = 0
+
+        async def handle(record) -> None:
+            nonlocal running, most
+            running += 1
+            most = max(most, running)
+            await asyncio.sleep(0.2)
+            running -= 1
+            t.note(record)
+
+        run = Running(t, handle, key=by_key)
+        await run.until(lambda: len(t.handled) == 12, "every record handled")
+        await run.finish()
+
+    assert most == 2, f"{most} records ran at once with 2 partitions assigned"
+    assert t.values(0) == [f"p0-{i}" for i in range(6)]
