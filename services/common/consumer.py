@@ -368,7 +368,8 @@ class PartitionedConsumer(ConsumerRebalanceListener):
             except Exception:  # noqa: BLE001 - not handled and not parked: must not be skipped
                 log.exception("record %s[%d]@%d not handled; reading it again",
                               record.topic, record.partition, record.offset)
-                run.failed_at = min(record.offset, record.offset if run.failed_at is None else run.failed_at)
+                if run.failed_at is None or record.offset < run.failed_at:
+                    run.failed_at = record.offset
                 return False
             finally:
                 run.started.discard(record.offset)  # a busy partition's run may last for days
