@@ -333,11 +333,17 @@ class PartitionedConsumer(ConsumerRebalanceListener):
                     await asyncio.gather(*run.tasks.values(), return_exceptions=True)
                     raise
         finally:
+            # Records fetched for the partition and not taken: a halted run leaves them (a
+            # revoke whose records outlast the drain, the partition assigned back to this
+            # consumer meanwhile), and a failed one left the rest of its batch.
+            left = self._queued.pop(tp, None)
             if run.failed_at is not None:
                 self._read_again(tp, run.failed_at)
-            # Whatever is still queued is read again from the committed or sought offset; a
-            # partition paused meanwhile must not stay paused with nothing left to take.
-            self._queued.pop(tp, None)
+            elif left:
+                # This consumer has fetched past them: it reads them again, from the first one
+                # this run did not handle (nothing while the partition is someone else's).
+                self._read_again(tp, max(left[0].offset, run.committed_to))
+            # A partition paused meanwhile must not stay paused with nothing left to take.
             if self._runs.get(tp) is run:
                 del self._runs[tp]  # now: records fetched from here on start a new run
             self._resume(tp)

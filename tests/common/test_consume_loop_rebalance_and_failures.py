@@ -3,7 +3,8 @@ things go wrong: a partition moving to a second consumer finishes and commits it
 hand first (nothing handled twice or lost); a record that keeps failing is retried a bounded
 number of times, parked in a real DLQ topic and committed, and its partition goes on; one that
 cannot even be parked is read again, not skipped; a stop ends a retry's wait at once and leaves
-its record uncommitted."""
+its record uncommitted; a partition assigned back while its record outlasts the revoke's drain
+reads on after it."""
 
 from __future__ import annotations
 
@@ -164,3 +165,39 @@ async def test_a_stop_ends_a_retry_wait_at_once_and_leaves_its_record_uncommitte
 
 async def _committed_at(t, group: str, offset: int) -> bool:
     return (await t.committed(group)).get(0, (0, ""))[0] == offset
+
+
+async def test_a_partition_assigned_back_while_its_record_outlasts_the_drain_reads_on(stack):
+    """A revoke waits `drain_s` for the records in hand; one that takes longer goes on running.
+    When the partition comes back to the same consumer meanwhile, the records it fetched for it
+    again are read once that record is done, not dropped until a restart."""
+    async with topic(stack.bootstrap_servers) as t, topic(stack.bootstrap_servers) as other:
+        release, started = asyncio.Event(), asyncio.Event()
+
+        async def handle(record) -> None:
+            if record.value == b"slow":
+                started.set()
+                await release.wait()
+            t.note(record)
+
+        async def handle_other(record) -> None:
+            other.note(record)
+
+        first = Running(t, handle, drain_s=0.5)
+        await t.put(0, "slow", "next")
+        await first.until(started.is_set, "the slow record in hand")
+        # A second member of the group, reading another topic: the group rebalances, every
+        # partition of the first is revoked, and this topic's, which only it reads, comes back.
+        second = Running(other, handle_other, group=first.group)
+        await other.put(0, "joined")
+        await second.until(lambda: other.values() == ["joined"], "the rebalance done")
+        await asyncio.sleep(1.5)  # the first member fetches its partition again meanwhile
+        release.set()
+        await first.until(lambda: "next" in t.values(), "the record after the slow one handled",
+                          timeout=20)
+        await second.finish()
+        await first.finish()
+        committed = await t.committed(first.group)
+
+    assert t.values() == ["slow", "next"]
+    assert committed == {0: (2, "")}
