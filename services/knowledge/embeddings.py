@@ -114,8 +114,10 @@ def _local_model(threads: int) -> _OnnxModel:
 
 class LocalEmbedder:
     """all-MiniLM-L6-v2 on the CPU with onnxruntime (no torch). Encoding runs in a worker thread
-    so the event loop (and every other RPC) keeps going; one encode at a time, since the session
-    already uses both of its threads."""
+    so the event loop (and every other RPC) keeps going, one run of the model at a time (the
+    session has its threads). The calls that arrive while a run is going are encoded together
+    in the next one: a batch of 4 questions costs 3.2 ms of CPU each instead of 4.0, of 8 2.8
+    (tests/bench/README.md)."""
 
     model = LOCAL_MODEL
     dimensions = LOCAL_DIMENSIONS
@@ -124,7 +126,9 @@ class LocalEmbedder:
         self.batch_size = batch_size
         self.threads = threads
         self.calls = 0  # texts-bearing embed calls, observable by the seed command and tests
-        self._lock = asyncio.Lock()
+        self.runs = 0  # batches run through the model (calls waiting meanwhile share one)
+        self._waiting: list[tuple[list[str], asyncio.Future]] = []
+        self._runner: asyncio.Task | None = None
 
     def load(self) -> None:
         """Loads the model now (at startup) instead of on the first request."""
@@ -137,8 +141,36 @@ class LocalEmbedder:
         if not texts:
             return []
         self.calls += 1
-        async with self._lock:
-            return await asyncio.to_thread(self._encode, list(texts))
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append((list(texts), done))
+        if self._runner is None or self._runner.done():
+            self._runner = asyncio.create_task(self._run())
+        return await done
+
+    async def _run(self) -> None:
+        """Encodes every call waiting, in one run, until none is left."""
+        while self._waiting:
+            calls, self._waiting = self._waiting, []
+            calls = [(texts, done) for texts, done in calls if not done.done()]  # not cancelled
+            if not calls:
+                continue
+            self.runs += 1
+            try:
+                vectors = await asyncio.to_thread(self._encode, [t for texts, _ in calls for t in texts])
+            except asyncio.CancelledError:  # the loop is closing: nobody gets an answer
+                for _, done in calls + self._waiting:
+                    done.cancel()
+                raise
+            except Exception as exc:  # noqa: BLE001 - each caller gets the model's error
+                for _, done in calls:
+                    if not done.done():
+                        done.set_exception(exc)
+                continue
+            at = 0
+            for texts, done in calls:
+                if not done.done():
+                    done.set_result(vectors[at : at + len(texts)])
+                at += len(texts)
 
 
 class OpenAIEmbedder:
