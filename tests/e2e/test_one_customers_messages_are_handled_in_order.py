@@ -1,7 +1,8 @@
 """One customer's messages are handled in the order they were sent: they share a partition
-(the key is the normalised sender) and a partition is handled one record at a time, so the
-stored order — the customer's history — is the submit order, even when the worker meets them
-all in one batch among other customers' messages."""
+(the key is the normalised sender) and the worker handles one sender's records one after
+another, in offset order (other senders' side by side), so the stored order — the customer's
+history — is the submit order, even when the worker meets them all in one batch among other
+customers' messages."""
 
 from __future__ import annotations
 
