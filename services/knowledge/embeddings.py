@@ -141,7 +141,11 @@ class LocalEmbedder:
         if not texts:
             return []
         self.calls += 1
-        done = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        if self._runner is not None and self._runner.get_loop() is not loop:
+            # Used from another event loop before (tests, a CLI): what waited there is gone.
+            self._runner, self._waiting = None, []
+        done = loop.create_future()
         self._waiting.append((list(texts), done))
         if self._runner is None or self._runner.done():
             self._runner = asyncio.create_task(self._run())
@@ -151,26 +155,32 @@ class LocalEmbedder:
         """Encodes every call waiting, in one run, until none is left."""
         while self._waiting:
             calls, self._waiting = self._waiting, []
-            calls = [(texts, done) for texts, done in calls if not done.done()]  # not cancelled
-            if not calls:
-                continue
-            self.runs += 1
             try:
-                vectors = await asyncio.to_thread(self._encode, [t for texts, _ in calls for t in texts])
+                await self._encode_calls([(texts, done) for texts, done in calls if not done.done()])
             except asyncio.CancelledError:  # the loop is closing: nobody gets an answer
                 for _, done in calls + self._waiting:
                     done.cancel()
                 raise
-            except Exception as exc:  # noqa: BLE001 - each caller gets the model's error
-                for _, done in calls:
-                    if not done.done():
-                        done.set_exception(exc)
-                continue
-            at = 0
-            for texts, done in calls:
-                if not done.done():
-                    done.set_result(vectors[at : at + len(texts)])
-                at += len(texts)
+
+    async def _encode_calls(self, calls: list[tuple[list[str], asyncio.Future]]) -> None:
+        if not calls:
+            return
+        self.runs += 1
+        try:
+            vectors = await asyncio.to_thread(self._encode, [t for texts, _ in calls for t in texts])
+        except Exception as exc:  # noqa: BLE001 - answered to the callers
+            if len(calls) == 1:
+                if not calls[0][1].done():
+                    calls[0][1].set_exception(exc)
+                return
+            for call in calls:  # one caller's texts may be the cause: each alone, so only it fails
+                await self._encode_calls([call])
+            return
+        at = 0
+        for texts, done in calls:
+            if not done.done():
+                done.set_result(vectors[at : at + len(texts)])
+            at += len(texts)
 
 
 class OpenAIEmbedder:

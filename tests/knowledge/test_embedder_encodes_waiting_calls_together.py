@@ -1,7 +1,8 @@
 """The local embedder runs the model once for every call that waited for it: calls arriving
 while a run is going are encoded together in the next run, and each caller gets the vectors of
-its own texts, the ones it would get alone; a caller that gives up does not take the others
-with it."""
+its own texts, the ones it would get alone; a caller that gives up, or whose texts break the
+model, does not take the others with it; an embedder left waiting in a closed event loop serves
+the next one."""
 
 from __future__ import annotations
 
@@ -53,3 +54,32 @@ async def test_a_caller_that_gives_up_leaves_the_others_their_answers():
     assert isinstance(done[1], asyncio.CancelledError)
     assert _close(done[0], await embedder.embed(QUESTIONS[:1]))
     assert _close(done[2], await embedder.embed(QUESTIONS[2:3]))
+
+
+async def test_a_call_that_breaks_the_model_fails_alone():
+    embedder = LocalEmbedder()
+    # Not text: the tokenizer refuses it, and the run it shared with the others fails.
+    runs = embedder.runs
+    fine, broken, also_fine = await asyncio.wait_for(asyncio.gather(
+        embedder.embed(QUESTIONS[:1]), embedder.embed([None]), embedder.embed(QUESTIONS[1:2]),
+        return_exceptions=True), 30)
+
+    # One shared run that failed, then each call alone.
+    assert embedder.runs == runs + 4
+
+    assert isinstance(broken, Exception)
+    assert _close(fine, await embedder.embed(QUESTIONS[:1]))
+    assert _close(also_fine, await embedder.embed(QUESTIONS[1:2]))
+
+
+def test_an_embedder_left_waiting_in_a_closed_event_loop_serves_the_next_one():
+    embedder = LocalEmbedder()
+    old = asyncio.new_event_loop()
+    old.create_task(embedder.embed(QUESTIONS[:1]))
+    old.run_until_complete(asyncio.sleep(0))  # its run has started; the loop closes under it
+    old.close()
+
+    async def next_loop():
+        return await asyncio.wait_for(embedder.embed(QUESTIONS[1:2]), 30)
+
+    assert len(asyncio.run(next_loop())) == 1
