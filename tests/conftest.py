@@ -29,6 +29,10 @@ import pytest
 import uvloop
 
 from devstack import DEFAULT_DATA_ROOT, kafka, postgres, redis, stack as devstack
+from tests import one_parse_at_a_time
+
+# CPython 3.11's ast.parse breaks when two threads parse at once (see the module).
+one_parse_at_a_time.install()
 
 pytest_plugins = [
     "tests.running_services", "tests.agent_services", "tests.access_services", "tests.deploy.cluster",
