@@ -156,13 +156,14 @@ class LocalEmbedder:
         while self._waiting:
             calls, self._waiting = self._waiting, []
             try:
-                await self._encode_calls([(texts, done) for texts, done in calls if not done.done()])
+                await self._encode_calls(calls)
             except asyncio.CancelledError:  # the loop is closing: nobody gets an answer
                 for _, done in calls + self._waiting:
                     done.cancel()
                 raise
 
     async def _encode_calls(self, calls: list[tuple[list[str], asyncio.Future]]) -> None:
+        calls = [(texts, done) for texts, done in calls if not done.done()]  # not given up
         if not calls:
             return
         self.runs += 1
