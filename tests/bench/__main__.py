@@ -44,6 +44,7 @@ from tests.bench.stack import (
     scale_out,
 )
 from tests.bench.stats import CpuMeter, fmt, ms, percentile, progress, table
+from tests.e2e.pipeline import metrics_address
 
 
 def _levels(text: str) -> list[tuple[int, float]]:
@@ -167,7 +168,7 @@ def _print_results(args, kb_real, kb_big, grown, e2e, edge, locust_summary) -> N
         rows = [("senders", "worker+agent", "window", "replies", "p50", "p95", "replies/s",
                  "replies/CPU-s", "agent Respond p50", "delivered p95", "CPU/reply", "busy cores",
                  "timeouts", "submit errors")]
-        details = []
+        details, calls = [], []
         for level, started in e2e.levels:
             lat = level.latencies
             per_reply = level.cpu_ms_per_reply(started)
@@ -185,12 +186,18 @@ def _print_results(args, kb_real, kb_big, grown, e2e, edge, locust_summary) -> N
             if per_reply:
                 details.append(f"  c={level.senders} x{level.replicas}: " + ", ".join(
                     f"{k} {v:.0f}" for k, v in sorted(per_reply.items(), key=lambda kv: -kv[1])))
+            if level.rpcs:
+                calls.append(f"  c={level.senders} x{level.replicas}: "
+                             + end_to_end.rpcs_line(level.rpcs_per_reply(started)))
         table(rows)
         print("  CPU/reply: CPU-ms all pipeline processes (incl. Kafka and PostgreSQL) used in the "
               "window per reply recorded in it;\n  replies/CPU-s: replies per CPU-second of all of "
               "them; busy cores: pipeline / whole box (other people's work included) out of "
               f"{os.cpu_count()}. CPU-ms per reply by process:")
         print("\n".join(details))
+        if calls:
+            print("  gRPC calls the services answered in the window per reply (health checks left out):")
+            print("\n".join(calls))
     if kb_real:
         print("\n3. Knowledge search: KnowledgeService.Search over gRPC (k=3, min_score=0.42, "
               "sequential, queries = eval tickets); SQL = the store's queries alone, today's "
@@ -362,8 +369,9 @@ async def main(argv: list[str] | None = None) -> int:
 
 def _meter(pipe) -> CpuMeter:
     """CPU of every pipeline process (replicas as they are now), the broker and PostgreSQL."""
-    return CpuMeter({name: proc.pid for name, proc in pipe.procs.items() if proc.returncode is None}
-                    | ({"kafka": _broker_pid()} if _broker_pid() else {}), _postmaster_pid())
+    running = {name: proc.pid for name, proc in pipe.procs.items() if proc.returncode is None}
+    return CpuMeter(running | ({"kafka": _broker_pid()} if _broker_pid() else {}), _postmaster_pid(),
+                    [metrics_address(p) for p in pipe.processes if p.name in running])
 
 
 def _postmaster_pid() -> int | None:

@@ -83,6 +83,7 @@ class LevelResult:
     agent_ms: list[float] = field(default_factory=list)  # AgentService.Respond, as recorded
     delivered_s: list[float] = field(default_factory=list)  # submit → dispatcher delivered
     cpu: dict[str, float] = field(default_factory=dict)  # CPU-seconds in the sending window
+    rpcs: dict[str, float] = field(default_factory=dict)  # gRPC calls answered in it, by method
 
     @property
     def latencies(self) -> list[float]:
@@ -100,6 +101,11 @@ class LevelResult:
         """Each process's CPU in the sending window per reply recorded in it."""
         n = self.replies_in_window(started)
         return {k: v * 1000 / n for k, v in self.cpu.items() if k not in ("wall", "box")} if n else {}
+
+    def rpcs_per_reply(self, started: datetime) -> dict[str, float]:
+        """gRPC calls the services answered in the sending window per reply recorded in it."""
+        n = self.replies_in_window(started)
+        return {k: v / n for k, v in self.rpcs.items() if v} if n else {}
 
     def replies_per_cpu_second(self, started: datetime) -> float:
         """Replies recorded in the window per CPU-second the whole pipeline used in it."""
@@ -253,10 +259,17 @@ async def run_level(edge_url: str, watcher: ReplyWatcher, forms, senders: int,
     return result, started
 
 
+def rpcs_line(per_reply: dict[str, float]) -> str:
+    """"10.0 (ConversationService/RecordOutbound 2.0, ...)", most called first."""
+    calls = sorted(per_reply.items(), key=lambda kv: (-kv[1], kv[0]))
+    return f"{sum(per_reply.values()):.1f} (" + ", ".join(f"{k} {v:.1f}" for k, v in calls) + ")"
+
+
 async def _cpu_in_window(meter: CpuMeter, duration_s: float, result: LevelResult) -> None:
-    before = meter.reading()
+    before, calls = meter.reading(), await meter.rpc_calls()
     await asyncio.sleep(duration_s)
     result.cpu = CpuMeter.delta(before, meter.reading())
+    result.rpcs = CpuMeter.delta(calls, await meter.rpc_calls())
 
 
 @dataclass
@@ -306,4 +319,6 @@ async def run(edge_url: str, admin_dsn: str, levels: list[tuple[int, float]],
                 progress("e2e", f"c={senders} x{replicas} CPU per reply: " + ", ".join(
                     f"{k} {v:.0f} ms" for k, v in sorted(per_reply.items(), key=lambda kv: -kv[1]))
                     + f" | busy cores: pipeline {pipeline:.2f}, whole box {box:.2f}")
+                progress("e2e", f"c={senders} x{replicas} gRPC calls per reply: "
+                         + rpcs_line(level.rpcs_per_reply(started)))
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 import sys
@@ -98,11 +99,29 @@ def box_busy_seconds() -> float:
 
 
 class CpuMeter:
-    """CPU-seconds of named processes (plus PostgreSQL and the whole box) between readings."""
+    """CPU-seconds of named processes (plus PostgreSQL and the whole box) between readings,
+    and the gRPC calls the processes serving /metrics at `metrics` answered meanwhile."""
 
-    def __init__(self, pids: dict[str, int], postmaster: int | None = None) -> None:
+    def __init__(self, pids: dict[str, int], postmaster: int | None = None,
+                 metrics: Sequence[str] = ()) -> None:
         self.pids = pids
         self.postmaster = postmaster
+        self.metrics = metrics
+
+    async def rpc_calls(self) -> dict[str, float]:
+        """Calls answered so far, by "Service/Method" summed over the processes, from each
+        one's `fte_rpc_server_duration_seconds_count` (health checks and reflection left out)."""
+        from tests.observability.scrape import scrape
+
+        calls: dict[str, float] = {}
+        for scraped in await asyncio.gather(*(scrape(a) for a in self.metrics)):
+            for sample in scraped.samples("fte_rpc_server_duration_seconds_count"):
+                service = sample.labels["service"]
+                if service.startswith("grpc."):
+                    continue
+                name = f"{service.rpartition('.')[2]}/{sample.labels['method']}"
+                calls[name] = calls.get(name, 0.0) + sample.value
+        return calls
 
     def python_pids(self) -> dict[str, int]:
         """The pipeline's own (Python) processes: not Kafka's JVM, not PostgreSQL."""
