@@ -176,6 +176,11 @@ class OutboundDispatcher:
                 await self._send(sender, message, notice=is_notice(record))
                 span.set_attribute("fte.outcome", "sent")
                 return "sent"
+            if isinstance(sender, WebSender) and not sender.sends_notice(message):
+                marked = await self._mark_stored_reply(message)
+                if marked:
+                    span.set_attribute("fte.outcome", marked)
+                    return marked
             recorded = await self.conversation.RecordOutbound(
                 conv_pb.RecordOutboundRequest(
                     ticket_id=message.ticket_id,
@@ -214,6 +219,24 @@ class OutboundDispatcher:
             observe_reply_latency(message)
             span.set_attribute("fte.outcome", "sent")
             return "sent"
+
+    async def _mark_stored_reply(self, message: events_pb2.OutboundMessage) -> str | None:
+        """A web reply with no notice to send was delivered when the worker stored it: one call
+        marks it so, and its previous status tells a redelivered record (the usual path would
+        find the reply, then mark it: two calls). None when the reply is not stored (the
+        worker's record of it is missing): the usual path stores it."""
+        try:
+            marked = await self.conversation.UpdateDeliveryStatus(
+                conv_pb.UpdateDeliveryStatusRequest(
+                    reply_id=message.reply_id, delivery_status=conv_pb.DELIVERY_STATUS_DELIVERED))
+        except grpc.aio.AioRpcError as err:
+            if err.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+            return None
+        if marked.previous_delivery_status in _ALREADY_HANDLED:
+            return "skipped_duplicate"
+        observe_reply_latency(message)
+        return "sent"
 
     async def _send(self, sender: ChannelSender, message: events_pb2.OutboundMessage, *,
                     notice: bool = False) -> str:

@@ -38,8 +38,13 @@ class WebSender:
         self._publish_notice = publish_notice
         self._ticket_url = ticket_url
 
+    def sends_notice(self, message: events_pb2.OutboundMessage) -> bool:
+        """Whether `send` has anything to do for this reply; without a notice, storing the
+        reply was all of its delivery."""
+        return self._publish_notice is not None and bool(message.recipient.email)
+
     async def send(self, message: events_pb2.OutboundMessage) -> str:
-        if self._publish_notice is not None and message.recipient.email:
+        if self.sends_notice(message):
             ticket_url = self._ticket_url.format(ticket_id=message.ticket_id)
             await self._publish_notice(web_reply_notification(message, ticket_url))
         return ""

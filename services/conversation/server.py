@@ -121,11 +121,12 @@ class ConversationServicer(pb_grpc.ConversationServiceServicer):
         status = _enum_in(pb.DeliveryStatus, request.delivery_status, "delivery_status")
         if status == "pending":
             raise InvalidArgument("delivery_status: must be SENT, DELIVERED or FAILED")
-        message_id, stored = await self._store.update_delivery(
+        message_id, stored, before = await self._store.update_delivery(
             reply_id, status, request.external_id.strip(), request.error.strip(), self._clock()
         )
         return pb.UpdateDeliveryStatusResponse(
-            message_id=str(message_id), delivery_status=_enum_out(pb.DeliveryStatus, stored)
+            message_id=str(message_id), delivery_status=_enum_out(pb.DeliveryStatus, stored),
+            previous_delivery_status=_enum_out(pb.DeliveryStatus, before),
         )
 
     async def GetHistory(self, request, context):

@@ -131,7 +131,10 @@ class ConversationStore:
 
     async def update_delivery(
         self, reply_id: str, reported: str, external_id: str, error: str, now: datetime
-    ) -> tuple[uuid.UUID, str]:
+    ) -> tuple[uuid.UUID, str, str]:
+        """(message id, status stored now, status stored before). A report that moves nothing
+        and adds no id or error (a repeat) writes nothing, so the update time stays the time
+        the status last moved."""
         async with self._pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
                 "SELECT message_id, delivery_status FROM conversation.messages"
@@ -139,15 +142,17 @@ class ConversationStore:
             )
             if row is None:
                 raise NotFound(f"reply_id: no reply was recorded as {reply_id!r}")
-            status = tickets.next_delivery_status(row["delivery_status"], reported)
-            await conn.execute(
-                "UPDATE conversation.messages SET delivery_status = $2, delivery_update_time = $3,"
-                " delivery_external_id = CASE WHEN $4 = '' THEN delivery_external_id ELSE $4 END,"
-                " delivery_error = CASE WHEN $5 = '' THEN delivery_error ELSE $5 END"
-                " WHERE message_id = $1",
-                row["message_id"], status, now, external_id, error,
-            )
-            return row["message_id"], status
+            before = row["delivery_status"]
+            status = tickets.next_delivery_status(before, reported)
+            if status != before or external_id or error:
+                await conn.execute(
+                    "UPDATE conversation.messages SET delivery_status = $2, delivery_update_time = $3,"
+                    " delivery_external_id = CASE WHEN $4 = '' THEN delivery_external_id ELSE $4 END,"
+                    " delivery_error = CASE WHEN $5 = '' THEN delivery_error ELSE $5 END"
+                    " WHERE message_id = $1",
+                    row["message_id"], status, now, external_id, error,
+                )
+            return row["message_id"], status, before
 
     # --- reads ----------------------------------------------------------------------------
 

@@ -329,12 +329,14 @@ class UpdateDeliveryStatusRequest(_message.Message):
     def __init__(self, reply_id: _Optional[str] = ..., delivery_status: _Optional[_Union[DeliveryStatus, str]] = ..., external_id: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
 
 class UpdateDeliveryStatusResponse(_message.Message):
-    __slots__ = ("message_id", "delivery_status")
+    __slots__ = ("message_id", "delivery_status", "previous_delivery_status")
     MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     DELIVERY_STATUS_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_DELIVERY_STATUS_FIELD_NUMBER: _ClassVar[int]
     message_id: str
     delivery_status: DeliveryStatus
-    def __init__(self, message_id: _Optional[str] = ..., delivery_status: _Optional[_Union[DeliveryStatus, str]] = ...) -> None: ...
+    previous_delivery_status: DeliveryStatus
+    def __init__(self, message_id: _Optional[str] = ..., delivery_status: _Optional[_Union[DeliveryStatus, str]] = ..., previous_delivery_status: _Optional[_Union[DeliveryStatus, str]] = ...) -> None: ...
 
 class GetHistoryRequest(_message.Message):
     __slots__ = ("customer_id", "limit")
