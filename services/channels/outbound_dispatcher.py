@@ -3,7 +3,9 @@
 One consumer (and consumer group) per channel, so a slow or failing channel never stalls the
 others. Sending is idempotent on the reply id: the reply is recorded through
 ConversationService first (a duplicate tells us its stored delivery status), and a reply
-already sent is never sent again. Channels without a configured sender are not consumed: their
+already sent is never sent again. A web reply with nothing to send (no email notice) was
+delivered when it was stored: it is only marked so, in one call whose answer tells a repeat
+(`_mark_stored_reply`). Channels without a configured sender are not consumed: their
 replies wait in Kafka rather than being dropped.
 
 What happens to a record that fails (`OutboundDispatcher.retry`, applied by the shared consume
