@@ -269,7 +269,7 @@ async def _cpu_in_window(meter: CpuMeter, duration_s: float, result: LevelResult
     before, calls = meter.reading(), await meter.rpc_calls()
     await asyncio.sleep(duration_s)
     result.cpu = CpuMeter.delta(before, meter.reading())
-    result.rpcs = CpuMeter.delta(calls, await meter.rpc_calls())
+    result.rpcs = CpuMeter.calls_delta(calls, await meter.rpc_calls())
 
 
 @dataclass

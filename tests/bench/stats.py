@@ -9,6 +9,8 @@ import sys
 import time
 from collections.abc import Sequence
 
+from tests.observability.scrape import scrape
+
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _STARTED = time.monotonic()
 
@@ -111,8 +113,6 @@ class CpuMeter:
     async def rpc_calls(self) -> dict[str, float]:
         """Calls answered so far, by "Service/Method" summed over the processes, from each
         one's `fte_rpc_server_duration_seconds_count` (health checks and reflection left out)."""
-        from tests.observability.scrape import scrape
-
         calls: dict[str, float] = {}
         for scraped in await asyncio.gather(*(scrape(a) for a in self.metrics)):
             for sample in scraped.samples("fte_rpc_server_duration_seconds_count"):
@@ -138,3 +138,8 @@ class CpuMeter:
     @staticmethod
     def delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
         return {k: after[k] - before[k] for k in before}
+
+    @staticmethod
+    def calls_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+        """Calls made between two `rpc_calls` readings, methods first called meanwhile included."""
+        return {k: n - before.get(k, 0.0) for k, n in after.items()}
