@@ -90,40 +90,27 @@ class ConversationStore:
     # --- RecordOutbound / UpdateDeliveryStatus --------------------------------------------
 
     async def record_outbound(self, o: Outbound, now: datetime) -> tuple[uuid.UUID, bool, str]:
-        """Returns (message id, duplicate, stored delivery status). A reply already recorded
-        (the dispatcher's call after the worker's, a redelivery) costs one statement; a new one
-        three, the message and its conversation's counters written by one statement."""
+        """Returns (message id, duplicate, stored delivery status). A new reply of a customer
+        who was not erased (the worker's call) is one statement: the ticket is read inside the
+        insert. Anything else (a reply id already recorded, as on the dispatcher's call after
+        the worker's or a redelivery; an unknown ticket; an erased customer) then reads what
+        it needs: a recorded reply costs one more statement, a new one two more."""
         async with self._pool.acquire() as conn:
+            row = await _insert_reply(conn, o, now, unless_erased=True)
+            if row is not None:
+                return row["message_id"], False, row["delivery_status"]
             first = await _recorded_reply(conn, o)
             if first is not None:
                 return first
-            row = await conn.fetchrow(
-                f"SELECT {_TICKET_COLUMNS}, EXISTS (SELECT 1 FROM conversation.customer_erasures e"
-                "  WHERE e.customer_id = t.customer_id) AS erased"
+            erased = await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM conversation.customer_erasures e"
+                "  WHERE e.customer_id = t.customer_id)"
                 " FROM conversation.tickets t WHERE ticket_id = $1", o.ticket_id,
             )
-            if row is None:
+            if erased is None:
                 raise NotFound(f"ticket_id: ticket {o.ticket_id} does not exist")
-            fields = dict(row)
-            if fields.pop("erased"):
-                o = tickets.erased_outbound(o)
-            ticket = Ticket(**fields)
-            row = await conn.fetchrow(
-                "WITH m AS (INSERT INTO conversation.messages (message_id, conversation_id,"
-                "  ticket_id, customer_id, channel, direction, role, content, create_time,"
-                "  reply_id, delivery_status, input_tokens, output_tokens, latency_ms, tool_calls)"
-                "  VALUES ($1, $2, $3, $4, $5, 'outbound', $6, $7, $8, $9, $10, $11, $12, $13,"
-                "  $14::jsonb)"
-                "  ON CONFLICT (reply_id) DO NOTHING RETURNING message_id, delivery_status),"
-                " c AS (UPDATE conversation.conversations SET message_count = message_count + 1,"
-                "  last_message_time = GREATEST(last_message_time, $8)"
-                "  WHERE conversation_id = $2 AND EXISTS (SELECT 1 FROM m))"
-                " SELECT message_id, delivery_status FROM m",
-                uuid.uuid4(), ticket.conversation_id, ticket.ticket_id, ticket.customer_id,
-                o.channel or ticket.source_channel, o.role, o.content, now, o.reply_id,
-                o.delivery_status, o.input_tokens, o.output_tokens, o.latency_ms,
-                json.dumps(o.tool_calls),
-            )
+            row = await _insert_reply(conn, tickets.erased_outbound(o) if erased else o, now,
+                                      unless_erased=False)
             if row is None:
                 # The same reply id was recorded by a concurrent call since the first read.
                 return await _recorded_reply(conn, o)
@@ -132,27 +119,29 @@ class ConversationStore:
     async def update_delivery(
         self, reply_id: str, reported: str, external_id: str, error: str, now: datetime
     ) -> tuple[uuid.UUID, str, str]:
-        """(message id, status stored now, status stored before). A report that moves nothing
-        and adds no id or error (a repeat) writes nothing, so the update time stays the time
-        the status last moved."""
-        async with self._pool.acquire() as conn, conn.transaction():
+        """(message id, status stored now, status stored before), in one statement that locks
+        the reply's row. A report that moves nothing and adds no id or error (a repeat) writes
+        nothing, so the update time stays the time the status last moved; which stored
+        statuses a report moves is `tickets.next_delivery_status`'s to say."""
+        async with self._pool.acquire() as conn:
             row = await conn.fetchrow(
-                "SELECT message_id, delivery_status FROM conversation.messages"
-                " WHERE reply_id = $1 FOR NO KEY UPDATE", reply_id,
+                "WITH old AS (SELECT message_id, delivery_status FROM conversation.messages"
+                "  WHERE reply_id = $1 FOR NO KEY UPDATE),"
+                " w AS (UPDATE conversation.messages m SET delivery_status = CASE"
+                "  WHEN old.delivery_status = ANY($6::text[]) THEN $2 ELSE old.delivery_status END,"
+                "  delivery_update_time = $3,"
+                "  delivery_external_id = CASE WHEN $4 = '' THEN m.delivery_external_id ELSE $4 END,"
+                "  delivery_error = CASE WHEN $5 = '' THEN m.delivery_error ELSE $5 END"
+                "  FROM old WHERE m.message_id = old.message_id"
+                "  AND (old.delivery_status = ANY($6::text[]) OR $4 <> '' OR $5 <> ''))"
+                " SELECT message_id, delivery_status FROM old",
+                reply_id, reported, now, external_id, error,
+                tickets.delivery_statuses_moved_by(reported),
             )
-            if row is None:
-                raise NotFound(f"reply_id: no reply was recorded as {reply_id!r}")
-            before = row["delivery_status"]
-            status = tickets.next_delivery_status(before, reported)
-            if status != before or external_id or error:
-                await conn.execute(
-                    "UPDATE conversation.messages SET delivery_status = $2, delivery_update_time = $3,"
-                    " delivery_external_id = CASE WHEN $4 = '' THEN delivery_external_id ELSE $4 END,"
-                    " delivery_error = CASE WHEN $5 = '' THEN delivery_error ELSE $5 END"
-                    " WHERE message_id = $1",
-                    row["message_id"], status, now, external_id, error,
-                )
-            return row["message_id"], status, before
+        if row is None:
+            raise NotFound(f"reply_id: no reply was recorded as {reply_id!r}")
+        before = row["delivery_status"]
+        return row["message_id"], tickets.next_delivery_status(before, reported), before
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -459,6 +448,33 @@ async def _recorded_reply(
     if first["ticket_id"] != o.ticket_id:
         raise FailedPrecondition(f"reply_id: already used for ticket {first['ticket_id']}")
     return first["message_id"], True, first["delivery_status"]
+
+
+async def _insert_reply(
+    conn: asyncpg.Connection, o: Outbound, now: datetime, *, unless_erased: bool
+) -> asyncpg.Record | None:
+    """Stores a new reply of ticket `o.ticket_id`, and its conversation's counters, in one
+    statement; None when the reply id is taken, the ticket does not exist or (with
+    `unless_erased`) its customer was erased."""
+    return await conn.fetchrow(
+        "WITH t AS (SELECT conversation_id, customer_id, source_channel"
+        "  FROM conversation.tickets t WHERE ticket_id = $2 AND NOT ($13 AND EXISTS ("
+        "   SELECT 1 FROM conversation.customer_erasures e WHERE e.customer_id = t.customer_id))),"
+        " m AS (INSERT INTO conversation.messages (message_id, conversation_id, ticket_id,"
+        "  customer_id, channel, direction, role, content, create_time, reply_id,"
+        "  delivery_status, input_tokens, output_tokens, latency_ms, tool_calls)"
+        "  SELECT $1, t.conversation_id, $2, t.customer_id, COALESCE(NULLIF($3, ''),"
+        "   t.source_channel), 'outbound', $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb FROM t"
+        "  ON CONFLICT (reply_id) DO NOTHING RETURNING message_id, conversation_id,"
+        "  delivery_status),"
+        " c AS (UPDATE conversation.conversations SET message_count = message_count + 1,"
+        "  last_message_time = GREATEST(last_message_time, $6)"
+        "  WHERE conversation_id = (SELECT conversation_id FROM m))"
+        " SELECT message_id, delivery_status FROM m",
+        uuid.uuid4(), o.ticket_id, o.channel, o.role, o.content, now, o.reply_id,
+        o.delivery_status, o.input_tokens, o.output_tokens, o.latency_ms,
+        json.dumps(o.tool_calls), unless_erased,
+    )
 
 
 async def _erased(conn: asyncpg.Connection, customer_id: uuid.UUID) -> bool:

@@ -242,6 +242,12 @@ def next_delivery_status(current: str, reported: str) -> str:
     return reported if _DELIVERY_RANK[reported] > _DELIVERY_RANK[current] else current
 
 
+def delivery_statuses_moved_by(reported: str) -> list[str]:
+    """The stored statuses a report of `reported` moves (`next_delivery_status`), for the
+    store's one-statement update."""
+    return [s for s in _DELIVERY_RANK if next_delivery_status(s, reported) != s]
+
+
 # --- sentiment ------------------------------------------------------------------------------
 # A deliberately tiny lexicon, deterministic and explainable: (positive - negative) / words
 # that carry a polarity, in -1..1, where a negator right before a word flips it ("not good",

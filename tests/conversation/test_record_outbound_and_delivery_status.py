@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import uuid
 
 import grpc
 from fte.common.v1.channel_pb2 import CHANNEL_EMAIL, CHANNEL_WHATSAPP
@@ -42,6 +44,20 @@ async def test_a_reply_is_stored_once_with_its_tokens_latency_and_tool_calls(con
         {"name": "search_knowledge", "arguments_json": '{"q": "export"}', "ok": True}]
 
 
+
+async def test_the_same_reply_recorded_at_once_is_stored_and_counted_once(conversation, admin_db):
+    ticket_id = await _ticket(conversation)
+    request = outbound(ticket_id)
+    replies = await asyncio.gather(*(conversation.RecordOutbound(request) for _ in range(8)))
+    assert sorted(r.duplicate for r in replies) == [False] + [True] * 7
+    assert len({r.message_id for r in replies}) == 1
+    row = await admin_db.fetchrow(
+        "SELECT c.message_count, (SELECT count(*) FROM conversation.messages m"
+        "  WHERE m.conversation_id = c.conversation_id) AS stored"
+        " FROM conversation.conversations c JOIN conversation.tickets t USING (conversation_id)"
+        " WHERE t.ticket_id = $1", uuid.UUID(ticket_id))
+    assert (row["message_count"], row["stored"]) == (2, 2)
+
 async def test_delivery_status_moves_forward_and_a_duplicate_reply_reports_it(conversation, admin_db):
     request = outbound(await _ticket(conversation))
     await conversation.RecordOutbound(request)
@@ -59,6 +75,50 @@ async def test_delivery_status_moves_forward_and_a_duplicate_reply_reports_it(co
     assert await admin_db.fetchval(
         "SELECT delivery_external_id FROM conversation.messages WHERE reply_id = $1", request.reply_id) == "SM123"
 
+
+
+async def test_a_late_report_that_moves_nothing_still_keeps_its_id_and_error(conversation, admin_db):
+    """Twilio's `sent` callback, which carries the message SID, can arrive after `delivered`:
+    the status stays, the id and error it adds are kept, and its update time moves."""
+    request = outbound(await _ticket(conversation))
+    await conversation.RecordOutbound(request)
+
+    async def stored():
+        return await admin_db.fetchrow(
+            "SELECT delivery_status, delivery_external_id, delivery_error, delivery_update_time"
+            " FROM conversation.messages WHERE reply_id = $1", request.reply_id)
+
+    await conversation.UpdateDeliveryStatus(pb.UpdateDeliveryStatusRequest(
+        reply_id=request.reply_id, delivery_status=pb.DELIVERY_STATUS_DELIVERED))
+    delivered = await stored()
+    late = await conversation.UpdateDeliveryStatus(pb.UpdateDeliveryStatusRequest(
+        reply_id=request.reply_id, delivery_status=pb.DELIVERY_STATUS_SENT, external_id="SM9"))
+    assert (late.delivery_status, late.previous_delivery_status) == (
+        pb.DELIVERY_STATUS_DELIVERED, pb.DELIVERY_STATUS_DELIVERED)
+    after_id = await stored()
+    assert (after_id["delivery_status"], after_id["delivery_external_id"]) == ("delivered", "SM9")
+    assert after_id["delivery_update_time"] > delivered["delivery_update_time"]
+
+    await conversation.UpdateDeliveryStatus(pb.UpdateDeliveryStatusRequest(
+        reply_id=request.reply_id, delivery_status=pb.DELIVERY_STATUS_FAILED, error="30008 unknown"))
+    after_error = await stored()
+    assert (after_error["delivery_status"], after_error["delivery_external_id"],
+            after_error["delivery_error"]) == ("delivered", "SM9", "30008 unknown")
+
+
+async def test_concurrent_reports_move_a_status_once(conversation):
+    """Callbacks racing for one reply are taken one at a time: exactly one report is told it
+    moved the reply to delivered, and the others see it delivered already."""
+    for _ in range(3):
+        request = outbound(await _ticket(conversation))
+        await conversation.RecordOutbound(request)
+        replies = await asyncio.gather(*(
+            conversation.UpdateDeliveryStatus(pb.UpdateDeliveryStatusRequest(
+                reply_id=request.reply_id, delivery_status=status))
+            for status in [pb.DELIVERY_STATUS_DELIVERED, pb.DELIVERY_STATUS_SENT] * 8))
+        moved = [r for r in replies if r.delivery_status == pb.DELIVERY_STATUS_DELIVERED
+                 and r.previous_delivery_status != pb.DELIVERY_STATUS_DELIVERED]
+        assert len(moved) == 1, [(r.previous_delivery_status, r.delivery_status) for r in replies]
 
 async def test_a_failed_delivery_keeps_the_error(conversation, admin_db):
     request = outbound(await _ticket(conversation, CHANNEL_EMAIL))
