@@ -90,18 +90,18 @@ class ConversationStore:
     # --- RecordOutbound / UpdateDeliveryStatus --------------------------------------------
 
     async def record_outbound(self, o: Outbound, now: datetime) -> tuple[uuid.UUID, bool, str]:
-        """Returns (message id, duplicate, stored delivery status). A new reply of a customer
-        who was not erased (the worker's call) is one statement: the ticket is read inside the
-        insert. Anything else (a reply id already recorded, as on the dispatcher's call after
-        the worker's or a redelivery; an unknown ticket; an erased customer) then reads what
-        it needs: a recorded reply costs one more statement, a new one two more."""
+        """Returns (message id, duplicate, stored delivery status). A reply already recorded
+        (the dispatcher's call after the worker's, a redelivery) costs one read, which goes on
+        while writes wait (a table lock); a new reply of a customer who was not erased (the
+        worker's call) one more statement, the ticket read inside the insert; an unknown
+        ticket or an erased customer then read what they need."""
         async with self._pool.acquire() as conn:
-            row = await _insert_reply(conn, o, now, unless_erased=True)
-            if row is not None:
-                return row["message_id"], False, row["delivery_status"]
             first = await _recorded_reply(conn, o)
             if first is not None:
                 return first
+            row = await _insert_reply(conn, o, now, unless_erased=True)
+            if row is not None:
+                return row["message_id"], False, row["delivery_status"]
             erased = await conn.fetchval(
                 "SELECT EXISTS (SELECT 1 FROM conversation.customer_erasures e"
                 "  WHERE e.customer_id = t.customer_id)"
