@@ -69,6 +69,14 @@ _CONVERSATION_COLUMNS = (
 )
 
 
+# The moves `_set_ticket_status` does nothing more for than write the ticket and its event
+# (no conversation status to change, no closed-ticket count), by target: the states each
+# starts from.
+_PLAIN_MOVE_SOURCES = {
+    target: [s for s in tickets.sources_of(target) if s != tickets.ESCALATED]
+    for target in tickets.TRANSITIONS if target not in (tickets.ESCALATED, tickets.RESOLVED)
+}
+
 class ConversationStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
@@ -191,14 +199,32 @@ class ConversationStore:
     async def update_ticket_status(
         self, ticket_id: uuid.UUID, status: str, note: str, now: datetime
     ) -> Ticket:
-        async with self._pool.acquire() as conn, conn.transaction():
-            ticket = await _ticket(conn, ticket_id, lock=True)
-            if ticket is None:
-                raise NotFound(f"ticket_id: ticket {ticket_id} does not exist")
-            if not tickets.check_transition(ticket.status, status):
-                return ticket
-            ticket = await _set_ticket_status(conn, ticket, status, note, now)
-            return ticket
+        """A move that touches nothing but the ticket and its event (open → processing, every
+        reply's) is one statement; the others, a ticket not in a state that move starts from,
+        and an unknown ticket take the locked read and `_set_ticket_status`."""
+        sources = _PLAIN_MOVE_SOURCES.get(status)
+        async with self._pool.acquire() as conn:
+            if sources:
+                row = await conn.fetchrow(
+                    "WITH old AS (SELECT ticket_id AS old_id, status AS old_status"
+                    "  FROM conversation.tickets WHERE ticket_id = $1 FOR NO KEY UPDATE),"
+                    " t AS (UPDATE conversation.tickets SET status = $2, update_time = $3 FROM old"
+                    "  WHERE ticket_id = old_id AND old_status = ANY($4::text[])"
+                    f"  RETURNING {_TICKET_COLUMNS}, old_status),"
+                    " e AS (INSERT INTO conversation.ticket_events (ticket_id, from_status,"
+                    "  to_status, note, event_time) SELECT ticket_id, old_status, $2, $5, $3 FROM t)"
+                    f" SELECT {_TICKET_COLUMNS} FROM t",
+                    ticket_id, status, now, sources, note,
+                )
+                if row is not None:
+                    return Ticket(**dict(row))
+            async with conn.transaction():
+                ticket = await _ticket(conn, ticket_id, lock=True)
+                if ticket is None:
+                    raise NotFound(f"ticket_id: ticket {ticket_id} does not exist")
+                if not tickets.check_transition(ticket.status, status):
+                    return ticket
+                return await _set_ticket_status(conn, ticket, status, note, now)
 
     async def ticket_customer(self, ticket_id: uuid.UUID) -> uuid.UUID:
         async with self._pool.acquire() as conn:
@@ -485,15 +511,18 @@ async def _erased(conn: asyncpg.Connection, customer_id: uuid.UUID) -> bool:
 
 
 async def _final_customer_and_erased(
-    conn: asyncpg.Connection, customer_id: uuid.UUID
-) -> tuple[uuid.UUID, bool]:
-    """`_final_customer` and whether that customer was erased, in one round trip."""
+    conn: asyncpg.Connection, customer_id: uuid.UUID, ticket_id: uuid.UUID | None
+) -> tuple[uuid.UUID, bool, uuid.UUID | None]:
+    """`_final_customer`, whether that customer was erased, and the customer ticket
+    `ticket_id` belongs to (None when there is no such ticket), in one round trip."""
     row = await conn.fetchrow(
         f"SELECT f.customer_id, EXISTS (SELECT 1 FROM conversation.customer_erasures e"
-        f"  WHERE e.customer_id = f.customer_id) AS erased FROM ({_FINAL_CUSTOMER}) f",
-        customer_id,
+        f"  WHERE e.customer_id = f.customer_id) AS erased,"
+        f" (SELECT t.customer_id FROM conversation.tickets t WHERE t.ticket_id = $2) AS owner"
+        f" FROM ({_FINAL_CUSTOMER}) f",
+        customer_id, ticket_id,
     )
-    return row["customer_id"], row["erased"]
+    return row["customer_id"], row["erased"], row["owner"]
 
 
 async def _final_customer(conn: asyncpg.Connection, customer_id: uuid.UUID) -> uuid.UUID:
@@ -577,7 +606,7 @@ async def _record_inbound(
     # either was moved by it or is redirected here; none stays behind on a merged-away id.
     # Resolved before the customer was erased, arriving after: stored as the erasure left the
     # rest (EraseCustomerContent holds this customer's lock while it erases and records it).
-    final, erased = await _final_customer_and_erased(conn, m.customer_id)
+    final, erased, owner = await _final_customer_and_erased(conn, m.customer_id, m.requested_ticket_id)
     if final != m.customer_id:
         await _lock_customer(conn, final)
         m = dataclasses.replace(m, customer_id=final)
@@ -585,10 +614,6 @@ async def _record_inbound(
     if erased:
         m = tickets.erased_inbound(m)
     if m.requested_ticket_id is not None:
-        owner = await conn.fetchval(
-            "SELECT customer_id FROM conversation.tickets WHERE ticket_id = $1",
-            m.requested_ticket_id,
-        )
         if owner is not None and owner != m.customer_id:
             raise FailedPrecondition(
                 f"requested_ticket_id: ticket {m.requested_ticket_id} belongs to another customer"

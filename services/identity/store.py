@@ -63,13 +63,13 @@ class IdentityStore:
 
     # --- reads -------------------------------------------------------------------------
 
-    # A customer is read with several queries: one snapshot keeps them consistent.
-
     async def get(self, customer_id: uuid.UUID) -> Customer | None:
-        async with self._pool.acquire() as conn, _snapshot(conn):
+        # One statement: consistent without a transaction of its own.
+        async with self._pool.acquire() as conn:
             return await _load(conn, customer_id)
 
     async def find(self, identifier: Identifier) -> Customer | None:
+        # Two queries: one snapshot keeps them consistent.
         async with self._pool.acquire() as conn, _snapshot(conn):
             owner = await conn.fetchval(
                 "SELECT customer_id FROM identity.customer_identifiers WHERE kind = $1 AND value = $2",
@@ -99,10 +99,10 @@ class IdentityStore:
             plan = resolver.plan_resolution(identifiers, owners, channel)
             if plan.customer_id is None:
                 customer_id = uuid.uuid4()
-                linked = await _insert_customer(conn, customer_id, plan.link, channel, name)
+                customer, linked = await _insert_customer(conn, customer_id, plan.link, channel, name)
                 if None in linked:
                     raise _LostRace
-                return await _load(conn, customer_id), True, linked
+                return customer, True, linked
             customer_id = plan.customer_id
             # Serialises against a merge or an erasure of this customer (FOR UPDATE).
             row = await conn.fetchrow(
@@ -446,22 +446,30 @@ def _snapshot(conn: asyncpg.Connection):
 async def _insert_customer(
     conn: asyncpg.Connection, customer_id: uuid.UUID, identifiers: list[Identifier],
     channel: str, name: str,
-) -> list[StoredIdentifier | None]:
+) -> tuple[Customer, list[StoredIdentifier | None]]:
     """A new customer with its identifiers and the name it wrote under, in one statement
-    (foreign keys are checked at its end). Per identifier, in order: what was stored, or None
-    when (kind, value) was taken meanwhile, as `_insert_identifier` answers."""
-    rows = await conn.fetch(
-        "WITH c AS (INSERT INTO identity.customers (customer_id) VALUES ($1)),"
+    (foreign keys are checked at its end) that also answers the customer as `_load` would.
+    Per identifier, in order: what was stored, or None when (kind, value) was taken
+    meanwhile, as `_insert_identifier` answers."""
+    row = await conn.fetchrow(
+        "WITH c AS (INSERT INTO identity.customers (customer_id) VALUES ($1)"
+        "  RETURNING customer_id, merged_into, create_time, update_time),"
         " n AS (INSERT INTO identity.customer_names (customer_id, channel, name)"
-        "  SELECT $1, $4, $5 WHERE $5 <> '')"
-        " INSERT INTO identity.customer_identifiers (kind, value, customer_id, first_seen_channel)"
-        " SELECT kind, value, $1, $4 FROM unnest($2::text[], $3::text[]) AS u(kind, value)"
-        " ON CONFLICT (kind, value) DO NOTHING"
-        " RETURNING kind, value, first_seen_channel, create_time",
+        "  SELECT $1, $4, $5 WHERE $5 <> '' RETURNING channel, name, last_seen_time),"
+        " i AS (INSERT INTO identity.customer_identifiers (kind, value, customer_id,"
+        "  first_seen_channel) SELECT kind, value, $1, $4"
+        "  FROM unnest($2::text[], $3::text[]) AS u(kind, value)"
+        "  ON CONFLICT (kind, value) DO NOTHING"
+        "  RETURNING kind, value, first_seen_channel, create_time)"
+        " SELECT c.*, NULL::timestamptz AS erase_time,"
+        f" ARRAY(SELECT (i.kind, i.value, i.first_seen_channel, i.create_time) FROM i"
+        f"  ORDER BY {_IDENTIFIER_ORDER}) AS identifiers,"
+        " ARRAY(SELECT (n.channel, n.name, n.last_seen_time) FROM n) AS names FROM c",
         customer_id, [i.kind for i in identifiers], [i.value for i in identifiers], channel, name,
     )
-    stored = {(r["kind"], r["value"]): StoredIdentifier(**dict(r)) for r in rows}
-    return [stored.get((i.kind, i.value)) for i in identifiers]
+    customer = _customer(row)
+    stored = {(s.kind, s.value): s for s in customer.identifiers}
+    return customer, [stored.get((i.kind, i.value)) for i in identifiers]
 
 
 async def _insert_identifier(
@@ -498,14 +506,20 @@ async def _load(conn: asyncpg.Connection, customer_id: uuid.UUID) -> Customer | 
         "SELECT c.customer_id, c.merged_into, c.create_time, c.update_time, c.erase_time,"
         " ARRAY(SELECT (i.kind, i.value, i.first_seen_channel, i.create_time)"
         "  FROM identity.customer_identifiers i WHERE i.customer_id = c.customer_id"
-        "  ORDER BY i.create_time, i.kind, i.value) AS identifiers,"
+        f"  ORDER BY {_IDENTIFIER_ORDER}) AS identifiers,"
         " ARRAY(SELECT (n.channel, n.name, n.last_seen_time)"
         "  FROM identity.customer_names n WHERE n.customer_id = c.customer_id"
         "  ORDER BY n.last_seen_time DESC, n.channel, n.name) AS names"
         " FROM identity.customers c WHERE c.customer_id = $1", customer_id,
     )
-    if row is None:
-        return None
+    return None if row is None else _customer(row)
+
+
+# A customer's identifiers in the order `Customer.identifiers` lists them.
+_IDENTIFIER_ORDER = "i.create_time, i.kind, i.value"
+
+
+def _customer(row: asyncpg.Record) -> Customer:
     fields = dict(row)
     return Customer(
         **fields | {

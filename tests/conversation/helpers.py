@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from fte.common.v1.channel_pb2 import CHANNEL_EMAIL
@@ -17,3 +18,14 @@ def inbound(customer_id: str, channel=CHANNEL_EMAIL, content: str = "How do I ex
 def outbound(ticket_id: str, content: str = "Here is how.", **fields) -> pb.RecordOutboundRequest:
     fields.setdefault("reply_id", f"reply-{uuid.uuid4().hex}")
     return pb.RecordOutboundRequest(ticket_id=ticket_id, content=content, **fields)
+
+
+async def released_together(admin_db, lock_row_sql: str, key, calls: list) -> list:
+    """Runs `calls` (coroutines) with the row `lock_row_sql` selects (FOR UPDATE, on `key`)
+    held by another session until every call has had time to reach it, then returns their
+    answers: the calls race for the row at the same moment, whatever this box's speed."""
+    async with admin_db.transaction():
+        await admin_db.execute(lock_row_sql, key)
+        tasks = [asyncio.ensure_future(c) for c in calls]
+        await asyncio.sleep(0.5)
+    return await asyncio.gather(*tasks)

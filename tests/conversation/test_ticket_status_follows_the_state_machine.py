@@ -7,7 +7,7 @@ import grpc
 import pytest
 from fte.conversation.v1 import conversation_service_pb2 as pb
 
-from tests.conversation.helpers import inbound
+from tests.conversation.helpers import inbound, released_together
 from tests.running_services import new_id, rpc_error
 
 OPEN, PROCESSING, RESOLVED, ESCALATED = (
@@ -83,3 +83,29 @@ async def test_bad_requests_are_typed(conversation, request_fields, code, detail
     fields = {k: (new_id() if v == "NEW" else v) for k, v in request_fields.items()}
     err = await rpc_error(conversation.UpdateTicketStatus(pb.UpdateTicketStatusRequest(**fields)))
     assert err.code() == code and detail in err.details()
+
+
+async def test_every_move_is_one_event_with_its_note_and_a_retry_adds_none(conversation, admin_db):
+    reply = await conversation.RecordInbound(inbound(new_id()))
+    await _move(conversation, reply.ticket_id, PROCESSING, note="the AI assistant is answering")
+    await _move(conversation, reply.ticket_id, PROCESSING, note="a retry")
+    moved = (await _move(conversation, reply.ticket_id, RESOLVED, note="answered")).ticket
+    events = await admin_db.fetch(
+        "SELECT from_status, to_status, note, event_time FROM conversation.ticket_events"
+        " WHERE ticket_id = $1::uuid ORDER BY event_id", reply.ticket_id)
+    assert [(e["from_status"], e["to_status"], e["note"]) for e in events] == [
+        (None, "open", ""), ("open", "processing", "the AI assistant is answering"),
+        ("processing", "resolved", "answered")]
+    assert events[-1]["event_time"].timestamp() * 1e9 == pytest.approx(
+        moved.update_time.ToNanoseconds(), abs=1_000)
+
+
+async def test_the_same_move_asked_at_once_moves_the_ticket_once(conversation, admin_db):
+    reply = await conversation.RecordInbound(inbound(new_id()))
+    moved = await released_together(
+        admin_db, "SELECT 1 FROM conversation.tickets WHERE ticket_id = $1::uuid FOR UPDATE",
+        reply.ticket_id, [_move(conversation, reply.ticket_id, PROCESSING) for _ in range(8)])
+    assert {m.ticket.status for m in moved} == {PROCESSING}
+    assert await admin_db.fetchval(
+        "SELECT count(*) FROM conversation.ticket_events WHERE ticket_id = $1::uuid"
+        " AND to_status = 'processing'", reply.ticket_id) == 1

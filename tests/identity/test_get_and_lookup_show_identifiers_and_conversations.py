@@ -71,3 +71,15 @@ async def test_the_basic_view_leaves_conversations_out_and_an_unknown_view_is_re
         await identity.GetCustomer(pb.GetCustomerRequest(customer_id=customer.customer_id, view=7))
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "view" in refused.value.details()
+
+
+async def test_a_new_customer_is_answered_as_getcustomer_then_shows_it(identity):
+    """ResolveCustomer's answer for a customer it creates is the stored customer, field for
+    field (identifiers in their listed order, name, times), not a guess at it."""
+    national, _ = unique_us_phone()
+    created = (await identity.ResolveCustomer(pb.ResolveCustomerRequest(
+        channel=CHANNEL_WEB_FORM, email=unique_email("new"), phone=national,
+        default_region="US", display_name="Ada"))).customer
+    got = (await identity.GetCustomer(pb.GetCustomerRequest(customer_id=created.customer_id))).customer
+    assert [i.type for i in created.identifiers] == [pb.IDENTIFIER_TYPE_EMAIL, pb.IDENTIFIER_TYPE_PHONE]
+    assert created == got
