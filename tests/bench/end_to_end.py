@@ -77,6 +77,7 @@ class LevelResult:
     senders: int
     duration_s: float
     replicas: int = 1  # of the worker and of the agent
+    again: bool = False  # the one-replica run after the scale-out (same level, same hour)
     samples: list[Sample] = field(default_factory=list)
     submit_errors: int = 0
     timeouts: int = 0
@@ -84,6 +85,10 @@ class LevelResult:
     delivered_s: list[float] = field(default_factory=list)  # submit → dispatcher delivered
     cpu: dict[str, float] = field(default_factory=dict)  # CPU-seconds in the sending window
     rpcs: dict[str, float] = field(default_factory=dict)  # gRPC calls answered in it, by method
+
+    @property
+    def label(self) -> str:
+        return f"x{self.replicas}" + (" again" if self.again else "")
 
     @property
     def latencies(self) -> list[float]:
@@ -212,11 +217,11 @@ async def run_level(edge_url: str, watcher: ReplyWatcher, forms, senders: int,
                     count: int | None = None,
                     meter: CpuMeter | None = None,
                     profile_dir: Path | None = None,
-                    replicas: int = 1) -> tuple[LevelResult, datetime]:
+                    replicas: int = 1, again: bool = False) -> tuple[LevelResult, datetime]:
     """`senders` closed loops for `duration_s` (or until `count` messages were sent); with
     `profile_dir`, a flame graph of each Python process of the pipeline over the window."""
     budget = None if count is None else [count]
-    result = LevelResult(senders, duration_s, replicas)
+    result = LevelResult(senders, duration_s, replicas, again)
     tickets: list[tuple[str, Sample]] = []
     loop = asyncio.get_running_loop()
     started = datetime.now(UTC)
@@ -231,7 +236,7 @@ async def run_level(edge_url: str, watcher: ReplyWatcher, forms, senders: int,
         tasks = [asyncio.create_task(
             _sender(http, watcher, forms, result, tickets, stop_at, reply_timeout, budget))
             for _ in range(senders)]
-        label = f"c={senders}" + (f" x{replicas}" if replicas > 1 else "")
+        label = f"c={senders}" + (f" {result.label}" if replicas > 1 or again else "")
         while not all(t.done() for t in tasks):
             await asyncio.wait(tasks, timeout=5)
             lat = result.latencies
@@ -289,36 +294,44 @@ async def warm_up(edge_url: str, watcher: ReplyWatcher, count: int, reply_timeou
 async def run(edge_url: str, admin_dsn: str, levels: list[tuple[int, float]],
               reply_timeout: float = 120, warmup: int = 3,
               meter: CpuMeter | None = None, profile_dir: Path | None = None,
-              scale_out=None) -> EndToEndResult:
+              scale_out=None, scale_in=None) -> EndToEndResult:
     """The levels in turn; then, with `scale_out` (an async callable that starts the extra
-    replicas and returns the CpuMeter covering them), the last level again on 2 replicas."""
+    replicas and returns the CpuMeter covering them), the last level again on 2 replicas, and
+    with `scale_in` (which stops them again) once more on one: the box's speed drifts within
+    minutes, so x2 is set against the one-replica runs on either side of it."""
     out = EndToEndResult([])
     async with ReplyWatcher(admin_dsn) as watcher:
         await warm_up(edge_url, watcher, warmup, reply_timeout)
-        runs = [(senders, duration, 1) for senders, duration in levels]
+        runs = [(senders, duration, 1, None) for senders, duration in levels]
         if scale_out is not None and levels:
-            runs.append((levels[-1][0], levels[-1][1], 2))
-        for senders, duration, replicas in runs:
-            if replicas > 1:
-                progress("e2e", "starting a second worker and a second agent")
-                meter = await scale_out()
-                # The new agent's caches (sentence vectors, models) fill as the first did on the
-                # levels before: unmeasured traffic at the same load first.
+            runs.append((*levels[-1], 2, scale_out))
+            if scale_in is not None:
+                runs.append((*levels[-1], 1, scale_in))
+        for senders, duration, replicas, rescale in runs:
+            again = rescale is not None and replicas == 1
+            if rescale is not None:
+                progress("e2e", "stopping the second worker and agent" if again
+                         else "starting a second worker and a second agent")
+                meter = await rescale()
+                # The new processes' caches (sentence vectors, models) fill as the first ones'
+                # did on the levels before: unmeasured traffic at the same load first.
                 await run_level(edge_url, watcher, itertools.cycle(messages()[::-1]), senders,
                                 SCALE_OUT_WARMUP_S, reply_timeout)
             progress("e2e", f"{senders} concurrent sender(s) for {duration:.0f}s"
-                            + (f", worker and agent x{replicas}" if replicas > 1 else ""))
+                            + (f", worker and agent x{replicas}" if replicas > 1 else "")
+                            + (", one of each again" if again else ""))
             level, started = await run_level(
                 edge_url, watcher, itertools.cycle(messages()), senders, duration, reply_timeout,
-                meter=meter, replicas=replicas,
-                profile_dir=profile_dir / f"e2e-c{senders}x{replicas}" if profile_dir else None)
+                meter=meter, replicas=replicas, again=again,
+                profile_dir=(profile_dir / f"e2e-c{senders}x{replicas}{'-again' if again else ''}"
+                             if profile_dir else None))
             out.levels.append((level, started))
             per_reply = level.cpu_ms_per_reply(started)
             if per_reply:
                 pipeline, box = level.busy_cores()
-                progress("e2e", f"c={senders} x{replicas} CPU per reply: " + ", ".join(
+                progress("e2e", f"c={senders} {level.label} CPU per reply: " + ", ".join(
                     f"{k} {v:.0f} ms" for k, v in sorted(per_reply.items(), key=lambda kv: -kv[1]))
                     + f" | busy cores: pipeline {pipeline:.2f}, whole box {box:.2f}")
-                progress("e2e", f"c={senders} x{replicas} gRPC calls per reply: "
+                progress("e2e", f"c={senders} {level.label} gRPC calls per reply: "
                          + rpcs_line(level.rpcs_per_reply(started)))
     return out

@@ -97,3 +97,14 @@ async def scale_out(pipe: Pipeline) -> None:
     await pipe.kill("worker", signal.SIGTERM)
     await pipe.start("worker", env=both)
     await pipe.start("worker-2", env=both, copy_of="worker")
+
+
+async def scale_in(pipe: Pipeline) -> None:
+    """Back to one worker and one agent as `bench_pipeline` started them: the second worker
+    and agent stop (SIGTERM: in-flight work finishes, the second worker's partitions go back to
+    the first), and the first worker restarts with the first agent's address alone."""
+    await pipe.kill("worker-2", signal.SIGTERM)
+    await pipe.kill("agent-2", signal.SIGTERM)
+    pipe.processes = [p for p in pipe.processes if p.name not in ("worker-2", "agent-2")]
+    await pipe.kill("worker", signal.SIGTERM)
+    await pipe.start("worker")
