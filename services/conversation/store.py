@@ -77,6 +77,7 @@ _PLAIN_MOVE_SOURCES = {
     for target in tickets.TRANSITIONS if target not in (tickets.ESCALATED, tickets.RESOLVED)
 }
 
+
 class ConversationStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool

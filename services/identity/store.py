@@ -26,6 +26,8 @@ from services.identity.resolver import (
 
 # A lost race costs one retry; more than a handful means something is badly wrong.
 _ATTEMPTS = 8
+# A customer's identifiers in the order `Customer.identifiers` lists them.
+_IDENTIFIER_ORDER = "i.create_time, i.kind, i.value"
 
 
 @dataclass(frozen=True)
@@ -513,10 +515,6 @@ async def _load(conn: asyncpg.Connection, customer_id: uuid.UUID) -> Customer | 
         " FROM identity.customers c WHERE c.customer_id = $1", customer_id,
     )
     return None if row is None else _customer(row)
-
-
-# A customer's identifiers in the order `Customer.identifiers` lists them.
-_IDENTIFIER_ORDER = "i.create_time, i.kind, i.value"
 
 
 def _customer(row: asyncpg.Record) -> Customer:
