@@ -206,19 +206,9 @@ class ConversationStore:
         sources = _PLAIN_MOVE_SOURCES.get(status)
         async with self._pool.acquire() as conn:
             if sources:
-                row = await conn.fetchrow(
-                    "WITH old AS (SELECT ticket_id AS old_id, status AS old_status"
-                    "  FROM conversation.tickets WHERE ticket_id = $1 FOR NO KEY UPDATE),"
-                    " t AS (UPDATE conversation.tickets SET status = $2, update_time = $3 FROM old"
-                    "  WHERE ticket_id = old_id AND old_status = ANY($4::text[])"
-                    f"  RETURNING {_TICKET_COLUMNS}, old_status),"
-                    " e AS (INSERT INTO conversation.ticket_events (ticket_id, from_status,"
-                    "  to_status, note, event_time) SELECT ticket_id, old_status, $2, $5, $3 FROM t)"
-                    f" SELECT {_TICKET_COLUMNS} FROM t",
-                    ticket_id, status, now, sources, note,
-                )
-                if row is not None:
-                    return Ticket(**dict(row))
+                moved = await _move_ticket(conn, ticket_id, status, note, now, sources)
+                if moved is not None:
+                    return moved
             async with conn.transaction():
                 ticket = await _ticket(conn, ticket_id, lock=True)
                 if ticket is None:
@@ -726,18 +716,34 @@ async def _inbound_result(conn: asyncpg.Connection, where: str, *args) -> Inboun
     )
 
 
+async def _move_ticket(
+    conn: asyncpg.Connection, ticket_id: uuid.UUID, status: str, note: str, now: datetime,
+    sources: list[str],
+) -> Ticket | None:
+    """Moves the ticket to `status` and records the move as its event, in one statement that
+    takes the ticket's row lock; None (nothing written) unless the ticket exists and is in
+    one of `sources`."""
+    row = await conn.fetchrow(
+        "WITH old AS (SELECT ticket_id AS old_id, status AS old_status"
+        "  FROM conversation.tickets WHERE ticket_id = $1 FOR NO KEY UPDATE),"
+        " t AS (UPDATE conversation.tickets SET status = $2, update_time = $3,"
+        "  resolve_time = CASE WHEN $2 = 'resolved' THEN $3 ELSE resolve_time END FROM old"
+        "  WHERE ticket_id = old_id AND old_status = ANY($4::text[])"
+        f"  RETURNING {_TICKET_COLUMNS}, old_status),"
+        " e AS (INSERT INTO conversation.ticket_events (ticket_id, from_status, to_status,"
+        "  note, event_time) SELECT ticket_id, old_status, $2, $5, $3 FROM t)"
+        f" SELECT {_TICKET_COLUMNS} FROM t",
+        ticket_id, status, now, sources, note,
+    )
+    return None if row is None else Ticket(**dict(row))
+
+
 async def _set_ticket_status(
     conn: asyncpg.Connection, ticket: Ticket, status: str, note: str, now: datetime
 ) -> Ticket:
-    # The ticket and its event in one statement.
-    row = await conn.fetchrow(
-        "WITH e AS (INSERT INTO conversation.ticket_events (ticket_id, from_status, to_status,"
-        "  note, event_time) VALUES ($1, $4, $2, $5, $3))"
-        " UPDATE conversation.tickets SET status = $2, update_time = $3,"
-        " resolve_time = CASE WHEN $2 = 'resolved' THEN $3 ELSE resolve_time END"
-        f" WHERE ticket_id = $1 RETURNING {_TICKET_COLUMNS}",
-        ticket.ticket_id, status, now, ticket.status, note,
-    )
+    # The caller read `ticket` under its row lock, so it moves from the status read.
+    moved = await _move_ticket(conn, ticket.ticket_id, status, note, now, [ticket.status])
+    assert moved is not None, "the ticket's row lock is the caller's to hold"
     if status == tickets.RESOLVED and ticket.status != tickets.RESOLVED:
         # fte_tickets_closed: by a person when one ever took part (an escalation, a human reply).
         by_person = await conn.fetchval(
@@ -760,7 +766,7 @@ async def _set_ticket_status(
             "    WHERE t.conversation_id = c.conversation_id AND t.status = 'escalated')",
             ticket.conversation_id,
         )
-    return Ticket(**dict(row))
+    return moved
 
 
 async def _ticket(conn: asyncpg.Connection, ticket_id: uuid.UUID, lock: bool = False) -> Ticket | None:

@@ -214,6 +214,7 @@ def sources_of(requested: str) -> list[str]:
     """The states the machine lets a ticket move to `requested` from."""
     return [s for s, allowed in TRANSITIONS.items() if requested in allowed]
 
+
 def check_transition(current: str, requested: str) -> bool:
     """Returns False when the ticket is already in `requested` (a retried update changes
     nothing); refuses anything the state machine does not allow, naming what it does."""
