@@ -427,11 +427,14 @@ class PartitionedConsumer(ConsumerRebalanceListener):
 
     async def _handle(self, record: ConsumerRecord, halt: asyncio.Event) -> None:
         attempts = 0
+
+        async def attempt() -> None:
+            nonlocal attempts
+            attempts += 1
+            await self.handle(record)
+
         try:
-            async for attempt in self.retry.retrying(halt):
-                with attempt:
-                    attempts = attempt.retry_state.attempt_number
-                    await self.handle(record)
+            await self.retry.call(attempt, stop=halt)
         except Stopped:
             raise
         except Exception as exc:

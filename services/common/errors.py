@@ -126,17 +126,19 @@ class ExceptionToStatusInterceptor(AsyncServerInterceptor):
     async def intercept(self, method, request_or_iterator, context, method_name) -> Any:
         # A request stream is consumed by the first attempt, so only unary requests re-run.
         streaming = hasattr(request_or_iterator, "__aiter__")
-        retrying = conflict_retry(1 if streaming else CONFLICT_ATTEMPTS, log_as=method_name).retrying(
-            give_up=lambda: not _time_left(context)
-        )
         attempts = 0
+
+        async def attempt() -> Any:
+            nonlocal attempts
+            attempts += 1
+            response = method(request_or_iterator, context)
+            return response if hasattr(response, "__aiter__") else await response
+
         try:
-            async for attempt in retrying:
-                with attempt:
-                    attempts = attempt.retry_state.attempt_number
-                    response = method(request_or_iterator, context)
-                    if not hasattr(response, "__aiter__"):
-                        return await response
+            response = await conflict_retry(1 if streaming else CONFLICT_ATTEMPTS, log_as=method_name).call(
+                attempt, give_up=lambda: not _time_left(context))
+            if not hasattr(response, "__aiter__"):
+                return response
         except Exception as ex:  # noqa: BLE001 - every exception gets a status
             if isinstance(ex, asyncpg.CharacterNotInRepertoireError) and not streaming:
                 fields = ", ".join(nul_fields(request_or_iterator)) or "a text field"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -23,7 +24,6 @@ from tenacity import (
     RetryCallState,
     retry_if_exception,
     stop_after_attempt,
-    stop_after_delay,
     wait_exponential_jitter,
 )
 
@@ -82,16 +82,19 @@ class RetryPolicy:
     # Names the call in a warning before each wait; empty: retries are silent.
     log_as: str = ""
 
-    def retrying(
-        self, stop: asyncio.Event | None = None, *, give_up: Callable[[], bool] | None = None
+    def _retrying(
+        self, stop: asyncio.Event | None = None, *, give_up: Callable[[], bool] | None = None,
+        since: float | None = None,
     ) -> AsyncRetrying:
-        """A tenacity AsyncRetrying for `async for attempt in ...: with attempt: ...`.
+        """The tenacity AsyncRetrying `call` hands a failed first attempt to.
 
         With `stop`, a wait ends as soon as the event is set and raises `Stopped`; `give_up`
-        is asked after each failure whether to stop trying (e.g. the caller's deadline)."""
+        is asked after each failure whether to stop trying (e.g. the caller's deadline);
+        `give_up_after_s` counts from `since` (`time.monotonic()`; default: now)."""
+        since = time.monotonic() if since is None else since
         return AsyncRetrying(
-            retry=retry_if_exception(lambda exc: isinstance(exc, Exception) and self.retry_on(exc)),
-            stop=lambda state: self._gives_up(state, give_up),
+            retry=retry_if_exception(self._retries),
+            stop=lambda state: self._gives_up(state, give_up, since),
             wait=self._wait(),
             sleep=_sleep_unless(stop) if stop is not None else asyncio.sleep,
             before_sleep=self._warn if self.log_as else None,
@@ -99,7 +102,7 @@ class RetryPolicy:
         )
 
     def delay(self, failures: int) -> float:
-        """The wait after the `failures`-th failure in a row, as `retrying` would wait it: for
+        """The wait after the `failures`-th failure in a row, as `call` would wait it: for
         loops that are no call to retry, such as a supervisor restarting a crashed process."""
         state = RetryCallState(None, None, (), {})
         state.attempt_number = failures
@@ -109,19 +112,40 @@ class RetryPolicy:
         return wait_exponential_jitter(multiplier=self.initial_s, max=self.max_s, jitter=self.initial_s)
 
     async def call(
-        self, fn: Callable[..., Awaitable[T]], *args, stop: asyncio.Event | None = None, **kwargs
+        self, fn: Callable[..., Awaitable[T]], *args, stop: asyncio.Event | None = None,
+        give_up: Callable[[], bool] | None = None, **kwargs,
     ) -> T:
         """`await fn(*args, **kwargs)`, tried again as the policy says (`fn` may be anything
-        returning an awaitable, e.g. a gRPC stub method)."""
-        async for attempt in self.retrying(stop):
+        returning an awaitable, e.g. a gRPC stub method); `stop` and `give_up` as in `_retrying`.
+
+        The first attempt runs outside tenacity: setting up an AsyncRetrying costs ~30 µs of
+        CPU, paid on every call that works the first time, which is nearly every call (every
+        RPC served, every record consumed; tests/bench/README.md). A failure the policy retries
+        is handed to tenacity as its first attempt, so the waits, the warnings, `attempts` and
+        `give_up_after_s` count it as before."""
+        started = time.monotonic()
+        try:
+            return await fn(*args, **kwargs)
+        except Exception as exc:
+            if not self._retries(exc):
+                raise
+            first_failure = exc
+        replayed = False
+        async for attempt in self._retrying(stop, give_up=give_up, since=started):
             with attempt:
+                if not replayed:
+                    replayed = True
+                    raise first_failure
                 return await fn(*args, **kwargs)
         raise AssertionError("unreachable: tenacity either returned or raised")
 
-    def _gives_up(self, state: RetryCallState, give_up: Callable[[], bool] | None) -> bool:
+    def _retries(self, exc: BaseException) -> bool:
+        return isinstance(exc, Exception) and self.retry_on(exc)
+
+    def _gives_up(self, state: RetryCallState, give_up: Callable[[], bool] | None, since: float) -> bool:
         if give_up is not None and give_up():
             return True
-        if self.give_up_after_s is not None and stop_after_delay(self.give_up_after_s)(state):
+        if self.give_up_after_s is not None and time.monotonic() - since >= self.give_up_after_s:
             return True
         if self.attempts is None:
             return False
@@ -170,13 +194,13 @@ async def in_transaction(
     """`work(conn)` in a transaction of its own, run again in a fresh one while it loses to a
     concurrent transaction (`retry_on`). A conflict that persists for `attempts` raises
     ABORTED with `exhausted`: a concurrency problem, not an outage, so the caller may retry."""
+    async def run() -> T:
+        async with pool.acquire() as conn, conn.transaction():
+            return await work(conn)
+
     try:
-        async for attempt in conflict_retry(attempts, retry_on).retrying():
-            with attempt:
-                async with pool.acquire() as conn, conn.transaction():
-                    return await work(conn)
+        return await conflict_retry(attempts, retry_on).call(run)
     except Exception as exc:
         if retry_on(exc):
             raise Aborted(exhausted) from exc
         raise
-    raise AssertionError("unreachable: tenacity either returned or raised")

@@ -135,11 +135,14 @@ class InboundWorker:
 
     async def _step(self, stage: str, call, *args, **kwargs):
         attempts = 0
+
+        async def attempt():
+            nonlocal attempts
+            attempts += 1
+            return await call(*args, **kwargs)
+
         try:
-            async for attempt in dataclasses.replace(self.retry, log_as=stage).retrying():
-                with attempt:
-                    attempts = attempt.retry_state.attempt_number
-                    return await call(*args, **kwargs)
+            return await dataclasses.replace(self.retry, log_as=stage).call(attempt)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a dead letter
             raise StageFailed(stage, exc, attempts) from exc
 

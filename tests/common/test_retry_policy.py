@@ -67,6 +67,38 @@ async def test_a_stop_ends_the_wait_for_the_next_attempt_at_once():
     assert flaky.calls == 1
 
 
+async def test_a_failed_first_attempt_counts_as_the_first_of_the_policy(caplog):
+    # The first attempt runs outside tenacity; its failure must still count: for the attempt
+    # budget, in the warning before the wait, for `give_up` and for `give_up_after_s`.
+    once = Flaky(*(ConnectionError("down") for _ in range(5)))
+    with pytest.raises(ConnectionError):
+        await RetryPolicy(attempts=1, initial_s=0.001).call(once)
+    assert once.calls == 1
+    flaky = Flaky(ConnectionError("down"))
+    with caplog.at_level("WARNING", logger="services.common.retry"):
+        assert await RetryPolicy(attempts=2, initial_s=0.001, log_as="the call").call(flaky) == "done"
+    assert flaky.calls == 2
+    assert [r.getMessage().split(", retrying")[0] for r in caplog.records] == ["the call failed (attempt 1)"]
+    asked = Flaky(*(ConnectionError("down") for _ in range(5)))
+    with pytest.raises(ConnectionError):
+        await RetryPolicy(initial_s=0.001).call(asked, give_up=lambda: True)
+    assert asked.calls == 1
+
+
+async def test_give_up_after_counts_from_the_first_attempt():
+    calls = 0
+
+    async def slow_failure() -> None:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.3)
+        raise ConnectionError("down")
+
+    with pytest.raises(ConnectionError):
+        await RetryPolicy(initial_s=0.001, max_s=0.001, give_up_after_s=0.2).call(slow_failure)
+    assert calls == 1
+
+
 async def test_a_lost_race_runs_again_in_a_fresh_transaction_and_a_persistent_one_is_aborted(stack):
     table = f"public.retry_probe_{uuid.uuid4().hex[:8]}"
     pool = await asyncpg.create_pool(stack.admin_dsn, min_size=1, max_size=2)
