@@ -76,6 +76,8 @@ def warm() -> None:
 
 
 def _script_language(text: str) -> str | None:
+    if text.isascii():  # every ASCII letter is Latin: no name to look up per letter
+        return None
     letters = [c for c in text if c.isalpha()]
     if not letters:
         return None
