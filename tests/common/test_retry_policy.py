@@ -16,12 +16,15 @@ from services.common.retry import RetryPolicy, Stopped, in_transaction
 
 
 class Flaky:
-    def __init__(self, *errors: BaseException) -> None:
+    def __init__(self, *errors: BaseException, delay_s: float = 0.0) -> None:
         self.errors = list(errors)
         self.calls = 0
+        self.delay_s = delay_s  # each attempt takes this long before it fails or succeeds
 
     async def __call__(self) -> str:
         self.calls += 1
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         if self.errors:
             raise self.errors.pop(0)
         return "done"
@@ -86,17 +89,10 @@ async def test_a_failed_first_attempt_counts_as_the_first_of_the_policy(caplog):
 
 
 async def test_give_up_after_counts_from_the_first_attempt():
-    calls = 0
-
-    async def slow_failure() -> None:
-        nonlocal calls
-        calls += 1
-        await asyncio.sleep(0.3)
-        raise ConnectionError("down")
-
+    slow = Flaky(*(ConnectionError("down") for _ in range(5)), delay_s=0.3)
     with pytest.raises(ConnectionError):
-        await RetryPolicy(initial_s=0.001, max_s=0.001, give_up_after_s=0.2).call(slow_failure)
-    assert calls == 1
+        await RetryPolicy(initial_s=0.001, max_s=0.001, give_up_after_s=0.2).call(slow)
+    assert slow.calls == 1
 
 
 async def test_a_lost_race_runs_again_in_a_fresh_transaction_and_a_persistent_one_is_aborted(stack):
