@@ -18,6 +18,10 @@ from services.common import topics
 from tests.e2e.conftest import wait_for_reply
 from tests.e2e.probes import eventually, read_topic
 
+# The worker's attempts at a failing step (`MAX_ATTEMPTS`, whose default the pipeline keeps);
+# the dead letter reports how many were made.
+MAX_ATTEMPTS = 5
+
 
 async def _dead_letters(bootstrap: str) -> list[events_pb2.DeadLetter]:
     return [events_pb2.DeadLetter.FromString(r.value) for r in await read_topic(bootstrap, topics.DLQ)]
@@ -45,6 +49,7 @@ async def test_agent_outage_dead_letters_apologises_and_escalates(http, pipeline
     letters = [d for d in await _dead_letters(stack.bootstrap_servers) if d.idempotency_key == f"web:{ticket_id}"]
     assert len(letters) == 1
     assert letters[0].stage == "respond" and "UNAVAILABLE" in letters[0].error
+    assert letters[0].attempts == MAX_ATTEMPTS
     assert events_pb2.InboundMessage.FromString(letters[0].payload).ticket_id == ticket_id
 
     # The agent is back: the next message is answered normally.
@@ -90,4 +95,5 @@ async def test_no_ticket_possible_still_dead_letters_and_apologises_to_the_sende
     letters = [d for d in await _dead_letters(stack.bootstrap_servers) if d.idempotency_key == key]
     assert len(letters) == 1
     assert letters[0].stage == "resolve_customer" and "UNAVAILABLE" in letters[0].error
+    assert letters[0].attempts == MAX_ATTEMPTS
     assert events_pb2.InboundMessage.FromString(letters[0].payload).sender.email == email
