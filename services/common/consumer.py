@@ -48,7 +48,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from aiokafka.errors import IllegalStateError, KafkaError
 
 from services.common.metrics import KAFKA_CONSUMER_LAG
-from services.common.retry import RetryPolicy, Stopped
+from services.common.retry import Counted, RetryPolicy, Stopped
 
 log = logging.getLogger(__name__)
 
@@ -426,13 +426,7 @@ class PartitionedConsumer(ConsumerRebalanceListener):
                     self._lag(tp, offset)
 
     async def _handle(self, record: ConsumerRecord, halt: asyncio.Event) -> None:
-        attempts = 0
-
-        async def attempt() -> None:
-            nonlocal attempts
-            attempts += 1
-            await self.handle(record)
-
+        attempt = Counted(self.handle, record)
         try:
             await self.retry.call(attempt, stop=halt)
         except Stopped:
@@ -440,7 +434,7 @@ class PartitionedConsumer(ConsumerRebalanceListener):
         except Exception as exc:
             if self.dead_letter is None:
                 raise
-            await self.dead_letter(record, exc, attempts)
+            await self.dead_letter(record, exc, attempt.attempts)
 
     def _read_again(self, tp: TopicPartition, offset: int) -> None:
         """The rest of the fetched batch is not handled: while this consumer still owns the

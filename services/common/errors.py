@@ -42,7 +42,7 @@ from grpc_interceptor.server import AsyncServerInterceptor
 from opentelemetry import trace
 from pydantic import ValidationError
 
-from services.common.retry import conflict_retry, is_database_conflict
+from services.common.retry import Counted, conflict_retry, is_database_conflict
 
 log = logging.getLogger(__name__)
 
@@ -126,14 +126,7 @@ class ExceptionToStatusInterceptor(AsyncServerInterceptor):
     async def intercept(self, method, request_or_iterator, context, method_name) -> Any:
         # A request stream is consumed by the first attempt, so only unary requests re-run.
         streaming = hasattr(request_or_iterator, "__aiter__")
-        attempts = 0
-
-        async def attempt() -> Any:
-            nonlocal attempts
-            attempts += 1
-            response = method(request_or_iterator, context)
-            return response if hasattr(response, "__aiter__") else await response
-
+        attempt = Counted(_handled, method, request_or_iterator, context)
         try:
             response = await conflict_retry(1 if streaming else CONFLICT_ATTEMPTS, log_as=method_name).call(
                 attempt, give_up=lambda: not _time_left(context))
@@ -144,7 +137,7 @@ class ExceptionToStatusInterceptor(AsyncServerInterceptor):
                 fields = ", ".join(nul_fields(request_or_iterator)) or "a text field"
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                     f"{fields}: U+0000 (NUL) cannot be stored; leave it out")
-            await self._abort(ex, context, method_name, attempts)
+            await self._abort(ex, context, method_name, attempt.attempts)
         return self._stream(response, context, method_name)
 
     async def _stream(self, response, context, method_name):
@@ -183,6 +176,12 @@ class ExceptionToStatusInterceptor(AsyncServerInterceptor):
         trace_id = format(trace.get_current_span().get_span_context().trace_id, "032x")
         log.exception("unhandled error in %s", method_name)
         await context.abort(grpc.StatusCode.INTERNAL, f"internal error (trace {trace_id})")
+
+
+async def _handled(method, request_or_iterator, context) -> Any:
+    """The handler's response: awaited for a unary one, the iterator of a streaming one."""
+    response = method(request_or_iterator, context)
+    return response if hasattr(response, "__aiter__") else await response
 
 
 def _time_left(context: grpc_aio.ServicerContext) -> bool:

@@ -83,15 +83,13 @@ class RetryPolicy:
     log_as: str = ""
 
     def _retrying(
-        self, stop: asyncio.Event | None = None, *, give_up: Callable[[], bool] | None = None,
-        since: float | None = None,
+        self, stop: asyncio.Event | None, give_up: Callable[[], bool] | None, since: float
     ) -> AsyncRetrying:
         """The tenacity AsyncRetrying `call` hands a failed first attempt to.
 
         With `stop`, a wait ends as soon as the event is set and raises `Stopped`; `give_up`
         is asked after each failure whether to stop trying (e.g. the caller's deadline);
-        `give_up_after_s` counts from `since` (`time.monotonic()`; default: now)."""
-        since = time.monotonic() if since is None else since
+        `give_up_after_s` counts from `since` (`time.monotonic()` before the first attempt)."""
         return AsyncRetrying(
             retry=retry_if_exception(self._retries),
             stop=lambda state: self._gives_up(state, give_up, since),
@@ -131,7 +129,7 @@ class RetryPolicy:
                 raise
             first_failure = exc
         replayed = False
-        async for attempt in self._retrying(stop, give_up=give_up, since=started):
+        async for attempt in self._retrying(stop, give_up, started):
             with attempt:
                 if not replayed:
                     replayed = True
@@ -163,6 +161,19 @@ class RetryPolicy:
             state.next_action.sleep if state.next_action else 0.0,
             type(exc).__name__,
         )
+
+
+class Counted:
+    """`fn(*args, **kwargs)` as a retried call's attempt, counting how often it ran: what a
+    dead letter or an ABORTED message reports after `RetryPolicy.call` gave up."""
+
+    def __init__(self, fn: Callable[..., Awaitable[T]], *args, **kwargs) -> None:
+        self.attempts = 0
+        self._fn, self._args, self._kwargs = fn, args, kwargs
+
+    async def __call__(self) -> T:
+        self.attempts += 1
+        return await self._fn(*self._args, **self._kwargs)
 
 
 def _sleep_unless(stop: asyncio.Event) -> Callable[[float], Awaitable[None]]:

@@ -46,6 +46,7 @@ from services.common.heap import freeze_startup_heap
 from services.common.kafka import new_producer, processing, publish
 from services.common.logs import setup_logging
 from services.common.metrics import CONVERSATIONS, MESSAGE_OUTCOMES, MESSAGES, SENTIMENT, serve_metrics, zero
+from services.common.retry import Counted, RetryPolicy
 from services.common.signals import stop_on_signals
 from services.common.telemetry import setup_tracing, shutdown_tracing
 
@@ -132,19 +133,17 @@ class InboundWorker:
         # lasts (the record stays uncommitted, its partition in order); anything else
         # transient gets MAX_ATTEMPTS, then the dead letter and the apology.
         self.retry = settings.retry_policy(outage=is_database_outage)
+        self._stage_retries: dict[str, RetryPolicy] = {}  # self.retry, named for each stage
 
     async def _step(self, stage: str, call, *args, **kwargs):
-        attempts = 0
-
-        async def attempt():
-            nonlocal attempts
-            attempts += 1
-            return await call(*args, **kwargs)
-
+        policy = self._stage_retries.get(stage)
+        if policy is None:
+            policy = self._stage_retries[stage] = dataclasses.replace(self.retry, log_as=stage)
+        attempt = Counted(call, *args, **kwargs)
         try:
-            return await dataclasses.replace(self.retry, log_as=stage).call(attempt)
+            return await policy.call(attempt)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a dead letter
-            raise StageFailed(stage, exc, attempts) from exc
+            raise StageFailed(stage, exc, attempt.attempts) from exc
 
     async def handle(self, record: ConsumerRecord) -> str:
         """Handles one record completely. Returns replied | escalated | silenced | held |
