@@ -192,8 +192,9 @@ def _print_results(args, kb_real, kb_big, grown, e2e, edge, locust_summary) -> N
                              + end_to_end.rpcs_line(level.rpcs_per_reply(started)))
         table(rows)
         print("  CPU/reply: CPU-ms all pipeline processes (incl. Kafka and PostgreSQL, less the "
-              "bench's reply poller's backend) used in the\n  window per reply recorded in it; replies/CPU-s: replies per CPU-second of all of "
-              "them; busy cores: pipeline / whole box (other people's work included) out of "
+              "bench's reply poller's backend) used in the\n  window per reply recorded in it; "
+              "replies/CPU-s: replies per CPU-second of all of them; busy cores: "
+              "pipeline / whole box (other people's work included) out of "
               f"{os.cpu_count()}. CPU-ms per reply by process:")
         print("\n".join(details))
         if calls:

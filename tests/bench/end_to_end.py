@@ -137,7 +137,6 @@ class ReplyWatcher:
         self._conn: asyncpg.Connection | None = None
         self.backend_pid: int | None = None  # its PostgreSQL backend: the bench's, not the pipeline's
 
-
     async def __aenter__(self) -> Self:
         self._conn = await asyncpg.connect(self._dsn)
         self.backend_pid = await self._conn.fetchval("SELECT pg_backend_pid()")
