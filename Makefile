@@ -229,11 +229,19 @@ BUILD_CA := $(if $(wildcard $(SSL_CERT_FILE)),--volume $(realpath $(SSL_CERT_FIL
 	--build-arg EXTRA_CA_CERTS=/tmp/build-ca.pem)
 # An image's marker file holds its id; it is rebuilt when its inputs change or podman lost it.
 image_stale = { [ -f $(1) ] && podman image exists "$$(cat $(1))"; } || rm -f $(1)
+# Every image built here descends from this base and inherits its label. A new base makes the
+# untagged images built on an older one (earlier bases, their tags' previous images, build
+# stages) useless as cache: they are pruned then, by that label only, so a machine that builds
+# from fresh clones again and again (CI) keeps about two generations instead of ~2.5 GB more
+# per run. A checkout's own layer cache stays until its base changes.
+BASE_LABEL := io.flowboard.fte.base
 $(IMAGES_DIR)/bookworm-minbase.id: | system-packages-images
 	rm -rf $(IMAGES_DIR)/bookworm.tmp && mkdir -p $(IMAGES_DIR)
+	podman image prune --force --filter label=$(BASE_LABEL)
 	debootstrap --variant=minbase bookworm $(IMAGES_DIR)/bookworm.tmp http://deb.debian.org/debian
 	tar -C $(IMAGES_DIR)/bookworm.tmp --exclude='./var/cache/apt/archives/*.deb' \
-		--exclude='./var/lib/apt/lists/*' -c . | podman import - localhost/bookworm-minbase
+		--exclude='./var/lib/apt/lists/*' -c . \
+		| podman import --change 'LABEL $(BASE_LABEL)=bookworm' - localhost/bookworm-minbase
 	rm -rf $(IMAGES_DIR)/bookworm.tmp
 	podman image inspect --format '{{.Id}}' localhost/bookworm-minbase > $@
 $(IMAGES_DIR)/python-bookworm.id: deploy/base/python.Dockerfile $(IMAGES_DIR)/bookworm-minbase.id

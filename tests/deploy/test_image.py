@@ -73,6 +73,10 @@ print(os.getuid(), os.getgid(), importlib.util.find_spec("torch") is None)
 
 def test_image_runs_as_uid_10001_without_torch(image: str) -> None:
     assert podman("image", "inspect", "--format", "{{.Config.User}}", image).stdout.strip() == "10001:10001"
+    # Built on the base `make images` imports: its label is what lets the next new base prune
+    # this image's leftovers (Makefile, BASE_LABEL) instead of piling them up run after run.
+    label = podman("image", "inspect", "--format", '{{index .Labels "io.flowboard.fte.base"}}', image)
+    assert label.stdout.strip() == "bookworm", label.stdout + label.stderr
     run = podman("run", "--rm", *RESTRICTED, image, "python", "-c", IN_THE_IMAGE)
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["10001", "10001", "True"]
