@@ -18,6 +18,8 @@ from services.knowledge.store import Candidate
 VECTOR_WEIGHT = 0.7
 TEXT_WEIGHT = 0.3
 # Candidates read per method before fusing; enough that the best fused k are among them.
+# The HNSW walk keeps twice as many (the knowledge role's hnsw.ef_search, 80:
+# schema/knowledge/002_hnsw_search_width.sql): raise both together.
 CANDIDATES_PER_METHOD = 40
 # A query word found in more articles than this does not make an article a text candidate
 # (it still counts in every candidate's text score). Ranking is per matching article, so this
