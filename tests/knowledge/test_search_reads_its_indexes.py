@@ -182,8 +182,8 @@ async def test_the_index_walk_keeps_more_candidates_than_it_returns(grown):
     """The vector side's candidates from the HNSW index against the exact nearest (numpy over
     the same vectors), for queries near 20 articles. The knowledge role walks the graph keeping
     80 candidates for the 40 it returns (schema/knowledge/002). Random unit vectors are the
-    index's hardest case: here a walk keeping 40 found 40-41% of the exact 40 nearest, one
-    keeping 80 found 55-58% (six builds); real embeddings cluster and fare far better."""
+    index's hardest case (no neighbourhoods for the graph to follow): here a walk keeping 40
+    found 40-41% of the exact 40 nearest (two builds), one keeping 80 55-58% (six builds)."""
     dsn, vectors = grown
     per_method = search.CANDIDATES_PER_METHOD
     matrix = np.asarray(vectors, dtype=np.float32)
