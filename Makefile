@@ -118,22 +118,36 @@ $(JAEGER): deploy/jaeger/build.sh
 	deploy/jaeger/build.sh
 	@touch $@
 
-$(GRPCURL):
-	GOBIN=$(CURDIR)/.cache/bin GOFLAGS=-mod=mod go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3
+# The Go tools below are static, pure-Go builds (CGO_ENABLED=0, as deploy/kube/build.sh and
+# deploy/jaeger/build.sh build theirs). grpcurl built with cgo was once killed by SIGSEGV in CI
+# with no output at all: a fault outside Go's own signal handling (the dynamic loader, libc).
+# A static build has neither, and Go reports its own faults before it exits.
+# The stamp names the build settings: a tool older than it (built with other settings) is rebuilt once.
+GO_TOOLS_STAMP := .cache/bin/.go-tools-cgo-off
+GO_INSTALL := GOBIN=$(CURDIR)/.cache/bin GOFLAGS=-mod=mod CGO_ENABLED=0 go install
+$(GO_TOOLS_STAMP):
+	@mkdir -p $(@D) && touch $@
+
+$(GRPCURL): $(GO_TOOLS_STAMP)
+	$(GO_INSTALL) github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3
+	@touch $@
 
 # Renders k8s/ (tests/deploy; `kustomize build k8s/overlays/<overlay>`). Testing only: not in deps-run.
-$(KUSTOMIZE):
-	GOBIN=$(CURDIR)/.cache/bin GOFLAGS=-mod=mod go install sigs.k8s.io/kustomize/kustomize/v5@v5.8.2
+$(KUSTOMIZE): $(GO_TOOLS_STAMP)
+	$(GO_INSTALL) sigs.k8s.io/kustomize/kustomize/v5@v5.8.2
+	@touch $@
 
 # Checks and unit-tests the alerts and the dashboard's queries (tests/deploy/test_alerts.py,
 # test_dashboard.py). Testing only: not in deps-run.
-$(PROMTOOL):
-	GOBIN=$(CURDIR)/.cache/bin GOFLAGS=-mod=mod go install github.com/prometheus/prometheus/cmd/promtool@v0.316.0
+$(PROMTOOL): $(GO_TOOLS_STAMP)
+	$(GO_INSTALL) github.com/prometheus/prometheus/cmd/promtool@v0.316.0
+	@touch $@
 
 # Decodes the Grafana dashboard with Grafana's own schema (the Foundation SDK's strict decoder;
 # deploy/grafana/dashcheck; tests/deploy/test_dashboard.py). Testing only: not in deps-run.
-$(DASHCHECK): deploy/grafana/dashcheck/main.go deploy/grafana/dashcheck/go.mod deploy/grafana/dashcheck/go.sum
-	cd deploy/grafana/dashcheck && GOWORK=off go build -trimpath -o $(CURDIR)/$@ .
+$(DASHCHECK): deploy/grafana/dashcheck/main.go deploy/grafana/dashcheck/go.mod deploy/grafana/dashcheck/go.sum \
+		$(GO_TOOLS_STAMP)
+	cd deploy/grafana/dashcheck && GOWORK=off CGO_ENABLED=0 go build -trimpath -o $(CURDIR)/$@ .
 
 ## gen: generate Python messages, gRPC stubs and .pyi from proto/ (never edit gen/ by hand)
 gen: $(VENV)/.installed
