@@ -15,8 +15,10 @@ import functools
 import os
 import re
 import shutil
+import signal
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -186,6 +188,29 @@ async def run_readme_examples(readme: Path, identity_address: str, conversation_
     script = script.replace("127.0.0.1:50051", identity_address)
     script = script.replace("127.0.0.1:50052", conversation_address)
     return await run_grpcurl_script(script, api_key)
+
+
+GRPCURL = REPO_ROOT / ".cache" / "bin" / "grpcurl"  # what `make deps` builds (a static Go binary)
+
+
+@dataclass(frozen=True)
+class GrpcurlRun:
+    code: int  # the exit code; negative: the signal that killed it
+    output: str  # stdout and stderr together
+
+    def __str__(self) -> str:
+        ended = f"killed by {signal.Signals(-self.code).name}" if self.code < 0 else f"exit {self.code}"
+        return f"grpcurl {ended}: {self.output or '(no output)'}"
+
+
+async def grpcurl(*args: str, timeout_s: float = 30) -> GrpcurlRun:
+    """The project's grpcurl with `args`, as a caller types it."""
+    if not GRPCURL.exists():
+        pytest.fail("grpcurl is not installed: run `make deps` (it builds grpcurl)")
+    proc = await asyncio.create_subprocess_exec(
+        str(GRPCURL), *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(proc.communicate(), timeout=timeout_s)
+    return GrpcurlRun(proc.returncode, out.decode())
 
 
 async def run_grpcurl_script(script: str, api_key: str) -> str:

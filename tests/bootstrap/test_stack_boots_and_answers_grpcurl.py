@@ -3,16 +3,11 @@ the real `grpcurl` lists every service, health and reflection, and Health/Check 
 
 from __future__ import annotations
 
-import asyncio
 import json
-import shutil
-from pathlib import Path
 
 import pytest
 
-
-ROOT = Path(__file__).resolve().parents[2]
-GRPCURL = shutil.which("grpcurl") or str(ROOT / ".cache/bin/grpcurl")
+from tests.running_services import grpcurl
 
 EXPECTED = {
     "identity": {"fte.identity.v1.IdentityService"},
@@ -24,13 +19,9 @@ ALWAYS = {"grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"}
 
 
 async def _grpcurl(*args: str) -> str:
-    proc = await asyncio.create_subprocess_exec(
-        GRPCURL, "-plaintext", "-max-time", "10", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await proc.communicate()
-    assert proc.returncode == 0, out.decode()
-    return out.decode()
+    run = await grpcurl("-plaintext", "-max-time", "10", *args)
+    assert run.code == 0, str(run)
+    return run.output
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
