@@ -56,15 +56,14 @@ from services.agent import handover
 from services.agent.handover import FIRST_REPLY
 from services.common import link_codes
 from services.common.text import (
-    GREETING,
     STOPWORDS,
+    clean_question,
     content_terms,
     is_list_item,
     is_pleasantry,
     split_sentences,
     stem,
     strip_list_marker,
-    visible_text,
     words,
 )
 
@@ -78,21 +77,6 @@ KEEP_WITHIN = 0.12
 SECOND_ARTICLE_WITHIN = 0.05
 # Below both of these the "relevant" article does not actually talk about the question.
 MIN_SENTENCE_SIMILARITY = 0.25
-
-# A sign-off is the message's last short lines: "Thanks,", "Best regards", "Sent from my
-# iPhone", then at most a few lines of name, title or company. A line that asks something, or
-# a "Thanks for the reply. How do I ...?" sentence, is the message, not its sign-off.
-_SIGN_OFF_LINE = re.compile(
-    r"^(?:thanks|thank you|many thanks|thanks again|thx|ty|regards|best|cheers|kind regards|"
-    r"best regards|warm regards|warmest regards|sincerely|all the best|br|sent from my)\b[^?]*$",
-    re.IGNORECASE,
-)
-_NAME_LINE = re.compile(r"^(?![a-z])[^?!:;]{1,60}$")
-# "Thanks for the reply. <the question>": the thanks carries nothing to search for.
-_LEADING_THANKS = re.compile(
-    r"^(?:thanks|thank you|many thanks)\b[^.?!\n]{0,80}[.!]+\s+(?=\S)", re.IGNORECASE
-)
-_SUBJECT = re.compile(r"^subject:\s*(.*)$", re.IGNORECASE | re.MULTILINE)
 
 # Customer words -> the words the articles use. Applied to the second search only.
 _SYNONYMS = {
@@ -217,47 +201,6 @@ class _Transcript:
 def _count_tokens(text: str) -> int:
     # Word pieces and punctuation: close to what a BPE tokenizer counts for English prose.
     return len(re.findall(r"\w+|[^\w\s]", text))
-
-
-def _without_sign_off(text: str) -> str:
-    lines = text.splitlines()
-    for i, line in enumerate(lines):
-        if i and line.rstrip() == "--":  # the "-- " signature delimiter
-            lines = lines[:i]
-            break
-    cut, names = len(lines), 0
-    for j in range(len(lines) - 1, -1, -1):
-        line = lines[j].strip()
-        if not line:
-            continue
-        if (len(line.split()) <= 12 and len(split_sentences(line)) == 1
-                and _SIGN_OFF_LINE.match(line)):
-            cut = j
-            continue
-        # Below a sign-off: a name, a title, a company ("Ana", "CTO, Acme Ltd").
-        if names < 4 and len(line.split()) <= 5 and _NAME_LINE.match(line) \
-                and not line.endswith("."):
-            names += 1
-            continue
-        break
-    return "\n".join(lines[:cut])
-
-
-def clean_question(text: str) -> str:
-    """The customer's question without greeting, sign-off and the 'Subject:' header line
-    (the subject itself is kept: it often says more than the body). Never empty unless the
-    message has nothing visible: what cleaning would leave empty is kept as it came."""
-    text = original = visible_text(text)
-    subject = ""
-    if m := _SUBJECT.search(text):
-        subject = m.group(1).strip()
-        text = _SUBJECT.sub("", text)
-    body = _without_sign_off(text.strip()).strip()
-    body = GREETING.sub("", body, count=1).strip()
-    body = _LEADING_THANKS.sub("", body, count=1).strip()
-    joined = f"{subject}. {body}" if subject and subject.lower() not in body.lower() else body
-    cleaned = " ".join(joined.split())[:1000]
-    return cleaned or " ".join(original.split())[:1000]
 
 
 # --- one message, several questions ------------------------------------------------------

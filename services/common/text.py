@@ -1,6 +1,6 @@
 """Small text helpers shared by the agent (offline model, guardrails) and reply formatting
 (the agent's replies and people's): sentence splitting that respects list items, content terms
-with a cheap stem, and markdown removal."""
+with a cheap stem, markdown removal, and the question in a message (`clean_question`)."""
 
 from __future__ import annotations
 
@@ -139,3 +139,62 @@ def is_pleasantry(text: str) -> bool:
     # "Thanks, Ana" / "Hello Sam Rivera!": a name or two after a greeting or thanks.
     return (len(other) <= 2 and len(tokens) > len(other) and len(tokens) <= 6
             and all(t[:1].isupper() and t[1:].islower() for t in other))
+
+
+# --- the question in a message ---------------------------------------------------------
+
+# A sign-off is the message's last short lines: "Thanks,", "Best regards", "Sent from my
+# iPhone", then at most a few lines of name, title or company. A line that asks something, or
+# a "Thanks for the reply. How do I ...?" sentence, is the message, not its sign-off.
+_SIGN_OFF_LINE = re.compile(
+    r"^(?:thanks|thank you|many thanks|thanks again|thx|ty|regards|best|cheers|kind regards|"
+    r"best regards|warm regards|warmest regards|sincerely|all the best|br|sent from my)\b[^?]*$",
+    re.IGNORECASE,
+)
+_NAME_LINE = re.compile(r"^(?![a-z])[^?!:;]{1,60}$")
+# "Thanks for the reply. <the question>": the thanks carries nothing to search for.
+_LEADING_THANKS = re.compile(
+    r"^(?:thanks|thank you|many thanks)\b[^.?!\n]{0,80}[.!]+\s+(?=\S)", re.IGNORECASE
+)
+_SUBJECT = re.compile(r"^subject:\s*(.*)$", re.IGNORECASE | re.MULTILINE)
+
+
+def _without_sign_off(text: str) -> str:
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if i and line.rstrip() == "--":  # the "-- " signature delimiter
+            lines = lines[:i]
+            break
+    cut, names = len(lines), 0
+    for j in range(len(lines) - 1, -1, -1):
+        line = lines[j].strip()
+        if not line:
+            continue
+        if (len(line.split()) <= 12 and len(split_sentences(line)) == 1
+                and _SIGN_OFF_LINE.match(line)):
+            cut = j
+            continue
+        # Below a sign-off: a name, a title, a company ("Ana", "CTO, Acme Ltd").
+        if names < 4 and len(line.split()) <= 5 and _NAME_LINE.match(line) \
+                and not line.endswith("."):
+            names += 1
+            continue
+        break
+    return "\n".join(lines[:cut])
+
+
+def clean_question(text: str) -> str:
+    """The customer's question without greeting, sign-off and the 'Subject:' header line
+    (the subject itself is kept: it often says more than the body). Never empty unless the
+    message has nothing visible: what cleaning would leave empty is kept as it came."""
+    text = original = visible_text(text)
+    subject = ""
+    if m := _SUBJECT.search(text):
+        subject = m.group(1).strip()
+        text = _SUBJECT.sub("", text)
+    body = _without_sign_off(text.strip()).strip()
+    body = GREETING.sub("", body, count=1).strip()
+    body = _LEADING_THANKS.sub("", body, count=1).strip()
+    joined = f"{subject}. {body}" if subject and subject.lower() not in body.lower() else body
+    cleaned = " ".join(joined.split())[:1000]
+    return cleaned or " ".join(original.split())[:1000]

@@ -17,12 +17,11 @@ from hypothesis import strategies as st
 from services.agent import linking
 from services.agent.offline_model import (
     MAX_PARTS,
-    clean_question,
     reformulate,
     split_questions,
 )
 from services.common import link_codes
-from services.common.text import is_pleasantry, visible_text, words
+from services.common.text import clean_question, is_pleasantry, visible_text, words
 from tests.agent.helpers import EMAIL, WEB_FORM, WHATSAPP
 
 ODD = [

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from services.agent.handover import EMPTY_MESSAGE_REPLY
-from services.agent.offline_model import clean_question
+from services.common.text import clean_question
 from tests.agent.helpers import EMAIL, WEB_FORM, ask
 
 
