@@ -133,7 +133,7 @@ class ExceptionToStatusInterceptor(AsyncServerInterceptor):
             if not hasattr(response, "__aiter__"):
                 return response
         except Exception as ex:  # noqa: BLE001 - every exception gets a status
-            if isinstance(ex, asyncpg.CharacterNotInRepertoireError) and not streaming:
+            if isinstance(ex, _NUL_REFUSED) and not streaming:
                 fields = ", ".join(nul_fields(request_or_iterator)) or "a text field"
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                     f"{fields}: U+0000 (NUL) cannot be stored; leave it out")
@@ -176,6 +176,12 @@ class ExceptionToStatusInterceptor(AsyncServerInterceptor):
         trace_id = format(trace.get_current_span().get_span_context().trace_id, "032x")
         log.exception("unhandled error in %s", method_name)
         await context.abort(grpc.StatusCode.INTERNAL, f"internal error (trace {trace_id})")
+
+
+# How PostgreSQL refuses U+0000 from a request: in text (22021), and as "\u0000" in jsonb
+# (22P05; found by tests/fuzz: a tool call's arguments_json holding NUL was INTERNAL). The
+# database is UTF-8 on both ends, so nothing else is untranslatable.
+_NUL_REFUSED = (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError)
 
 
 async def _handled(method, request_or_iterator, context) -> Any:

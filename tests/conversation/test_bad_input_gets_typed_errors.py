@@ -9,7 +9,7 @@ from fte.common.v1.channel_pb2 import CHANNEL_EMAIL
 from fte.conversation.v1 import conversation_service_pb2 as pb
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from tests.conversation.helpers import inbound
+from tests.conversation.helpers import inbound, outbound
 from tests.running_services import new_id, rpc_error
 
 INVALID, NOT_FOUND = grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND
@@ -61,6 +61,19 @@ async def test_reads_answer_typed_errors(conversation, call, code, detail):
     err = await rpc_error(call(conversation))
     assert err.code() == code
     assert detail in err.details()
+
+
+async def test_a_reply_whose_tool_call_holds_nul_is_refused_and_not_recorded(conversation):
+    """Found by tests/fuzz: jsonb refuses "\u0000" with another error than text does, and a NUL in
+    a tool call's arguments was INTERNAL."""
+    ticket = await conversation.RecordInbound(inbound(new_id(), CHANNEL_EMAIL, content="Export?"))
+    err = await rpc_error(conversation.RecordOutbound(outbound(ticket.ticket_id, tool_calls=[
+        pb.ToolCall(name="search_knowledge_base", arguments_json='{"query": "a\x00b"}')])))
+    assert err.code() == INVALID
+    assert "tool_calls.arguments_json: U+0000 (NUL) cannot be stored" in err.details()
+    got = await conversation.GetConversation(pb.GetConversationRequest(
+        conversation_id=ticket.conversation_id))
+    assert [m.content for m in got.messages] == ["Export?"]  # the customer's, and no reply
 
 
 async def test_unknown_customer_has_no_conversations(conversation):
