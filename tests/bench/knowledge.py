@@ -202,7 +202,7 @@ def queries() -> list[str]:
 
 EVAL_DIR = REPO_ROOT / "tests" / "agent" / "eval"
 # The labelled sets (services/agent/eval.py): the development sets the search was tuned on,
-# and the blind set nobody tuned on.
+# and the blind sets nobody tuned on.
 LABELLED = {"dev": ["tickets", "holdout", "fresh", "fresh2"], "blind": ["blind", "blind3"]}
 
 
