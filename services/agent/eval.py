@@ -69,8 +69,9 @@ FRESH = ROOT / "tests/agent/eval/fresh.jsonl"
 FRESH2 = ROOT / "tests/agent/eval/fresh2.jsonl"
 BLIND = ROOT / "tests/agent/eval/blind.jsonl"
 BLIND3 = ROOT / "tests/agent/eval/blind3.jsonl"
+BLIND4 = ROOT / "tests/agent/eval/blind4.jsonl"
 SETS = {"tickets": TICKETS, "holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "blind": BLIND,
-        "blind3": BLIND3}
+        "blind3": BLIND3, "blind4": BLIND4}
 
 REASONS = ["pricing", "refund", "legal", "anger", "human_request", "search_failed", "other"]
 
@@ -115,8 +116,15 @@ BLIND3_FLOORS = Floors(
     recall={"pricing": 0.83, "refund": 0.83, "legal": 1.0, "human_request": 0.8},
     grounded=0.56, precision=0.6, multi_part=0.7, follow_up=0.5,
 )
+# The fourth blind set's first run (2026-12-05, 80 tickets, the float encoder as committed):
+# recall pricing 1.0, refund 1.0, legal 0.8, human_request 0.8; precision 0.619, grounded
+# 0.48, multi-part 0.588, follow-up 0.5.
+BLIND4_FLOORS = Floors(
+    recall={"pricing": 1.0, "refund": 1.0, "legal": 0.8, "human_request": 0.8},
+    grounded=0.48, precision=0.61, multi_part=0.58, follow_up=0.5,
+)
 # The blind sets, never tuned on: each fails below its own first run, never raised to fit.
-FIRST_RUNS = {"blind": BLIND_FLOORS, "blind3": BLIND3_FLOORS}
+FIRST_RUNS = {"blind": BLIND_FLOORS, "blind3": BLIND3_FLOORS, "blind4": BLIND4_FLOORS}
 BLIND_SETS = set(FIRST_RUNS)
 # fresh2 was the first blind set: after its one blind run (recall pricing 0.67, the rest 1.0;
 # precision 0.77, grounded 0.696, multi-part 0.56, follow-up 0.71) it became a development

@@ -203,7 +203,8 @@ def queries() -> list[str]:
 EVAL_DIR = REPO_ROOT / "tests" / "agent" / "eval"
 # The labelled sets (services/agent/eval.py): the development sets the search was tuned on,
 # and the blind sets nobody tuned on.
-LABELLED = {"dev": ["tickets", "holdout", "fresh", "fresh2"], "blind": ["blind", "blind3"]}
+LABELLED = {"dev": ["tickets", "holdout", "fresh", "fresh2"],
+            "blind": ["blind", "blind3", "blind4"]}
 
 
 def labelled(kind: str) -> list[tuple[str, frozenset[str]]]:
