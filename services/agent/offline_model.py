@@ -450,8 +450,11 @@ class OfflineModel(Model):
             similarity = float(np.dot(q_vec, v))
             best_similarity = max(best_similarity, similarity)
             overlap = sum(1 / df[t] for t in ts) / coverable
-            # An article's opening sentence answers its title: a small head start too.
-            s.score = similarity + 0.25 * overlap + (0.03 if s.position == 0 else 0.0)
+            # An article's opening sentence answers its title: a small head start too. A second
+            # article's sentence starts behind by what its article scored under the first in the
+            # search: it takes the answer only when it beats the first's by more than that.
+            s.score = (similarity + 0.25 * overlap + (0.03 if s.position == 0 else 0.0)
+                       + results[s.article].get("score", 0.0) - results[0].get("score", 0.0))
         best = max(sentences, key=lambda s: s.score)
         best_overlap = len(q_terms & content_terms(best.text))
         if best_similarity < MIN_SENTENCE_SIMILARITY and best_overlap == 0:
