@@ -44,6 +44,13 @@ RUN /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check -q ${EX
 # Gmail client (services/channels/gmail) builds from gmail.v1's alone.
 RUN find /opt/venv/lib/python3.11/site-packages/googleapiclient/discovery_cache/documents \
         -name '*.json' ! -name gmail.v1.json -delete
+# OpenVINO's wheel carries every device plugin and model frontend (180 MB); the embedder reads the
+# ONNX graph with the CPU plugin alone (104 MB left).
+RUN cd /opt/venv/lib/python3.11/site-packages/openvino \
+    && rm -rf include libs/cache.json libs/libopenvino_intel_gpu_plugin.so libs/libopenvino_intel_npu_plugin.so \
+        libs/libopenvino_tensorflow_frontend.so* libs/libopenvino_tensorflow_lite_frontend.so* \
+        libs/libopenvino_paddle_frontend.so* libs/libopenvino_pytorch_frontend.so* \
+        libs/libopenvino_jax_frontend.so* libs/libopenvino_gguf_frontend.so*
 
 FROM ${BASE}
 ENV PATH=/opt/venv/bin:$PATH \

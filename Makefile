@@ -101,7 +101,7 @@ $(KAFKA_LIBS)/.installed: devstack/kafka/pom.xml
 	mvn -q -B -f devstack/kafka/pom.xml package
 	@touch $@
 
-# all-MiniLM-L6-v2 as ONNX: what LocalEmbedder runs with onnxruntime (the services need no torch).
+# all-MiniLM-L6-v2 as ONNX: what LocalEmbedder runs with OpenVINO or onnxruntime (the services need no torch).
 $(ONNX_MODEL): $(VENV)/.installed services/knowledge/onnx_export.py
 	$(PY) -m services.knowledge.onnx_export $(@D)
 

@@ -36,4 +36,4 @@ def test_runtime_has_no_build_or_test_tool_and_misses_nothing_else() -> None:
     dev, runtime = pins("requirements.txt"), pins("requirements-runtime.txt")
     assert set(runtime) & BUILD_AND_TEST_ONLY == set()
     assert set(dev) - set(runtime) == BUILD_AND_TEST_ONLY
-    assert {"onnxruntime", "tokenizers", "numpy"} <= set(runtime)
+    assert {"onnxruntime", "openvino", "tokenizers", "numpy"} <= set(runtime)

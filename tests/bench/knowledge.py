@@ -134,15 +134,15 @@ class CachedEmbedder:
         self.use_cache = use_cache
         self._vectors: dict[str, np.ndarray] = {}
         self._real = LocalEmbedder(threads=BULK_THREADS)
+        self._runs_on = self._real.runs_on()  # bfloat16 vectors are not float32's: keyed apart
         self.embedded = 0
         self.embed_seconds = 0.0
         if use_cache and path.exists():
             with np.load(path) as data:
                 self._vectors = dict(zip(data["keys"].tolist(), data["vectors"]))
 
-    @staticmethod
-    def key(text: str) -> str:
-        return hashlib.sha256(f"{LOCAL_MODEL}\0{text}".encode()).hexdigest()
+    def key(self, text: str) -> str:
+        return hashlib.sha256(f"{LOCAL_MODEL}\0{self._runs_on}\0{text}".encode()).hexdigest()
 
     def save(self) -> None:
         if not self.use_cache or not self._vectors:

@@ -1,14 +1,15 @@
-"""The onnxruntime embedder (what the services and the image run) gives the vectors
-sentence-transformers gives for all-MiniLM-L6-v2: same model, same truncation at 256 tokens,
-same mean pooling and normalisation. torch and sentence-transformers are installed for this test
-and the export only."""
+"""The local embedder (what the services and the image run), on each runtime it may pick
+(OpenVINO, in bfloat16 where the CPU computes it natively, and onnxruntime in float32), gives the
+vectors sentence-transformers gives for all-MiniLM-L6-v2: same model, same truncation at 256
+tokens, same mean pooling and normalisation, and a text's vector does not depend on its batch.
+torch and sentence-transformers are installed for this test and the export only."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from services.knowledge.embeddings import LOCAL_DIMENSIONS, LocalEmbedder
+from services.knowledge.embeddings import LOCAL_DIMENSIONS, RUNTIMES, LocalEmbedder, _local_model, _native_bfloat16
 
 LONG = " ".join(f"Flowboard board {i} syncs its cards, labels and due dates with the calendar." for i in range(60))
 
@@ -74,12 +75,16 @@ def sentence_transformers_model():
     return SentenceTransformer(str(get_model_path()), device="cpu")
 
 
-async def test_onnx_vectors_match_sentence_transformers(sentence_transformers_model) -> None:
+RUN_ON = [r for r in RUNTIMES if r != "auto"]
+
+
+@pytest.mark.parametrize("runtime", RUN_ON)
+async def test_onnx_vectors_match_sentence_transformers(sentence_transformers_model, runtime) -> None:
     assert len(TEXTS) == 50
     reference = sentence_transformers_model.encode(
         TEXTS, batch_size=16, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
     # A batch size that differs from the reference's: padding must not change a vector.
-    onnx = np.array(await LocalEmbedder(batch_size=7).embed(TEXTS))
+    onnx = np.array(await LocalEmbedder(batch_size=7, runtime=runtime).embed(TEXTS))
     assert onnx.shape == (len(TEXTS), LOCAL_DIMENSIONS)
     assert np.allclose(np.linalg.norm(onnx, axis=1), 1.0, atol=1e-5)
     cosines = (onnx * reference).sum(axis=1) / np.linalg.norm(reference, axis=1)
@@ -87,11 +92,12 @@ async def test_onnx_vectors_match_sentence_transformers(sentence_transformers_mo
     assert cosines.min() >= 0.9999, f"cosine {cosines[worst]:.6f} for {TEXTS[worst][:60]!r}"
 
 
-async def test_texts_are_truncated_at_max_seq_length(sentence_transformers_model) -> None:
+@pytest.mark.parametrize("runtime", RUN_ON)
+async def test_texts_are_truncated_at_max_seq_length(sentence_transformers_model, runtime) -> None:
     assert sentence_transformers_model.max_seq_length == 256
     tokens = len(sentence_transformers_model.tokenizer(LONG)["input_ids"])
     assert tokens > 256, tokens
-    embedder = LocalEmbedder()
+    embedder = LocalEmbedder(runtime=runtime)
     # Text past the 256th token is cut off, as sentence-transformers does: it changes nothing.
     same, more = await embedder.embed([LONG, LONG + " Something else entirely about refunds."])
     assert np.dot(same, more) > 0.99999
@@ -99,3 +105,21 @@ async def test_texts_are_truncated_at_max_seq_length(sentence_transformers_model
     (alone,) = await embedder.embed(["hi"])
     (batched, _) = await embedder.embed(["hi", LONG])
     assert np.dot(alone, batched) > 0.99999
+
+
+async def test_auto_runs_one_of_the_runtimes_with_their_vectors() -> None:
+    texts = TEXTS[4:12]
+    auto = LocalEmbedder()
+    vectors = np.array(await auto.embed(texts))
+    picked = _local_model(auto.threads, "auto").runtime
+    assert picked == ("openvino" if _native_bfloat16() else "onnxruntime")
+    same = np.array(await LocalEmbedder(runtime=picked).embed(texts))
+    assert (vectors * same).sum(axis=1).min() > 0.999999
+
+
+def test_an_unknown_runtime_is_refused_before_any_model_loads(monkeypatch) -> None:
+    with pytest.raises(ValueError, match="one of auto, openvino, onnxruntime, not 'tpu'"):
+        LocalEmbedder(runtime="tpu")
+    monkeypatch.setenv("FTE_EMBEDDING_RUNTIME", "cuda")
+    with pytest.raises(ValueError, match="FTE_EMBEDDING_RUNTIME must be one of .* not 'cuda'"):
+        LocalEmbedder()
