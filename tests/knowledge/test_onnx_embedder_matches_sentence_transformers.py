@@ -9,7 +9,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.knowledge.embeddings import LOCAL_DIMENSIONS, RUNTIMES, LocalEmbedder, _local_model, _native_bfloat16
+from services.knowledge.embeddings import (
+    LOCAL_DIMENSIONS,
+    RUNTIMES,
+    LocalEmbedder,
+    _local_model,
+    _native_bfloat16,
+)
 
 LONG = " ".join(f"Flowboard board {i} syncs its cards, labels and due dates with the calendar." for i in range(60))
 
