@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import threading
@@ -68,13 +69,17 @@ BULK_THREADS = 2
 RUNTIMES = ("auto", "openvino", "onnxruntime")
 
 
-def runtime_setting() -> str:
-    runtime = os.environ.get("FTE_EMBEDDING_RUNTIME", "auto").strip().lower() or "auto"
-    if runtime not in RUNTIMES:
-        raise ValueError(f"FTE_EMBEDDING_RUNTIME must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
-    return runtime
+def runtime_setting(runtime: str | None = None) -> str:
+    """`runtime`, or FTE_EMBEDDING_RUNTIME when None, checked against RUNTIMES."""
+    name = "runtime" if runtime is not None else "FTE_EMBEDDING_RUNTIME"
+    value = runtime if runtime is not None else os.environ.get("FTE_EMBEDDING_RUNTIME", "auto")
+    value = value.strip().lower() or "auto"
+    if value not in RUNTIMES:
+        raise ValueError(f"{name} must be one of {', '.join(RUNTIMES)}, not {value!r}")
+    return value
 
 
+@functools.cache  # the CPU does not change: asked once per process
 def _native_bfloat16() -> bool:
     import openvino
 
@@ -185,9 +190,7 @@ class LocalEmbedder:
     def __init__(self, batch_size: int = 64, threads: int = ONNX_THREADS, runtime: str | None = None) -> None:
         self.batch_size = batch_size
         self.threads = threads
-        self.runtime = runtime or runtime_setting()  # FTE_EMBEDDING_RUNTIME; checked here, not on a request
-        if self.runtime not in RUNTIMES:
-            raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, not {self.runtime!r}")
+        self.runtime = runtime_setting(runtime)  # checked here (startup), not on a request
         self.calls = 0  # texts-bearing embed calls, observable by the seed command and tests
         self.runs = 0  # batches run through the model (calls waiting meanwhile share one)
         self._waiting: list[tuple[list[str], asyncio.Future]] = []
