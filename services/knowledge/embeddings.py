@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 import os
 import threading
 from collections import OrderedDict
@@ -68,6 +69,14 @@ BULK_THREADS = 2
 # labelled ticket of the eval sets fared worse than with float32, one better (services/agent/README.md).
 RUNTIMES = ("auto", "openvino", "onnxruntime")
 
+# How long a run waits for more calls to share it, while calls come in together
+# (FTE_EMBEDDING_BATCH_WAIT_MS): what one run costs is mostly reading the model's weights, so
+# texts encoded together cost less each (bfloat16 on this box: 3.4-3.8 ms alone, 1.5-1.9 each in
+# fours). 0 runs whatever waits at once. Measured in tests/bench/README.md.
+BATCH_WAIT_MS = 30.0
+BATCH_WAIT_MAX_MS = 1000
+TOGETHER_WITHIN_S = 1.0  # calls came together this recently: the next may well come in a wait
+
 
 def runtime_setting(runtime: str | None = None) -> str:
     """`runtime`, or FTE_EMBEDDING_RUNTIME when None, checked against RUNTIMES."""
@@ -77,6 +86,19 @@ def runtime_setting(runtime: str | None = None) -> str:
     if value not in RUNTIMES:
         raise ValueError(f"{name} must be one of {', '.join(RUNTIMES)}, not {value!r}")
     return value
+
+
+def batch_wait_setting(wait_ms: float | None = None) -> float:
+    """`wait_ms`, or FTE_EMBEDDING_BATCH_WAIT_MS when None: milliseconds, 0 to BATCH_WAIT_MAX_MS."""
+    name = "batch_wait_ms" if wait_ms is not None else "FTE_EMBEDDING_BATCH_WAIT_MS"
+    value = wait_ms if wait_ms is not None else os.environ.get("FTE_EMBEDDING_BATCH_WAIT_MS", "")
+    try:
+        ms = float(value) if str(value).strip() else BATCH_WAIT_MS
+    except ValueError:
+        ms = -1.0
+    if not 0 <= ms <= BATCH_WAIT_MAX_MS:
+        raise ValueError(f"{name} must be milliseconds from 0 to {BATCH_WAIT_MAX_MS}, not {value!r}")
+    return ms
 
 
 @functools.cache  # the CPU does not change: asked once per process
@@ -181,19 +203,23 @@ class LocalEmbedder:
     """all-MiniLM-L6-v2 on the CPU with OpenVINO or onnxruntime (no torch). Encoding runs in a worker thread
     so the event loop (and every other RPC) keeps going, one run of the model at a time (the
     session has its threads). The calls that arrive while a run is going are encoded together
-    in the next one: a batch of 4 questions costs 3.2 ms of CPU each instead of 4.0, of 8 2.8
-    (tests/bench/README.md)."""
+    in the next one, and while calls come in together that run first waits up to
+    `batch_wait_ms` (BATCH_WAIT_MS) for more: in bfloat16 a batch of 4 questions costs 1.5-1.9 ms
+    of CPU each instead of 3.4-3.8 alone (tests/bench/README.md)."""
 
     model = LOCAL_MODEL
     dimensions = LOCAL_DIMENSIONS
 
-    def __init__(self, batch_size: int = 64, threads: int = ONNX_THREADS, runtime: str | None = None) -> None:
+    def __init__(self, batch_size: int = 64, threads: int = ONNX_THREADS, runtime: str | None = None,
+                 batch_wait_ms: float | None = None) -> None:
         self.batch_size = batch_size
         self.threads = threads
         self.runtime = runtime_setting(runtime)  # checked here (startup), not on a request
         self.calls = 0  # texts-bearing embed calls, observable by the seed command and tests
         self.runs = 0  # batches run through the model (calls waiting meanwhile share one)
-        self._waiting: list[tuple[list[str], asyncio.Future]] = []
+        self.batch_wait_s = batch_wait_setting(batch_wait_ms) / 1000
+        self._waiting: list[tuple[list[str], asyncio.Future, float]] = []  # texts, answer, since
+        self._together_at = -math.inf  # when a call last came while others waited or ran
         self._runner: asyncio.Task | None = None
 
     def load(self) -> None:
@@ -217,21 +243,39 @@ class LocalEmbedder:
             # Used from another event loop before (tests, a CLI): what waited there is gone.
             self._runner, self._waiting = None, []
         done = loop.create_future()
-        self._waiting.append((list(texts), done))
+        now = loop.time()
+        self._waiting.append((list(texts), done, now))
         if self._runner is None or self._runner.done():
             self._runner = asyncio.create_task(self._run())
+        else:
+            self._together_at = now  # came while others waited or ran
         return await done
 
     async def _run(self) -> None:
-        """Encodes every call waiting, in one run, until none is left."""
+        """Encodes every call waiting, in one run, until none is left. While calls come in
+        together (one came while others waited or ran, within TOGETHER_WITHIN_S), a run first
+        waits (`_gather`) until its oldest call has waited `batch_wait_s`, so that more share
+        it; a lone caller, or one that calls again only after its answer, never waits."""
         while self._waiting:
-            calls, self._waiting = self._waiting, []
+            calls: list[tuple[list[str], asyncio.Future]] = []
             try:
+                await self._gather()
+                calls, self._waiting = [(texts, done) for texts, done, _ in self._waiting], []
                 await self._encode_calls(calls)
             except asyncio.CancelledError:  # the loop is closing: nobody gets an answer
-                for _, done in calls + self._waiting:
+                for _, done, *_ in calls + self._waiting:
                     done.cancel()
                 raise
+
+    async def _gather(self) -> None:
+        """Waits until the oldest waiting call has waited `batch_wait_s`, if calls came together
+        lately and the waiting texts do not fill a batch already."""
+        now = asyncio.get_running_loop().time()
+        if not self.batch_wait_s or now - self._together_at > TOGETHER_WITHIN_S:
+            return
+        if sum(len(texts) for texts, _, _ in self._waiting) >= self.batch_size:
+            return
+        await asyncio.sleep(self._waiting[0][2] + self.batch_wait_s - now)
 
     async def _encode_calls(self, calls: list[tuple[list[str], asyncio.Future]]) -> None:
         calls = [(texts, done) for texts, done in calls if not done.done()]  # not given up
