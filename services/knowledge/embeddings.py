@@ -218,7 +218,8 @@ class LocalEmbedder:
         self.calls = 0  # texts-bearing embed calls, observable by the seed command and tests
         self.runs = 0  # batches run through the model (calls waiting meanwhile share one)
         self.batch_wait_s = batch_wait_setting(batch_wait_ms) / 1000
-        self._waiting: list[tuple[list[str], asyncio.Future, float]] = []  # texts, answer, since
+        self._waiting: list[tuple[list[str], asyncio.Future]] = []
+        self._since = 0.0  # when the oldest waiting call came
         self._together_at = -math.inf  # when a call last came while others waited or ran
         self._runner: asyncio.Task | None = None
 
@@ -244,7 +245,9 @@ class LocalEmbedder:
             self._runner, self._waiting = None, []
         done = loop.create_future()
         now = loop.time()
-        self._waiting.append((list(texts), done, now))
+        if not self._waiting:
+            self._since = now
+        self._waiting.append((list(texts), done))
         if self._runner is None or self._runner.done():
             self._runner = asyncio.create_task(self._run())
         else:
@@ -260,10 +263,10 @@ class LocalEmbedder:
             calls: list[tuple[list[str], asyncio.Future]] = []
             try:
                 await self._gather()
-                calls, self._waiting = [(texts, done) for texts, done, _ in self._waiting], []
+                calls, self._waiting = self._waiting, []
                 await self._encode_calls(calls)
             except asyncio.CancelledError:  # the loop is closing: nobody gets an answer
-                for _, done, *_ in calls + self._waiting:
+                for _, done in calls + self._waiting:
                     done.cancel()
                 raise
 
@@ -273,9 +276,9 @@ class LocalEmbedder:
         now = asyncio.get_running_loop().time()
         if not self.batch_wait_s or now - self._together_at > TOGETHER_WITHIN_S:
             return
-        if sum(len(texts) for texts, _, _ in self._waiting) >= self.batch_size:
+        if sum(len(texts) for texts, _ in self._waiting) >= self.batch_size:
             return
-        await asyncio.sleep(self._waiting[0][2] + self.batch_wait_s - now)
+        await asyncio.sleep(self._since + self.batch_wait_s - now)
 
     async def _encode_calls(self, calls: list[tuple[list[str], asyncio.Future]]) -> None:
         calls = [(texts, done) for texts, done in calls if not done.done()]  # not given up
