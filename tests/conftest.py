@@ -30,6 +30,7 @@ import uvloop
 
 from devstack import DEFAULT_DATA_ROOT, kafka, postgres, redis, stack as devstack
 from tests import one_parse_at_a_time
+from tests.ports import WORKER, stack_port
 
 # CPython 3.11's ast.parse breaks when two threads parse at once (see the module).
 one_parse_at_a_time.install()
@@ -47,19 +48,16 @@ def pytest_asyncio_loop_factories(config, item):
 
 # `make test` runs the suite in pytest-xdist workers; each worker is a session of its own, with a
 # stack of its own: data dir, ports (+1000 a worker) and lock.
-WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 TEST_DATA_ROOT = DEFAULT_DATA_ROOT / ("test-stack" + (f"-{WORKER}" if WORKER else ""))
-# Two checkouts (e.g. git worktrees) can test side by side when one sets FTE_TEST_PORT_OFFSET.
-# The test servers' ports lie below the kernel's ephemeral range (32768+), where no outgoing
-# connection can be holding one when a server binds it, and below tests/ports.py's 20000-32000.
-PORT_OFFSET = int(os.environ.get("FTE_TEST_PORT_OFFSET", "0")) + 1000 * int(WORKER.removeprefix("gw") or 0)
+# Its fixed ports (tests/ports.py stack_port) lie below the kernel's ephemeral range, where no
+# outgoing connection can be holding one when a server binds it, and below the ports free_port picks.
 TEST_STACK = devstack.StackConfig(
-    postgres=postgres.PostgresConfig(data_dir=TEST_DATA_ROOT / "postgres", port=15442 + PORT_OFFSET),
-    kafka=kafka.KafkaConfig(data_dir=TEST_DATA_ROOT / "kafka", port=19102 + PORT_OFFSET,
-                            controller_port=19103 + PORT_OFFSET),
+    postgres=postgres.PostgresConfig(data_dir=TEST_DATA_ROOT / "postgres", port=stack_port(15442)),
+    kafka=kafka.KafkaConfig(data_dir=TEST_DATA_ROOT / "kafka", port=stack_port(19102),
+                            controller_port=stack_port(19103)),
     external_database_url=os.environ.get("DATABASE_URL") or None,
     external_kafka=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
-    redis=redis.RedisConfig(data_dir=TEST_DATA_ROOT / "redis", port=16379 + PORT_OFFSET),
+    redis=redis.RedisConfig(data_dir=TEST_DATA_ROOT / "redis", port=stack_port(16379)),
     external_rate_limit_storage=os.environ.get("RATE_LIMIT_STORAGE_URI") or os.environ.get("REDIS_URL") or None,
 )
 

@@ -47,17 +47,15 @@ from tests.e2e.pipeline import pipeline_processes
 from tests.fakes.gmail import BACKEND_ERROR, FakeGmail
 from tests.fakes.google_oidc import FakeGoogleCerts
 from tests.fakes.twilio import SERVICE_UNAVAILABLE, FakeTwilio
-from tests.ports import free_port
+from tests.ports import WORKER, free_port, stack_port
 from tests.relay import Relay
 
-WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
-PORT_OFFSET = int(os.environ.get("FTE_TEST_PORT_OFFSET", "0")) + 1000 * int(WORKER.removeprefix("gw") or 0)
 CHAOS_ROOT = DEFAULT_DATA_ROOT / ("test-chaos" + (f"-{WORKER}" if WORKER else ""))
 ARTIFACTS = REPO_ROOT / "artifacts" / "chaos"
 CHAOS_STACK = StackConfig(
-    postgres=postgres.PostgresConfig(data_dir=CHAOS_ROOT / "postgres", port=15492 + PORT_OFFSET),
-    kafka=kafka.KafkaConfig(data_dir=CHAOS_ROOT / "kafka", port=19152 + PORT_OFFSET,
-                            controller_port=19153 + PORT_OFFSET),
+    postgres=postgres.PostgresConfig(data_dir=CHAOS_ROOT / "postgres", port=stack_port(15492)),
+    kafka=kafka.KafkaConfig(data_dir=CHAOS_ROOT / "kafka", port=stack_port(19152),
+                            controller_port=stack_port(19153)),
 )
 # The subject of the email telling a web-form customer their ticket has a reply
 # (services/channels/web.py web_reply_notification).

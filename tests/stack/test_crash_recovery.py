@@ -14,14 +14,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from devstack import DEFAULT_DATA_ROOT, _proc, kafka, postgres
 from devstack.stack import StackConfig, down
+from tests.ports import stack_port
 
-from tests.conftest import PORT_OFFSET
 
 CRASH_DATA_ROOT = DEFAULT_DATA_ROOT / "test-crash"
 CRASH_STACK = StackConfig(
-    postgres=postgres.PostgresConfig(data_dir=CRASH_DATA_ROOT / "postgres", port=15472 + PORT_OFFSET),
-    kafka=kafka.KafkaConfig(data_dir=CRASH_DATA_ROOT / "kafka", port=19132 + PORT_OFFSET,
-                            controller_port=19133 + PORT_OFFSET),
+    postgres=postgres.PostgresConfig(data_dir=CRASH_DATA_ROOT / "postgres", port=stack_port(15472)),
+    kafka=kafka.KafkaConfig(data_dir=CRASH_DATA_ROOT / "kafka", port=stack_port(19132),
+                            controller_port=stack_port(19133)),
 )
 TOPIC = "crash.survivors"
 

@@ -19,18 +19,18 @@ import pytest
 
 from devstack import DEFAULT_DATA_ROOT, REPO_ROOT, _proc, jaeger, kafka, postgres, redis
 from devstack.stack import StackConfig, down
-from tests.conftest import PORT_OFFSET
 from tests.polling import until
+from tests.ports import stack_port
 from tests.stack.dummy_processes import PROCESSES
 
 RUN_DATA_ROOT = DEFAULT_DATA_ROOT / "test-run"
 RUN_STACK = StackConfig(
-    postgres=postgres.PostgresConfig(data_dir=RUN_DATA_ROOT / "postgres", port=15462 + PORT_OFFSET),
-    kafka=kafka.KafkaConfig(data_dir=RUN_DATA_ROOT / "kafka", port=19122 + PORT_OFFSET,
-                            controller_port=19123 + PORT_OFFSET),
-    redis=redis.RedisConfig(data_dir=RUN_DATA_ROOT / "redis", port=16399 + PORT_OFFSET),
-    jaeger=jaeger.JaegerConfig(data_dir=RUN_DATA_ROOT / "jaeger", otlp_port=16417 + PORT_OFFSET,
-                               http_port=16418 + PORT_OFFSET, grpc_port=16419 + PORT_OFFSET),
+    postgres=postgres.PostgresConfig(data_dir=RUN_DATA_ROOT / "postgres", port=stack_port(15462)),
+    kafka=kafka.KafkaConfig(data_dir=RUN_DATA_ROOT / "kafka", port=stack_port(19122),
+                            controller_port=stack_port(19123)),
+    redis=redis.RedisConfig(data_dir=RUN_DATA_ROOT / "redis", port=stack_port(16399)),
+    jaeger=jaeger.JaegerConfig(data_dir=RUN_DATA_ROOT / "jaeger", otlp_port=stack_port(16417),
+                               http_port=stack_port(16418), grpc_port=stack_port(16419)),
 )
 ALPHA, BETA = PROCESSES
 STARTUP_TIMEOUT = 120

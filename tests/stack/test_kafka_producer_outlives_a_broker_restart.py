@@ -16,10 +16,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from devstack import DEFAULT_DATA_ROOT, kafka
 from services.common.kafka import new_producer
-from tests.conftest import PORT_OFFSET
+from tests.ports import stack_port
 
-KAFKA = kafka.KafkaConfig(data_dir=DEFAULT_DATA_ROOT / "test-producer-restart", port=19172 + PORT_OFFSET,
-                          controller_port=19173 + PORT_OFFSET)
+KAFKA = kafka.KafkaConfig(data_dir=DEFAULT_DATA_ROOT / "test-producer-restart", port=stack_port(19172),
+                          controller_port=stack_port(19173))
 TOPIC = "restart.survivors"
 SENDERS = 10
 
