@@ -302,7 +302,7 @@ async def run_ticket(
         customer_id=customer, channel=channels.BY_NAME[ticket.channel],
         idempotency_key=f"eval-{uuid.uuid4()}",
         content=ticket.message if ticket.message.strip() else "(empty message)",
-        subject=ticket.subject, sender_name=ticket.customer_name,
+        subject=ticket.subject, sender_name=ticket.customer_name, begin_processing=True,
     ))
     started = time.perf_counter()
     response = await agent.Respond(agent_pb.RespondRequest(
@@ -310,6 +310,7 @@ async def run_ticket(
         conversation_id=recorded.conversation_id, channel=channels.BY_NAME[ticket.channel],
         message=ticket.message, subject=ticket.subject, customer_name=ticket.customer_name,
         message_id=recorded.message_id,
+        ticket_processing=recorded.ticket_status == conv_pb.TICKET_STATUS_PROCESSING,
     ))
     result = Result(ticket, response, (time.perf_counter() - started) * 1000)
     if ticket.expect_articles:

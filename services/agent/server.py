@@ -67,6 +67,7 @@ class AgentServicer(agent_grpc.AgentServiceServicer):
                 # Only an explicit claim narrows the history: callers from before the field
                 # existed vouched for their sender.
                 sender_verified=request.sender_assurance != SENDER_ASSURANCE_CLAIMED,
+                ticket_processing=request.ticket_processing,
             )
         )
         return outcome.to_proto()

@@ -65,6 +65,8 @@ class RespondInput:
     # False when the sender only claimed the address (a web form without an identity token):
     # the history the agent reads is then this ticket's own messages only.
     sender_verified: bool = True
+    # The caller (the inbound worker's RecordInbound) already moved the ticket to processing.
+    ticket_processing: bool = False
 
 
 @dataclass
@@ -268,9 +270,12 @@ async def customer_history(turn: TurnContext) -> dict[str, Any]:
 
 async def ensure_ticket(turn: TurnContext) -> dict[str, Any]:
     """The ticket exists (the worker records it before Respond; a direct caller may not have),
-    and it is marked as being worked on. One call in the usual case: the move to processing
-    itself says whether the ticket exists (NOT_FOUND) or is already escalated or resolved
-    (FAILED_PRECONDITION; it stays as it is)."""
+    and it is marked as being worked on. No call when the worker's RecordInbound moved it to
+    processing already (`ticket_processing`). Otherwise one call in the usual case: the move
+    to processing itself says whether the ticket exists (NOT_FOUND) or is already escalated or
+    resolved (FAILED_PRECONDITION; it stays as it is)."""
+    if turn.request.ticket_processing:
+        return {"ticket_id": turn.request.ticket_id, "status": "processing"}
     try:
         ticket = await _mark_processing(turn, turn.request.ticket_id)
     except grpc.aio.AioRpcError as err:

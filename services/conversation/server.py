@@ -70,6 +70,7 @@ class ConversationServicer(pb_grpc.ConversationServiceServicer):
                 sender_assurance_pb2.SenderAssurance, request.sender_assurance,
                 "sender_assurance", default="verified",
             ),
+            begin_processing=request.begin_processing,
         )
         r = await self._store.record_inbound(inbound, self._clock())
         return pb.RecordInboundResponse(
@@ -82,6 +83,7 @@ class ConversationServicer(pb_grpc.ConversationServiceServicer):
             channel_switch=_switch(r.channel_switch) if r.channel_switch else None,
             held_by=r.held_by,
             hold_notice_due=r.hold_notice_due,
+            ticket_status=_enum_out(pb.TicketStatus, r.ticket_status),
         )
 
     async def RecordOutbound(self, request, context):

@@ -552,10 +552,24 @@ async def _record_inbound_and_hold(
     """RecordInbound, then whether a person holds the conversation (a claimed escalation on
     one of its tickets) and whether the customer is due the hold notice. Under the customer's
     lock, so two replicas' messages cannot both be told; a repeat of the same message answers
-    what the first was answered."""
+    what the first was answered. A new message nobody holds moves on to processing when the
+    agent answers next (`begin_processing`), in the same transaction."""
     result = await _record_inbound(conn, m, at, now)
-    if result.new_conversation and not result.duplicate:
-        return result  # nobody can hold a conversation this message just started
+    # Nobody can hold a conversation this message just started.
+    if not result.new_conversation or result.duplicate:
+        held = await _held(conn, result, now)
+        if held is not None:
+            return held
+    if m.begin_processing and not result.duplicate:
+        ticket = await _move_ticket(conn, result.ticket_id, tickets.PROCESSING, tickets.ANSWERING,
+                                    now, [tickets.OPEN])
+        return dataclasses.replace(result, ticket_status=ticket.status)
+    return result
+
+
+async def _held(conn: asyncpg.Connection, result: InboundResult, now: datetime) -> InboundResult | None:
+    """`result` with who holds its conversation and whether the hold notice is due; None when
+    nobody holds it."""
     held_by = await conn.fetchval(
         "SELECT e.owner_name FROM conversation.escalations e"
         " JOIN conversation.tickets t ON t.ticket_id = e.ticket_id"
@@ -563,7 +577,7 @@ async def _record_inbound_and_hold(
         " ORDER BY e.claim_time DESC NULLS LAST LIMIT 1", result.conversation_id,
     )
     if held_by is None:
-        return result
+        return None
     notice = await conn.fetchrow(
         "SELECT message_id, notice_time FROM conversation.hold_notices"
         " WHERE conversation_id = $1 FOR UPDATE", result.conversation_id,
@@ -694,8 +708,9 @@ async def _inbound_result(conn: asyncpg.Connection, where: str, *args) -> Inboun
         "SELECT m.customer_id, m.conversation_id, m.ticket_id, m.message_id,"
         "  m.seq = (SELECT min(f.seq) FROM conversation.messages f"
         "           WHERE f.conversation_id = m.conversation_id) AS new_conversation,"
-        "  s.from_channel, s.to_channel, s.switch_time"
+        "  s.from_channel, s.to_channel, s.switch_time, t.status AS ticket_status"
         " FROM conversation.messages m"
+        " JOIN conversation.tickets t ON t.ticket_id = m.ticket_id"
         " LEFT JOIN conversation.channel_switches s ON s.message_id = m.message_id"
         f" WHERE m.direction = 'inbound' AND {where} ORDER BY m.seq LIMIT 1",
         *args,
@@ -713,6 +728,7 @@ async def _inbound_result(conn: asyncpg.Connection, where: str, *args) -> Inboun
         duplicate=True,
         new_conversation=row["new_conversation"],
         channel_switch=switch,
+        ticket_status=row["ticket_status"],
     )
 
 

@@ -28,6 +28,8 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 # Escalate may hand over a ticket that was never picked up (e.g. processing failed at once),
 # and a second reason may be added to an escalated one; a resolved ticket is done.
 ESCALATABLE = (OPEN, PROCESSING, ESCALATED)
+# The note on the move to processing when RecordInbound makes it (begin_processing).
+ANSWERING = "the AI assistant is answering"
 
 
 def utc_now() -> datetime:
@@ -120,6 +122,8 @@ class Inbound:
     requested_ticket_id: uuid.UUID | None
     receive_time: datetime | None
     sender_assurance: str = "verified"
+    # The agent answers next: the new ticket moves on to processing unless a person holds it.
+    begin_processing: bool = False
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,8 @@ class InboundResult:
     # The display name of the person holding the conversation (a claimed escalation); "" if none.
     held_by: str = ""
     hold_notice_due: bool = False
+    # The ticket's status after the call (on a duplicate, now).
+    ticket_status: str = OPEN
 
 
 @dataclass(frozen=True)

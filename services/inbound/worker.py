@@ -204,6 +204,9 @@ class InboundWorker:
                 requested_ticket_id=event.ticket_id,
                 receive_time=event.receive_time if event.HasField("receive_time") else None,
                 sender_assurance=assurance,
+                # The agent answers next: the ticket moves to processing here, not in a call
+                # of the agent's own (unless a person holds the conversation).
+                begin_processing=True,
             ),
         )
         known.ticket_id, known.conversation_id = recorded.ticket_id, recorded.conversation_id
@@ -236,6 +239,7 @@ class InboundWorker:
                 or event.sender.display_name,
                 message_id=recorded.message_id,
                 sender_assurance=assurance,
+                ticket_processing=recorded.ticket_status == conv_pb.TICKET_STATUS_PROCESSING,
             ),
             timeout=self.settings.respond_timeout_s,
         )

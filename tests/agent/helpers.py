@@ -42,7 +42,10 @@ async def ask(
     name: str = "Ada Lovelace",
     at: datetime | None = None,
     assurance: int = 0,
+    begin_processing: bool = False,
 ) -> Exchange:
+    """RecordInbound, then Respond; `begin_processing` as the inbound worker calls them (the
+    ticket moved to processing by RecordInbound, and the agent told so)."""
     customer_id = customer_id or str(uuid.uuid4())
     receive_time = None
     if at is not None:
@@ -54,13 +57,14 @@ async def ask(
         # still recorded with what the channel delivered (here: whitespace made visible).
         content=message if message.strip() else "(empty message)",
         subject=subject, sender_name=name, receive_time=receive_time,
-        sender_assurance=assurance,
+        sender_assurance=assurance, begin_processing=begin_processing,
     ))
     response = await agent.Respond(agent_pb.RespondRequest(
         ticket_id=recorded.ticket_id, customer_id=customer_id,
         conversation_id=recorded.conversation_id, channel=channel, message=message,
         subject=subject, customer_name=name, message_id=recorded.message_id,
         sender_assurance=assurance,
+        ticket_processing=recorded.ticket_status == conv_pb.TICKET_STATUS_PROCESSING,
     ))
     return Exchange(recorded, response)
 

@@ -8,6 +8,7 @@ import uuid
 
 import grpc
 import pytest
+from prometheus_client import REGISTRY
 from fte.agent.v1 import agent_service_pb2 as agent_pb
 from fte.conversation.v1 import conversation_service_pb2 as conv_pb
 from fte.knowledge.v1 import knowledge_service_pb2 as kb_pb
@@ -45,6 +46,32 @@ async def test_ticket_is_marked_processing_by_create_ticket(conversation, agent)
     ticket = await conversation.GetTicket(conv_pb.GetTicketRequest(ticket_id=ex.recorded.ticket_id))
     assert ticket.ticket.status == conv_pb.TICKET_STATUS_PROCESSING
     assert "Chrome, Firefox, Safari and Edge" in ex.text
+
+
+def _status_moves_answered() -> float:
+    """UpdateTicketStatus calls the conversation service (in this process) has answered."""
+    return sum(
+        sample.value
+        for metric in REGISTRY.collect() if metric.name == "fte_rpc_server_duration_seconds"
+        for sample in metric.samples
+        if sample.name.endswith("_count") and sample.labels["method"] == "UpdateTicketStatus"
+    )
+
+
+async def test_a_ticket_recordinbound_moved_to_processing_costs_the_agent_no_call(conversation, agent):
+    # As the inbound worker asks: RecordInbound moves the ticket, Respond is told so.
+    before = _status_moves_answered()
+    ex = await ask(conversation, agent, "Which browsers are supported?", WEB_FORM, begin_processing=True)
+    assert ex.recorded.ticket_status == conv_pb.TICKET_STATUS_PROCESSING
+    assert _status_moves_answered() == before
+    assert [t.ok for t in ex.response.tool_calls if t.name == "create_ticket"] == [True]
+    assert "Chrome, Firefox, Safari and Edge" in ex.text
+    ticket = await conversation.GetTicket(conv_pb.GetTicketRequest(ticket_id=ex.recorded.ticket_id))
+    assert ticket.ticket.status == conv_pb.TICKET_STATUS_PROCESSING
+
+    # Told nothing, the agent moves the ticket itself: one call.
+    await ask(conversation, agent, "Which browsers are supported?", WEB_FORM)
+    assert _status_moves_answered() == before + 1
 
 
 async def test_answer_is_extracted_from_the_current_article_text(conversation, agent, knowledge):

@@ -39,6 +39,36 @@ async def test_inbound_opens_an_open_ticket_with_channel_category_and_priority(c
     assert message.content == "The export button does nothing"
 
 
+async def test_begin_processing_moves_the_new_ticket_on_in_the_same_call(conversation, admin_db):
+    reply = await conversation.RecordInbound(inbound(new_id(), content="Which browsers work?",
+                                                     begin_processing=True))
+    assert reply.ticket_status == pb.TICKET_STATUS_PROCESSING
+    t = (await conversation.GetTicket(pb.GetTicketRequest(ticket_id=reply.ticket_id))).ticket
+    assert t.status == pb.TICKET_STATUS_PROCESSING
+    events = await admin_db.fetch(
+        "SELECT from_status, to_status, note FROM conversation.ticket_events"
+        " WHERE ticket_id = $1::uuid ORDER BY event_id", reply.ticket_id)
+    assert [tuple(e) for e in events] == [
+        (None, "open", ""), ("open", "processing", "the AI assistant is answering")]
+
+    # A redelivery moves nothing and answers the status the ticket has now.
+    await conversation.Escalate(pb.EscalateRequest(
+        ticket_id=reply.ticket_id, reason=pb.ESCALATION_REASON_HUMAN_REQUEST, note="asked for a person"))
+    again = await conversation.RecordInbound(inbound(
+        reply.customer_id, content="Which browsers work?", begin_processing=True,
+        idempotency_key=await admin_db.fetchval(
+            "SELECT idempotency_key FROM conversation.messages WHERE message_id = $1::uuid",
+            reply.message_id)))
+    assert again.duplicate and again.ticket_status == pb.TICKET_STATUS_ESCALATED
+    assert await admin_db.fetchval(
+        "SELECT count(*) FROM conversation.ticket_events WHERE ticket_id = $1::uuid"
+        " AND to_status = 'processing'", reply.ticket_id) == 1
+
+    # Without it the ticket stays open for whoever picks it up, as before.
+    plain = await conversation.RecordInbound(inbound(new_id()))
+    assert plain.ticket_status == pb.TICKET_STATUS_OPEN
+
+
 async def test_without_subject_or_priority_the_ticket_gets_sensible_defaults(conversation):
     reply = await conversation.RecordInbound(inbound(new_id(), content="hi, my invoice looks wrong " * 8))
     t = (await conversation.GetTicket(pb.GetTicketRequest(ticket_id=reply.ticket_id))).ticket

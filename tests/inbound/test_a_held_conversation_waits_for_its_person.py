@@ -70,3 +70,9 @@ async def test_held_messages_skip_the_agent_and_the_customer_hears_once(
         "Any news on the quote?", "Hello?"]
     assert not [m for m in history if m.role == conv_pb.MESSAGE_ROLE_AGENT]
     assert len([m for m in history if m.role == conv_pb.MESSAGE_ROLE_SYSTEM]) == 1
+    # Their tickets wait for the person, open: the worker's RecordInbound moves a ticket to
+    # processing only when the agent answers next.
+    held = {m.ticket_id for m in history if m.content in ("Any news on the quote?", "Hello?")}
+    for ticket_id in held:
+        ticket = await conversation.GetTicket(conv_pb.GetTicketRequest(ticket_id=ticket_id))
+        assert ticket.ticket.status == conv_pb.TICKET_STATUS_OPEN

@@ -28,7 +28,7 @@ from fte.common.v1 import sender_assurance_pb2 as fte_dot_common_dot_v1_dot_send
 from fte.conversation.v1 import conversation_service_pb2 as fte_dot_conversation_dot_v1_dot_conversation__service__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n fte/agent/v1/agent_service.proto\x12\x0c\x66te.agent.v1\x1a\"fte/access/v1/access_service.proto\x1a\x1b\x66te/common/v1/channel.proto\x1a$fte/common/v1/sender_assurance.proto\x1a.fte/conversation/v1/conversation_service.proto\"\x81\x02\n\x0eRespondRequest\x12\x11\n\tticket_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x03 \x01(\t\x12\'\n\x07\x63hannel\x18\x04 \x01(\x0e\x32\x16.fte.common.v1.Channel\x12\x0f\n\x07message\x18\x05 \x01(\t\x12\x0f\n\x07subject\x18\x06 \x01(\t\x12\x15\n\rcustomer_name\x18\x07 \x01(\t\x12\x12\n\nmessage_id\x18\x08 \x01(\t\x12\x38\n\x10sender_assurance\x18\t \x01(\x0e\x32\x1e.fte.common.v1.SenderAssurance\"O\n\nTokenUsage\x12\x14\n\x0cinput_tokens\x18\x01 \x01(\x05\x12\x15\n\routput_tokens\x18\x02 \x01(\x05\x12\x14\n\x0ctotal_tokens\x18\x03 \x01(\x05\"J\n\x0c\x43hannelReply\x12\r\n\x05parts\x18\x01 \x03(\t\x12\x0c\n\x04html\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x0c\n\x04text\x18\x04 \x01(\t\"\xda\x02\n\x0fRespondResponse\x12)\n\x05reply\x18\x01 \x01(\x0b\x32\x1a.fte.agent.v1.ChannelReply\x12\x11\n\tescalated\x18\x02 \x01(\x08\x12@\n\x11\x65scalation_reason\x18\x03 \x01(\x0e\x32%.fte.conversation.v1.EscalationReason\x12\x17\n\x0f\x65scalation_note\x18\x04 \x01(\t\x12\x31\n\ntool_calls\x18\x05 \x03(\x0b\x32\x1d.fte.conversation.v1.ToolCall\x12\x13\n\x0b\x61rticle_ids\x18\x06 \x03(\t\x12\x12\n\nlatency_ms\x18\x07 \x01(\x03\x12\'\n\x05usage\x18\x08 \x01(\x0b\x32\x18.fte.agent.v1.TokenUsage\x12\r\n\x05model\x18\t \x01(\t\x12\x1a\n\x12guardrails_tripped\x18\n \x03(\t2i\n\x0c\x41gentService\x12Y\n\x07Respond\x12\x1c.fte.agent.v1.RespondRequest\x1a\x1d.fte.agent.v1.RespondResponse\"\x11\x82\xd8\x18\r\x08\x02\x12\x07inbound\x18\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n fte/agent/v1/agent_service.proto\x12\x0c\x66te.agent.v1\x1a\"fte/access/v1/access_service.proto\x1a\x1b\x66te/common/v1/channel.proto\x1a$fte/common/v1/sender_assurance.proto\x1a.fte/conversation/v1/conversation_service.proto\"\x9c\x02\n\x0eRespondRequest\x12\x11\n\tticket_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x03 \x01(\t\x12\'\n\x07\x63hannel\x18\x04 \x01(\x0e\x32\x16.fte.common.v1.Channel\x12\x0f\n\x07message\x18\x05 \x01(\t\x12\x0f\n\x07subject\x18\x06 \x01(\t\x12\x15\n\rcustomer_name\x18\x07 \x01(\t\x12\x12\n\nmessage_id\x18\x08 \x01(\t\x12\x38\n\x10sender_assurance\x18\t \x01(\x0e\x32\x1e.fte.common.v1.SenderAssurance\x12\x19\n\x11ticket_processing\x18\n \x01(\x08\"O\n\nTokenUsage\x12\x14\n\x0cinput_tokens\x18\x01 \x01(\x05\x12\x15\n\routput_tokens\x18\x02 \x01(\x05\x12\x14\n\x0ctotal_tokens\x18\x03 \x01(\x05\"J\n\x0c\x43hannelReply\x12\r\n\x05parts\x18\x01 \x03(\t\x12\x0c\n\x04html\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x0c\n\x04text\x18\x04 \x01(\t\"\xda\x02\n\x0fRespondResponse\x12)\n\x05reply\x18\x01 \x01(\x0b\x32\x1a.fte.agent.v1.ChannelReply\x12\x11\n\tescalated\x18\x02 \x01(\x08\x12@\n\x11\x65scalation_reason\x18\x03 \x01(\x0e\x32%.fte.conversation.v1.EscalationReason\x12\x17\n\x0f\x65scalation_note\x18\x04 \x01(\t\x12\x31\n\ntool_calls\x18\x05 \x03(\x0b\x32\x1d.fte.conversation.v1.ToolCall\x12\x13\n\x0b\x61rticle_ids\x18\x06 \x03(\t\x12\x12\n\nlatency_ms\x18\x07 \x01(\x03\x12\'\n\x05usage\x18\x08 \x01(\x0b\x32\x18.fte.agent.v1.TokenUsage\x12\r\n\x05model\x18\t \x01(\t\x12\x1a\n\x12guardrails_tripped\x18\n \x03(\t2i\n\x0c\x41gentService\x12Y\n\x07Respond\x12\x1c.fte.agent.v1.RespondRequest\x1a\x1d.fte.agent.v1.RespondResponse\"\x11\x82\xd8\x18\r\x08\x02\x12\x07inbound\x18\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,13 +38,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AGENTSERVICE'].methods_by_name['Respond']._loaded_options = None
   _globals['_AGENTSERVICE'].methods_by_name['Respond']._serialized_options = b'\202\330\030\r\010\002\022\007inbound\030\001'
   _globals['_RESPONDREQUEST']._serialized_start=202
-  _globals['_RESPONDREQUEST']._serialized_end=459
-  _globals['_TOKENUSAGE']._serialized_start=461
-  _globals['_TOKENUSAGE']._serialized_end=540
-  _globals['_CHANNELREPLY']._serialized_start=542
-  _globals['_CHANNELREPLY']._serialized_end=616
-  _globals['_RESPONDRESPONSE']._serialized_start=619
-  _globals['_RESPONDRESPONSE']._serialized_end=965
-  _globals['_AGENTSERVICE']._serialized_start=967
-  _globals['_AGENTSERVICE']._serialized_end=1072
+  _globals['_RESPONDREQUEST']._serialized_end=486
+  _globals['_TOKENUSAGE']._serialized_start=488
+  _globals['_TOKENUSAGE']._serialized_end=567
+  _globals['_CHANNELREPLY']._serialized_start=569
+  _globals['_CHANNELREPLY']._serialized_end=643
+  _globals['_RESPONDRESPONSE']._serialized_start=646
+  _globals['_RESPONDRESPONSE']._serialized_end=992
+  _globals['_AGENTSERVICE']._serialized_start=994
+  _globals['_AGENTSERVICE']._serialized_end=1099
 # @@protoc_insertion_point(module_scope)

@@ -11,7 +11,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RespondRequest(_message.Message):
-    __slots__ = ("ticket_id", "customer_id", "conversation_id", "channel", "message", "subject", "customer_name", "message_id", "sender_assurance")
+    __slots__ = ("ticket_id", "customer_id", "conversation_id", "channel", "message", "subject", "customer_name", "message_id", "sender_assurance", "ticket_processing")
     TICKET_ID_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -21,6 +21,7 @@ class RespondRequest(_message.Message):
     CUSTOMER_NAME_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     SENDER_ASSURANCE_FIELD_NUMBER: _ClassVar[int]
+    TICKET_PROCESSING_FIELD_NUMBER: _ClassVar[int]
     ticket_id: str
     customer_id: str
     conversation_id: str
@@ -30,7 +31,8 @@ class RespondRequest(_message.Message):
     customer_name: str
     message_id: str
     sender_assurance: _sender_assurance_pb2.SenderAssurance
-    def __init__(self, ticket_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., channel: _Optional[_Union[_channel_pb2.Channel, str]] = ..., message: _Optional[str] = ..., subject: _Optional[str] = ..., customer_name: _Optional[str] = ..., message_id: _Optional[str] = ..., sender_assurance: _Optional[_Union[_sender_assurance_pb2.SenderAssurance, str]] = ...) -> None: ...
+    ticket_processing: bool
+    def __init__(self, ticket_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., channel: _Optional[_Union[_channel_pb2.Channel, str]] = ..., message: _Optional[str] = ..., subject: _Optional[str] = ..., customer_name: _Optional[str] = ..., message_id: _Optional[str] = ..., sender_assurance: _Optional[_Union[_sender_assurance_pb2.SenderAssurance, str]] = ..., ticket_processing: _Optional[bool] = ...) -> None: ...
 
 class TokenUsage(_message.Message):
     __slots__ = ("input_tokens", "output_tokens", "total_tokens")

@@ -233,7 +233,7 @@ class ToolCall(_message.Message):
     def __init__(self, name: _Optional[str] = ..., arguments_json: _Optional[str] = ..., ok: _Optional[bool] = ...) -> None: ...
 
 class RecordInboundRequest(_message.Message):
-    __slots__ = ("customer_id", "channel", "idempotency_key", "content", "subject", "thread_ref", "sender_name", "category", "priority", "requested_ticket_id", "receive_time", "sender_assurance")
+    __slots__ = ("customer_id", "channel", "idempotency_key", "content", "subject", "thread_ref", "sender_name", "category", "priority", "requested_ticket_id", "receive_time", "sender_assurance", "begin_processing")
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
@@ -246,6 +246,7 @@ class RecordInboundRequest(_message.Message):
     REQUESTED_TICKET_ID_FIELD_NUMBER: _ClassVar[int]
     RECEIVE_TIME_FIELD_NUMBER: _ClassVar[int]
     SENDER_ASSURANCE_FIELD_NUMBER: _ClassVar[int]
+    BEGIN_PROCESSING_FIELD_NUMBER: _ClassVar[int]
     customer_id: str
     channel: _channel_pb2.Channel
     idempotency_key: str
@@ -258,10 +259,11 @@ class RecordInboundRequest(_message.Message):
     requested_ticket_id: str
     receive_time: _timestamp_pb2.Timestamp
     sender_assurance: _sender_assurance_pb2.SenderAssurance
-    def __init__(self, customer_id: _Optional[str] = ..., channel: _Optional[_Union[_channel_pb2.Channel, str]] = ..., idempotency_key: _Optional[str] = ..., content: _Optional[str] = ..., subject: _Optional[str] = ..., thread_ref: _Optional[str] = ..., sender_name: _Optional[str] = ..., category: _Optional[str] = ..., priority: _Optional[_Union[TicketPriority, str]] = ..., requested_ticket_id: _Optional[str] = ..., receive_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sender_assurance: _Optional[_Union[_sender_assurance_pb2.SenderAssurance, str]] = ...) -> None: ...
+    begin_processing: bool
+    def __init__(self, customer_id: _Optional[str] = ..., channel: _Optional[_Union[_channel_pb2.Channel, str]] = ..., idempotency_key: _Optional[str] = ..., content: _Optional[str] = ..., subject: _Optional[str] = ..., thread_ref: _Optional[str] = ..., sender_name: _Optional[str] = ..., category: _Optional[str] = ..., priority: _Optional[_Union[TicketPriority, str]] = ..., requested_ticket_id: _Optional[str] = ..., receive_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sender_assurance: _Optional[_Union[_sender_assurance_pb2.SenderAssurance, str]] = ..., begin_processing: _Optional[bool] = ...) -> None: ...
 
 class RecordInboundResponse(_message.Message):
-    __slots__ = ("customer_id", "conversation_id", "ticket_id", "message_id", "duplicate", "new_conversation", "channel_switch", "held_by", "hold_notice_due")
+    __slots__ = ("customer_id", "conversation_id", "ticket_id", "message_id", "duplicate", "new_conversation", "channel_switch", "held_by", "hold_notice_due", "ticket_status")
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
     TICKET_ID_FIELD_NUMBER: _ClassVar[int]
@@ -271,6 +273,7 @@ class RecordInboundResponse(_message.Message):
     CHANNEL_SWITCH_FIELD_NUMBER: _ClassVar[int]
     HELD_BY_FIELD_NUMBER: _ClassVar[int]
     HOLD_NOTICE_DUE_FIELD_NUMBER: _ClassVar[int]
+    TICKET_STATUS_FIELD_NUMBER: _ClassVar[int]
     customer_id: str
     conversation_id: str
     ticket_id: str
@@ -280,7 +283,8 @@ class RecordInboundResponse(_message.Message):
     channel_switch: ChannelSwitch
     held_by: str
     hold_notice_due: bool
-    def __init__(self, customer_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., ticket_id: _Optional[str] = ..., message_id: _Optional[str] = ..., duplicate: _Optional[bool] = ..., new_conversation: _Optional[bool] = ..., channel_switch: _Optional[_Union[ChannelSwitch, _Mapping]] = ..., held_by: _Optional[str] = ..., hold_notice_due: _Optional[bool] = ...) -> None: ...
+    ticket_status: TicketStatus
+    def __init__(self, customer_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., ticket_id: _Optional[str] = ..., message_id: _Optional[str] = ..., duplicate: _Optional[bool] = ..., new_conversation: _Optional[bool] = ..., channel_switch: _Optional[_Union[ChannelSwitch, _Mapping]] = ..., held_by: _Optional[str] = ..., hold_notice_due: _Optional[bool] = ..., ticket_status: _Optional[_Union[TicketStatus, str]] = ...) -> None: ...
 
 class RecordOutboundRequest(_message.Message):
     __slots__ = ("ticket_id", "content", "channel", "reply_id", "role", "input_tokens", "output_tokens", "latency_ms", "tool_calls", "delivery_status")
