@@ -167,7 +167,7 @@ async def build(
     resources: contextlib.AsyncExitStack, settings: AccessSettings | None = None
 ) -> Mount:
     settings = settings or AccessSettings()
-    pool = await owned_pool(resources, settings, "access")
+    pool = await owned_pool(resources, settings, "access", session_state=False)
     http = await resources.enter_async_context(httpx.AsyncClient(follow_redirects=False))
     store = AccessStore(pool)
     authenticator = Authenticator(

@@ -24,9 +24,23 @@ class _Connection(asyncpg.Connection):
             await super().reset(timeout=timeout)
 
 
-async def open_pool(dsn: str, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+class _SessionlessConnection(_Connection):
+    """A connection of a service whose code leaves nothing in the session between two uses (no
+    advisory lock outside a transaction, no LISTEN, no SET but SET LOCAL, no cursor outside a
+    transaction): its release skips the reset query, one round trip of ~90 µs of CPU, client
+    and server together, about eight per reply. asyncpg still rolls back a transaction a
+    released connection left open, whatever the query (`Connection.reset`)."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
+async def open_pool(dsn: str, min_size: int = 1, max_size: int = 10, *,
+                    session_state: bool = True) -> asyncpg.Pool:
     """Connects with the service's own role; every query runs with a statement timeout so a
-    stuck query cannot outlive the RPC deadline by much."""
+    stuck query cannot outlive the RPC deadline by much. `session_state=False` for a service
+    that keeps nothing in a session (`_SessionlessConnection`); the edge's outbox holds a
+    session advisory lock, which the reset frees should its unlock fail."""
     if not dsn:
         raise Unavailable("DATABASE_URL is not set")
     return await asyncpg.create_pool(
@@ -34,15 +48,17 @@ async def open_pool(dsn: str, min_size: int = 1, max_size: int = 10) -> asyncpg.
         min_size=min_size,
         max_size=max_size,
         command_timeout=15,
-        connection_class=_Connection,
+        connection_class=_Connection if session_state else _SessionlessConnection,
         server_settings={"statement_timeout": "15000", "application_name": "fte"},
     )
 
 
-async def owned_pool(resources: contextlib.AsyncExitStack, settings: Settings, name: str) -> asyncpg.Pool:
-    """The service's pool (DATABASE_URL, DB_POOL_MIN/MAX), closed with `resources`, and read at
-    every scrape as `fte_db_pool_connections{pool=name}`."""
-    pool = await open_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
+async def owned_pool(resources: contextlib.AsyncExitStack, settings: Settings, name: str, *,
+                     session_state: bool = True) -> asyncpg.Pool:
+    """The service's pool (DATABASE_URL, DB_POOL_MIN/MAX; `session_state` as `open_pool`),
+    closed with `resources`, and read at every scrape as `fte_db_pool_connections{pool=name}`."""
+    pool = await open_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max,
+                           session_state=session_state)
     resources.push_async_callback(pool.close)
     observe_pool(name, pool)
     return pool

@@ -377,7 +377,7 @@ async def build(
     clock: Clock = tickets.utc_now,
 ) -> list[Servicer]:
     settings = settings or ConversationSettings()
-    pool = await owned_pool(resources, settings, "conversation")
+    pool = await owned_pool(resources, settings, "conversation", session_state=False)
     zero(TICKETS_CLOSED, channels.BY_VALUE.values(), ("agent", "person"))
     zero(FIRST_REPLIES, TEAMS.emails, ("kept", "breached"))
     channel = settings.channel(resources, settings.identity_addr, settings.identity_timeout_s)

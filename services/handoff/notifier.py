@@ -292,7 +292,7 @@ async def run(settings: NotifierSettings, stop: asyncio.Event, routes: Routes | 
     """Consumes escalations until `stop`: the database pool, producer, gRPC channels and HTTP
     client are opened here and closed on the way out."""
     async with contextlib.AsyncExitStack() as resources:
-        pool = await owned_pool(resources, settings, "notifier")
+        pool = await owned_pool(resources, settings, "notifier", session_state=False)
         producer = new_producer(settings.kafka_bootstrap_servers, "notifier")
         await producer.start()
         resources.push_async_callback(producer.stop)

@@ -362,7 +362,7 @@ async def build(
     zero(IDENTIFICATIONS, channels.BY_VALUE.values(), ("new", "known", "cross_channel"))
     delivery = CodeDelivery(settings.kafka_bootstrap_servers)
     resources.push_async_callback(delivery.close)
-    pool = await owned_pool(resources, settings, "identity")
+    pool = await owned_pool(resources, settings, "identity", session_state=False)
     channel = settings.channel(resources, settings.conversation_addr)
     servicer = IdentityServicer(
         IdentityStore(pool),

@@ -110,7 +110,7 @@ async def build(
     settings = settings or KnowledgeSettings()
     if embedder is None:
         embedder = await resources.enter_async_context(build_embedder(settings))
-    pool = await owned_pool(resources, settings, "knowledge")
+    pool = await owned_pool(resources, settings, "knowledge", session_state=False)
     return [
         Servicer(
             knowledge_grpc.add_KnowledgeServiceServicer_to_server,
