@@ -21,6 +21,8 @@ from pathlib import Path
 STACK_BASES_BELOW = 20000
 WORKER_STRIDE = 1000
 _FREE_PORTS_BELOW = 32000
+# The ports free_port gave out in this process.
+_given: set[int] = set()
 
 
 def _worker_index(worker: str) -> int:
@@ -75,6 +77,3 @@ def free_port() -> int:
         _given.add(port)
         return port
     raise RuntimeError(f"no free port in {low}..{high}")
-
-
-_given: set[int] = set()
