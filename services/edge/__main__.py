@@ -47,10 +47,25 @@ def build(settings: EdgeSettings) -> ASGIApp:
     return LoadShedding(edge, settings.edge_max_in_flight, settings.edge_shed_retry_after_s)
 
 
+class FailedRequestsOnly(logging.Filter):
+    """On uvicorn's access logger (HTTP_ACCESS_LOG=errors): the lines of 4xx and 5xx answers
+    pass, the others are dropped before they are formatted. uvicorn logs each request with the
+    status as its last argument."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        return not (isinstance(args, tuple) and args and isinstance(args[-1], int) and args[-1] < 400)
+
+
 def app() -> ASGIApp:
     """uvicorn's factory, called in every serving process: its own logs, tracer and app."""
     settings = EdgeSettings()
     setup_logging("edge", settings.log_level)
+    access = logging.getLogger("uvicorn.access")
+    for installed in [f for f in access.filters if isinstance(f, FailedRequestsOnly)]:
+        access.removeFilter(installed)
+    if settings.http_access_log == "errors":
+        access.addFilter(FailedRequestsOnly())
     setup_tracing("edge", settings.otel_exporter_otlp_endpoint)
     edge = build(settings)
     freeze_startup_heap()
@@ -79,6 +94,7 @@ def main() -> None:
             host=settings.http_host,
             port=settings.http_port,
             log_config=None,
+            access_log=settings.http_access_log != "off",
             # Named rather than left to "auto", so a missing wheel fails at start instead of
             # quietly serving on asyncio's loop and h11 (services/common/loop.py).
             loop="uvloop",

@@ -48,6 +48,11 @@ class EdgeSettings(Settings):
     # between requests met a reset ("HTTP 0") whenever the close and their request crossed,
     # often under load, when the edge runs its timers late.
     http_keep_alive_s: int = Field(default=75, ge=1)
+    # uvicorn's access log, one JSON line per answered request: `errors` logs the 4xx and 5xx
+    # answers only, `all` every request, `off` none. Every request is already a span in its
+    # trace and a count in http_requests_total; a line per success cost the edge ~10% of its
+    # CPU per submit (tests/bench/README.md).
+    http_access_log: Literal["errors", "all", "off"] = "errors"
     # Processes serving the HTTP port (uvicorn's workers, sharing its socket), each with its own
     # Kafka producer and in-flight limit. Over 1: /metrics sums every process (prometheus-client's
     # multiprocess mode), and the rate limits are per process unless RATE_LIMIT_STORAGE_URI is set.

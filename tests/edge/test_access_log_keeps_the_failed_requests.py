@@ -1,0 +1,87 @@
+"""HTTP_ACCESS_LOG: what `python -m services.edge` writes to its log for each answered request.
+`errors` (the default) keeps the lines of 4xx and 5xx answers only, `all` every request, `off`
+none. The edge is the real process on a real Kafka; its stdout is read after SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+
+import httpx
+import pytest
+
+from devstack import REPO_ROOT
+from tests.edge.conftest import valid_form
+from tests.polling import until
+from tests.ports import free_port
+
+
+async def submit_log_lines(stack, identity_address, conversation_address, setting: str | None) -> list[str]:
+    """The access-log messages of one accepted and one malformed POST /support/submit."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{REPO_ROOT}:{REPO_ROOT / 'gen' / 'python'}",
+        "HTTP_PORT": str(port), "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap_servers,
+        "IDENTITY_ADDR": identity_address, "CONVERSATION_ADDR": conversation_address,
+        "ACCESS_ADDR": "127.0.0.1:9", "DISPATCHER_ADDR": "127.0.0.1:9",
+        "RATE_LIMIT_PER_IP": "1000/minute", "RATE_LIMIT_PER_SENDER": "1000/minute",
+        "RATE_LIMIT_STORAGE_URI": "", "OTEL_EXPORTER_OTLP_ENDPOINT": "", "LOG_LEVEL": "INFO",
+    }
+    env.pop("HTTP_ACCESS_LOG", None)
+    if setting is not None:
+        env["HTTP_ACCESS_LOG"] = setting
+    proc = await asyncio.create_subprocess_exec(
+        str(REPO_ROOT / ".venv/bin/python"), "-m", "services.edge", cwd=REPO_ROOT, env=env,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            async def serving():
+                with contextlib.suppress(httpx.HTTPError):
+                    return (await http.get("/metrics")).status_code == 200
+            await until(serving, "the edge serving", timeout=60)
+            accepted = await http.post("/support/submit", json=valid_form(email="access-log@example.com"))
+            assert accepted.status_code == 202, accepted.text
+            malformed = await http.post("/support/submit", content=b'{"name": ',
+                                        headers={"content-type": "application/json"})
+            assert malformed.status_code == 422, malformed.text
+        os.kill(proc.pid, signal.SIGTERM)
+        out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()
+    lines = []
+    for raw in out.decode(errors="replace").splitlines():
+        with contextlib.suppress(ValueError):
+            entry = json.loads(raw)
+            if entry.get("logger") == "uvicorn.access" and "/support/submit" in entry.get("message", ""):
+                lines.append(entry["message"])
+    return lines
+
+
+@pytest.mark.parametrize(("setting", "statuses"), [
+    (None, ["422"]),  # the default: errors
+    ("errors", ["422"]),
+    ("all", ["202", "422"]),
+    ("off", []),
+])
+async def test_the_access_log_keeps_what_the_setting_says(
+        stack, identity_address, conversation_address, setting, statuses):
+    lines = await submit_log_lines(stack, identity_address, conversation_address, setting)
+    assert [line.rsplit(" ", 1)[-1] for line in lines] == statuses, lines
+    assert all('"POST /support/submit HTTP/1.1"' in line for line in lines), lines
+
+
+def test_a_setting_that_is_not_one_of_the_three_stops_the_edge_before_it_serves():
+    from pydantic import ValidationError
+
+    from services.edge.settings import EdgeSettings
+
+    with pytest.raises(ValidationError, match="http_access_log"):
+        EdgeSettings(http_access_log="some")
