@@ -78,7 +78,7 @@ async def test_the_access_log_keeps_what_the_setting_says(
     assert all('"POST /support/submit HTTP/1.1"' in line for line in lines), lines
 
 
-def test_a_setting_that_is_not_one_of_the_three_stops_the_edge_before_it_serves():
+def test_a_setting_that_is_not_one_of_the_three_is_refused():
     from pydantic import ValidationError
 
     from services.edge.settings import EdgeSettings
