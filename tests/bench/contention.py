@@ -18,8 +18,7 @@ import sys
 import time
 
 from devstack import REPO_ROOT
-
-TICKETS = REPO_ROOT / "tests" / "agent" / "eval" / "tickets.jsonl"
+from tests.bench.end_to_end import TICKETS
 
 
 def _detect_for(seconds: float) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator
 
 import httpx
@@ -14,8 +15,29 @@ import uvicorn
 from starlette.types import ASGIApp
 from fte.access.v1 import access_service_pb2 as access_pb
 
+from devstack import REPO_ROOT
 from services.edge.app import create_app
 from services.edge.settings import EdgeSettings
+
+
+def edge_process_env(port: int, bootstrap_servers: str, identity_address: str,
+                     conversation_address: str, **settings: str) -> dict[str, str]:
+    """The environment for `python -m services.edge` as a process of its own on `port`: the test
+    Kafka and services, no access or dispatcher behind it, limits out of the way, no exporter;
+    `settings` (EDGE_WORKERS=..., ...) on top."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{REPO_ROOT}:{REPO_ROOT / 'gen' / 'python'}",
+        "HTTP_PORT": str(port), "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
+        "IDENTITY_ADDR": identity_address, "CONVERSATION_ADDR": conversation_address,
+        "ACCESS_ADDR": "127.0.0.1:9", "DISPATCHER_ADDR": "127.0.0.1:9",
+        "RATE_LIMIT_PER_IP": "1000/minute", "RATE_LIMIT_PER_SENDER": "1000/minute",
+        "RATE_LIMIT_STORAGE_URI": "", "OTEL_EXPORTER_OTLP_ENDPOINT": "",
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env.pop("HTTP_ACCESS_LOG", None)
+    env.update(settings)
+    return env
 
 
 @contextlib.asynccontextmanager

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from devstack import REPO_ROOT
-from tests.edge.conftest import valid_form
+from tests.edge.conftest import edge_process_env, valid_form
 from tests.polling import until
 from tests.ports import free_port
 
@@ -22,18 +22,8 @@ from tests.ports import free_port
 async def submit_log_lines(stack, identity_address, conversation_address, setting: str | None) -> list[str]:
     """The access-log messages of one accepted and one malformed POST /support/submit."""
     port = free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": f"{REPO_ROOT}:{REPO_ROOT / 'gen' / 'python'}",
-        "HTTP_PORT": str(port), "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap_servers,
-        "IDENTITY_ADDR": identity_address, "CONVERSATION_ADDR": conversation_address,
-        "ACCESS_ADDR": "127.0.0.1:9", "DISPATCHER_ADDR": "127.0.0.1:9",
-        "RATE_LIMIT_PER_IP": "1000/minute", "RATE_LIMIT_PER_SENDER": "1000/minute",
-        "RATE_LIMIT_STORAGE_URI": "", "OTEL_EXPORTER_OTLP_ENDPOINT": "", "LOG_LEVEL": "INFO",
-    }
-    env.pop("HTTP_ACCESS_LOG", None)
-    if setting is not None:
-        env["HTTP_ACCESS_LOG"] = setting
+    env = edge_process_env(port, stack.bootstrap_servers, identity_address, conversation_address,
+                           LOG_LEVEL="INFO", **({"HTTP_ACCESS_LOG": setting} if setting is not None else {}))
     proc = await asyncio.create_subprocess_exec(
         str(REPO_ROOT / ".venv/bin/python"), "-m", "services.edge", cwd=REPO_ROOT, env=env,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 
 from devstack import REPO_ROOT
-from tests.edge.conftest import valid_form
+from tests.edge.conftest import edge_process_env, valid_form
 from tests.observability.scrape import parse
 from tests.polling import until
 from tests.ports import free_port
@@ -59,17 +59,8 @@ async def scrape_fresh(url: str):
 async def test_two_workers_serve_one_port_share_metrics_and_stop_on_sigterm(
         stack, identity_address, conversation_address):
     port = free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": f"{REPO_ROOT}:{REPO_ROOT / 'gen' / 'python'}",
-        "HTTP_PORT": str(port), "EDGE_WORKERS": "2",
-        "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap_servers,
-        "IDENTITY_ADDR": identity_address, "CONVERSATION_ADDR": conversation_address,
-        "ACCESS_ADDR": "127.0.0.1:9", "DISPATCHER_ADDR": "127.0.0.1:9",
-        "RATE_LIMIT_PER_IP": "1000/minute", "RATE_LIMIT_PER_SENDER": "1000/minute",
-        "RATE_LIMIT_STORAGE_URI": "", "OTEL_EXPORTER_OTLP_ENDPOINT": "",
-    }
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env = edge_process_env(port, stack.bootstrap_servers, identity_address, conversation_address,
+                           EDGE_WORKERS="2")
     proc = await asyncio.create_subprocess_exec(
         str(REPO_ROOT / ".venv/bin/python"), "-m", "services.edge", cwd=REPO_ROOT, env=env,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
