@@ -61,11 +61,8 @@ def app() -> ASGIApp:
     """uvicorn's factory, called in every serving process: its own logs, tracer and app."""
     settings = EdgeSettings()
     setup_logging("edge", settings.log_level)
-    access = logging.getLogger("uvicorn.access")
-    for installed in [f for f in access.filters if isinstance(f, FailedRequestsOnly)]:
-        access.removeFilter(installed)
     if settings.http_access_log == "errors":
-        access.addFilter(FailedRequestsOnly())
+        logging.getLogger("uvicorn.access").addFilter(FailedRequestsOnly())
     setup_tracing("edge", settings.otel_exporter_otlp_endpoint)
     edge = build(settings)
     freeze_startup_heap()
