@@ -12,7 +12,8 @@ import uuid
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 _instrumented = False
@@ -64,17 +65,14 @@ def setup_tracing(
     return provider
 
 
-def drop_url_query(span: trace.Span | None, scope: dict) -> None:
-    """The edge's `server_request_hook`: its HTTP server spans keep the URL without the query
-    string, which can hold an address (`/customers/lookup?email=…`). The route and path stay."""
-    if span is None or not span.is_recording():
-        return
-    attributes = getattr(span, "attributes", None) or {}
-    url = attributes.get("http.url")
-    if isinstance(url, str) and "?" in url:
-        span.set_attribute("http.url", url.partition("?")[0])
-    if attributes.get("url.query"):
-        span.set_attribute("url.query", "")
+class UrlQueryDropped(SpanProcessor):
+    """The edge's: its HTTP server spans keep the path and the route but not the query string,
+    which can hold an address (`/customers/lookup?email=…`). Set empty as the span starts, before
+    any exporter sees it."""
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        if span.attributes.get("url.query"):
+            span.set_attribute("url.query", "")
 
 
 def shutdown_tracing() -> None:

@@ -66,6 +66,20 @@ HTTP_METRICS = (
     http_metrics.latency(should_include_status=False, buckets=(0.1, 0.5, 1)),
 )
 
+# FastAPI's own OpenTelemetry instrumentation: one server span per request ("POST /support/
+# submit", its route, method, status), a child of the caller's traceparent, whenever the process
+# has a tracer provider (__main__ sets it up). No spans for dependency resolution, the endpoint and
+# serialization: they would triple the spans of a submit. No OTel metrics or logs: the metrics are
+# Prometheus's (HTTP_METRICS), the logs the process's own. Health, readiness and scrapes untraced.
+_UNTRACED_PATHS = frozenset({"/health", "/ready", "/metrics"})
+TELEMETRY = {
+    "tracing": True,
+    "operation_spans": False,
+    "metrics": False,
+    "logs": False,
+    "exclude": lambda scope: scope["path"] in _UNTRACED_PATHS,
+}
+
 _STATUS_NAMES = {
     conv_pb.TICKET_STATUS_OPEN: "open",
     conv_pb.TICKET_STATUS_PROCESSING: "processing",
@@ -206,10 +220,7 @@ def create_app(settings: EdgeSettings | None = None, channels: ChannelSettings |
         description="Webhooks and the web support form in; ticket status out.",
         version="1.0.0",
         lifespan=lifespan,
-        # Traced by opentelemetry-instrumentation-fastapi (__main__.build), with its hook that
-        # keeps query strings out of spans; FastAPI's own telemetry would look for it on every
-        # request (a walk of the middleware stack) and record metrics nobody reads.
-        telemetry={"tracing": False, "metrics": False, "logs": False},
+        telemetry=TELEMETRY,
     )
     app.add_middleware(
         CORSMiddleware,
