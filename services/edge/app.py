@@ -71,12 +71,14 @@ HTTP_METRICS = (
 # has a tracer provider (__main__ sets it up). No spans for dependency resolution, the endpoint and
 # serialization: they would triple the spans of a submit. No OTel metrics or logs: the metrics are
 # Prometheus's (HTTP_METRICS), the logs the process's own. Health, readiness and scrapes untraced.
+# The exporter is the one setup_tracing adds: FASTAPI_OTEL_AUTO_CONFIGURE would add a second.
 _UNTRACED_PATHS = frozenset({"/health", "/ready", "/metrics"})
 TELEMETRY = {
     "tracing": True,
     "operation_spans": False,
     "metrics": False,
     "logs": False,
+    "auto_configure": False,
     "exclude": lambda scope: scope["path"] in _UNTRACED_PATHS,
 }
 
