@@ -85,10 +85,12 @@ class WorkerSettings(Settings):
     # How long Kafka may keep refusing a dead letter before the record is left uncommitted (and
     # read again): an outage neither loses the record nor holds a shutdown forever.
     dlq_publish_timeout_s: float = 30.0
-    # Messages handled at once (WORKER_MAX_IN_FLIGHT), whichever partitions they came on, taken
-    # in the order they were fetched; one sender's messages (the record key) stay in order.
-    # 0: one per partition this worker is assigned (what it had in flight at most before).
-    worker_max_in_flight: int = Field(default=0, ge=0)
+    # Messages this worker process handles at once (WORKER_MAX_IN_FLIGHT), whichever partitions
+    # they came on, taken in the order they were fetched; one sender's messages (the record key)
+    # stay in order. A number per process, so every replica brings its own: with one per
+    # partition assigned (0, the old default) the group's total stayed the partition count however
+    # many replicas ran, and a second replica split the first one's work instead of adding to it.
+    worker_max_in_flight: int = Field(default=6, ge=0)
 
 
 def reply_id_for(idempotency_key: str, suffix: str = "") -> str:
