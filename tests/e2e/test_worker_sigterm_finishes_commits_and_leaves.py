@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 import asyncpg
 from fte.events.v1 import events_pb2
 
-from devstack import kafka
 from services.common import topics
+from services.inbound.worker import WorkerSettings
 from tests.e2e.probes import committed_offsets, eventually, group_members, read_topic, submit_many, ticket_rows
 
 N = 60
@@ -72,10 +72,10 @@ async def test_sigterm_finishes_in_hand_commits_leaves_the_group_and_exits_0(htt
         rows = await ticket_rows(stack.admin_dsn, ticket_ids)
         answered = {t for t, r in rows.items() if r.outbound}
         assert 0 < len(answered) < N, f"not stopped mid-stream: {len(answered)} of {N} answered"
-        # After the signal only the records in hand (one per partition at most) are finished,
+        # After the signal only the records in hand (WORKER_MAX_IN_FLIGHT at most) are finished,
         # not the rest of the fetched batch: counted by when each reply was stored, so answers
         # that landed just before the signal are not taken for answers after it.
-        in_hand = kafka.topic_partitions()[topics.INCOMING]
+        in_hand = WorkerSettings.model_fields["worker_max_in_flight"].default  # the pipeline's worker sets none
         after = await _answered_since(stack.admin_dsn, ticket_ids, signalled_at)
         assert after <= in_hand, f"{after} answered after SIGTERM"
         # Every message the worker started on (its ticket is stored) was finished before exit.
