@@ -347,6 +347,11 @@ async def run_channel(
     """One channel's consumer, in a consumer group of its own: an outage holds this channel's
     queue (in order, nothing dropped) while the other channels keep flowing; a bad record is
     parked in the DLQ."""
+    # A web reply's notice is sent with nothing recorded (`handle`): only its committed offset
+    # keeps it from going out again after a crash. So the channel that carries the notices
+    # commits each record at once, not up to the consume loop's interval (0.25 s) behind: a
+    # dispatcher killed in that interval had sent a customer the same notice twice (chaos test).
+    at_once = {"commit_interval_s": 0.0} if sender.channel == channel_pb2.CHANNEL_EMAIL else {}
     await consume(
         settings.kafka_bootstrap_servers,
         f"{settings.consumer_group_prefix}-{topics.channel_slug(sender.channel)}",
@@ -358,6 +363,7 @@ async def run_channel(
         retry=dispatcher.retry,
         dead_letter=dispatcher.dead_letter,
         max_records=50,
+        **at_once,
     )
 
 
