@@ -48,8 +48,9 @@ class EdgeSettings(Settings):
     # between requests met a reset ("HTTP 0") whenever the close and their request crossed,
     # often under load, when the edge runs its timers late.
     http_keep_alive_s: int = Field(default=75, ge=1)
-    # uvicorn's access log, one JSON line per answered request: `errors` logs the 4xx and 5xx
-    # answers only, `all` every request, `off` none. Every request is already a span in its
+    # The access log (logger `services.edge.access`, `__main__.AccessLog`), one JSON line per
+    # answered request in uvicorn's words, without the query string: `errors` logs the 4xx and
+    # 5xx answers only, `all` every request, `off` none. Every request is already a span in its
     # trace and a count in http_requests_total; a line per success cost the edge ~10% of its
     # CPU per submit (tests/bench/README.md).
     http_access_log: Literal["errors", "all", "off"] = "errors"

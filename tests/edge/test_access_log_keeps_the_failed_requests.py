@@ -1,6 +1,7 @@
 """HTTP_ACCESS_LOG: what `python -m services.edge` writes to its log for each answered request.
 `errors` (the default) keeps the lines of 4xx and 5xx answers only, `all` every request, `off`
-none. The edge is the real process on a real Kafka; its stdout is read after SIGTERM."""
+none. No line carries the query string (it can hold an address). The edge is the real process on
+a real Kafka; its stdout is read after SIGTERM."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ from tests.polling import until
 from tests.ports import free_port
 
 
-async def submit_log_lines(stack, identity_address, conversation_address, setting: str | None) -> list[str]:
-    """The access-log messages of one accepted and one malformed POST /support/submit."""
+async def access_log_lines(stack, identity_address, conversation_address, setting: str | None) -> list[str]:
+    """The access-log messages of one accepted and one malformed POST /support/submit, and of
+    one customer lookup by email without a credential (401)."""
     port = free_port()
     env = edge_process_env(port, stack.bootstrap_servers, identity_address, conversation_address,
                            LOG_LEVEL="INFO", **({"HTTP_ACCESS_LOG": setting} if setting is not None else {}))
@@ -40,6 +42,8 @@ async def submit_log_lines(stack, identity_address, conversation_address, settin
             malformed = await http.post("/support/submit", content=b'{"name": ',
                                         headers={"content-type": "application/json"})
             assert malformed.status_code == 422, malformed.text
+            lookup = await http.get("/customers/lookup", params={"email": "hidden-from-logs@example.com"})
+            assert lookup.status_code == 401, lookup.text
         os.kill(proc.pid, signal.SIGTERM)
         out, _ = await asyncio.wait_for(proc.communicate(), 60)
     finally:
@@ -50,7 +54,7 @@ async def submit_log_lines(stack, identity_address, conversation_address, settin
     for raw in out.decode(errors="replace").splitlines():
         with contextlib.suppress(ValueError):
             entry = json.loads(raw)
-            if entry.get("logger") == "uvicorn.access" and "/support/submit" in entry.get("message", ""):
+            if entry.get("logger") == "services.edge.access":
                 lines.append(entry["message"])
     return lines
 
@@ -63,9 +67,14 @@ async def submit_log_lines(stack, identity_address, conversation_address, settin
 ])
 async def test_the_access_log_keeps_what_the_setting_says(
         stack, identity_address, conversation_address, setting, statuses):
-    lines = await submit_log_lines(stack, identity_address, conversation_address, setting)
-    assert [line.rsplit(" ", 1)[-1] for line in lines] == statuses, lines
-    assert all('"POST /support/submit HTTP/1.1"' in line for line in lines), lines
+    lines = await access_log_lines(stack, identity_address, conversation_address, setting)
+    submits = [line for line in lines if "/support/submit" in line]
+    assert [line.rsplit(" ", 1)[-1] for line in submits] == statuses, lines
+    assert all('"POST /support/submit HTTP/1.1"' in line for line in submits), lines
+    lookups = [line for line in lines if "/customers/lookup" in line]
+    assert [line.split(" - ", 1)[1] for line in lookups] == (
+        [] if setting == "off" else ['"GET /customers/lookup HTTP/1.1" 401']), lines
+    assert not any("hidden-from-logs" in line or "?" in line for line in lines), lines
 
 
 def test_a_setting_that_is_not_one_of_the_three_is_refused():
