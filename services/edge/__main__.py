@@ -82,9 +82,12 @@ class AccessLog:
         try:
             await self.app(scope, receive, status_seen)
         except Exception:
-            status = status or 500  # uvicorn answers 500 for an app that raised before answering
+            status = status or 500  # raised before answering: uvicorn answers 500
             raise
+        else:
+            status = status or 500  # returned without answering: uvicorn answers 500
         finally:
+            # Not on cancellation (a stop cutting a request short): nothing was answered.
             if status and status >= self.least:
                 client = scope.get("client")
                 ACCESS_LOG.info('%s - "%s %s HTTP/%s" %d', f"{client[0]}:{client[1]}" if client else "-",

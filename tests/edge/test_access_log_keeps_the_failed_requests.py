@@ -84,3 +84,29 @@ def test_a_setting_that_is_not_one_of_the_three_is_refused():
 
     with pytest.raises(ValidationError, match="http_access_log"):
         EdgeSettings(http_access_log="some")
+
+
+@pytest.mark.parametrize("failing", ["raises", "returns without answering"])
+async def test_a_request_the_app_never_answered_is_logged_as_the_500_uvicorn_sends(caplog, failing):
+    from services.edge.__main__ import ACCESS_LOG, AccessLog
+
+    async def app(scope, receive, send):
+        if failing == "raises":
+            raise RuntimeError("boom")
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/support/submit", "query_string": b"email=a%40b.c",
+             "http_version": "1.1", "client": ("127.0.0.1", 50000)}
+    with caplog.at_level("INFO", logger=ACCESS_LOG.name):
+        if failing == "raises":
+            with pytest.raises(RuntimeError):
+                await AccessLog(app, failed_only=True)(scope, None, send)
+        else:
+            await AccessLog(app, failed_only=True)(scope, None, send)
+    assert [r.getMessage() for r in caplog.records if r.name == ACCESS_LOG.name] == [
+        '127.0.0.1:50000 - "POST /support/submit HTTP/1.1" 500']
+    assert sent == []
