@@ -79,19 +79,20 @@ class AccessLog:
                 status = message["status"]
             await send(message)
 
+        # An app that raised or returned before answering gets uvicorn's 500. A cancelled request
+        # (a stop cutting it short) was not answered, so it has no line.
         try:
             await self.app(scope, receive, status_seen)
         except Exception:
-            status = status or 500  # raised before answering: uvicorn answers 500
+            self._line(scope, status or 500)
             raise
-        else:
-            status = status or 500  # returned without answering: uvicorn answers 500
-        finally:
-            # Not on cancellation (a stop cutting a request short): nothing was answered.
-            if status and status >= self.least:
-                client = scope.get("client")
-                ACCESS_LOG.info('%s - "%s %s HTTP/%s" %d', f"{client[0]}:{client[1]}" if client else "-",
-                                scope["method"], scope["path"], scope["http_version"], status)
+        self._line(scope, status or 500)
+
+    def _line(self, scope: Scope, status: int) -> None:
+        if status >= self.least:
+            client = scope.get("client")
+            ACCESS_LOG.info('%s - "%s %s HTTP/%s" %d', f"{client[0]}:{client[1]}" if client else "-",
+                            scope["method"], scope["path"], scope["http_version"], status)
 
 
 def app() -> ASGIApp:
