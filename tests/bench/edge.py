@@ -1,4 +1,6 @@
-"""Figure 1: POST /support/submit on the real edge against a no-op FastAPI app.
+"""Figure 1: POST /support/submit on the real edge against a no-op FastAPI app, and against
+the same no-op with only the edge's server span (`noop_app.py --traced`): the floor that
+tracing every request sets before the edge does any work of its own.
 
 Both servers get the same load from the same client (tests/bench/loadgen.py, a separate
 process), alternating, for a fixed number of requests. Besides requests/s and latency, the
@@ -67,11 +69,17 @@ async def _wait_port(port: int, timeout: float = 30) -> None:
         await asyncio.sleep(0.1)
 
 
+# The servers of the edge phase, in the order each round runs them: the name the table, the JSON
+# and `EdgeResult.best` know each by.
+NOOP, NOOP_TRACED, EDGE = "no-op", "no-op-traced", "edge"
+
+
 @contextlib.asynccontextmanager
-async def noop_server():
+async def noop_server(traced: bool = False):
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
-        PYTHON, "-m", "tests.bench.noop_app", "--port", str(port), cwd=REPO_ROOT, env=_env(),
+        PYTHON, "-m", "tests.bench.noop_app", "--port", str(port), *(["--traced"] if traced else []),
+        cwd=REPO_ROOT, env=_env(),
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL, start_new_session=True,
     )
@@ -102,8 +110,10 @@ async def run(edge_url: str, edge_pid: int, broker_pid: int | None, *, requests:
     """With `profile_dir`, each server's first measured round is also a flame graph (its
     CPU figures then include py-spy's sampling: the other rounds are the ones to compare)."""
     result = EdgeResult([], requests, concurrency)
-    async with noop_server() as (noop_url, noop_pid):
-        targets = [("no-op", noop_url, noop_pid), ("edge", edge_url, edge_pid)]
+    async with noop_server() as (noop_url, noop_pid), \
+            noop_server(traced=True) as (traced_url, traced_pid):
+        targets = [(NOOP, noop_url, noop_pid), (NOOP_TRACED, traced_url, traced_pid),
+                   (EDGE, edge_url, edge_pid)]
         for n in range(1, rounds + 1):
             for name, url, pid in targets:
                 # Warm-up in a run of its own, so the CPU readings cover measured requests only.
@@ -124,10 +134,10 @@ async def run(edge_url: str, edge_pid: int, broker_pid: int | None, *, requests:
                             server_ms, broker_ms, r["client_cpu_s"] * 1000 / requests, box)
                 result.rounds.append(rnd)
                 progress("edge", (
-                    f"round {n}/{rounds} {name:<5} {requests} req @ c={concurrency}: "
+                    f"round {n}/{rounds} {name:<12} {requests} req @ c={concurrency}: "
                     f"{rnd.rps:,.0f} req/s  p50 {ms(rnd.p50_s)}  p99 {ms(rnd.p99_s)}  "
                     f"server CPU {fmt(server_ms, ' ms', 2)}/req"
-                    + (f"  broker CPU {fmt(broker_ms, ' ms', 2)}/req" if name == "edge" else "")
+                    + (f"  broker CPU {fmt(broker_ms, ' ms', 2)}/req" if name == EDGE else "")
                     + f"  box busy {box:.2f} cores  statuses {r['statuses']}" + (f" errors {r['errors']}" if r["errors"] else "")
                 ))
     return result
