@@ -8,7 +8,7 @@ each other; the table is printed in figure order:
   1. knowledge search on the real base            (pipeline idle)
   2. end to end at 1, 10, 50 closed-loop senders  (the whole pipeline)
   3. optional Locust run                          (the whole pipeline)
-  4. edge vs no-op app (and no-op + span)           (worker and dispatcher stopped first, so the
+  4. edge vs no-op app (and no-op + span)         (worker and dispatcher stopped first, so the
                                                    thousands of submissions are not answered)
   5. knowledge base grown to 10,000, search again
 """
@@ -169,11 +169,11 @@ def _print_results(args, kb_real, kb_big, grown, e2e, edge, locust_summary) -> N
         # What 0.5x leaves the edge once its server span is paid: CPU per request is what
         # bounds a one-process server's req/s (each serves on one core).
         budget = 2 * noop.server_cpu_ms_per_req
+        span_ms = traced.server_cpu_ms_per_req
         print(f"  {TARGETS['edge_vs_noop']}x the no-op is ~{fmt(budget, ' ms', 2)} of CPU per "
-              f"request; the server span alone brings the no-op to "
-              f"{fmt(traced.server_cpu_ms_per_req, ' ms', 2)}, leaving "
-              f"{fmt(budget - traced.server_cpu_ms_per_req, ' ms', 2)} for all the edge's own "
-              f"work (publish, limits, metrics; {fmt(real.server_cpu_ms_per_req - traced.server_cpu_ms_per_req, ' ms', 2)} as served)")
+              f"request; the server span alone brings the no-op to {fmt(span_ms, ' ms', 2)}, "
+              f"leaving {fmt(budget - span_ms, ' ms', 2)} for all the edge's own work (publish, "
+              f"limits, metrics; {fmt(real.server_cpu_ms_per_req - span_ms, ' ms', 2)} as served)")
     if e2e:
         print("\n2. End to end (offline model): submit → reply recorded, closed-loop senders")
         rows = [("senders", "worker+agent", "window", "replies", "p50", "p95", "replies/s",
